@@ -1,0 +1,130 @@
+"""Checks run once at the public boundary; compiled code assumes valid input.
+
+Every error names the parameter and the value it got.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import jax
+import numpy as np
+
+__all__ = [
+    "check_positive_int",
+    "check_number",
+    "check_nonnegative",
+    "check_positive",
+    "check_decay",
+    "check_unit_interval",
+    "check_choice",
+    "as_time_series",
+    "as_vector",
+    "check_binary",
+]
+
+
+def check_positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_number(name: str, value) -> float:
+    """A finite real number."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        if not (isinstance(value, (np.ndarray, jax.Array)) and np.ndim(value) == 0):
+            raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return value
+
+
+def check_nonnegative(name: str, value) -> float:
+    value = check_number(name, value)
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return value
+
+
+def check_positive(name: str, value) -> float:
+    value = check_number(name, value)
+    if value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return value
+
+
+def check_decay(name: str, value) -> float:
+    """A per-step decay factor in (0, 1]."""
+    value = check_number(name, value)
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"{name} must be in (0, 1], got {value!r}")
+    return value
+
+
+def check_unit_interval(name: str, value) -> float:
+    value = check_number(name, value)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+    return value
+
+
+def check_choice(name: str, value, choices) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+    return value
+
+
+def _to_float_array(name: str, data) -> np.ndarray:
+    if data is None:
+        raise TypeError(f"{name} must be an array, got None")
+    if not isinstance(data, (np.ndarray, jax.Array, list, tuple)):
+        if hasattr(data, "__iter__") and not isinstance(data, (str, bytes, dict)):
+            data = list(data)  # generators and other iterables of rows
+        elif not hasattr(data, "__array__"):
+            raise TypeError(f"{name} must be an array or a sequence of rows, got {type(data).__name__}")
+    try:
+        arr = np.asarray(data)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{name} could not be read as one array (rows of different lengths?): {err}") from None
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
+    return arr.astype(np.float32, copy=False)
+
+
+def _check_finite(name: str, arr: np.ndarray) -> None:
+    if not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(f"{name} must be finite, got {float(arr[tuple(bad)])} at index {tuple(int(i) for i in bad)}")
+
+
+def as_time_series(name: str, data, width: int) -> np.ndarray:
+    """``data`` as a finite float32 array of shape ``(T, width)`` with ``T >= 1``."""
+    arr = _to_float_array(name, data)
+    if arr.ndim == 0 or arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty: need at least one time step of shape ({width},)")
+    if arr.ndim != 2 or arr.shape[1] != width:
+        hint = f"; for a single step use {name}[None]" if arr.shape == (width,) else ""
+        raise ValueError(f"{name} must have shape (T, {width}), got shape {arr.shape}{hint}")
+    _check_finite(name, arr)
+    return arr
+
+
+def as_vector(name: str, data, width: int) -> np.ndarray:
+    """``data`` as a finite float32 array of shape ``(width,)``."""
+    arr = _to_float_array(name, data)
+    if arr.shape != (width,):
+        raise ValueError(f"{name} must have shape ({width},), got shape {arr.shape}")
+    _check_finite(name, arr)
+    return arr
+
+
+def check_binary(name: str, arr: np.ndarray) -> np.ndarray:
+    if not np.isin(arr, (0.0, 1.0)).all():
+        bad = arr[~np.isin(arr, (0.0, 1.0))][0]
+        raise ValueError(f"{name} must hold spikes (0 or 1), got {float(bad)}")
+    return arr

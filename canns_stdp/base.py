@@ -1,0 +1,60 @@
+"""Base classes shared by trainable models and their trainers (CANNs-compatible)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Iterable
+
+import brainpy as bp
+import jax.numpy as jnp
+
+__all__ = ["BrainInspiredModel", "Trainer"]
+
+
+class BrainInspiredModel(bp.DynamicalSystem):
+    """A trainable brain-inspired model: a BrainPy ``DynamicalSystem`` whose state is
+    held in ``bm.Variable``s, with ``weight_attr`` naming its weight variable and
+    ``predict_state_attr`` the variable a prediction reads."""
+
+    @property
+    def weight_attr(self) -> str:
+        return "W"
+
+    @property
+    def predict_state_attr(self) -> str:
+        return "s"
+
+
+class Trainer(ABC):
+    """A training procedure bound to one model.
+
+    Args:
+        model: the model to train.
+        show_iteration_progress: show a progress bar during long calls by default.
+        compiled_prediction: kept for CANNs compatibility.
+    """
+
+    def __init__(self, model: Any = None, *, show_iteration_progress: bool = False,
+                 compiled_prediction: bool = True) -> None:
+        self.model = model
+        self.show_iteration_progress = show_iteration_progress
+        self.compiled_prediction = compiled_prediction
+
+    @abstractmethod
+    def train(self, train_data: Iterable[Any]) -> Any:
+        """Train the model on ``train_data``."""
+
+    @abstractmethod
+    def predict(self, pattern: Any, *args: Any, **kwargs: Any) -> Any:
+        """Output for a single pattern."""
+
+    def predict_batch(self, patterns: Iterable[Any], *args: Any, **kwargs: Any):
+        """Outputs for several patterns, stacked along the first axis."""
+        return jnp.stack([jnp.asarray(self.predict(p, *args, **kwargs)) for p in patterns])
+
+    def configure_progress(self, *, show_iteration_progress: bool | None = None,
+                           compiled_prediction: bool | None = None) -> None:
+        if show_iteration_progress is not None:
+            self.show_iteration_progress = show_iteration_progress
+        if compiled_prediction is not None:
+            self.compiled_prediction = compiled_prediction

@@ -1,0 +1,97 @@
+"""One step of a dense spiking layer, with and without plasticity (all of SPEC).
+
+These two functions are *the* dynamics of :class:`~canns_stdp.SpikingLayer`:
+the layer's ``forward``, the trainer's compiled scan and its Python loop all call
+them, so no two code paths can disagree.
+
+Example:
+    >>> import jax.numpy as jnp
+    >>> from canns_stdp.functional.layer_step import (
+    ...     LayerConfig, LayerParams, LayerState, train_step)
+    >>> state = LayerState.zeros(n_in=3, n_out=2, W=jnp.full((2, 3), 0.6))
+    >>> state, s = train_step(LayerConfig(), LayerParams(), state, jnp.array([1., 1., 0.]))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, NamedTuple, Optional
+
+import jax.numpy as jnp
+
+from .dependence import additive
+from .neurons import LIFParams, lif_step
+from .stdp import STDPParams, TraceParams, Traces, apply_bounds, pairing_terms, stdp_delta, update_traces
+from .synapses import dense_current
+from .traces import cumulative_add
+
+__all__ = ["LayerState", "LayerParams", "LayerConfig", "forward_step", "train_step"]
+
+
+class LayerState(NamedTuple):
+    """Everything a dense layer carries from one step to the next."""
+
+    W: jnp.ndarray           # (n_out, n_in)
+    v: jnp.ndarray           # (n_out,)
+    spike: jnp.ndarray       # (n_out,) last output spikes
+    trace_pre: jnp.ndarray   # (n_in,)
+    trace_post: jnp.ndarray  # (n_out,)
+
+    @classmethod
+    def zeros(cls, n_in: int, n_out: int, W=None, dtype=jnp.float32) -> "LayerState":
+        W = jnp.zeros((n_out, n_in), dtype) if W is None else jnp.asarray(W, dtype)
+        z_out = jnp.zeros((n_out,), dtype)
+        return cls(W, z_out, z_out, jnp.zeros((n_in,), dtype), z_out)
+
+
+class LayerParams(NamedTuple):
+    """Numeric parameters; traced under ``jit``, so changing them never recompiles."""
+
+    lif: LIFParams = LIFParams()
+    traces: TraceParams = TraceParams()
+    stdp: STDPParams = STDPParams()
+
+
+@dataclass(frozen=True)
+class LayerConfig:
+    """Choices that change the compiled code (static under ``jit``)."""
+
+    trace_add: Callable = cumulative_add
+    dependence: Callable = additive
+    pairing: str = "symmetric"
+    hardbound: bool = True
+
+
+def _advance(config: LayerConfig, params: LayerParams, state: LayerState, x, post):
+    """SPEC steps 1-5; returns the new state and the traces' decayed values."""
+    spikes, v = lif_step(params.lif, state.v, dense_current(state.W, x), post)
+    new, decayed = update_traces(
+        config.trace_add, params.traces, Traces(state.trace_pre, state.trace_post), x, spikes
+    )
+    return state._replace(v=v, spike=spikes, trace_pre=new.pre, trace_post=new.post), new, decayed
+
+
+def forward_step(config: LayerConfig, params: LayerParams, state: LayerState, x,
+                 post: Optional[jnp.ndarray] = None):
+    """Neuron and traces, no plasticity (SPEC steps 1-5). Returns ``(state, spikes)``."""
+    state, _, _ = _advance(config, params, state, x, post)
+    return state, state.spike
+
+
+def train_step(config: LayerConfig, params: LayerParams, state: LayerState, x,
+               post: Optional[jnp.ndarray] = None):
+    """One full training step (SPEC steps 1-7). Returns ``(state, spikes)``.
+
+    Args:
+        config: static choices (trace mode, weight dependence, pairing, clipping).
+        params: numeric parameters.
+        state: the layer's state after the previous step.
+        x: input of shape ``(n_in,)``: 0/1 spikes or real currents.
+        post: optional imposed output spikes of shape ``(n_out,)``.
+    """
+    W = state.W
+    state, new, decayed = _advance(config, params, state, x, post)
+    P, Q = pairing_terms(config.pairing, new, decayed)
+    dW = stdp_delta(config.dependence, params.stdp, W, x, state.spike, P, Q)
+    W = apply_bounds(W, dW, params.stdp.bounds, config.hardbound)
+    return state._replace(W=W), state.spike

@@ -1,0 +1,50 @@
+"""Leaky integrate-and-fire neuron step (SPEC steps 2-4).
+
+    v'  = leak * v + current
+    s   = 1[v' >= threshold]      (or the imposed post spikes)
+    v'' = v_reset where s = 1, else v'
+
+Example:
+    >>> import jax.numpy as jnp
+    >>> from canns_stdp.functional.neurons import LIFParams, lif_step
+    >>> p = LIFParams(leak=0.9, threshold=1.0, v_reset=0.0)
+    >>> s, v = lif_step(p, jnp.array([0.5, 0.95]), jnp.array([0.6, 0.0]))
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax.numpy as jnp
+
+__all__ = ["LIFParams", "lif_step"]
+
+
+class LIFParams(NamedTuple):
+    """Parameters of the LIF step (scalars or per-neuron arrays)."""
+
+    leak: float = 0.9
+    threshold: float = 1.0
+    v_reset: float = 0.0
+
+
+def lif_step(params: LIFParams, v, current, imposed_spikes=None):
+    """Advance the membrane one step.
+
+    Args:
+        params: leak, threshold and reset potential.
+        v: membrane potential, shape ``(n_out,)``.
+        current: synaptic input ``W @ x``, shape ``(n_out,)``.
+        imposed_spikes: optional 0/1 array of shape ``(n_out,)``; when given it
+            replaces the threshold crossing as the output spikes (teacher forcing).
+
+    Returns:
+        ``(spikes, v)``: the float 0/1 spikes and the membrane after reset.
+    """
+    v = params.leak * v + current
+    if imposed_spikes is None:
+        spikes = (v >= params.threshold).astype(v.dtype)
+    else:
+        spikes = imposed_spikes.astype(v.dtype)
+    v = jnp.where(spikes > 0, params.v_reset, v)
+    return spikes, v

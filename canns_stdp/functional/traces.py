@@ -1,0 +1,89 @@
+"""Presynaptic and postsynaptic spike traces (SPEC steps 1 and 5).
+
+A trace step is split in two so that the pairing conventions of SPEC step 6 can
+use the trace *decayed to this step but without this step's spikes*:
+
+    decayed = decay * trace
+    trace'  = add(decayed, spikes, amplitude)
+
+with ``add`` one of
+
+* :func:`cumulative_add`: ``decayed + amplitude * spikes`` (all-to-all pairing),
+* :func:`nearest_add`: ``amplitude`` where a spike occurs, else ``decayed``
+  (nearest-spike pairing, Morrison, Diesmann & Gerstner 2008).
+
+Example:
+    >>> import jax.numpy as jnp
+    >>> from canns_stdp.functional import traces
+    >>> d = traces.decay_from_tau(20.0, dt=1.0)          # exp(-1/20)
+    >>> tr = traces.cumulative_trace(jnp.zeros(3), jnp.array([1., 0., 1.]), d, 1.0)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import jax.numpy as jnp
+
+__all__ = [
+    "DECAY_METHODS",
+    "TRACE_MODES",
+    "cumulative_add",
+    "nearest_add",
+    "cumulative_trace",
+    "nearest_trace",
+    "decay_from_tau",
+]
+
+DECAY_METHODS = ("exact", "euler")
+
+
+def decay_from_tau(tau: float, dt: float = 1.0, method: str = "exact") -> float:
+    """Per-step decay factor of a trace with time constant ``tau``.
+
+    ``exact``: ``exp(-dt / tau)``; ``euler``: ``1 - dt / tau`` (forward Euler, as
+    SpikingJelly and Norse integrate their traces).
+
+    Raises:
+        ValueError: when ``tau`` or ``dt`` is not a positive finite number, the
+            method is unknown, or the Euler factor falls outside ``(0, 1]``.
+    """
+    if not (isinstance(tau, (int, float)) and math.isfinite(tau) and tau > 0):
+        raise ValueError(f"tau must be a positive finite number, got {tau!r}")
+    if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
+        raise ValueError(f"dt must be a positive finite number, got {dt!r}")
+    if method == "exact":
+        return math.exp(-dt / tau)
+    if method == "euler":
+        decay = 1.0 - dt / tau
+        if not 0.0 < decay <= 1.0:
+            raise ValueError(
+                f"Euler decay 1 - dt/tau = {decay!r} is outside (0, 1] for dt={dt!r}, "
+                f"tau={tau!r}; use tau > dt or decay='exact'"
+            )
+        return decay
+    raise ValueError(f"decay must be one of {DECAY_METHODS}, got {method!r}")
+
+
+def cumulative_add(decayed, spikes, amplitude):
+    """All-to-all trace: every spike adds ``amplitude`` to the decayed trace."""
+    return decayed + amplitude * spikes
+
+
+def nearest_add(decayed, spikes, amplitude):
+    """Nearest-spike trace: a spike resets the trace to ``amplitude``."""
+    return jnp.where(spikes > 0, amplitude, decayed)
+
+
+def cumulative_trace(trace, spikes, decay, amplitude=1.0):
+    """One full step of a cumulative trace: ``decay * trace + amplitude * spikes``."""
+    return cumulative_add(decay * trace, spikes, amplitude)
+
+
+def nearest_trace(trace, spikes, decay, amplitude=1.0):
+    """One full step of a nearest-spike trace."""
+    return nearest_add(decay * trace, spikes, amplitude)
+
+
+TRACE_MODES: dict[str, Callable] = {"cumulative": cumulative_add, "nearest": nearest_add}

@@ -1,0 +1,214 @@
+"""SpikingLayer: a dense layer of LIF neurons with STDP traces, as a BrainPy model."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Callable, Optional, Union
+
+import brainpy.math as bm
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _validation as v
+from .base import BrainInspiredModel
+from .functional.layer_step import LayerConfig, LayerParams, LayerState, forward_step
+from .functional.neurons import LIFParams
+from .functional.stdp import STDPParams, TraceParams
+from .functional.traces import DECAY_METHODS, TRACE_MODES, decay_from_tau
+
+__all__ = ["SpikingLayer"]
+
+_forward = jax.jit(forward_step, static_argnums=0)
+
+
+class SpikingLayer(BrainInspiredModel):
+    """A layer of leaky integrate-and-fire neurons with pre/post spike traces.
+
+    One step (SPEC steps 1-5; the trainer adds the weight update):
+
+        tr_pre  = d_pre * tr_pre + a_pre * x
+        v       = leak * v + W @ x
+        s       = 1[v >= threshold];   v = v_reset where s
+        tr_post = d_post * tr_post + a_post * s
+
+    State lives in ``bm.Variable``s: ``W`` ``(output_size, input_size)``, ``x``,
+    ``v``, ``spike``, ``trace_pre`` and ``trace_post``. Names, arguments and defaults
+    are those of CANNs 1.5's ``SpikingLayer``; the keyword-only arguments go beyond.
+
+    Args:
+        input_size: number of inputs ``n_in``.
+        output_size: number of neurons ``n_out``.
+        threshold: firing threshold.
+        v_reset: membrane potential after a spike.
+        leak: membrane decay per step, in [0, 1].
+        trace_decay: decay per step of both traces, in (0, 1], unless a time
+            constant is given.
+        dt: time step, in the units of ``tau_pre``/``tau_post``.
+        tau_pre, tau_post: trace time constants; when given they set ``d_pre`` /
+            ``d_post`` to ``exp(-dt/tau)`` (``decay="exact"``) or ``1 - dt/tau``
+            (``decay="euler"``) in place of ``trace_decay``.
+        decay: ``"exact"`` or ``"euler"``.
+        trace_mode: ``"cumulative"`` (every spike adds ``a``) or ``"nearest"``
+            (a spike resets the trace to ``a``).
+        a_pre, a_post: trace increments per spike.
+        W_init: initial weights: an array of shape ``(output_size, input_size)``, a
+            function ``shape -> array``, or ``None`` for ``0.05 * normal`` drawn with
+            ``brainpy.math.random``'s current key (as CANNs 1.5 does) or with
+            ``seed`` when given.
+        seed: integer seed for the default initial weights.
+
+    Example:
+        >>> from canns_stdp import SpikingLayer
+        >>> layer = SpikingLayer(input_size=4, output_size=2, tau_pre=20.0, tau_post=20.0)
+        >>> spikes = layer.forward([1.0, 0.0, 1.0, 0.0])
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        output_size: int,
+        threshold: float = 1.0,
+        v_reset: float = 0.0,
+        leak: float = 0.9,
+        trace_decay: float = 0.95,
+        dt: float = 1.0,
+        *,
+        tau_pre: Optional[float] = None,
+        tau_post: Optional[float] = None,
+        decay: str = "exact",
+        trace_mode: str = "cumulative",
+        a_pre: float = 1.0,
+        a_post: float = 1.0,
+        W_init: Union[None, np.ndarray, Callable] = None,
+        seed: Optional[int] = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.input_size = v.check_positive_int("input_size", input_size)
+        self.output_size = v.check_positive_int("output_size", output_size)
+        self.threshold = threshold
+        self.v_reset = v_reset
+        self.leak = leak
+        self.trace_decay = trace_decay
+        self.dt = dt
+        self.tau_pre = tau_pre
+        self.tau_post = tau_post
+        self.decay = decay
+        self.trace_mode = trace_mode
+        self.a_pre = a_pre
+        self.a_post = a_post
+        self.validate()
+
+        shape = (self.output_size, self.input_size)
+        W = self._initial_weights(W_init, seed, shape)
+        self.W = bm.Variable(W)
+        self.x = bm.Variable(jnp.zeros(self.input_size, jnp.float32))
+        self.v = bm.Variable(jnp.zeros(self.output_size, jnp.float32))
+        self.spike = bm.Variable(jnp.zeros(self.output_size, jnp.float32))
+        self.trace_pre = bm.Variable(jnp.zeros(self.input_size, jnp.float32))
+        self.trace_post = bm.Variable(jnp.zeros(self.output_size, jnp.float32))
+
+    @staticmethod
+    def _initial_weights(W_init, seed, shape):
+        if W_init is None:
+            key = bm.random.get_key() if seed is None else jax.random.PRNGKey(seed)
+            return jax.random.normal(key, shape, dtype=jnp.float32) * 0.05
+        W = W_init(shape) if callable(W_init) else W_init
+        W = np.asarray(W, dtype=np.float32)
+        if W.shape != shape:
+            raise ValueError(f"W_init must have shape {shape}, got shape {W.shape}")
+        if not np.isfinite(W).all():
+            raise ValueError("W_init must be finite")
+        return jnp.asarray(W)
+
+    # -- parameters -------------------------------------------------------------
+    def _decay(self, tau, name: str) -> float:
+        if tau is None:
+            return v.check_decay("trace_decay", self.trace_decay)
+        return decay_from_tau(v.check_positive(name, tau), v.check_positive("dt", self.dt), self.decay)
+
+    @property
+    def d_pre(self) -> float:
+        """Per-step decay of the presynaptic trace."""
+        return self._decay(self.tau_pre, "tau_pre")
+
+    @property
+    def d_post(self) -> float:
+        """Per-step decay of the postsynaptic trace."""
+        return self._decay(self.tau_post, "tau_post")
+
+    def validate(self) -> None:
+        """Check every parameter; raise ``ValueError``/``TypeError`` naming a bad one."""
+        v.check_number("threshold", self.threshold)
+        v.check_number("v_reset", self.v_reset)
+        v.check_unit_interval("leak", self.leak)
+        v.check_positive("dt", self.dt)
+        v.check_choice("decay", self.decay, DECAY_METHODS)
+        v.check_choice("trace_mode", self.trace_mode, tuple(TRACE_MODES))
+        v.check_nonnegative("a_pre", self.a_pre)
+        v.check_nonnegative("a_post", self.a_post)
+        self.d_pre, self.d_post  # checks trace_decay, tau_pre, tau_post
+
+    def step_params(self, stdp: STDPParams = STDPParams()) -> LayerParams:
+        """The numeric parameters of a step, with the plasticity part from a trainer."""
+        self.validate()
+        lif = LIFParams(float(self.leak), float(self.threshold), float(self.v_reset))
+        traces = TraceParams(self.d_pre, self.d_post, float(self.a_pre), float(self.a_post))
+        return LayerParams(lif=lif, traces=traces, stdp=stdp)
+
+    def step_config(self, **plasticity) -> LayerConfig:
+        """The static choices of a step; ``plasticity`` comes from a trainer."""
+        self.validate()
+        return LayerConfig(trace_add=TRACE_MODES[self.trace_mode], **plasticity)
+
+    # -- state --------------------------------------------------------------------
+    def get_state(self) -> LayerState:
+        """The state as a pytree of arrays, checked against the layer's sizes."""
+        n_in, n_out = self.input_size, self.output_size
+        expected = {
+            "W": (n_out, n_in), "v": (n_out,), "spike": (n_out,),
+            "trace_pre": (n_in,), "trace_post": (n_out,),
+        }
+        arrays = {}
+        for name, shape in expected.items():
+            value = jnp.asarray(getattr(self, name).value, jnp.float32)
+            if value.shape != shape:
+                raise ValueError(f"layer.{name} must have shape {shape}, got shape {value.shape}")
+            arrays[name] = value
+        return LayerState(**arrays)
+
+    def set_state(self, state: LayerState) -> None:
+        """Write a state pytree into the layer's variables."""
+        for name, value in state._asdict().items():
+            getattr(self, name).value = value
+
+    def reset_state(self, *args, **kwargs) -> None:
+        """Zero the membrane, the last spikes, the last input and both traces."""
+        self.x.value = jnp.zeros(self.input_size, jnp.float32)
+        self.v.value = jnp.zeros(self.output_size, jnp.float32)
+        self.spike.value = jnp.zeros(self.output_size, jnp.float32)
+        self.trace_pre.value = jnp.zeros(self.input_size, jnp.float32)
+        self.trace_post.value = jnp.zeros(self.output_size, jnp.float32)
+
+    # -- dynamics -----------------------------------------------------------------
+    def forward(self, x) -> jnp.ndarray:
+        """Advance one step without plasticity and return the ``(output_size,)`` spikes."""
+        params = self.step_params()
+        x = jnp.asarray(v.as_vector("x", x, self.input_size))
+        state, spikes = _forward(self.step_config(), params, self.get_state(), x, None)
+        self.set_state(state)
+        self.x.value = x
+        return spikes
+
+    def update(self, x) -> jnp.ndarray:
+        """BrainPy's per-step entry point: the same as :meth:`forward`."""
+        return self.forward(x)
+
+    @property
+    def energy(self) -> float:
+        return 0.0
+
+    @property
+    def predict_state_attr(self) -> str:
+        return "spike"

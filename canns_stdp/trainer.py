@@ -1,0 +1,228 @@
+"""STDPTrainer: trains a SpikingLayer with pair-based STDP (SPEC.md)."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _validation as v
+from .base import Trainer
+from .functional.dependence import WeightBounds, resolve_dependence
+from .functional.layer_step import LayerState, forward_step, train_step
+from .functional.stdp import PAIRINGS, STDPParams
+from .loops import default_chunk_size, run_compiled, run_python
+
+__all__ = ["STDPTrainer"]
+
+_REQUIRED_STATE = ("v", "spike", "trace_pre", "trace_post")
+
+
+class STDPTrainer(Trainer):
+    """Spike-timing-dependent plasticity for a :class:`~canns_stdp.SpikingLayer`.
+
+    Each step runs the layer (SPEC steps 1-5) and then
+
+        dW = lr * (A+ f+(W) ⊙ (s ⊗ P) - A- f-(W) ⊙ (Q ⊗ x)),  W = clip(W + dW, w_min, w_max)
+
+    with ``(P, Q)`` the traces chosen by ``pairing``. ``compiled=True`` runs a
+    compiled loop, ``compiled=False`` a Python loop; both call the same step
+    function and give the same weights. ``train()`` continues from the layer's
+    current state (membrane, traces) and writes the new state back only when it
+    succeeds.
+
+    Args:
+        model: the layer to train (a :class:`~canns_stdp.SpikingLayer`).
+        learning_rate: global factor ``lr`` (>= 0).
+        A_plus, A_minus: LTP and LTD amplitudes (>= 0).
+        weight_attr: name of the model's weight variable.
+        w_min, w_max: weight bounds, ``w_min < w_max``.
+        compiled: compiled loop (``True``) or Python loop (``False``).
+        pairing: ``"symmetric"``, ``"causal"`` or ``"strict"`` (SPEC step 6).
+        weight_dependence: ``"additive"``, ``"hard"``, ``"soft"``, ``"power"``, or a
+            pair ``(f_plus, f_minus)`` of functions of ``W``.
+        mu: exponent of the ``"power"`` dependence (>= 0).
+        hardbound: clip the weights to ``[w_min, w_max]`` after each step.
+        chunk_size: steps per compiled chunk (default: chosen from the input size).
+        show_iteration_progress: show a progress bar during ``train()`` by default.
+
+    Example:
+        >>> import numpy as np
+        >>> from canns_stdp import SpikingLayer, STDPTrainer
+        >>> layer = SpikingLayer(input_size=20, output_size=5, seed=0)
+        >>> trainer = STDPTrainer(layer, learning_rate=0.01)
+        >>> patterns = (np.random.default_rng(0).random((100, 20)) < 0.1).astype(np.float32)
+        >>> trainer.train(patterns)
+        >>> spikes = trainer.predict(patterns[0])
+    """
+
+    def __init__(
+        self,
+        model,
+        learning_rate: float = 0.01,
+        A_plus: float = 0.005,
+        A_minus: float = 0.00525,
+        weight_attr: str = "W",
+        w_min: float = 0.0,
+        w_max: float = 1.0,
+        compiled: bool = True,
+        *,
+        pairing: str = "symmetric",
+        weight_dependence: Any = "additive",
+        mu: float = 1.0,
+        hardbound: bool = True,
+        chunk_size: Optional[int] = None,
+        **kwargs,
+    ):
+        super().__init__(model=model, **kwargs)
+        self.learning_rate = learning_rate
+        self.A_plus = A_plus
+        self.A_minus = A_minus
+        self.weight_attr = weight_attr
+        self.w_min = w_min
+        self.w_max = w_max
+        self.compiled = compiled
+        self.pairing = pairing
+        self.weight_dependence = weight_dependence
+        self.mu = mu
+        self.hardbound = hardbound
+        self.chunk_size = chunk_size
+        self._check_model()
+        self._step_setup()
+
+    # -- validation -----------------------------------------------------------------
+    def _check_model(self) -> None:
+        model = self.model
+        for name in (self.weight_attr,) + _REQUIRED_STATE:
+            if not hasattr(getattr(model, name, None), "value"):
+                raise AttributeError(
+                    f"{type(model).__name__} has no state variable '{name}' (a bm.Variable); "
+                    f"STDPTrainer needs {(self.weight_attr,) + _REQUIRED_STATE}"
+                )
+        for name in ("input_size", "output_size", "step_params", "step_config"):
+            if not hasattr(model, name):
+                raise AttributeError(
+                    f"{type(model).__name__} has no '{name}'; STDPTrainer trains a SpikingLayer"
+                )
+
+    def _step_setup(self):
+        """Validated ``(config, params)`` for a training step, from current attributes."""
+        lr = v.check_nonnegative("learning_rate", self.learning_rate)
+        A_plus = v.check_nonnegative("A_plus", self.A_plus)
+        A_minus = v.check_nonnegative("A_minus", self.A_minus)
+        w_min = v.check_number("w_min", self.w_min)
+        w_max = v.check_number("w_max", self.w_max)
+        if w_min >= w_max:
+            raise ValueError(f"w_min must be < w_max, got w_min={w_min!r}, w_max={w_max!r}")
+        mu = v.check_nonnegative("mu", self.mu)
+        v.check_choice("pairing", self.pairing, PAIRINGS)
+        if not isinstance(self.hardbound, bool):
+            raise TypeError(f"hardbound must be True or False, got {self.hardbound!r}")
+        if not isinstance(self.compiled, bool):
+            raise TypeError(f"compiled must be True or False, got {self.compiled!r}")
+        if self.chunk_size is not None:
+            v.check_positive_int("chunk_size", self.chunk_size)
+        dependence = resolve_dependence(self.weight_dependence)
+        config = self.model.step_config(dependence=dependence, pairing=self.pairing,
+                                        hardbound=self.hardbound)
+        stdp = STDPParams(lr, A_plus, A_minus, WeightBounds(w_min, w_max, mu))
+        params = self.model.step_params(stdp)
+        self._check_dependence(config, params)
+        return config, jax.tree_util.tree_map(lambda p: jnp.asarray(p, jnp.float32), params)
+
+    def _check_dependence(self, config, params) -> None:
+        shape = (self.model.output_size, self.model.input_size)
+        W = jax.ShapeDtypeStruct(shape, jnp.float32)
+        try:
+            outs = jax.eval_shape(config.dependence, W, params.stdp.bounds)
+        except Exception as err:  # a user function that cannot run on W
+            raise ValueError(f"weight_dependence failed on W of shape {shape}: {err}") from err
+        for name, out in zip(("f_plus", "f_minus"), outs):
+            if out.shape not in ((), shape):
+                raise ValueError(
+                    f"weight_dependence {name} must return a scalar or shape {shape}, "
+                    f"got shape {out.shape}"
+                )
+
+    def _read_state(self) -> LayerState:
+        model = self.model
+        state = model.get_state()
+        if self.weight_attr != "W":
+            W = jnp.asarray(getattr(model, self.weight_attr).value, jnp.float32)
+            if W.shape != state.W.shape:
+                raise ValueError(f"{self.weight_attr} must have shape {state.W.shape}, got {W.shape}")
+            state = state._replace(W=W)
+        return state
+
+    def _write_state(self, state: LayerState, last_x) -> None:
+        bad = [k for k, a in state._asdict().items() if not bool(jnp.isfinite(a).all())]
+        if bad:
+            raise FloatingPointError(
+                f"training produced non-finite values in {bad}; the layer was left unchanged "
+                "(check the inputs' scale, the weight dependence, or hardbound=False)"
+            )
+        values = state._asdict()
+        getattr(self.model, self.weight_attr).value = values.pop("W")
+        for name, value in values.items():
+            getattr(self.model, name).value = value
+        if hasattr(self.model, "x"):
+            self.model.x.value = jnp.asarray(last_x)
+
+    # -- public API -------------------------------------------------------------------
+    def _run(self, step, train_data, post_spikes, progress, record, desc):
+        model = self.model
+        xs = v.as_time_series("patterns", train_data, model.input_size)
+        posts = None
+        if post_spikes is not None:
+            posts = v.check_binary("post_spikes", v.as_time_series("post_spikes", post_spikes, model.output_size))
+            if posts.shape[0] != xs.shape[0]:
+                raise ValueError(
+                    f"post_spikes must have one row per pattern: got {posts.shape[0]} rows "
+                    f"for {xs.shape[0]} patterns"
+                )
+        config, params = self._step_setup()
+        state = self._read_state()
+        progress = self.show_iteration_progress if progress is None else progress
+        if self.compiled:
+            chunk = self.chunk_size or default_chunk_size(model.input_size)
+            state, spikes = run_compiled(step, config, params, state, xs, posts, record=record,
+                                         chunk_size=chunk, progress=progress, desc=desc)
+        else:
+            state, spikes = run_python(step, config, params, state, xs, posts, record=record,
+                                       progress=progress, desc=desc)
+        self._write_state(state, xs[-1])
+        return spikes
+
+    def train(self, train_data, post_spikes=None, *, progress: Optional[bool] = None,
+              return_spikes: bool = False):
+        """Train on a sequence of inputs, one STDP step per row.
+
+        Args:
+            train_data: inputs of shape ``(T, input_size)`` (array, or list of rows):
+                0/1 spikes or real currents.
+            post_spikes: optional 0/1 array ``(T, output_size)`` imposed as the output
+                spikes instead of the neurons' own (teacher forcing).
+            progress: show a progress bar (default: ``show_iteration_progress``).
+            return_spikes: also return the output spikes, ``(T, output_size)``.
+
+        Returns:
+            ``None``, or the output spikes when ``return_spikes``.
+
+        Raises:
+            ValueError, TypeError: for bad input, before anything changes.
+        """
+        return self._run(train_step, train_data, post_spikes, progress, return_spikes, "STDP")
+
+    def predict(self, pattern, *args, **kwargs):
+        """Advance the layer one step on ``pattern`` (no plasticity); its 0/1 spikes."""
+        return self.model.forward(pattern)
+
+    def predict_batch(self, patterns, *args, progress: Optional[bool] = None, **kwargs):
+        """Run the layer over ``patterns`` ``(T, input_size)`` without plasticity.
+
+        Equivalent to calling :meth:`predict` on each row in turn (the membrane and
+        traces carry over), in one compiled loop. Returns the spikes ``(T, output_size)``.
+        """
+        return self._run(forward_step, patterns, None, progress, True, "predict")

@@ -1,0 +1,80 @@
+"""Independent NumPy transcription of SPEC.md, one line per SPEC line.
+
+Written from the SPEC text only; it shares no code with canns_stdp.
+"""
+
+import numpy as np
+
+f32 = np.float32
+
+
+def additive(W, w_min, w_max, mu):
+    return f32(1.0), f32(1.0)
+
+
+def hard(W, w_min, w_max, mu):
+    return (w_max - W > 0).astype(f32), (W - w_min > 0).astype(f32)
+
+
+def soft(W, w_min, w_max, mu):
+    return np.maximum(w_max - W, 0).astype(f32), np.maximum(W - w_min, 0).astype(f32)
+
+
+def power(W, w_min, w_max, mu):
+    return (np.maximum(w_max - W, 0) ** mu).astype(f32), (np.maximum(W - w_min, 0) ** mu).astype(f32)
+
+
+DEPENDENCE = {"additive": additive, "hard": hard, "soft": soft, "power": power}
+
+
+def run(W, xs, posts=None, *, leak=0.9, threshold=1.0, v_reset=0.0, d_pre=0.95, d_post=0.95,
+        a_pre=1.0, a_post=1.0, lr=0.01, A_plus=0.005, A_minus=0.00525, w_min=0.0, w_max=1.0,
+        mu=1.0, pairing="symmetric", trace_mode="cumulative", dependence="additive",
+        hardbound=True, plastic=True, state=None):
+    """Run SPEC steps 1-7 over ``xs``; returns (W, v, tr_pre, tr_post, spikes (T, n_out))."""
+    W = np.array(W, f32)
+    n_out, n_in = W.shape
+    if state is None:
+        v, tr_pre, tr_post = np.zeros(n_out, f32), np.zeros(n_in, f32), np.zeros(n_out, f32)
+    else:
+        v, tr_pre, tr_post = (np.array(a, f32) for a in state)
+    leak, threshold, v_reset, d_pre, d_post, a_pre, a_post, lr, A_plus, A_minus, w_min, w_max, mu = (
+        f32(p) for p in (leak, threshold, v_reset, d_pre, d_post, a_pre, a_post, lr, A_plus, A_minus,
+                         w_min, w_max, mu))
+    f = DEPENDENCE[dependence] if isinstance(dependence, str) else dependence
+    out = []
+    for t, x in enumerate(np.asarray(xs, f32)):
+        # 1. pre trace
+        pre_decayed = d_pre * tr_pre
+        if trace_mode == "cumulative":
+            tr_pre = pre_decayed + a_pre * x
+        else:
+            tr_pre = np.where(x > 0, a_pre, pre_decayed).astype(f32)
+        # 2. membrane
+        v = leak * v + W @ x
+        # 3. spikes
+        s = (v >= threshold).astype(f32) if posts is None else np.asarray(posts[t], f32)
+        # 4. reset
+        v = np.where(s == 1, v_reset, v).astype(f32)
+        # 5. post trace
+        post_decayed = d_post * tr_post
+        if trace_mode == "cumulative":
+            tr_post = post_decayed + a_post * s
+        else:
+            tr_post = np.where(s > 0, a_post, post_decayed).astype(f32)
+        out.append(s)
+        if not plastic:
+            continue
+        # 6. weight change with the pairing convention
+        P, Q = {
+            "symmetric": (tr_pre, tr_post),
+            "causal": (tr_pre, post_decayed),
+            "strict": (pre_decayed, post_decayed),
+        }[pairing]
+        fp, fm = f(W, w_min, w_max, mu)
+        dW = lr * (A_plus * fp * np.outer(s, P) - A_minus * fm * np.outer(Q, x))
+        # 7. bounds
+        W = W + dW
+        if hardbound:
+            W = np.clip(W, w_min, w_max)
+    return W, v, tr_pre, tr_post, np.array(out)
