@@ -38,76 +38,86 @@ def default_chunk_size(n_in: int) -> int:
 
 
 @partial(jax.jit, static_argnames=("step", "config", "record"))
-def _run_chunk(step, config, params, state, xs, posts, n_steps, record):
+def _run_chunk(step, config, params, state, seq, n_steps, record):
     """Scan ``step`` over one chunk; steps at index ``>= n_steps`` (padding) are skipped."""
 
     def body(state, inputs):
-        t, x, post = inputs
+        t, inputs = inputs
 
         def advance(state):
-            return step(config, params, state, x, post)
+            return step(config, params, state, *inputs)
 
         def skip(state):
-            return state, jnp.zeros_like(state.spike)
+            out = jax.eval_shape(advance, state)[1]
+            return state, jax.tree_util.tree_map(lambda o: jnp.zeros(o.shape, o.dtype), out)
 
-        state, spikes = jax.lax.cond(t < n_steps, advance, skip, state)
-        return state, (spikes if record else None)
+        state, out = jax.lax.cond(t < n_steps, advance, skip, state)
+        return state, (out if record else None)
 
-    steps = jnp.arange(xs.shape[0])
-    return jax.lax.scan(body, state, (steps, xs, posts))
+    steps = jnp.arange(_length(seq))
+    return jax.lax.scan(body, state, (steps, seq))
 
 
 @partial(jax.jit, static_argnames=("step", "config"))
-def _one_step(step, config, params, state, x, post):
-    return step(config, params, state, x, post)
+def _one_step(step, config, params, state, inputs):
+    return step(config, params, state, *inputs)
 
 
-def _padded(chunk: np.ndarray, length: int) -> np.ndarray:
-    if chunk.shape[0] == length:
+def _length(seq) -> int:
+    return next(a.shape[0] for a in seq if a is not None)
+
+
+def _padded(chunk, length: int):
+    if chunk is None or chunk.shape[0] == length:
         return chunk
     pad = np.zeros((length - chunk.shape[0],) + chunk.shape[1:], chunk.dtype)
     return np.concatenate([chunk, pad])
 
 
-def run_compiled(step: Callable, config, params, state, xs: np.ndarray,
-                 posts: Optional[np.ndarray] = None, *, record: bool = False,
-                 chunk_size: int = 256, progress: bool = False, desc: str = "steps"):
-    """Run ``step`` over ``xs`` (shape ``(T, n_in)``) in compiled chunks.
+def _slice(seq, start: int, stop: int):
+    return tuple(None if a is None else a[start:stop] for a in seq)
 
-    Returns ``(state, spikes)`` where ``spikes`` is ``(T, n_out)`` when ``record``
-    else ``None``.
+
+def _stack_host(outs):
+    return jax.tree_util.tree_map(lambda *o: np.concatenate(o), *outs)
+
+
+def run_compiled(step: Callable, config, params, state, seq: tuple, *, record: bool = False,
+                 chunk_size: int = 256, progress: bool = False, desc: str = "steps"):
+    """Run ``step(config, params, state, *inputs_t) -> (state, out)`` over ``seq``.
+
+    ``seq`` is a tuple of per-step inputs, each an array with leading axis ``T`` or
+    ``None`` (e.g. ``(xs, post_spikes)``). Returns ``(state, outs)``: ``outs`` stacks
+    the steps' ``out`` along a new leading axis on the host when ``record``, else ``None``.
     """
-    T = xs.shape[0]
+    T = _length(seq)
     recorded = []
     with progress_bar(T, progress, desc) as bar:
         for start in range(0, T, chunk_size):
             stop = min(T, start + chunk_size)
-            x_chunk = _padded(xs[start:stop], chunk_size)
-            p_chunk = None if posts is None else _padded(posts[start:stop], chunk_size)
-            state, out = _run_chunk(step, config, params, state, x_chunk, p_chunk,
-                                    stop - start, record)
+            chunk = tuple(_padded(a, chunk_size) for a in _slice(seq, start, stop))
+            state, out = _run_chunk(step, config, params, state, chunk, stop - start, record)
             if record:  # sliced on the host: no compilation per sequence length
-                recorded.append(np.asarray(out)[: stop - start])
+                recorded.append(jax.tree_util.tree_map(lambda o: np.asarray(o)[: stop - start], out))
             if bar is not None:
                 jax.block_until_ready(state)
                 bar.update(stop - start)
-    spikes = np.concatenate(recorded) if record else None
-    return state, spikes
+    return state, (_stack_host(recorded) if record else None)
 
 
-def run_python(step: Callable, config, params, state, xs: np.ndarray,
-               posts: Optional[np.ndarray] = None, *, record: bool = False,
+def run_python(step: Callable, config, params, state, seq: tuple, *, record: bool = False,
                progress: bool = False, desc: str = "steps"):
-    """Run ``step`` over ``xs`` with a Python loop, one step per dispatch."""
-    T = xs.shape[0]
+    """Run ``step`` over ``seq`` with a Python loop, one step per dispatch."""
+    T = _length(seq)
     recorded = []
     with progress_bar(T, progress, desc) as bar:
         for t in range(T):
-            post = None if posts is None else posts[t]
-            state, spikes = _one_step(step, config, params, state, xs[t], post)
+            inputs = tuple(None if a is None else a[t] for a in seq)
+            state, out = _one_step(step, config, params, state, inputs)
             if record:
-                recorded.append(spikes)
+                recorded.append(out)
             if bar is not None:
                 bar.update(1)
-    spikes = np.stack([np.asarray(s) for s in recorded]) if record else None
-    return state, spikes
+    if not record:
+        return state, None
+    return state, jax.tree_util.tree_map(lambda *o: np.stack([np.asarray(a) for a in o]), *recorded)

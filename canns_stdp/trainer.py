@@ -171,7 +171,8 @@ class STDPTrainer(Trainer):
             self.model.x.value = jnp.asarray(last_x)
 
     # -- public API -------------------------------------------------------------------
-    def _run(self, step, train_data, post_spikes, progress, record, desc):
+    def _sequence(self, train_data, post_spikes):
+        """Validated per-step inputs ``(xs, post_spikes or None)`` as float32 arrays."""
         model = self.model
         xs = v.as_time_series("patterns", train_data, model.input_size)
         posts = None
@@ -182,18 +183,26 @@ class STDPTrainer(Trainer):
                     f"post_spikes must have one row per pattern: got {posts.shape[0]} rows "
                     f"for {xs.shape[0]} patterns"
                 )
+        return xs, posts
+
+    def _run(self, step, seq, progress, record, desc):
+        """Run ``step`` over the validated inputs ``seq`` and commit the final state.
+
+        Everything that can fail (validation, the run itself, the finiteness check)
+        happens before the layer's variables are written.
+        """
         config, params = self._step_setup()
         state = self._read_state()
         progress = self.show_iteration_progress if progress is None else progress
         if self.compiled:
-            chunk = self.chunk_size or default_chunk_size(model.input_size)
-            state, spikes = run_compiled(step, config, params, state, xs, posts, record=record,
-                                         chunk_size=chunk, progress=progress, desc=desc)
+            chunk = self.chunk_size or default_chunk_size(self.model.input_size)
+            state, outs = run_compiled(step, config, params, state, seq, record=record,
+                                       chunk_size=chunk, progress=progress, desc=desc)
         else:
-            state, spikes = run_python(step, config, params, state, xs, posts, record=record,
-                                       progress=progress, desc=desc)
-        self._write_state(state, xs[-1])
-        return spikes
+            state, outs = run_python(step, config, params, state, seq, record=record,
+                                     progress=progress, desc=desc)
+        self._write_state(state, seq[0][-1])
+        return outs
 
     def train(self, train_data, post_spikes=None, *, progress: Optional[bool] = None,
               return_spikes: bool = False):
@@ -213,7 +222,8 @@ class STDPTrainer(Trainer):
         Raises:
             ValueError, TypeError: for bad input, before anything changes.
         """
-        return self._run(train_step, train_data, post_spikes, progress, return_spikes, "STDP")
+        seq = self._sequence(train_data, post_spikes)
+        return self._run(train_step, seq, progress, return_spikes, "STDP")
 
     def predict(self, pattern, *args, **kwargs):
         """Advance the layer one step on ``pattern`` (no plasticity); its 0/1 spikes."""
@@ -225,4 +235,4 @@ class STDPTrainer(Trainer):
         Equivalent to calling :meth:`predict` on each row in turn (the membrane and
         traces carry over), in one compiled loop. Returns the spikes ``(T, output_size)``.
         """
-        return self._run(forward_step, patterns, None, progress, True, "predict")
+        return self._run(forward_step, self._sequence(patterns, None), progress, True, "predict")
