@@ -4,10 +4,10 @@ Both drivers take the same ``step(config, params, state, x, post) -> (state, spi
 (e.g. :func:`~canns_stdp.functional.layer_step.train_step`) and differ only in who
 loops:
 
-* :func:`run_compiled`: a compiled ``lax.scan`` over fixed-size chunks of the
-  sequence. The chunk length does not depend on ``T``; the last chunk is padded and
-  its padding steps are skipped by a ``lax.cond`` on the traced step count, so one
-  compilation serves every sequence length.
+* :func:`run_compiled`: a compiled loop over fixed-size chunks of the sequence. The
+  chunk length does not depend on ``T`` and the number of steps run in a chunk is a
+  traced argument (the last chunk is padded), so one compilation serves every
+  sequence length.
 * :func:`run_python`: a Python ``for`` over the steps, one dispatch per step (each
   step is jitted; inside ``jax.disable_jit()`` it runs op by op for debugging).
 
@@ -39,23 +39,25 @@ def default_chunk_size(n_in: int) -> int:
 
 @partial(jax.jit, static_argnames=("step", "config", "record"))
 def _run_chunk(step, config, params, state, seq, n_steps, record):
-    """Scan ``step`` over one chunk; steps at index ``>= n_steps`` (padding) are skipped."""
+    """Run ``step`` over the first ``n_steps`` entries of one chunk (the rest is padding).
 
-    def body(state, inputs):
-        t, inputs = inputs
+    A loop with a traced trip count, not a ``cond`` per step: XLA copies the operands
+    of a ``cond`` nested in another one, and steps may hold a ``cond`` of their own.
+    """
+    first = tuple(None if a is None else a[0] for a in seq)
+    out_shape = jax.eval_shape(lambda s: step(config, params, s, *first)[1], state)
+    length = _length(seq)
+    outs = jax.tree_util.tree_map(lambda o: jnp.zeros((length,) + o.shape, o.dtype), out_shape) if record else None
 
-        def advance(state):
-            return step(config, params, state, *inputs)
+    def body(t, carry):
+        state, outs = carry
+        inputs = tuple(None if a is None else a[t] for a in seq)
+        state, out = step(config, params, state, *inputs)
+        if record:
+            outs = jax.tree_util.tree_map(lambda buf, o: buf.at[t].set(o), outs, out)
+        return state, outs
 
-        def skip(state):
-            out = jax.eval_shape(advance, state)[1]
-            return state, jax.tree_util.tree_map(lambda o: jnp.zeros(o.shape, o.dtype), out)
-
-        state, out = jax.lax.cond(t < n_steps, advance, skip, state)
-        return state, (out if record else None)
-
-    steps = jnp.arange(_length(seq))
-    return jax.lax.scan(body, state, (steps, seq))
+    return jax.lax.fori_loop(0, n_steps, body, (state, outs))
 
 
 @partial(jax.jit, static_argnames=("step", "config"))
@@ -83,18 +85,23 @@ def _stack_host(outs):
 
 
 def run_compiled(step: Callable, config, params, state, seq: tuple, *, record: bool = False,
-                 chunk_size: int = 256, progress: bool = False, desc: str = "steps"):
+                 chunk_size: int = 256, progress: bool = False, desc: str = "steps",
+                 configure: Optional[Callable] = None):
     """Run ``step(config, params, state, *inputs_t) -> (state, out)`` over ``seq``.
 
     ``seq`` is a tuple of per-step inputs, each an array with leading axis ``T`` or
     ``None`` (e.g. ``(xs, post_spikes)``). Returns ``(state, outs)``: ``outs`` stacks
     the steps' ``out`` along a new leading axis on the host when ``record``, else ``None``.
+    ``configure(state, chunk) -> (config, state)``, when given, picks the configuration
+    of each chunk of ``chunk_size`` steps (e.g. an event-driven or a dense kernel).
     """
     T = _length(seq)
     recorded = []
     with progress_bar(T, progress, desc) as bar:
         for start in range(0, T, chunk_size):
             stop = min(T, start + chunk_size)
+            if configure is not None:
+                config, state = configure(state, _slice(seq, start, stop))
             chunk = tuple(_padded(a, chunk_size) for a in _slice(seq, start, stop))
             state, out = _run_chunk(step, config, params, state, chunk, stop - start, record)
             if record:  # sliced on the host: no compilation per sequence length
@@ -106,12 +113,19 @@ def run_compiled(step: Callable, config, params, state, seq: tuple, *, record: b
 
 
 def run_python(step: Callable, config, params, state, seq: tuple, *, record: bool = False,
-               progress: bool = False, desc: str = "steps"):
-    """Run ``step`` over ``seq`` with a Python loop, one step per dispatch."""
+               progress: bool = False, desc: str = "steps", chunk_size: int = 256,
+               configure: Optional[Callable] = None):
+    """Run ``step`` over ``seq`` with a Python loop, one step per dispatch.
+
+    ``configure`` is called every ``chunk_size`` steps, as in :func:`run_compiled`, so
+    both loops make the same choices.
+    """
     T = _length(seq)
     recorded = []
     with progress_bar(T, progress, desc) as bar:
         for t in range(T):
+            if configure is not None and t % chunk_size == 0:
+                config, state = configure(state, _slice(seq, t, min(T, t + chunk_size)))
             inputs = tuple(None if a is None else a[t] for a in seq)
             state, out = _one_step(step, config, params, state, inputs)
             if record:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Optional
 
 import jax
@@ -11,6 +12,7 @@ import numpy as np
 from . import _validation as v
 from .base import Trainer
 from .functional.dependence import WeightBounds, resolve_dependence
+from .functional.event import event_compatible
 from .functional.layer_step import LayerState, forward_step, train_step
 from .functional.stdp import PAIRINGS, STDPParams
 from .loops import default_chunk_size, run_compiled, run_python
@@ -18,6 +20,7 @@ from .loops import default_chunk_size, run_compiled, run_python
 __all__ = ["STDPTrainer"]
 
 _REQUIRED_STATE = ("v", "spike", "trace_pre", "trace_post")
+EVENT_MAX_ACTIVITY = 1 / 16  # above this fraction of active inputs or firing neurons, dense is faster
 
 
 class STDPTrainer(Trainer):
@@ -46,6 +49,12 @@ class STDPTrainer(Trainer):
         mu: exponent of the ``"power"`` dependence (>= 0).
         hardbound: clip the weights to ``[w_min, w_max]`` after each step.
         chunk_size: steps per compiled chunk (default: chosen from the input size).
+        event_driven: ``"auto"`` (default) runs each chunk of steps with the
+            event-driven kernel (cost proportional to the spikes,
+            :mod:`canns_stdp.functional.event`) when at most 1/16 of the inputs are
+            active and of the neurons fired at the last step, else with the dense
+            kernel; ``True`` always event-driven, ``False`` always dense. Both kernels
+            compute the same step; a user-defined weight dependence is always dense.
         show_iteration_progress: show a progress bar during ``train()`` by default.
 
     Example:
@@ -74,6 +83,7 @@ class STDPTrainer(Trainer):
         mu: float = 1.0,
         hardbound: bool = True,
         chunk_size: Optional[int] = None,
+        event_driven: Any = "auto",
         **kwargs,
     ):
         super().__init__(model=model, **kwargs)
@@ -89,6 +99,7 @@ class STDPTrainer(Trainer):
         self.mu = mu
         self.hardbound = hardbound
         self.chunk_size = chunk_size
+        self.event_driven = event_driven
         self._check_model()
         self._step_setup()
 
@@ -124,6 +135,8 @@ class STDPTrainer(Trainer):
             raise TypeError(f"compiled must be True or False, got {self.compiled!r}")
         if self.chunk_size is not None:
             v.check_positive_int("chunk_size", self.chunk_size)
+        if self.event_driven not in (True, False, "auto"):
+            raise ValueError(f"event_driven must be True, False or 'auto', got {self.event_driven!r}")
         dependence = resolve_dependence(self.weight_dependence)
         config = self.model.step_config(dependence=dependence, pairing=self.pairing,
                                         hardbound=self.hardbound)
@@ -185,6 +198,36 @@ class STDPTrainer(Trainer):
                 )
         return xs, posts
 
+    def _kernel_chooser(self, dense_config, params):
+        """``configure(state, chunk)`` for the loops: dense or event-driven per chunk.
+
+        The event-driven kernel keeps ``W.T`` in the state; the chooser transposes when
+        it switches. It only switches to it when the weights are within their bounds
+        (the event kernel leaves untouched synapses unclipped).
+        """
+        if self.event_driven is False or not event_compatible(dense_config.dependence):
+            return None
+        event_config = dataclasses.replace(dense_config, event_driven=True)
+        bounds = params.stdp.bounds
+        current = [dense_config]
+
+        def configure(state, chunk):
+            xs = chunk[0]
+            sparse = self.event_driven is True or (
+                np.count_nonzero(xs) <= EVENT_MAX_ACTIVITY * xs.size
+                and float(jnp.mean(state.spike)) <= EVENT_MAX_ACTIVITY
+            )
+            if sparse and current[0] is dense_config and dense_config.hardbound:
+                sparse = bool(jnp.all((state.W >= bounds.w_min) & (state.W <= bounds.w_max)))
+            wanted = event_config if sparse else dense_config
+            if wanted is not current[0]:
+                state = state._replace(W=state.W.T)
+                current[0] = wanted
+            return wanted, state
+
+        configure.layout = current  # read by _run to undo the transposition
+        return configure
+
     def _run(self, step, seq, progress, record, desc):
         """Run ``step`` over the validated inputs ``seq`` and commit the final state.
 
@@ -194,13 +237,13 @@ class STDPTrainer(Trainer):
         config, params = self._step_setup()
         state = self._read_state()
         progress = self.show_iteration_progress if progress is None else progress
-        if self.compiled:
-            chunk = self.chunk_size or default_chunk_size(self.model.input_size)
-            state, outs = run_compiled(step, config, params, state, seq, record=record,
-                                       chunk_size=chunk, progress=progress, desc=desc)
-        else:
-            state, outs = run_python(step, config, params, state, seq, record=record,
-                                     progress=progress, desc=desc)
+        chunk = self.chunk_size or default_chunk_size(self.model.input_size)
+        configure = self._kernel_chooser(config, params)
+        loop = run_compiled if self.compiled else run_python
+        state, outs = loop(step, config, params, state, seq, record=record, chunk_size=chunk,
+                           progress=progress, desc=desc, configure=configure)
+        if configure is not None and configure.layout[0].event_driven:
+            state = state._replace(W=state.W.T)
         self._write_state(state, seq[0][-1])
         return outs
 

@@ -20,6 +20,7 @@ from typing import Callable, NamedTuple, Optional
 import jax.numpy as jnp
 
 from .dependence import additive
+from .event import event_current, event_update
 from .neurons import LIFParams, lif_step
 from .stdp import STDPParams, TraceParams, Traces, apply_bounds, pairing_terms, stdp_delta, update_traces
 from .synapses import dense_current
@@ -60,11 +61,16 @@ class LayerConfig:
     dependence: Callable = additive
     pairing: str = "symmetric"
     hardbound: bool = True
+    event_driven: bool = False  # state.W holds W.T; cost follows the spikes (functional.event)
 
 
 def _advance(config: LayerConfig, params: LayerParams, state: LayerState, x, post):
     """SPEC steps 1-5; returns the new state and the traces' decayed values."""
-    spikes, v = lif_step(params.lif, state.v, dense_current(state.W, x), post)
+    if config.event_driven:
+        current = event_current(state.W, x)
+    else:
+        current = dense_current(state.W, x)
+    spikes, v = lif_step(params.lif, state.v, current, post)
     new, decayed = update_traces(
         config.trace_add, params.traces, Traces(state.trace_pre, state.trace_post), x, spikes
     )
@@ -92,6 +98,9 @@ def train_step(config: LayerConfig, params: LayerParams, state: LayerState, x,
     W = state.W
     state, new, decayed = _advance(config, params, state, x, post)
     P, Q = pairing_terms(config.pairing, new, decayed)
-    dW = stdp_delta(config.dependence, params.stdp, W, x, state.spike, P, Q)
-    W = apply_bounds(W, dW, params.stdp.bounds, config.hardbound)
+    if config.event_driven:
+        W = event_update(config.dependence, params.stdp, config.hardbound, W, x, state.spike, P, Q)
+    else:
+        dW = stdp_delta(config.dependence, params.stdp, W, x, state.spike, P, Q)
+        W = apply_bounds(W, dW, params.stdp.bounds, config.hardbound)
     return state._replace(W=W), state.spike

@@ -102,11 +102,15 @@ def pairing_terms(pairing: str, new: Traces, decayed: Traces):
 
 def stdp_delta(dependence: Callable, params: STDPParams, W, pre, post, P, Q,
                hebbian: Callable = dense_hebbian):
-    """``dW = lr * (A+ f+(W) ⊙ hebbian(post, P) - A- f-(W) ⊙ hebbian(Q, pre))``."""
+    """``dW = lr * (A+ f+(W) ⊙ hebbian(post, P) - A- f-(W) ⊙ hebbian(Q, pre))``.
+
+    The rates are folded into the vectors first (``(lr A+ post) ⊗ P``), so that a dense
+    update costs two multiply-adds per synapse.
+    """
     f_plus, f_minus = dependence(W, params.bounds)
-    ltp = params.A_plus * f_plus * hebbian(post, P)
-    ltd = params.A_minus * f_minus * hebbian(Q, pre)
-    return params.lr * (ltp - ltd)
+    ltp = f_plus * hebbian(params.lr * params.A_plus * post, P)
+    ltd = f_minus * hebbian(params.lr * params.A_minus * Q, pre)
+    return ltp - ltd
 
 
 def apply_bounds(W, dW, bounds: WeightBounds, hardbound: bool = True):

@@ -1,0 +1,74 @@
+"""The event-driven kernel computes the SPEC step, as the dense kernel does."""
+
+import numpy as np
+import pytest
+
+import reference
+from canns_stdp import SpikingLayer, STDPTrainer
+
+N_IN, N_OUT = 96, 40
+CASES = [
+    ({}, {}, {}),
+    ({}, {"pairing": "causal", "weight_dependence": "soft"}, {"pairing": "causal", "dependence": "soft"}),
+    ({"trace_mode": "nearest"}, {"pairing": "strict", "weight_dependence": "hard"},
+     {"trace_mode": "nearest", "pairing": "strict", "dependence": "hard"}),
+    ({}, {"weight_dependence": "power", "mu": 0.7, "hardbound": False},
+     {"dependence": "power", "mu": 0.7, "hardbound": False}),
+]
+
+
+RATES = dict(learning_rate=0.2, A_plus=0.05, A_minus=0.06)
+RATES_REF = dict(lr=0.2, A_plus=0.05, A_minus=0.06)
+
+
+def sparse_data(rng, T=400):
+    xs = (rng.random((T, N_IN)) < 0.04).astype(np.float32)
+    W0 = rng.uniform(0.0, 0.15, (N_OUT, N_IN)).astype(np.float32)
+    return xs, W0
+
+
+@pytest.mark.parametrize("layer_kw, trainer_kw, ref_kw", CASES)
+@pytest.mark.parametrize("compiled", [True, False])
+def test_event_kernel_matches_reference(rng, layer_kw, trainer_kw, ref_kw, compiled):
+    xs, W0 = sparse_data(rng)
+    W_ref, v_ref, *_, s_ref = reference.run(W0, xs, **RATES_REF, threshold=1.5, **ref_kw)
+    assert 0.01 < s_ref.mean() < 0.9, "the test needs spikes and silences"
+    assert np.abs(W_ref - W0).max() > 0.05
+    layer = SpikingLayer(N_IN, N_OUT, W_init=W0, threshold=1.5, **layer_kw)
+    trainer = STDPTrainer(layer, compiled=compiled, event_driven=True, chunk_size=64,
+                          **RATES, **trainer_kw)
+    spikes = trainer.train(xs, return_spikes=True)
+    np.testing.assert_array_equal(spikes, s_ref)
+    np.testing.assert_allclose(layer.W.value, W_ref, atol=2e-5)
+    np.testing.assert_allclose(layer.v.value, v_ref, atol=2e-5)
+
+
+def test_auto_switches_kernels_between_chunks_without_changing_the_result(rng):
+    # quiet, then saturated, then quiet again: the auto trainer uses both kernels
+    xs = np.concatenate([(rng.random((200, N_IN)) < p).astype(np.float32) for p in (0.03, 0.5, 0.03)])
+    W0 = rng.uniform(-0.1, 0.15, (N_OUT, N_IN)).astype(np.float32)  # starts out of bounds
+    results = {}
+    for mode in ("auto", False):
+        layer = SpikingLayer(N_IN, N_OUT, W_init=W0, threshold=1.5)
+        trainer = STDPTrainer(layer, event_driven=mode, chunk_size=50, **RATES)
+        results[mode] = (np.asarray(trainer.train(xs, return_spikes=True)), np.asarray(layer.W.value))
+    W_ref, *_, s_ref = reference.run(W0, xs, **RATES_REF, threshold=1.5)
+    assert s_ref[:200].mean() < 1 / 16 < s_ref[250:400].mean()
+    for spikes, W in results.values():
+        np.testing.assert_array_equal(spikes, s_ref)
+        np.testing.assert_allclose(W, W_ref, atol=2e-5)
+
+
+def test_event_predict_batch_matches_dense(rng):
+    xs, W0 = sparse_data(rng, 100)
+    out = {}
+    for mode in (True, False):
+        layer = SpikingLayer(N_IN, N_OUT, W_init=W0, threshold=1.5)
+        out[mode] = np.asarray(STDPTrainer(layer, event_driven=mode).predict_batch(xs))
+        np.testing.assert_array_equal(layer.W.value, W0)
+    np.testing.assert_array_equal(out[True], out[False])
+
+
+def test_bad_event_driven_value():
+    with pytest.raises(ValueError, match="event_driven must be True, False or 'auto', got 'yes'"):
+        STDPTrainer(SpikingLayer(3, 2), event_driven="yes")
