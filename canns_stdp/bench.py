@@ -1,0 +1,102 @@
+"""Speed benchmark of the STDP trainer on the ANCHORS.md job (``python -m canns_stdp.bench``).
+
+The job: ``n_in`` Poisson inputs (Bernoulli with probability ``p`` per step), ``n_out``
+LIF neurons (leak 0.9, reset 0, threshold 1 "saturated" or 10 "sparse"), STDP every
+step (A+ 0.005, A- 0.00525, lr 0.01, weights clipped to [0, 1], initial weights
+uniform in [0, 0.05]). Reports steps/s and synapse-updates/s (n_in * n_out * steps/s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+SIZES = {"784x100": (784, 100), "784x400": (784, 400), "4096x4096": (4096, 4096)}
+REGIMES = {"saturated": 1.0, "sparse": 10.0}
+
+
+def job(n_in: int, n_out: int, T: int, p: float, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    xs = (rng.random((T, n_in)) < p).astype(np.float32)
+    W0 = rng.uniform(0.0, 0.05, (n_out, n_in)).astype(np.float32)
+    return xs, W0
+
+
+def measure(n_in, n_out, T, p, threshold, compiled=True, event_driven="auto"):
+    """Steady-state steps/s (second call) and the firing fraction."""
+    from canns_stdp import SpikingLayer, STDPTrainer
+
+    xs, W0 = job(n_in, n_out, T, p)
+    layer = SpikingLayer(n_in, n_out, threshold=threshold, W_init=W0)
+    trainer = STDPTrainer(layer, compiled=compiled, event_driven=event_driven)
+    spikes = trainer.train(xs[: min(T, 200)], return_spikes=True)  # compile, and reach the regime
+    start = time.perf_counter()
+    trainer.train(xs)
+    np.asarray(layer.W.value)
+    return T / (time.perf_counter() - start), float(np.mean(spikes))
+
+
+def first_call(n_in, n_out, T, p, threshold):
+    """Seconds of a first ``train()`` in a fresh process, compilation included."""
+    code = (
+        "import time, numpy as np; from canns_stdp.bench import job;"
+        f"xs, W0 = job({n_in}, {n_out}, {T}, {p}); t = time.perf_counter();"
+        "from canns_stdp import SpikingLayer, STDPTrainer;"
+        f"l = SpikingLayer({n_in}, {n_out}, threshold={threshold}, W_init=W0);"
+        "STDPTrainer(l).train(xs); np.asarray(l.W.value); print(time.perf_counter() - t)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def steps_for(n_in, n_out, budget=2e8):
+    """Enough steps for a measurement of about a second or two."""
+    return int(min(5000, max(20, budget // (n_in * n_out))))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default=",".join(SIZES), help="comma-separated, from " + ", ".join(SIZES))
+    parser.add_argument("--rates", default="0.01,0.05,0.2")
+    parser.add_argument("--regimes", default="saturated,sparse")
+    parser.add_argument("--uncompiled", action="store_true", help="also time the Python loop")
+    parser.add_argument("--first-call", action="store_true", help="also time a first call of T = 10,000 (784x100)")
+    parser.add_argument("--json", help="write the rows to this file")
+    args = parser.parse_args(argv)
+
+    rows = []
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; python {platform.python_version()}")
+    print(f"{'layer':>10} {'p':>5} {'regime':>9} {'loop':>10} {'firing':>7} {'steps/s':>10} {'syn-upd/s':>10}")
+    for size in args.sizes.split(","):
+        n_in, n_out = SIZES[size]
+        T = steps_for(n_in, n_out)
+        for p in map(float, args.rates.split(",")):
+            for regime in args.regimes.split(","):
+                loops = [("compiled", True)] + ([("uncompiled", False)] if args.uncompiled else [])
+                for name, compiled in loops:
+                    steps = T if compiled else max(20, T // 10)
+                    rate, firing = measure(n_in, n_out, steps, p, REGIMES[regime], compiled)
+                    row = dict(layer=size, p=p, regime=regime, loop=name, firing=firing,
+                               steps_per_s=rate, synapse_updates_per_s=rate * n_in * n_out)
+                    rows.append(row)
+                    print(f"{size:>10} {p:>5} {regime:>9} {name:>10} {firing:>7.1%} {rate:>10.0f} "
+                          f"{row['synapse_updates_per_s']:>10.3g}", flush=True)
+    if args.first_call:
+        seconds = first_call(784, 100, 10_000, 0.05, 1.0)
+        rows.append(dict(layer="784x100", p=0.05, regime="saturated", loop="first call T=10000", seconds=seconds))
+        print(f"first call, T = 10,000, 784x100, compilation included: {seconds:.2f} s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
