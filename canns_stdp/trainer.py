@@ -45,6 +45,8 @@ class STDPTrainer(Trainer):
             pair ``(f_plus, f_minus)`` of functions of ``W``.
         mu: exponent of the ``"power"`` dependence (>= 0).
         hardbound: clip the weights to ``[w_min, w_max]`` after each step.
+        signed_amplitudes: allow negative ``A_plus``/``A_minus`` (e.g. Inferno's
+            anti-Hebbian, potentiative-only or depressive-only modes; see docs/peers.md).
         chunk_size: steps per compiled chunk (default: chosen from the input size).
         show_iteration_progress: show a progress bar during ``train()`` by default.
 
@@ -74,9 +76,11 @@ class STDPTrainer(Trainer):
         mu: float = 1.0,
         hardbound: bool = True,
         chunk_size: Optional[int] = None,
+        signed_amplitudes: bool = False,
         **kwargs,
     ):
         super().__init__(model=model, **kwargs)
+        self.signed_amplitudes = signed_amplitudes
         self.learning_rate = learning_rate
         self.A_plus = A_plus
         self.A_minus = A_minus
@@ -110,8 +114,11 @@ class STDPTrainer(Trainer):
     def _step_setup(self):
         """Validated ``(config, params)`` for a training step, from current attributes."""
         lr = v.check_nonnegative("learning_rate", self.learning_rate)
-        A_plus = v.check_nonnegative("A_plus", self.A_plus)
-        A_minus = v.check_nonnegative("A_minus", self.A_minus)
+        if not isinstance(self.signed_amplitudes, bool):
+            raise TypeError(f"signed_amplitudes must be True or False, got {self.signed_amplitudes!r}")
+        check_amplitude = v.check_number if self.signed_amplitudes else v.check_nonnegative
+        A_plus = check_amplitude("A_plus", self.A_plus)
+        A_minus = check_amplitude("A_minus", self.A_minus)
         w_min = v.check_number("w_min", self.w_min)
         w_max = v.check_number("w_max", self.w_max)
         if w_min >= w_max:
