@@ -113,11 +113,13 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="out", help="folder for the figure")
     parser.add_argument("--version", default="all_to_all", choices=("all_to_all", "nearest"))
+    parser.add_argument("--frequencies", type=float, nargs="+", default=FREQUENCIES)
     args = parser.parse_args(argv)
+    freqs = tuple(args.frequencies)
 
-    curves = frequency_curves(FREQUENCIES, args.version)
+    curves = frequency_curves(freqs, args.version)
     print("rho (Hz)  triplet +10  triplet -10   pair +10   pair -10   (Δw in % of w_max)")
-    for i, rho in enumerate(FREQUENCIES):
+    for i, rho in enumerate(freqs):
         row = [100 * curves[k][i] for k in (("triplet", 10), ("triplet", -10), ("pair", 10), ("pair", -10))]
         print(f"{rho:7.1f}  " + "  ".join(f"{r:+10.2f}" for r in row))
     try:
@@ -127,9 +129,9 @@ def main(argv=None) -> dict:
     else:
         out = pathlib.Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        plot(FREQUENCIES, curves, out / "triplet_frequency.png", args.version)
+        plot(freqs, curves, out / "triplet_frequency.png", args.version)
         print(f"figure: {out / 'triplet_frequency.png'}")
-    return {"frequencies": FREQUENCIES, "curves": curves}
+    return {"frequencies": freqs, "curves": curves}
 
 
 if __name__ == "__main__":
