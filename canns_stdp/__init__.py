@@ -4,7 +4,8 @@ from . import functional
 from .base import BrainInspiredModel, Trainer
 from .layer import SpikingLayer
 from .trainer import STDPTrainer
+from .triplet_trainer import TripletSTDPTrainer
 
 __version__ = "0.1.0"
 
-__all__ = ["BrainInspiredModel", "SpikingLayer", "STDPTrainer", "Trainer", "functional", "__version__"]
+__all__ = ["BrainInspiredModel", "SpikingLayer", "STDPTrainer", "Trainer", "TripletSTDPTrainer", "functional", "__version__"]

@@ -20,6 +20,7 @@ from .loops import default_chunk_size, run_compiled, run_python
 __all__ = ["STDPTrainer"]
 
 _REQUIRED_STATE = ("v", "spike", "trace_pre", "trace_post")
+_EVENT_KERNEL_STEPS = (train_step, forward_step)  # the pair steps that have an event-driven kernel
 EVENT_MAX_ACTIVITY = 1 / 16  # above this fraction of active inputs or firing neurons, dense is faster
 
 
@@ -48,6 +49,8 @@ class STDPTrainer(Trainer):
             pair ``(f_plus, f_minus)`` of functions of ``W``.
         mu: exponent of the ``"power"`` dependence (>= 0).
         hardbound: clip the weights to ``[w_min, w_max]`` after each step.
+        signed_amplitudes: allow negative ``A_plus``/``A_minus`` (e.g. Inferno's
+            anti-Hebbian, potentiative-only or depressive-only modes; see docs/peers.md).
         chunk_size: steps per compiled chunk (default: chosen from the input size).
         event_driven: ``"auto"`` (default) runs each chunk of steps with the
             event-driven kernel (cost proportional to the spikes,
@@ -84,9 +87,11 @@ class STDPTrainer(Trainer):
         hardbound: bool = True,
         chunk_size: Optional[int] = None,
         event_driven: Any = "auto",
+        signed_amplitudes: bool = False,
         **kwargs,
     ):
         super().__init__(model=model, **kwargs)
+        self.signed_amplitudes = signed_amplitudes
         self.learning_rate = learning_rate
         self.A_plus = A_plus
         self.A_minus = A_minus
@@ -121,8 +126,11 @@ class STDPTrainer(Trainer):
     def _step_setup(self):
         """Validated ``(config, params)`` for a training step, from current attributes."""
         lr = v.check_nonnegative("learning_rate", self.learning_rate)
-        A_plus = v.check_nonnegative("A_plus", self.A_plus)
-        A_minus = v.check_nonnegative("A_minus", self.A_minus)
+        if not isinstance(self.signed_amplitudes, bool):
+            raise TypeError(f"signed_amplitudes must be True or False, got {self.signed_amplitudes!r}")
+        check_amplitude = v.check_number if self.signed_amplitudes else v.check_nonnegative
+        A_plus = check_amplitude("A_plus", self.A_plus)
+        A_minus = check_amplitude("A_minus", self.A_minus)
         w_min = v.check_number("w_min", self.w_min)
         w_max = v.check_number("w_max", self.w_max)
         if w_min >= w_max:
@@ -200,14 +208,15 @@ class STDPTrainer(Trainer):
                 )
         return xs, posts
 
-    def _kernel_chooser(self, dense_config, params):
+    def _kernel_chooser(self, step, dense_config, params):
         """``configure(state, chunk)`` for the loops: dense or event-driven per chunk.
 
         The event-driven kernel keeps ``W.T`` in the state; the chooser transposes when
         it switches. It only switches to it when the weights are within their bounds
         (the event kernel leaves untouched synapses unclipped).
         """
-        if self.event_driven is False or not event_compatible(dense_config.dependence):
+        if (step not in _EVENT_KERNEL_STEPS or self.event_driven is False
+                or not event_compatible(dense_config.dependence)):
             return None
         event_config = dataclasses.replace(dense_config, event_driven=True)
         bounds = params.stdp.bounds
@@ -240,7 +249,7 @@ class STDPTrainer(Trainer):
         state = self._read_state()
         progress = self.show_iteration_progress if progress is None else progress
         chunk = self.chunk_size or default_chunk_size(self.model.input_size)
-        configure = self._kernel_chooser(config, params)
+        configure = self._kernel_chooser(step, config, params)
         loop = run_compiled if self.compiled else run_python
         state, outs = loop(step, config, params, state, seq, record=record, chunk_size=chunk,
                            progress=progress, desc=desc, configure=configure)

@@ -4,19 +4,21 @@ Every function here can be called directly, ``jax.jit``-ed, ``jax.vmap``-ed or
 differentiated without any layer or trainer object.
 """
 
-from . import dependence, layer_step, neurons, stdp, synapses, traces
+from . import dependence, layer_step, neurons, stdp, synapses, traces, triplet
 from .dependence import WeightBounds, additive, hard, power, soft
 from .layer_step import LayerConfig, LayerParams, LayerState, forward_step, train_step
 from .neurons import LIFParams, lif_step
 from .stdp import STDPParams, TraceParams, Traces, apply_bounds, pairing_terms, stdp_delta, update_traces
 from .traces import cumulative_trace, decay_from_tau, nearest_trace
+from .triplet import triplet_delta, triplet_parameters, triplet_train_step
 
 __all__ = [
-    "dependence", "layer_step", "neurons", "stdp", "synapses", "traces",
+    "dependence", "layer_step", "neurons", "stdp", "synapses", "traces", "triplet",
     "WeightBounds", "additive", "hard", "power", "soft",
     "LayerConfig", "LayerParams", "LayerState", "forward_step", "train_step",
     "LIFParams", "lif_step",
     "STDPParams", "TraceParams", "Traces", "apply_bounds", "pairing_terms", "stdp_delta",
     "update_traces",
     "cumulative_trace", "decay_from_tau", "nearest_trace",
+    "triplet_delta", "triplet_parameters", "triplet_train_step",
 ]
