@@ -4,7 +4,7 @@ Every function here can be called directly, ``jax.jit``-ed, ``jax.vmap``-ed or
 differentiated without any layer or trainer object.
 """
 
-from . import dependence, layer_step, neurons, stdp, synapses, traces
+from . import dependence, layer_step, neurons, reward, stdp, synapses, traces
 from .dependence import WeightBounds, additive, hard, power, soft
 from .layer_step import LayerConfig, LayerParams, LayerState, forward_step, train_step
 from .neurons import LIFParams, lif_step
@@ -12,7 +12,7 @@ from .stdp import STDPParams, TraceParams, Traces, apply_bounds, pairing_terms, 
 from .traces import cumulative_trace, decay_from_tau, nearest_trace
 
 __all__ = [
-    "dependence", "layer_step", "neurons", "stdp", "synapses", "traces",
+    "dependence", "layer_step", "neurons", "reward", "stdp", "synapses", "traces",
     "WeightBounds", "additive", "hard", "power", "soft",
     "LayerConfig", "LayerParams", "LayerState", "forward_step", "train_step",
     "LIFParams", "lif_step",
