@@ -118,7 +118,7 @@ class RewardSTDPTrainer(STDPTrainer):
     def _step_setup(self):
         """Validated ``(config, RewardStepParams)`` from the current attributes."""
         config, params = super()._step_setup()
-        rparams = RewardParams(*(jnp.asarray(p, jnp.float32) for p in self._reward_params()))
+        rparams = RewardParams(*(np.float32(p) for p in self._reward_params()))
         return config, RewardStepParams(params, rparams)
 
     def _sequence_reward(self, train_data, reward, post_spikes):
