@@ -295,3 +295,20 @@ def test_distal_reward_singles_out_the_rewarded_synapse(tmp_path):
     ctrl = example.train(400, delay=(200, 600), learning_rate=1.5e-4, shuffle_reward=True,
                          segments=1)
     assert ctrl["target"] < ctrl["others_p99"]
+
+
+def test_no_recompilation_for_new_lengths_rules_or_time_constants(rng):
+    from canns_stdp.loops import _run_chunk
+
+    W, xs, rewards = random_problem(rng, T=500)
+    layer, tr = make_trainer("mstdpet", W, tau_z=5.0, chunk_size=64)
+    tr.train(xs[:10], reward=rewards[:10])
+    size = _run_chunk._cache_size()
+    tr.train(xs[:333], reward=rewards[:333])
+    tr.tau_z, tr.learning_rate = 9.0, 0.5
+    tr.train(xs, reward=1.0)
+    tr.rule, tr.tau_c, tr.tau_d = "rstdp", 40.0, 8.0  # the rule is three numbers
+    tr.train(xs, reward=rewards)
+    tr.rule = "mstdp"
+    tr.train(xs[:50], reward=rewards[:50])
+    assert _run_chunk._cache_size() == size
