@@ -312,3 +312,16 @@ def test_no_recompilation_for_new_lengths_rules_or_time_constants(rng):
     tr.rule = "mstdp"
     tr.train(xs[:50], reward=rewards[:50])
     assert _run_chunk._cache_size() == size
+
+
+def test_predict_batch_runs_the_layer_without_plasticity(rng):
+    W, xs, rewards = random_problem(rng, T=200)
+    layer, tr = make_trainer("mstdpet", W, tau_z=5.0, learning_rate=1.0)
+    tr.train(xs[:100], reward=rewards[:100])
+    before = snapshot(layer, tr)
+    spikes = tr.predict_batch(xs[100:])
+    _, _, _, _, s_ref = __import__("reference").run(before[0], xs[100:], plastic=False,
+                                                    state=(before[2], before[4], before[5]))
+    np.testing.assert_array_equal(np.asarray(spikes), s_ref)
+    np.testing.assert_array_equal(np.asarray(layer.W.value), before[0])
+    np.testing.assert_array_equal(np.asarray(tr.eligibility.value), before[6])
