@@ -3,9 +3,13 @@
 from . import functional
 from .base import BrainInspiredModel, Trainer
 from .layer import SpikingLayer
+from .reward_trainer import RewardSTDPTrainer
 from .trainer import STDPTrainer
 from .triplet_trainer import TripletSTDPTrainer
 
 __version__ = "0.1.0"
 
-__all__ = ["BrainInspiredModel", "SpikingLayer", "STDPTrainer", "Trainer", "TripletSTDPTrainer", "functional", "__version__"]
+__all__ = [
+    "BrainInspiredModel", "RewardSTDPTrainer", "SpikingLayer", "STDPTrainer", "Trainer",
+    "TripletSTDPTrainer", "functional", "__version__",
+]

@@ -4,7 +4,7 @@ Every function here can be called directly, ``jax.jit``-ed, ``jax.vmap``-ed or
 differentiated without any layer or trainer object.
 """
 
-from . import dependence, layer_step, neurons, stdp, synapses, traces, triplet
+from . import dependence, event, layer_step, neurons, reward, stdp, synapses, traces, triplet
 from .dependence import WeightBounds, additive, hard, power, soft
 from .layer_step import LayerConfig, LayerParams, LayerState, forward_step, train_step
 from .neurons import LIFParams, lif_step
@@ -13,7 +13,7 @@ from .traces import cumulative_trace, decay_from_tau, nearest_trace
 from .triplet import triplet_delta, triplet_parameters, triplet_train_step
 
 __all__ = [
-    "dependence", "layer_step", "neurons", "stdp", "synapses", "traces", "triplet",
+    "dependence", "event", "layer_step", "neurons", "reward", "stdp", "synapses", "traces", "triplet",
     "WeightBounds", "additive", "hard", "power", "soft",
     "LayerConfig", "LayerParams", "LayerState", "forward_step", "train_step",
     "LIFParams", "lif_step",
