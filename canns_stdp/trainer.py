@@ -24,6 +24,17 @@ _EVENT_KERNEL_STEPS = (train_step, forward_step)  # the pair steps that have an 
 EVENT_MAX_ACTIVITY = 1 / 16  # above this fraction of active inputs or firing neurons, dense is faster
 
 
+def _firing_estimate(state, params) -> float:
+    """Fraction of neurons firing per step, from the post trace (which averages the
+    recent spikes: ``E[tr_post] = a_post * rate / (1 - d_post)``); 1 for a layer that
+    has not fired yet, whose activity is unknown (the dense kernel is then used)."""
+    a_post, d_post = float(params.traces.a_post), float(params.traces.d_post)
+    trace = float(jnp.mean(state.trace_post))
+    if a_post <= 0 or trace == 0.0:
+        return 1.0 if float(jnp.max(state.spike)) == 0.0 else float(jnp.mean(state.spike))
+    return trace * (1.0 - d_post) / a_post
+
+
 class STDPTrainer(Trainer):
     """Spike-timing-dependent plasticity for a :class:`~canns_stdp.SpikingLayer`.
 
@@ -54,10 +65,11 @@ class STDPTrainer(Trainer):
         chunk_size: steps per compiled chunk (default: chosen from the input size).
         event_driven: ``"auto"`` (default) runs each chunk of steps with the
             event-driven kernel (cost proportional to the spikes,
-            :mod:`canns_stdp.functional.event`) when at most 1/16 of the inputs are
-            active and of the neurons fired at the last step, else with the dense
-            kernel; ``True`` always event-driven, ``False`` always dense. Both kernels
-            compute the same step; a user-defined weight dependence is always dense.
+            :mod:`canns_stdp.functional.event`) when at most 1/16 of the chunk's
+            inputs are active and the post trace says at most 1/16 of the neurons
+            fire per step, else with the dense kernel; ``True`` always event-driven,
+            ``False`` always dense. Both kernels compute the same step; a
+            user-defined weight dependence is always dense.
         show_iteration_progress: show a progress bar during ``train()`` by default.
 
     Example:
@@ -223,11 +235,11 @@ class STDPTrainer(Trainer):
         current = [dense_config]
 
         def configure(state, chunk):
-            xs = chunk[0]
-            sparse = self.event_driven is True or (
-                np.count_nonzero(xs) <= EVENT_MAX_ACTIVITY * xs.size
-                and float(jnp.mean(state.spike)) <= EVENT_MAX_ACTIVITY
-            )
+            if self.event_driven is True:
+                sparse = True
+            else:
+                sparse = (np.count_nonzero(chunk[0]) <= EVENT_MAX_ACTIVITY * chunk[0].size
+                          and _firing_estimate(state, params) <= EVENT_MAX_ACTIVITY)
             if sparse and current[0] is dense_config and dense_config.hardbound:
                 sparse = bool(jnp.all((state.W >= bounds.w_min) & (state.W <= bounds.w_max)))
             wanted = event_config if sparse else dense_config

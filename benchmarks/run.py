@@ -1,0 +1,82 @@
+"""Side-by-side speed table: canns_stdp and, when available, its peers, in one run.
+
+    python benchmarks/run.py                       # canns_stdp only
+    python benchmarks/run.py --peers-python /path/to/peer-env/bin/python
+
+The peer environment (CANNs 1.5, Norse, SpikingJelly; see ../shared/ANCHORS.md for
+how to install it) can also be named by the environment variable
+CANNS_STDP_PEERS_PYTHON. Peers are never dependencies of canns_stdp.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def ours(args):
+    out = HERE / ".ours.json"
+    cmd = [sys.executable, "-m", "canns_stdp.bench", "--sizes", args.sizes, "--rates", args.rates,
+           "--json", str(out), "--uncompiled", "--first-call"]
+    subprocess.run(cmd, check=True)
+    rows = json.loads(out.read_text())
+    out.unlink()
+    return rows
+
+
+def peers(args, python):
+    cmd = [python, str(HERE / "peers.py"), "--sizes", args.sizes, "--rates", args.rates, "--first-call"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode:
+        print(proc.stderr[-2000:], file=sys.stderr)
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="784x100,784x400,4096x4096")
+    parser.add_argument("--rates", default="0.01,0.05,0.2")
+    parser.add_argument("--peers-python", default=os.environ.get("CANNS_STDP_PEERS_PYTHON"))
+    args = parser.parse_args(argv)
+
+    mine = ours(args)
+    others = peers(args, args.peers_python) if args.peers_python else []
+    canns = {(r["layer"], r["p"], r["regime"]): r["steps_per_s"] for r in others if r.get("system") == "canns"}
+    canns_py = {(r["layer"], r["p"], r["regime"]): r["steps_per_s"] for r in others
+                if r.get("system") == "canns_uncompiled"}
+    print()
+    print("| layer | p | regime | loop | firing | steps/s | synapse-updates/s | vs CANNs 1.5 (same loop) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in mine:
+        if "steps_per_s" not in r:
+            continue
+        key = (r["layer"], r["p"], r["regime"])
+        ref = (canns if r["loop"] == "compiled" else canns_py).get(key)
+        ratio = f"{r['steps_per_s'] / ref:.1f}x" if ref else "-"
+        print(f"| {r['layer']} | {r['p']} | {r['regime']} | {r['loop']} | {r['firing']:.1%} | "
+              f"{r['steps_per_s']:,.0f} | {r['synapse_updates_per_s']:.3g} | {ratio} |")
+    for r in others:
+        if "steps_per_s" in r and r["system"] != "canns":
+            print(f"| {r['layer']} | {r['p']} | {r['regime']} | {r['system']} | | {r['steps_per_s']:,.0f} | | |")
+    first = [r for r in mine if "seconds" in r]
+    canns_first = [r for r in others if "first_call_T10000_s" in r]
+    if first:
+        line = f"first call, T = 10,000, 784x100: canns_stdp {first[0]['seconds']:.2f} s"
+        if canns_first:
+            c = canns_first[0]["first_call_T10000_s"]
+            line += f", CANNs 1.5 {c:.1f} s ({c / first[0]['seconds']:.0f}x)"
+        print(line)
+    for r in others:
+        if "error" in r:
+            print(f"{r['system']}: not measured ({r['error']})")
+
+
+if __name__ == "__main__":
+    main()
