@@ -92,17 +92,19 @@ def run_compiled(step: Callable, config, params, state, seq: tuple, *, record: b
     ``seq`` is a tuple of per-step inputs, each an array with leading axis ``T`` or
     ``None`` (e.g. ``(xs, post_spikes)``). Returns ``(state, outs)``: ``outs`` stacks
     the steps' ``out`` along a new leading axis on the host when ``record``, else ``None``.
-    ``configure(state, chunk) -> (config, state)``, when given, picks the configuration
-    of each chunk of ``chunk_size`` steps (e.g. an event-driven or a dense kernel).
+    ``configure(state, chunk) -> (config, state, chunk)``, when given, picks the
+    configuration of each chunk of ``chunk_size`` steps (e.g. an event-driven or a dense
+    kernel) and may add per-step inputs to the chunk.
     """
     T = _length(seq)
     recorded = []
     with progress_bar(T, progress, desc) as bar:
         for start in range(0, T, chunk_size):
             stop = min(T, start + chunk_size)
+            chunk = _slice(seq, start, stop)
             if configure is not None:
-                config, state = configure(state, _slice(seq, start, stop))
-            chunk = tuple(_padded(a, chunk_size) for a in _slice(seq, start, stop))
+                config, state, chunk = configure(state, chunk)
+            chunk = tuple(_padded(a, chunk_size) for a in chunk)
             state, out = _run_chunk(step, config, params, state, chunk, stop - start, record)
             if record:  # sliced on the host: no compilation per sequence length
                 recorded.append(jax.tree_util.tree_map(lambda o: np.asarray(o)[: stop - start], out))
@@ -122,11 +124,13 @@ def run_python(step: Callable, config, params, state, seq: tuple, *, record: boo
     """
     T = _length(seq)
     recorded = []
+    chunk, start = seq, 0
     with progress_bar(T, progress, desc) as bar:
         for t in range(T):
             if configure is not None and t % chunk_size == 0:
-                config, state = configure(state, _slice(seq, t, min(T, t + chunk_size)))
-            inputs = tuple(None if a is None else a[t] for a in seq)
+                config, state, chunk = configure(state, _slice(seq, t, min(T, t + chunk_size)))
+                start = t
+            inputs = tuple(None if a is None else a[t - start] for a in chunk)
             state, out = _one_step(step, config, params, state, inputs)
             if record:
                 recorded.append(out)

@@ -12,7 +12,7 @@ import numpy as np
 from . import _validation as v
 from .base import Trainer
 from .functional.dependence import WeightBounds, resolve_dependence
-from .functional.event import event_compatible
+from .functional.event import event_compatible, input_events
 from .functional.layer_step import LayerState, forward_step, train_step
 from .functional.stdp import PAIRINGS, STDPParams
 from .loops import default_chunk_size, run_compiled, run_python
@@ -235,18 +235,21 @@ class STDPTrainer(Trainer):
         current = [dense_config]
 
         def configure(state, chunk):
-            if self.event_driven is True:
-                sparse = True
-            else:
-                sparse = (np.count_nonzero(chunk[0]) <= EVENT_MAX_ACTIVITY * chunk[0].size
-                          and _firing_estimate(state, params) <= EVENT_MAX_ACTIVITY)
+            xs = chunk[0]
+            forced = self.event_driven is True
+            quiet = forced or (np.count_nonzero(xs) <= EVENT_MAX_ACTIVITY * xs.size
+                               and _firing_estimate(state, params) <= EVENT_MAX_ACTIVITY)
+            x_events = input_events(xs, xs.shape[1] if forced else xs.shape[1] // 4) if quiet else None
+            sparse = x_events is not None
             if sparse and current[0] is dense_config and dense_config.hardbound:
                 sparse = bool(jnp.all((state.W >= bounds.w_min) & (state.W <= bounds.w_max)))
             wanted = event_config if sparse else dense_config
             if wanted is not current[0]:
                 state = state._replace(W=state.W.T)
                 current[0] = wanted
-            return wanted, state
+            if sparse:
+                chunk = (*chunk, x_events)
+            return wanted, state, chunk
 
         configure.layout = current  # read by _run to undo the transposition
         return configure

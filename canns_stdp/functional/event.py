@@ -1,20 +1,21 @@
-"""Event-driven STDP step for binary, sparse activity: the cost follows the spikes.
+"""Event-driven STDP step for sparse activity: the cost follows the spikes.
 
 With sparse input the dense step wastes most of its work: ``W @ x`` needs only
 the columns of the active inputs, LTD (``Q ⊗ x``) changes only those columns, and
 LTP (``s ⊗ P``) changes only the rows of the neurons that fired. The functions here
 work on the *transposed* weights ``WT = W.T`` (shape ``(n_in, n_out)``), so that an
-input's synapses are one contiguous row, and visit only:
+input's synapses are one contiguous row, and visit only
 
-* the rows of ``WT`` of the active inputs (membrane current, then their LTD), and
+* the rows of ``WT`` of the active inputs (membrane current, then their LTD), given
+  as indices computed ahead of time from the input (:func:`input_events`), and
 * the columns of ``WT`` of the neurons that fired (their full update),
 
 applying *the same* :func:`~canns_stdp.functional.stdp.stdp_delta` and
 :func:`~canns_stdp.functional.stdp.apply_bounds` as the dense step, so the result
 does not depend on the path (up to the summation order of the membrane current).
-The work is a loop over the events, with no dense fallback inside the step (on CPU,
-XLA copies the whole weight matrix through a ``cond`` in a loop): when activity is
-high the trainer runs the dense step instead, choosing between chunks of steps.
+There is no dense fallback inside the step (on CPU, XLA copies the whole weight
+matrix through a ``cond`` in a loop): when activity is high the trainer runs the
+dense step instead, choosing between chunks of steps.
 
 Exactness conditions, checked by the trainer (:func:`event_compatible`): the weight
 dependence is elementwise in ``W`` (the built-ins are), and, with clipping on, ``W``
@@ -23,20 +24,35 @@ starts within its bounds (entries a step does not touch are then already clipped
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .dependence import DEPENDENCES
 from .stdp import STDPParams, apply_bounds, stdp_delta
 
-__all__ = ["batch_size", "transposed_hebbian", "event_current", "event_update", "event_compatible"]
+__all__ = ["input_events", "transposed_hebbian", "event_current", "event_update", "event_compatible"]
 
 
-def batch_size(n: int) -> int:
-    """Events gathered together per batch: a sixteenth of the population, at least 8."""
-    return max(8, n // 16)
+def input_events(xs: np.ndarray, max_width: int) -> Optional[np.ndarray]:
+    """Indices of the nonzero inputs of each step, ``(T, width)``, padded with ``n_in``.
+
+    ``width`` is the smallest power of two (at least 8) that holds the busiest step, so
+    few widths (and compilations) occur. Returns ``None`` when that exceeds ``max_width``.
+    Computed on the host with NumPy, once per chunk.
+    """
+    T, n_in = xs.shape
+    active = xs != 0
+    counts = active.sum(axis=1)
+    busiest = int(counts.max(initial=0))
+    width = max(8, 1 << max(0, busiest - 1).bit_length())
+    if busiest > max_width:
+        return None
+    # stable order: active inputs first, in index order, then the padding
+    order = np.argsort(~active, axis=1, kind="stable")[:, :width].astype(np.int32)
+    return np.where(np.arange(width)[None, :] < counts[:, None], order, n_in).astype(np.int32)
 
 
 def transposed_hebbian(post, pre):
@@ -44,40 +60,21 @@ def transposed_hebbian(post, pre):
     return pre[:, None] * post[None, :]
 
 
-def _events(v):
-    """Indices of the nonzero entries of ``v`` first (the rest ``len(v)``: out of range), and their count."""
-    n = v.shape[0]
-    return jnp.nonzero(v != 0, size=n, fill_value=n)[0], jnp.count_nonzero(v)
-
-
 def _gather(a, idx):
     return a.at[idx].get(mode="fill", fill_value=0)
 
 
-def _batches(count, size: int):
-    return (count + size - 1) // size
+def event_current(WT, x, x_events):
+    """``W @ x`` from the rows of ``WT`` of the active inputs ``x_events`` (padded with ``n_in``)."""
+    return _gather(x, x_events) @ _gather(WT, x_events)
 
 
-def event_current(WT, x):
-    """``W @ x`` summed over the rows of ``WT`` of the active inputs, a batch at a time."""
-    n_in, n_out = WT.shape
-    size = batch_size(n_in)
-    events, count = _events(x)
-    padded = jnp.concatenate([events, jnp.full((size,), n_in, events.dtype)])
-
-    def add_batch(b, acc):
-        idx = jax.lax.dynamic_slice_in_dim(padded, b * size, size)
-        return acc + _gather(x, idx) @ _gather(WT, idx)
-
-    return jax.lax.fori_loop(0, _batches(count, size), add_batch, jnp.zeros((n_out,), WT.dtype))
-
-
-def event_update(dependence: Callable, params: STDPParams, hardbound: bool, WT, x, s, P, Q):
+def event_update(dependence: Callable, params: STDPParams, hardbound: bool, WT, x, x_events, s, P, Q):
     """``apply_bounds(WT, stdp_delta(...))`` visiting only fired neurons and active inputs.
 
     The columns of fired neurons get every term of the update, one neuron at a time;
-    then the rows of active inputs, a batch at a time, get the LTD of the neurons that
-    did not fire (their LTP is zero; the fired ones get a zero change).
+    then the rows of the active inputs get the LTD of the neurons that did not fire
+    (their LTP is zero; the fired ones get a zero change).
     """
     n_in, n_out = WT.shape
     bounds = params.bounds
@@ -86,7 +83,7 @@ def event_update(dependence: Callable, params: STDPParams, hardbound: bool, WT, 
         d = stdp_delta(dependence, params, W_sub, pre, post, P_sub, Q_sub, transposed_hebbian)
         return apply_bounds(W_sub, d, bounds, hardbound)
 
-    fired, n_fired = _events(s)
+    fired = jnp.nonzero(s != 0, size=n_out, fill_value=n_out)[0]
 
     def fired_column(k, WT):
         i = fired[k]
@@ -95,19 +92,10 @@ def event_update(dependence: Callable, params: STDPParams, hardbound: bool, WT, 
                      jax.lax.dynamic_slice_in_dim(Q, i, 1))
         return jax.lax.dynamic_update_slice_in_dim(WT, new, i, axis=1)
 
-    size = batch_size(n_in)
-    active, n_active = _events(x)
-    padded = jnp.concatenate([active, jnp.full((size,), n_in, active.dtype)])
-    silent_Q = Q * (1 - s)
-    no_post = s * 0
-
-    def active_rows(b, WT):
-        idx = jax.lax.dynamic_slice_in_dim(padded, b * size, size)
-        new = update(_gather(WT, idx), _gather(x, idx), no_post, _gather(P, idx), silent_Q)
-        return WT.at[idx].set(new, mode="drop")
-
-    WT = jax.lax.fori_loop(0, n_fired, fired_column, WT)
-    return jax.lax.fori_loop(0, _batches(n_active, size), active_rows, WT)
+    WT = jax.lax.fori_loop(0, jnp.count_nonzero(s), fired_column, WT)
+    rows = _gather(WT, x_events)
+    new = update(rows, _gather(x, x_events), s * 0, _gather(P, x_events), Q * (1 - s))
+    return WT.at[x_events].set(new, mode="drop")
 
 
 def event_compatible(dependence: Callable) -> bool:

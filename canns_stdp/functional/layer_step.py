@@ -61,13 +61,13 @@ class LayerConfig:
     dependence: Callable = additive
     pairing: str = "symmetric"
     hardbound: bool = True
-    event_driven: bool = False  # state.W holds W.T; cost follows the spikes (functional.event)
+    event_driven: bool = False  # state.W holds W.T, steps take x_events (functional.event)
 
 
-def _advance(config: LayerConfig, params: LayerParams, state: LayerState, x, post):
+def _advance(config: LayerConfig, params: LayerParams, state: LayerState, x, post, x_events=None):
     """SPEC steps 1-5; returns the new state and the traces' decayed values."""
     if config.event_driven:
-        current = event_current(state.W, x)
+        current = event_current(state.W, x, x_events)
     else:
         current = dense_current(state.W, x)
     spikes, v = lif_step(params.lif, state.v, current, post)
@@ -78,14 +78,14 @@ def _advance(config: LayerConfig, params: LayerParams, state: LayerState, x, pos
 
 
 def forward_step(config: LayerConfig, params: LayerParams, state: LayerState, x,
-                 post: Optional[jnp.ndarray] = None):
+                 post: Optional[jnp.ndarray] = None, x_events: Optional[jnp.ndarray] = None):
     """Neuron and traces, no plasticity (SPEC steps 1-5). Returns ``(state, spikes)``."""
-    state, _, _ = _advance(config, params, state, x, post)
+    state, _, _ = _advance(config, params, state, x, post, x_events)
     return state, state.spike
 
 
 def train_step(config: LayerConfig, params: LayerParams, state: LayerState, x,
-               post: Optional[jnp.ndarray] = None):
+               post: Optional[jnp.ndarray] = None, x_events: Optional[jnp.ndarray] = None):
     """One full training step (SPEC steps 1-7). Returns ``(state, spikes)``.
 
     Args:
@@ -94,12 +94,16 @@ def train_step(config: LayerConfig, params: LayerParams, state: LayerState, x,
         state: the layer's state after the previous step.
         x: input of shape ``(n_in,)``: 0/1 spikes or real currents.
         post: optional imposed output spikes of shape ``(n_out,)``.
+        x_events: with ``config.event_driven`` (``state.W`` then holds ``W.T``), the
+            indices of the nonzero inputs, padded with ``n_in``
+            (:func:`~canns_stdp.functional.event.input_events`).
     """
     W = state.W
-    state, new, decayed = _advance(config, params, state, x, post)
+    state, new, decayed = _advance(config, params, state, x, post, x_events)
     P, Q = pairing_terms(config.pairing, new, decayed)
     if config.event_driven:
-        W = event_update(config.dependence, params.stdp, config.hardbound, W, x, state.spike, P, Q)
+        W = event_update(config.dependence, params.stdp, config.hardbound, W, x, x_events,
+                         state.spike, P, Q)
     else:
         dW = stdp_delta(config.dependence, params.stdp, W, x, state.spike, P, Q)
         W = apply_bounds(W, dW, params.stdp.bounds, config.hardbound)
