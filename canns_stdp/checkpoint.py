@@ -172,6 +172,23 @@ def _jsonable(value, where: str):
     return {_UNSERIALIZABLE: repr(value)}
 
 
+def _has_placeholder(value) -> bool:
+    if isinstance(value, dict):
+        return set(value) == {_UNSERIALIZABLE} or any(_has_placeholder(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_placeholder(v) for v in value)
+    return False
+
+
+def _config_json(config: dict) -> dict:
+    """A configuration as JSON; an argument with any non-JSON part becomes one placeholder."""
+    out = {}
+    for name, value in config.items():
+        as_json = _jsonable(value, name)
+        out[name] = {_UNSERIALIZABLE: repr(value)} if _has_placeholder(as_json) else as_json
+    return out
+
+
 def _placeholders(config: dict):
     return {k: v[_UNSERIALIZABLE] for k, v in config.items()
             if isinstance(v, dict) and set(v) == {_UNSERIALIZABLE}}
@@ -198,7 +215,7 @@ def write_checkpoint(path, objects: Dict[str, dict], arrays: Dict[str, Any],
         info[name] = {"shape": list(arr.shape), "dtype": arr.dtype.str, "sha256": _digest(arr), **meta}
     meta = {
         "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "library_version": __version__,
-        "objects": {role: {"kind": o["kind"], "config": _jsonable(o["config"], role)}
+        "objects": {role: {"kind": o["kind"], "config": _config_json(o["config"])}
                     for role, o in objects.items()},
         "arrays": info, "extra": _jsonable(extra or {}, "extra"),
     }
