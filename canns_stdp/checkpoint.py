@@ -97,6 +97,10 @@ def atomic_write(path):
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"cannot write '{path}': folder '{folder}' does not exist")
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot write '{path}': it is a folder")
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it 0600; give it a normal file's mode
@@ -236,6 +240,11 @@ def read_checkpoint(path):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at '{path}'")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(
+            f"checkpoint '{path}' is truncated or corrupted, or not a checkpoint: it is not "
+            "a complete .npz (zip) file"
+        )
     try:
         with np.load(path, allow_pickle=False) as npz:
             if _META not in npz.files:
@@ -246,6 +255,11 @@ def read_checkpoint(path):
         raise
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, UnicodeDecodeError,
             json.JSONDecodeError, zlib.error) as err:
+        if "allow_pickle" in str(err):
+            raise CheckpointError(
+                f"'{path}' holds pickled Python objects, which canns_stdp never writes and "
+                "does not load (allow_pickle=False)"
+            ) from None
         raise CheckpointError(f"checkpoint '{path}' is truncated or corrupted: {err}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise CheckpointError(f"'{path}' is not a canns_stdp checkpoint")
@@ -345,9 +359,10 @@ def _expected(obj, role: str, arrays: dict, path):
     prefix = f"{role}/"
     have = {k[len(prefix):]: a for k, a in arrays.items() if k.startswith(prefix)}
     if set(have) != set(want):
+        missing, unexpected = sorted(set(want) - set(have)), sorted(set(have) - set(want))
         raise CheckpointError(
-            f"checkpoint '{path}' holds {role} arrays {sorted(have)}, but a {type(obj).__name__} "
-            f"with this configuration has {sorted(want)}"
+            f"checkpoint '{path}' does not fit a {type(obj).__name__} with its configuration: "
+            f"{role} arrays missing {missing}, unexpected {unexpected}"
         )
     return have, want
 
