@@ -272,7 +272,10 @@ def read_checkpoint(path):
             f"{meta.get('library_version', '?')}; this canns_stdp reads versions up to "
             f"{FORMAT_VERSION}: upgrade canns_stdp to load it"
         )
-    info = meta.get("arrays", {})
+    info = meta.get("arrays")
+    if not isinstance(info, dict) or not isinstance(meta.get("objects"), dict) \
+            or not all(isinstance(i, dict) and {"shape", "dtype", "sha256"} <= set(i) for i in info.values()):
+        raise CheckpointError(f"checkpoint '{path}' is corrupted: its metadata is incomplete")
     if set(info) != set(arrays):
         raise CheckpointError(
             f"checkpoint '{path}' is corrupted: arrays {sorted(arrays)} do not match "
