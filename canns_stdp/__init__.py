@@ -2,6 +2,7 @@
 
 from . import functional
 from .base import BrainInspiredModel, Trainer
+from .checkpoint import CheckpointError, PeriodicCheckpoint
 from .layer import SpikingLayer
 from .reward_trainer import RewardSTDPTrainer
 from .trainer import STDPTrainer
@@ -10,6 +11,6 @@ from .triplet_trainer import TripletSTDPTrainer
 __version__ = "0.1.0"
 
 __all__ = [
-    "BrainInspiredModel", "RewardSTDPTrainer", "SpikingLayer", "STDPTrainer", "Trainer",
-    "TripletSTDPTrainer", "functional", "__version__",
+    "BrainInspiredModel", "CheckpointError", "PeriodicCheckpoint", "RewardSTDPTrainer", "SpikingLayer",
+    "STDPTrainer", "Trainer", "TripletSTDPTrainer", "functional", "__version__",
 ]

@@ -8,13 +8,16 @@ from typing import Any, Iterable
 import brainpy as bp
 import jax.numpy as jnp
 
+from .checkpoint import Checkpointable
+
 __all__ = ["BrainInspiredModel", "Trainer"]
 
 
-class BrainInspiredModel(bp.DynamicalSystem):
+class BrainInspiredModel(Checkpointable, bp.DynamicalSystem):
     """A trainable brain-inspired model: a BrainPy ``DynamicalSystem`` whose state is
     held in ``bm.Variable``s, with ``weight_attr`` naming its weight variable and
-    ``predict_state_attr`` the variable a prediction reads."""
+    ``predict_state_attr`` the variable a prediction reads. ``save(path)`` /
+    ``Model.load(path)`` come from :class:`~canns_stdp.checkpoint.Checkpointable`."""
 
     @property
     def weight_attr(self) -> str:
@@ -25,14 +28,19 @@ class BrainInspiredModel(bp.DynamicalSystem):
         return "s"
 
 
-class Trainer(ABC):
+class Trainer(Checkpointable, ABC):
     """A training procedure bound to one model.
 
     Args:
         model: the model to train.
         show_iteration_progress: show a progress bar during long calls by default.
         compiled_prediction: kept for CANNs compatibility.
+
+    ``save(path)`` writes the trainer, its model and their states in one file;
+    ``Trainer.load(path)`` rebuilds both (see :mod:`canns_stdp.checkpoint`).
     """
+
+    _checkpoint_role = "trainer"
 
     def __init__(self, model: Any = None, *, show_iteration_progress: bool = False,
                  compiled_prediction: bool = True) -> None:

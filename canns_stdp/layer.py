@@ -62,6 +62,7 @@ class SpikingLayer(BrainInspiredModel):
         >>> from canns_stdp import SpikingLayer
         >>> layer = SpikingLayer(input_size=4, output_size=2, tau_pre=20.0, tau_post=20.0)
         >>> spikes = layer.forward([1.0, 0.0, 1.0, 0.0])
+        >>> layer.save("layer.npz"); layer = SpikingLayer.load("layer.npz")
     """
 
     def __init__(
@@ -163,6 +164,18 @@ class SpikingLayer(BrainInspiredModel):
         return LayerConfig(trace_add=TRACE_MODES[self.trace_mode], **plasticity)
 
     # -- state --------------------------------------------------------------------
+    _CONFIG = ("input_size", "output_size", "threshold", "v_reset", "leak", "trace_decay", "dt",
+               "tau_pre", "tau_post", "decay", "trace_mode", "a_pre", "a_post")
+
+    def checkpoint_config(self) -> dict:
+        """Constructor arguments for :meth:`save`/:meth:`load` (weights are state)."""
+        return {name: getattr(self, name) for name in self._CONFIG}
+
+    @classmethod
+    def from_checkpoint_config(cls, config: dict, **context) -> "SpikingLayer":
+        shape = (config["output_size"], config["input_size"])
+        return cls(**config, W_init=np.zeros(shape, np.float32))
+
     def get_state(self) -> LayerState:
         """The state as a pytree of arrays, checked against the layer's sizes."""
         n_in, n_out = self.input_size, self.output_size

@@ -12,7 +12,8 @@ loops:
   step is jitted; inside ``jax.disable_jit()`` it runs op by op for debugging).
 
 Both keep no per-step history unless ``record=True`` (then they return the output
-spikes as a NumPy array of shape ``(T, n_out)``).
+spikes as a NumPy array of shape ``(T, n_out)``), and both can call a host
+``callback(steps_done, state)`` at the same chunk boundaries (periodic checkpoints).
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def _stack_host(outs):
 
 def run_compiled(step: Callable, config, params, state, seq: tuple, *, record: bool = False,
                  chunk_size: int = 256, progress: bool = False, desc: str = "steps",
-                 configure: Optional[Callable] = None):
+                 configure: Optional[Callable] = None, callback: Optional[Callable] = None):
     """Run ``step(config, params, state, *inputs_t) -> (state, out)`` over ``seq``.
 
     ``seq`` is a tuple of per-step inputs, each an array with leading axis ``T`` or
@@ -95,6 +96,8 @@ def run_compiled(step: Callable, config, params, state, seq: tuple, *, record: b
     ``configure(state, chunk) -> (config, state, chunk)``, when given, picks the
     configuration of each chunk of ``chunk_size`` steps (e.g. an event-driven or a dense
     kernel) and may add per-step inputs to the chunk.
+    ``callback(steps_done, state)``, if given, runs on the host after each chunk
+    (e.g. periodic checkpoints); it may raise to stop the run.
     """
     T = _length(seq)
     recorded = []
@@ -111,16 +114,19 @@ def run_compiled(step: Callable, config, params, state, seq: tuple, *, record: b
             if bar is not None:
                 jax.block_until_ready(state)
                 bar.update(stop - start)
+            if callback is not None:
+                callback(stop, state)
     return state, (_stack_host(recorded) if record else None)
 
 
 def run_python(step: Callable, config, params, state, seq: tuple, *, record: bool = False,
                progress: bool = False, desc: str = "steps", chunk_size: int = 256,
-               configure: Optional[Callable] = None):
+               configure: Optional[Callable] = None, callback: Optional[Callable] = None):
     """Run ``step`` over ``seq`` with a Python loop, one step per dispatch.
 
-    ``configure`` is called every ``chunk_size`` steps, as in :func:`run_compiled`, so
-    both loops make the same choices.
+    ``configure`` and ``callback`` are called where :func:`run_compiled` with the same
+    ``chunk_size`` would call them (every ``chunk_size`` steps; the callback also after
+    the last), so both loops make the same choices.
     """
     T = _length(seq)
     recorded = []
@@ -136,6 +142,8 @@ def run_python(step: Callable, config, params, state, seq: tuple, *, record: boo
                 recorded.append(out)
             if bar is not None:
                 bar.update(1)
+            if callback is not None and ((t + 1) % chunk_size == 0 or t + 1 == T):
+                callback(t + 1, state)
     if not record:
         return state, None
     return state, jax.tree_util.tree_map(lambda *o: np.stack([np.asarray(a) for a in o]), *recorded)

@@ -11,6 +11,7 @@ import numpy as np
 
 from . import _validation as v
 from .base import Trainer
+from .checkpoint import PeriodicCheckpoint, save_trainer
 from .functional.dependence import WeightBounds, resolve_dependence
 from .functional.event import event_compatible, input_events
 from .functional.layer_step import LayerState, forward_step, train_step
@@ -205,6 +206,29 @@ class STDPTrainer(Trainer):
         if hasattr(self.model, "x"):
             self.model.x.value = jnp.asarray(last_x)
 
+    # -- checkpoints ---------------------------------------------------------------------
+    def checkpoint_config(self) -> dict:
+        """Constructor arguments for :meth:`save`/:meth:`load` (a user weight
+        dependence cannot be stored: pass it again to ``load``)."""
+        names = ("learning_rate", "A_plus", "A_minus", "weight_attr", "w_min", "w_max", "compiled",
+                 "pairing", "weight_dependence", "mu", "hardbound", "chunk_size",
+                 "show_iteration_progress")
+        return {name: getattr(self, name) for name in names}
+
+    def _save_running(self, path, total, state, seq, done) -> None:
+        """Save the loop's state after ``done`` steps of ``seq`` (a periodic checkpoint)."""
+        arrays = {name: np.asarray(a) for name, a in state._asdict().items()}
+        bad = [k for k, a in arrays.items() if not np.isfinite(a).all()]
+        if bad:
+            raise FloatingPointError(
+                f"training produced non-finite values in {bad} by step {total}; no checkpoint "
+                "was written and the layer was left unchanged"
+            )
+        arrays[self.weight_attr] = arrays.pop("W")
+        if hasattr(self.model, "x"):
+            arrays["x"] = seq[0][done - 1]
+        save_trainer(self, path, model_state=arrays, extra={"step": total})
+
     # -- public API -------------------------------------------------------------------
     def _sequence(self, train_data, post_spikes):
         """Validated per-step inputs ``(xs, post_spikes or None)`` as float32 arrays."""
@@ -254,7 +278,7 @@ class STDPTrainer(Trainer):
         configure.layout = current  # read by _run to undo the transposition
         return configure
 
-    def _run(self, step, seq, progress, record, desc):
+    def _run(self, step, seq, progress, record, desc, checkpoint=None):
         """Run ``step`` over the validated inputs ``seq`` and commit the final state.
 
         Everything that can fail (validation, the run itself, the finiteness check)
@@ -265,16 +289,37 @@ class STDPTrainer(Trainer):
         progress = self.show_iteration_progress if progress is None else progress
         chunk = self.chunk_size or default_chunk_size(self.model.input_size)
         configure = self._kernel_chooser(step, config, params)
+
+        def canonical(state):  # W, not the event kernel's W.T
+            if configure is not None and configure.layout[0].event_driven:
+                return state._replace(W=state.W.T)
+            return state
+
+        callback, start = None, None
+        if checkpoint is not None:
+            start = checkpoint.step
+
+            def save(path, total, running):
+                self._save_running(path, total, running, seq, total - start)
+
+            save_chunk = checkpoint.callback(save)
+
+            def callback(done, state):
+                save_chunk(done, canonical(state))
+
         loop = run_compiled if self.compiled else run_python
-        state, outs = loop(step, config, params, state, seq, record=record, chunk_size=chunk,
-                           progress=progress, desc=desc, configure=configure)
-        if configure is not None and configure.layout[0].event_driven:
-            state = state._replace(W=state.W.T)
-        self._write_state(state, seq[0][-1])
+        try:
+            state, outs = loop(step, config, params, state, seq, record=record, chunk_size=chunk,
+                               progress=progress, desc=desc, configure=configure, callback=callback)
+            self._write_state(canonical(state), seq[0][-1])
+        except BaseException:
+            if checkpoint is not None:  # the layer is unchanged: so is the step count
+                checkpoint.step = start
+            raise
         return outs
 
     def train(self, train_data, post_spikes=None, *, progress: Optional[bool] = None,
-              return_spikes: bool = False):
+              return_spikes: bool = False, checkpoint: Optional[PeriodicCheckpoint] = None):
         """Train on a sequence of inputs, one STDP step per row.
 
         Args:
@@ -284,6 +329,9 @@ class STDPTrainer(Trainer):
                 spikes instead of the neurons' own (teacher forcing).
             progress: show a progress bar (default: ``show_iteration_progress``).
             return_spikes: also return the output spikes, ``(T, output_size)``.
+            checkpoint: a :class:`~canns_stdp.checkpoint.PeriodicCheckpoint`
+                that saves the trainer every ``every`` steps (at chunk boundaries,
+                from inside the run) and keeps the last ``keep_last`` files.
 
         Returns:
             ``None``, or the output spikes when ``return_spikes``.
@@ -292,7 +340,9 @@ class STDPTrainer(Trainer):
             ValueError, TypeError: for bad input, before anything changes.
         """
         seq = self._sequence(train_data, post_spikes)
-        return self._run(train_step, seq, progress, return_spikes, "STDP")
+        if checkpoint is not None and not isinstance(checkpoint, PeriodicCheckpoint):
+            raise TypeError(f"checkpoint must be a PeriodicCheckpoint, got {checkpoint!r}")
+        return self._run(train_step, seq, progress, return_spikes, "STDP", checkpoint)
 
     def predict(self, pattern, *args, **kwargs):
         """Advance the layer one step on ``pattern`` (no plasticity); its 0/1 spikes."""

@@ -72,3 +72,17 @@ def test_event_predict_batch_matches_dense(rng):
 def test_bad_event_driven_value():
     with pytest.raises(ValueError, match="event_driven must be True, False or 'auto', got 'yes'"):
         STDPTrainer(SpikingLayer(3, 2), event_driven="yes")
+
+
+def test_input_events_against_numpy_nonzero(rng):
+    from canns_stdp.functional.event import input_events
+
+    for n_in in (3, 40):
+        xs = (rng.random((20, n_in)) < 0.3).astype(np.float32)
+        events = input_events(xs, n_in)
+        assert events.shape[1] >= 8 and events.shape[1] & (events.shape[1] - 1) == 0
+        for row, x in zip(events, xs):
+            active = np.flatnonzero(x)
+            np.testing.assert_array_equal(row[: len(active)], active)
+            assert (row[len(active):] == n_in).all()
+    assert input_events(np.ones((2, 40), np.float32), 16) is None

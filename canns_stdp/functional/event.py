@@ -51,7 +51,9 @@ def input_events(xs: np.ndarray, max_width: int) -> Optional[np.ndarray]:
     if busiest > max_width:
         return None
     # stable order: active inputs first, in index order, then the padding
-    order = np.argsort(~active, axis=1, kind="stable")[:, :width].astype(np.int32)
+    order = np.full((T, width), n_in, np.int32)
+    kept = min(width, n_in)
+    order[:, :kept] = np.argsort(~active, axis=1, kind="stable")[:, :kept]
     return np.where(np.arange(width)[None, :] < counts[:, None], order, n_in).astype(np.int32)
 
 
