@@ -105,6 +105,12 @@ class RewardSTDPTrainer(STDPTrainer):
         self.eligibility = bm.Variable(zeros.eligibility)
         self.dopamine = bm.Variable(zeros.dopamine)
 
+    def checkpoint_config(self) -> dict:
+        """Constructor arguments for :meth:`save`/:meth:`load`; the eligibility and
+        dopamine variables are saved with the state."""
+        return {**super().checkpoint_config(), "rule": self.rule, "tau_z": self.tau_z,
+                "tau_c": self.tau_c, "tau_d": self.tau_d}
+
     # -- validation -----------------------------------------------------------------
     def _reward_params(self):
         v.check_choice("rule", self.rule, RULES)

@@ -212,7 +212,7 @@ class STDPTrainer(Trainer):
         dependence cannot be stored: pass it again to ``load``)."""
         names = ("learning_rate", "A_plus", "A_minus", "weight_attr", "w_min", "w_max", "compiled",
                  "pairing", "weight_dependence", "mu", "hardbound", "chunk_size",
-                 "show_iteration_progress")
+                 "event_driven", "signed_amplitudes", "show_iteration_progress")
         return {name: getattr(self, name) for name in names}
 
     def _save_running(self, path, total, state, seq, done) -> None:

@@ -102,6 +102,14 @@ class TripletSTDPTrainer(STDPTrainer):
         self.r2 = bm.Variable(jnp.zeros(model.input_size, jnp.float32))
         self.o2 = bm.Variable(jnp.zeros(model.output_size, jnp.float32))
 
+    def checkpoint_config(self) -> dict:
+        """Constructor arguments for :meth:`save`/:meth:`load`; ``r2`` and ``o2`` are
+        saved with the state."""
+        names = ("learning_rate", "A2_plus", "A3_plus", "A2_minus", "A3_minus", "tau_x", "tau_y",
+                 "w_min", "w_max", "compiled", "weight_attr", "pairing", "weight_dependence", "mu",
+                 "hardbound", "chunk_size", "show_iteration_progress")
+        return {name: getattr(self, name) for name in names}
+
     # -- validation -----------------------------------------------------------------
     def _step_setup(self):
         lr = v.check_nonnegative("learning_rate", self.learning_rate)
