@@ -56,7 +56,7 @@ def first_call(n_in, n_out, T, p, threshold):
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def steps_for(n_in, n_out, budget=2e8):
+def steps_for(n_in, n_out, budget=1e9):
     """Enough steps for a measurement of about a second or two."""
     return int(min(5000, max(20, budget // (n_in * n_out))))
 

@@ -28,12 +28,13 @@ EVENT_MAX_ACTIVITY = 1 / 16  # above this fraction of active inputs or firing ne
 def _firing_estimate(state, params) -> float:
     """Fraction of neurons firing per step, from the post trace (which averages the
     recent spikes: ``E[tr_post] = a_post * rate / (1 - d_post)``); 1 for a layer that
-    has not fired yet, whose activity is unknown (the dense kernel is then used)."""
+    has not run yet, whose activity is unknown (the dense kernel is then used)."""
     a_post, d_post = float(params.traces.a_post), float(params.traces.d_post)
-    trace = float(jnp.mean(state.trace_post))
-    if a_post <= 0 or trace == 0.0:
-        return 1.0 if float(jnp.max(state.spike)) == 0.0 else float(jnp.mean(state.spike))
-    return trace * (1.0 - d_post) / a_post
+    if not (np.any(np.asarray(state.trace_pre)) or np.any(np.asarray(state.trace_post))):
+        return 1.0
+    if a_post <= 0:
+        return float(jnp.mean(state.spike))
+    return float(jnp.mean(state.trace_post)) * (1.0 - d_post) / a_post
 
 
 class STDPTrainer(Trainer):
