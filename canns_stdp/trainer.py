@@ -11,8 +11,9 @@ import numpy as np
 from . import _validation as v
 from .base import Trainer
 from .functional.dependence import WeightBounds, resolve_dependence
-from .functional.layer_step import LayerState, forward_step, train_step
+from .functional.layer_step import BATCH_REDUCTIONS, LayerState, forward_step, train_step
 from .functional.stdp import PAIRINGS, STDPParams
+from .layer import assign
 from .loops import default_chunk_size, run_compiled, run_python
 
 __all__ = ["STDPTrainer"]
@@ -46,6 +47,8 @@ class STDPTrainer(Trainer):
         mu: exponent of the ``"power"`` dependence (>= 0).
         hardbound: clip the weights to ``[w_min, w_max]`` after each step.
         chunk_size: steps per compiled chunk (default: chosen from the input size).
+        batch_reduction: ``"sum"`` or ``"mean"``: how the per-sample weight changes
+            of a batched input ``(T, B, ...)`` are reduced (SPEC "Batches").
         show_iteration_progress: show a progress bar during ``train()`` by default.
 
     Example:
@@ -74,6 +77,7 @@ class STDPTrainer(Trainer):
         mu: float = 1.0,
         hardbound: bool = True,
         chunk_size: Optional[int] = None,
+        batch_reduction: str = "sum",
         **kwargs,
     ):
         super().__init__(model=model, **kwargs)
@@ -89,6 +93,7 @@ class STDPTrainer(Trainer):
         self.mu = mu
         self.hardbound = hardbound
         self.chunk_size = chunk_size
+        self.batch_reduction = batch_reduction
         self._check_model()
         self._step_setup()
 
@@ -124,16 +129,18 @@ class STDPTrainer(Trainer):
             raise TypeError(f"compiled must be True or False, got {self.compiled!r}")
         if self.chunk_size is not None:
             v.check_positive_int("chunk_size", self.chunk_size)
+        v.check_choice("batch_reduction", self.batch_reduction, BATCH_REDUCTIONS)
         dependence = resolve_dependence(self.weight_dependence)
         config = self.model.step_config(dependence=dependence, pairing=self.pairing,
-                                        hardbound=self.hardbound)
+                                        hardbound=self.hardbound,
+                                        batch_reduction=self.batch_reduction)
         stdp = STDPParams(lr, A_plus, A_minus, WeightBounds(w_min, w_max, mu))
         params = self.model.step_params(stdp)
         self._check_dependence(config, params)
         return config, jax.tree_util.tree_map(lambda p: jnp.asarray(p, jnp.float32), params)
 
     def _check_dependence(self, config, params) -> None:
-        shape = (self.model.output_size, self.model.input_size)
+        shape = tuple(getattr(self.model, "weight_shape", (self.model.output_size, self.model.input_size)))
         W = jax.ShapeDtypeStruct(shape, jnp.float32)
         try:
             outs = jax.eval_shape(config.dependence, W, params.stdp.bounds)
@@ -146,9 +153,19 @@ class STDPTrainer(Trainer):
                     f"got shape {out.shape}"
                 )
 
-    def _read_state(self) -> LayerState:
+    def _sample_shapes(self):
+        """``(input shape, output shape)`` of one sample (a layer's hook, dense by default)."""
+        if hasattr(self.model, "sample_shapes"):
+            return self.model.sample_shapes()
+        return (self.model.input_size,), (self.model.output_size,)
+
+    def _batch_shape(self, xs):
+        """``()`` for a sequence ``(T,) + in_shape``, ``(B,)`` for ``(T, B) + in_shape``."""
+        return tuple(xs.shape[1:xs.ndim - len(self._sample_shapes()[0])])
+
+    def _read_state(self, batch_shape=()) -> LayerState:
         model = self.model
-        state = model.get_state()
+        state = model.get_state(batch_shape) if batch_shape else model.get_state()
         if self.weight_attr != "W":
             W = jnp.asarray(getattr(model, self.weight_attr).value, jnp.float32)
             if W.shape != state.W.shape:
@@ -166,23 +183,27 @@ class STDPTrainer(Trainer):
         values = state._asdict()
         getattr(self.model, self.weight_attr).value = values.pop("W")
         for name, value in values.items():
-            getattr(self.model, name).value = value
+            assign(self.model, name, value)
         if hasattr(self.model, "x"):
-            self.model.x.value = jnp.asarray(last_x)
+            assign(self.model, "x", jnp.asarray(last_x))
 
     # -- public API -------------------------------------------------------------------
     def _sequence(self, train_data, post_spikes):
         """Validated per-step inputs ``(xs, post_spikes or None)`` as float32 arrays."""
-        model = self.model
-        xs = v.as_time_series("patterns", train_data, model.input_size)
+        in_shape, out_shape = self._sample_shapes()
+        xs = v.as_sequence("patterns", train_data, in_shape)
         posts = None
         if post_spikes is not None:
-            posts = v.check_binary("post_spikes", v.as_time_series("post_spikes", post_spikes, model.output_size))
+            posts = v.check_binary("post_spikes", v.as_sequence("post_spikes", post_spikes, out_shape))
             if posts.shape[0] != xs.shape[0]:
                 raise ValueError(
                     f"post_spikes must have one row per pattern: got {posts.shape[0]} rows "
                     f"for {xs.shape[0]} patterns"
                 )
+            batch, post_batch = self._batch_shape(xs), tuple(posts.shape[1:posts.ndim - len(out_shape)])
+            if post_batch != batch:
+                raise ValueError(f"post_spikes must have the batch shape of patterns {batch}, "
+                                 f"got batch shape {post_batch}")
         return xs, posts
 
     def _run(self, step, seq, progress, record, desc):
@@ -192,10 +213,10 @@ class STDPTrainer(Trainer):
         happens before the layer's variables are written.
         """
         config, params = self._step_setup()
-        state = self._read_state()
+        state = self._read_state(self._batch_shape(seq[0]))
         progress = self.show_iteration_progress if progress is None else progress
         if self.compiled:
-            chunk = self.chunk_size or default_chunk_size(self.model.input_size)
+            chunk = self.chunk_size or default_chunk_size(int(np.prod(seq[0].shape[1:])))
             state, outs = run_compiled(step, config, params, state, seq, record=record,
                                        chunk_size=chunk, progress=progress, desc=desc)
         else:

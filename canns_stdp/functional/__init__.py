@@ -6,15 +6,17 @@ differentiated without any layer or trainer object.
 
 from . import dependence, layer_step, neurons, stdp, synapses, traces
 from .dependence import WeightBounds, additive, hard, power, soft
-from .layer_step import LayerConfig, LayerParams, LayerState, forward_step, train_step
+from .layer_step import LayerConfig, LayerParams, LayerState, forward_step, plasticity_step, train_step
 from .neurons import LIFParams, lif_step
 from .stdp import STDPParams, TraceParams, Traces, apply_bounds, pairing_terms, stdp_delta, update_traces
+from .synapses import Conv, Dense, LinearMap, MaskedDense
 from .traces import cumulative_trace, decay_from_tau, nearest_trace
 
 __all__ = [
     "dependence", "layer_step", "neurons", "stdp", "synapses", "traces",
     "WeightBounds", "additive", "hard", "power", "soft",
-    "LayerConfig", "LayerParams", "LayerState", "forward_step", "train_step",
+    "LayerConfig", "LayerParams", "LayerState", "forward_step", "plasticity_step", "train_step",
+    "Conv", "Dense", "LinearMap", "MaskedDense",
     "LIFParams", "lif_step",
     "STDPParams", "TraceParams", "Traces", "apply_bounds", "pairing_terms", "stdp_delta",
     "update_traces",

@@ -22,10 +22,13 @@ import jax.numpy as jnp
 from .dependence import additive
 from .neurons import LIFParams, lif_step
 from .stdp import STDPParams, TraceParams, Traces, apply_bounds, pairing_terms, stdp_delta, update_traces
-from .synapses import dense_current
+from .synapses import Dense, LinearMap
 from .traces import cumulative_add
 
-__all__ = ["LayerState", "LayerParams", "LayerConfig", "forward_step", "train_step"]
+__all__ = ["BATCH_REDUCTIONS", "LayerState", "LayerParams", "LayerConfig", "forward_step",
+           "plasticity_step", "train_step"]
+
+BATCH_REDUCTIONS = ("sum", "mean")
 
 
 class LayerState(NamedTuple):
@@ -60,11 +63,13 @@ class LayerConfig:
     dependence: Callable = additive
     pairing: str = "symmetric"
     hardbound: bool = True
+    synapse: LinearMap = Dense()    # the linear map W, x -> current (dense, masked, conv)
+    batch_reduction: str = "sum"    # per-sample dW over a batch axis: "sum" or "mean"
 
 
 def _advance(config: LayerConfig, params: LayerParams, state: LayerState, x, post):
     """SPEC steps 1-5; returns the new state and the traces' decayed values."""
-    spikes, v = lif_step(params.lif, state.v, dense_current(state.W, x), post)
+    spikes, v = lif_step(params.lif, state.v, config.synapse.current(state.W, x), post)
     new, decayed = update_traces(
         config.trace_add, params.traces, Traces(state.trace_pre, state.trace_post), x, spikes
     )
@@ -78,20 +83,43 @@ def forward_step(config: LayerConfig, params: LayerParams, state: LayerState, x,
     return state, state.spike
 
 
+def plasticity_step(config: LayerConfig, params: LayerParams, state: LayerState, x,
+                    post: Optional[jnp.ndarray] = None):
+    """SPEC steps 1-6 without applying the change: returns ``(state, spikes, dW)``.
+
+    ``state.W`` is left as it was. The Hebbian terms come from the synaptic map
+    (``config.synapse.hebbian``), summed over a leading batch axis of ``x`` when
+    there is one, or averaged when ``config.batch_reduction == "mean"``.
+    """
+    W = state.W
+    state, new, decayed = _advance(config, params, state, x, post)
+    P, Q = pairing_terms(config.pairing, new, decayed)
+    synapse = config.synapse
+    if config.batch_reduction == "mean" and synapse.batch_size(x) > 1:
+        scale = 1.0 / synapse.batch_size(x)
+
+        def hebbian(post_, pre_):
+            return synapse.hebbian(W, post_, pre_) * scale
+    else:
+        def hebbian(post_, pre_):
+            return synapse.hebbian(W, post_, pre_)
+    dW = stdp_delta(config.dependence, params.stdp, W, x, state.spike, P, Q, hebbian=hebbian)
+    return state, state.spike, dW
+
+
 def train_step(config: LayerConfig, params: LayerParams, state: LayerState, x,
                post: Optional[jnp.ndarray] = None):
     """One full training step (SPEC steps 1-7). Returns ``(state, spikes)``.
 
     Args:
-        config: static choices (trace mode, weight dependence, pairing, clipping).
+        config: static choices (trace mode, weight dependence, pairing, clipping,
+            synaptic map, batch reduction).
         params: numeric parameters.
         state: the layer's state after the previous step.
-        x: input of shape ``(n_in,)``: 0/1 spikes or real currents.
-        post: optional imposed output spikes of shape ``(n_out,)``.
+        x: input of the map's shape (``(n_in,)`` for a dense layer), optionally with
+            a leading batch axis: 0/1 spikes or real currents.
+        post: optional imposed output spikes, shaped like the output.
     """
-    W = state.W
-    state, new, decayed = _advance(config, params, state, x, post)
-    P, Q = pairing_terms(config.pairing, new, decayed)
-    dW = stdp_delta(config.dependence, params.stdp, W, x, state.spike, P, Q)
-    W = apply_bounds(W, dW, params.stdp.bounds, config.hardbound)
-    return state._replace(W=W), state.spike
+    state, spikes, dW = plasticity_step(config, params, state, x, post)
+    W = apply_bounds(state.W, dW, params.stdp.bounds, config.hardbound)
+    return state._replace(W=W), spikes
