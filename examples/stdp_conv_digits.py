@@ -74,7 +74,7 @@ def run(stdp_lr: float, args, data):
         return grads, counts.reshape(counts.shape[0], -1) / xs.shape[0]
 
     def logits(readout, f):
-        return f @ readout["w"] + readout["b"]
+        return f @ readout["w"] + readout["b"][None]
 
     @jax.jit
     def train_step(params, opt_state, xs, y):

@@ -75,11 +75,12 @@ def dense_maps(mask=None):
 
 def run(maps, W, xs, posts=None, *, reduction="sum", leak=0.9, threshold=1.0, v_reset=0.0,
         d_pre=0.95, d_post=0.95, a_pre=1.0, a_post=1.0, lr=0.01, A_plus=0.005, A_minus=0.00525,
-        w_min=0.0, w_max=1.0, pairing="symmetric"):
+        w_min=0.0, w_max=1.0, pairing="symmetric", fixed=False):
     """SPEC steps 1-7 on ``xs`` of shape ``(T, B) + in_shape`` (cumulative traces,
     additive). Per-sample dW, reduced over the batch by sum or mean; W shared.
 
-    Returns ``(W, v, tr_pre, tr_post, spikes)``.
+    Returns ``(W, v, tr_pre, tr_post, spikes)``; with ``fixed=True`` the weights stay
+    as given during the run and the first value is ``Σ_t ΔW`` (no clipping).
     """
     current, hebbian = maps
     W = np.array(W, f64)
@@ -90,6 +91,7 @@ def run(maps, W, xs, posts=None, *, reduction="sum", leak=0.9, threshold=1.0, v_
     tr_pre = np.zeros(xs.shape[1:])
     tr_post = np.zeros((B,) + out_shape)
     spikes = []
+    total = np.zeros_like(W)
     for t in range(T):
         dW = np.zeros_like(W)
         s_t = []
@@ -108,6 +110,19 @@ def run(maps, W, xs, posts=None, *, reduction="sum", leak=0.9, threshold=1.0, v_
             s_t.append(s)
         if reduction == "mean":
             dW /= B
-        W = np.clip(W + dW, w_min, w_max)                         # 7
         spikes.append(s_t)
-    return W, v, tr_pre, tr_post, np.array(spikes)
+        if fixed:
+            total += dW
+            continue
+        W = np.clip(W + dW, w_min, w_max)                         # 7
+    return (total if fixed else W), v, tr_pre, tr_post, np.array(spikes)
+
+
+def max_pool(x, k):
+    """Non-overlapping k×k max pooling of the last two axes, by loops."""
+    *lead, H, W = x.shape
+    out = np.zeros(tuple(lead) + (H // k, W // k))
+    for i in range(H // k):
+        for j in range(W // k):
+            out[..., i, j] = x[..., i * k:(i + 1) * k, j * k:(j + 1) * k].max(axis=(-2, -1))
+    return out
