@@ -22,7 +22,8 @@ _REQUIRED_STATE = ("v", "spike", "trace_pre", "trace_post")
 
 
 class STDPTrainer(Trainer):
-    """Spike-timing-dependent plasticity for a :class:`~canns_stdp.SpikingLayer`.
+    """Spike-timing-dependent plasticity for a :class:`~canns_stdp.SpikingLayer` or
+    :class:`~canns_stdp.ConvSpikingLayer`.
 
     Each step runs the layer (SPEC steps 1-5) and then
 
@@ -231,9 +232,13 @@ class STDPTrainer(Trainer):
 
         Args:
             train_data: inputs of shape ``(T, input_size)`` (array, or list of rows):
-                0/1 spikes or real currents.
+                0/1 spikes or real currents; ``(T, B, input_size)`` for a batch (one
+                membrane and trace per sample, the weight changes reduced by
+                ``batch_reduction``). For a :class:`~canns_stdp.ConvSpikingLayer`
+                ``(T, C_in, H, W)`` or ``(T, B, C_in, H, W)``.
             post_spikes: optional 0/1 array ``(T, output_size)`` imposed as the output
-                spikes instead of the neurons' own (teacher forcing).
+                spikes instead of the neurons' own (teacher forcing); with the batch
+                axis of ``train_data``; ``(T, [B,] C_out, H_out, W_out)`` for a conv layer.
             progress: show a progress bar (default: ``show_iteration_progress``).
             return_spikes: also return the output spikes, ``(T, output_size)``.
 

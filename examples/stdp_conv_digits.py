@@ -1,7 +1,7 @@
 """Convolutional layers by STDP, the readout by Adam, in one compiled step (scikit-learn digits).
 
 Mirrors SpikingJelly's tutorial on mixing STDP with gradient descent: a spiking
-network ``conv(1→8, 3×3) → max-pool 2 → conv(8→16, 3×3) → linear readout``
+network ``conv(1→8, 3×3) → max-pool 2 → conv(8→16, 3×3, groups=8) → linear readout``
 sees Poisson-coded 8×8 digits for ``T`` steps. The two convolutional layers learn by
 STDP: their change ``Σ_t ΔW`` over the pass is handed to optax as the "gradient"
 ``−Σ_t ΔW`` (plain SGD, as SpikingJelly does with ``on_grad=True``), the readout (on the
@@ -55,7 +55,7 @@ def run(stdp_lr: float, args, data):
     neuron = dict(leak=0.9, tau_pre=4.0, tau_post=4.0)
     conv1 = ConvSpikingLayer(1, 8, 3, input_shape=(8, 8), padding=1, threshold=3.0, **neuron,
                              W_init=lambda s: rng.uniform(0.1, 0.6, s))
-    conv2 = ConvSpikingLayer(8, 16, 3, input_shape=(4, 4), padding=1, threshold=8.0, **neuron,
+    conv2 = ConvSpikingLayer(8, 16, 3, input_shape=(4, 4), padding=1, groups=8, threshold=1.0, **neuron,
                              W_init=lambda s: rng.uniform(0.0, 0.3, s))
     rule = dict(learning_rate=stdp_lr, A_plus=0.005, A_minus=0.0055, batch_reduction="mean")
     (c1, p1), (c2, p2) = stdp_stage(conv1, **rule), stdp_stage(conv2, **rule)
@@ -127,12 +127,12 @@ def plot(results, out):
     fig = plt.figure(figsize=(11, 4.8))
     for row, (W, title) in enumerate(((stdp["W1_init"], "initial"), (stdp["W1"], "after STDP"))):
         for k in range(8):
-            ax = fig.add_axes([0.03 + 0.055 * k, 0.55 - 0.42 * row, 0.05, 0.3])
+            ax = fig.add_axes([0.03 + 0.055 * k, 0.5 - 0.3 * row, 0.05, 0.25])
             ax.imshow(W[k, 0], cmap="gray", vmin=0, vmax=1)
             ax.set_xticks([]), ax.set_yticks([])
             if k == 0:
                 ax.set_ylabel(title)
-    fig.text(0.03, 0.92, "conv1 filters (3×3, weight 0 = black, 1 = white)")
+    fig.text(0.03, 0.82, "conv1 filters (3×3, weight 0 = black, 1 = white)")
     ax = fig.add_axes([0.55, 0.14, 0.42, 0.74])
     for name, key in (("conv by STDP", "stdp"), ("conv fixed (STDP lr = 0)", "fixed")):
         if key not in results:

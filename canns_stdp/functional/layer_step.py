@@ -32,7 +32,11 @@ BATCH_REDUCTIONS = ("sum", "mean")
 
 
 class LayerState(NamedTuple):
-    """Everything a dense layer carries from one step to the next."""
+    """Everything a layer carries from one step to the next.
+
+    Shapes for a dense layer; a conv layer has ``W`` in OIHW and ``(C, H, W)`` maps in
+    place of ``(n,)``; with a batch, every array but ``W`` has a leading ``B``.
+    """
 
     W: jnp.ndarray           # (n_out, n_in)
     v: jnp.ndarray           # (n_out,)
