@@ -75,9 +75,10 @@ def dense_maps(mask=None):
 
 def run(maps, W, xs, posts=None, *, reduction="sum", leak=0.9, threshold=1.0, v_reset=0.0,
         d_pre=0.95, d_post=0.95, a_pre=1.0, a_post=1.0, lr=0.01, A_plus=0.005, A_minus=0.00525,
-        w_min=0.0, w_max=1.0, pairing="symmetric", fixed=False):
+        w_min=0.0, w_max=1.0, pairing="symmetric", fixed=False, soft=False):
     """SPEC steps 1-7 on ``xs`` of shape ``(T, B) + in_shape`` (cumulative traces,
-    additive). Per-sample dW, reduced over the batch by sum or mean; W shared.
+    additive, or soft bounds ``f+ = relu(w_max - W)``, ``f- = relu(W - w_min)`` when
+    ``soft``). Per-sample dW, reduced over the batch by sum or mean; W shared.
 
     Returns ``(W, v, tr_pre, tr_post, spikes)``; with ``fixed=True`` the weights stay
     as given during the run and the first value is ``Σ_t ΔW`` (no clipping).
@@ -106,7 +107,8 @@ def run(maps, W, xs, posts=None, *, reduction="sum", leak=0.9, threshold=1.0, v_
             tr_post[b] = post_decayed + a_post * s
             P, Q = {"symmetric": (tr_pre[b], tr_post[b]), "causal": (tr_pre[b], post_decayed),
                     "strict": (pre_decayed, post_decayed)}[pairing]
-            dW += lr * (A_plus * hebbian(W.shape, s, P) - A_minus * hebbian(W.shape, Q, x))  # 6
+            fp, fm = (np.maximum(w_max - W, 0), np.maximum(W - w_min, 0)) if soft else (1.0, 1.0)
+            dW += lr * (A_plus * fp * hebbian(W.shape, s, P) - A_minus * fm * hebbian(W.shape, Q, x))  # 6
             s_t.append(s)
         if reduction == "mean":
             dW /= B

@@ -71,6 +71,18 @@ def test_conv_free_spiking_equals_loops(rng, pairing):
     np.testing.assert_allclose(layer.v.value, v_ref, atol=2e-5)
 
 
+def test_conv_soft_weight_dependence(rng):
+    geom = GEOMETRIES[2]
+    W0, xs = conv_data(rng, geom, T=6, B=2)
+    layer = conv_layer(geom, W0)
+    posts = (rng.random((6, 2) + layer.sample_shapes()[1]) < 0.4).astype(np.float32)
+    W_ref, v_ref, _, _, _ = ref.run(ref.conv_maps(*geom[4:]), W0, xs, posts, soft=True, w_min=-0.2,
+                                    w_max=0.7, **REF_FAST)
+    STDPTrainer(layer, weight_dependence="soft", w_min=-0.2, w_max=0.7, **FAST).train(xs, post_spikes=posts)
+    np.testing.assert_allclose(layer.W.value, W_ref, atol=2e-5)
+    np.testing.assert_allclose(layer.v.value, v_ref, atol=2e-5)
+
+
 def test_conv_map_matches_loops_single_step(rng):
     """The map's current and vjp-Hebbian against loops, with a batch axis summed."""
     conv = Conv.create((4, 6, 5), (3, 2), stride=(2, 1), padding=((1, 0), (2, 1)), dilation=(1, 2), groups=2)
