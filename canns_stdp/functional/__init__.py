@@ -4,7 +4,7 @@ Every function here can be called directly, ``jax.jit``-ed, ``jax.vmap``-ed or
 differentiated without any layer or trainer object.
 """
 
-from . import dependence, layer_step, neurons, stdp, synapses, traces
+from . import dependence, layer_step, network, neurons, pooling, stdp, synapses, traces
 from .dependence import WeightBounds, additive, hard, power, soft
 from .layer_step import LayerConfig, LayerParams, LayerState, forward_step, plasticity_step, train_step
 from .neurons import LIFParams, lif_step
@@ -13,7 +13,7 @@ from .synapses import Conv, Dense, LinearMap, MaskedDense
 from .traces import cumulative_trace, decay_from_tau, nearest_trace
 
 __all__ = [
-    "dependence", "layer_step", "neurons", "stdp", "synapses", "traces",
+    "dependence", "layer_step", "network", "neurons", "pooling", "stdp", "synapses", "traces",
     "WeightBounds", "additive", "hard", "power", "soft",
     "LayerConfig", "LayerParams", "LayerState", "forward_step", "plasticity_step", "train_step",
     "Conv", "Dense", "LinearMap", "MaskedDense",
