@@ -20,6 +20,7 @@ __all__ = [
     "check_unit_interval",
     "check_choice",
     "as_time_series",
+    "as_sequence",
     "as_vector",
     "check_binary",
 ]
@@ -110,6 +111,27 @@ def as_time_series(name: str, data, width: int) -> np.ndarray:
     if arr.ndim != 2 or arr.shape[1] != width:
         hint = f"; for a single step use {name}[None]" if arr.shape == (width,) else ""
         raise ValueError(f"{name} must have shape (T, {width}), got shape {arr.shape}{hint}")
+    _check_finite(name, arr)
+    return arr
+
+
+def as_sequence(name: str, data, shape) -> np.ndarray:
+    """``data`` as a finite float32 array ``(T,) + shape`` or ``(T, B) + shape``.
+
+    For a 1-D ``shape`` anything but a 3-D array goes through :func:`as_time_series`
+    (same checks, same messages as before batches existed).
+    """
+    shape = tuple(int(n) for n in shape)
+    arr = _to_float_array(name, data)
+    if len(shape) == 1 and arr.ndim != 3:
+        return as_time_series(name, arr, shape[0])
+    dims = ", ".join(str(n) for n in shape)
+    if arr.ndim == 0 or arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty: need at least one time step of shape ({dims})")
+    if arr.ndim not in (len(shape) + 1, len(shape) + 2) or arr.shape[arr.ndim - len(shape):] != shape:
+        raise ValueError(f"{name} must have shape (T, {dims}) or (T, B, {dims}), got shape {arr.shape}")
+    if arr.ndim == len(shape) + 2 and arr.shape[1] == 0:
+        raise ValueError(f"{name} has an empty batch: got shape {arr.shape}")
     _check_finite(name, arr)
     return arr
 

@@ -15,9 +15,22 @@ from .base import BrainInspiredModel
 from .functional.layer_step import LayerConfig, LayerParams, LayerState, forward_step
 from .functional.neurons import LIFParams
 from .functional.stdp import STDPParams, TraceParams
+from .functional.synapses import Dense, MaskedDense
 from .functional.traces import DECAY_METHODS, TRACE_MODES, decay_from_tau
 
-__all__ = ["SpikingLayer"]
+__all__ = ["SpikingLayer", "assign"]
+
+
+def assign(owner, name: str, value) -> None:
+    """``owner.<name>.value = value``; a value of another shape (a batched state after
+    an unbatched one, or back) gets a fresh ``bm.Variable``, since BrainPy variables
+    keep their shape."""
+    var = getattr(owner, name)
+    if tuple(var.value.shape) == tuple(jnp.shape(value)):
+        var.value = value
+    else:  # BrainPy's __setattr__ would write into the old variable: drop it first
+        owner.__dict__.pop(name, None)
+        setattr(owner, name, bm.Variable(jnp.asarray(value)))
 
 _forward = jax.jit(forward_step, static_argnums=0)
 
@@ -57,6 +70,8 @@ class SpikingLayer(BrainInspiredModel):
             ``brainpy.math.random``'s current key (as CANNs 1.5 does) or with
             ``seed`` when given.
         seed: integer seed for the default initial weights.
+        mask: optional 0/1 array ``(output_size, input_size)``: sparse connectivity;
+            absent synapses carry no current and never change.
 
     Example:
         >>> from canns_stdp import SpikingLayer
@@ -83,6 +98,7 @@ class SpikingLayer(BrainInspiredModel):
         a_post: float = 1.0,
         W_init: Union[None, np.ndarray, Callable] = None,
         seed: Optional[int] = None,
+        mask: Optional[np.ndarray] = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -100,6 +116,10 @@ class SpikingLayer(BrainInspiredModel):
         self.a_pre = a_pre
         self.a_post = a_post
         self.validate()
+        self.synapse = Dense() if mask is None else MaskedDense(mask)
+        if mask is not None and self.synapse.mask.shape != (self.output_size, self.input_size):
+            raise ValueError(f"mask must have shape {(self.output_size, self.input_size)}, "
+                             f"got shape {self.synapse.mask.shape}")
 
         shape = (self.output_size, self.input_size)
         W = self._initial_weights(W_init, seed, shape)
@@ -161,7 +181,16 @@ class SpikingLayer(BrainInspiredModel):
     def step_config(self, **plasticity) -> LayerConfig:
         """The static choices of a step; ``plasticity`` comes from a trainer."""
         self.validate()
-        return LayerConfig(trace_add=TRACE_MODES[self.trace_mode], **plasticity)
+        return LayerConfig(trace_add=TRACE_MODES[self.trace_mode], synapse=self.synapse, **plasticity)
+
+    @property
+    def weight_shape(self) -> tuple:
+        """Shape of ``W``."""
+        return (self.output_size, self.input_size)
+
+    def sample_shapes(self) -> tuple:
+        """``(input shape, output shape)`` of one sample, without time or batch axes."""
+        return (self.input_size,), (self.output_size,)
 
     # -- state --------------------------------------------------------------------
     _CONFIG = ("input_size", "output_size", "threshold", "v_reset", "leak", "trace_decay", "dt",
@@ -176,33 +205,52 @@ class SpikingLayer(BrainInspiredModel):
         shape = (config["output_size"], config["input_size"])
         return cls(**config, W_init=np.zeros(shape, np.float32))
 
-    def get_state(self) -> LayerState:
-        """The state as a pytree of arrays, checked against the layer's sizes."""
-        n_in, n_out = self.input_size, self.output_size
+    def get_state(self, batch_shape: Optional[tuple] = None) -> LayerState:
+        """The state as a pytree of arrays, checked against the layer's sizes.
+
+        Args:
+            batch_shape: ``None`` for the unbatched state; ``(B,)`` for a state with
+                one membrane/trace per sample: a stored unbatched state (e.g. after
+                :meth:`reset_state`) is broadcast to the batch, a stored batch of
+                another size is an error.
+        """
+        in_shape, out_shape = self.sample_shapes()
         expected = {
-            "W": (n_out, n_in), "v": (n_out,), "spike": (n_out,),
-            "trace_pre": (n_in,), "trace_post": (n_out,),
+            "W": self.weight_shape, "v": out_shape, "spike": out_shape,
+            "trace_pre": in_shape, "trace_post": out_shape,
         }
         arrays = {}
         for name, shape in expected.items():
             value = jnp.asarray(getattr(self, name).value, jnp.float32)
-            if value.shape != shape:
-                raise ValueError(f"layer.{name} must have shape {shape}, got shape {value.shape}")
+            batched = value.ndim > len(shape) and value.shape[-len(shape):] == shape
+            if name == "W" or batch_shape is None:
+                if value.shape != shape:
+                    hint = "; the layer holds a batched state: call layer.reset_state() first" if batched else ""
+                    raise ValueError(f"layer.{name} must have shape {shape}, got shape {value.shape}{hint}")
+            else:
+                full = tuple(batch_shape) + shape
+                if value.shape == shape:
+                    value = jnp.broadcast_to(value, full)
+                elif value.shape != full:
+                    if batched:
+                        raise ValueError(
+                            f"layer.{name} holds a batch of shape {value.shape[:-len(shape)]}, the input "
+                            f"a batch of shape {tuple(batch_shape)}; call layer.reset_state() first")
+                    raise ValueError(f"layer.{name} must have shape {full}, got shape {value.shape}")
             arrays[name] = value
         return LayerState(**arrays)
 
     def set_state(self, state: LayerState) -> None:
         """Write a state pytree into the layer's variables."""
         for name, value in state._asdict().items():
-            getattr(self, name).value = value
+            assign(self, name, value)
 
     def reset_state(self, *args, **kwargs) -> None:
-        """Zero the membrane, the last spikes, the last input and both traces."""
-        self.x.value = jnp.zeros(self.input_size, jnp.float32)
-        self.v.value = jnp.zeros(self.output_size, jnp.float32)
-        self.spike.value = jnp.zeros(self.output_size, jnp.float32)
-        self.trace_pre.value = jnp.zeros(self.input_size, jnp.float32)
-        self.trace_post.value = jnp.zeros(self.output_size, jnp.float32)
+        """Zero the membrane, the last spikes, the last input and both traces (unbatched)."""
+        in_shape, out_shape = self.sample_shapes()
+        for name, shape in (("x", in_shape), ("v", out_shape), ("spike", out_shape),
+                            ("trace_pre", in_shape), ("trace_post", out_shape)):
+            assign(self, name, jnp.zeros(shape, jnp.float32))
 
     # -- dynamics -----------------------------------------------------------------
     def forward(self, x) -> jnp.ndarray:

@@ -166,7 +166,10 @@ class RewardSTDPTrainer(STDPTrainer):
         self.dopamine.value = zeros.dopamine
         self.model.reset_state()
 
-    def _read_state(self) -> RewardStepState:
+    def _read_state(self, batch_shape=()) -> RewardStepState:
+        if batch_shape:
+            raise ValueError("RewardSTDPTrainer trains on unbatched input (T, input_size); got a batch "
+                             f"of shape {batch_shape}")
         return RewardStepState(super()._read_state(), self.get_state())
 
     def _write_state(self, state: RewardStepState, last_x) -> None:

@@ -14,8 +14,10 @@ from .base import Trainer
 from .checkpoint import PeriodicCheckpoint, save_trainer
 from .functional.dependence import WeightBounds, resolve_dependence
 from .functional.event import event_compatible, input_events
-from .functional.layer_step import LayerState, forward_step, train_step
+from .functional.layer_step import BATCH_REDUCTIONS, LayerState, forward_step, train_step
 from .functional.stdp import PAIRINGS, STDPParams
+from .functional.synapses import Dense
+from .layer import assign
 from .loops import default_chunk_size, run_compiled, run_python
 
 __all__ = ["STDPTrainer"]
@@ -38,7 +40,8 @@ def _firing_estimate(state, params) -> float:
 
 
 class STDPTrainer(Trainer):
-    """Spike-timing-dependent plasticity for a :class:`~canns_stdp.SpikingLayer`.
+    """Spike-timing-dependent plasticity for a :class:`~canns_stdp.SpikingLayer` or
+    :class:`~canns_stdp.ConvSpikingLayer`.
 
     Each step runs the layer (SPEC steps 1-5) and then
 
@@ -70,8 +73,11 @@ class STDPTrainer(Trainer):
             :mod:`canns_stdp.functional.event`) when at most 1/16 of the chunk's
             inputs are active and the post trace says at most 1/16 of the neurons
             fire per step, else with the dense kernel; ``True`` always event-driven,
-            ``False`` always dense. Both kernels compute the same step; a
-            user-defined weight dependence is always dense.
+            ``False`` always dense. Both kernels compute the same step; masked,
+            convolutional and batched layers and user-defined weight dependences
+            always use the dense one.
+        batch_reduction: ``"sum"`` or ``"mean"``: how the per-sample weight changes
+            of a batched input ``(T, B, ...)`` are reduced (SPEC "Batches").
         show_iteration_progress: show a progress bar during ``train()`` by default.
 
     Example:
@@ -102,6 +108,7 @@ class STDPTrainer(Trainer):
         chunk_size: Optional[int] = None,
         event_driven: Any = "auto",
         signed_amplitudes: bool = False,
+        batch_reduction: str = "sum",
         **kwargs,
     ):
         super().__init__(model=model, **kwargs)
@@ -119,6 +126,7 @@ class STDPTrainer(Trainer):
         self.hardbound = hardbound
         self.chunk_size = chunk_size
         self.event_driven = event_driven
+        self.batch_reduction = batch_reduction
         self._check_model()
         self._step_setup()
 
@@ -159,9 +167,11 @@ class STDPTrainer(Trainer):
             v.check_positive_int("chunk_size", self.chunk_size)
         if self.event_driven not in (True, False, "auto"):
             raise ValueError(f"event_driven must be True, False or 'auto', got {self.event_driven!r}")
+        v.check_choice("batch_reduction", self.batch_reduction, BATCH_REDUCTIONS)
         dependence = resolve_dependence(self.weight_dependence)
         config = self.model.step_config(dependence=dependence, pairing=self.pairing,
-                                        hardbound=self.hardbound)
+                                        hardbound=self.hardbound,
+                                        batch_reduction=self.batch_reduction)
         stdp = STDPParams(lr, A_plus, A_minus, WeightBounds(w_min, w_max, mu))
         params = self.model.step_params(stdp)
         if not event_compatible(dependence):  # a user function: check what it returns
@@ -170,7 +180,7 @@ class STDPTrainer(Trainer):
         return config, jax.tree_util.tree_map(np.float32, params)
 
     def _check_dependence(self, config, params) -> None:
-        shape = (self.model.output_size, self.model.input_size)
+        shape = tuple(getattr(self.model, "weight_shape", (self.model.output_size, self.model.input_size)))
         W = jax.ShapeDtypeStruct(shape, jnp.float32)
         try:
             outs = jax.eval_shape(config.dependence, W, params.stdp.bounds)
@@ -183,9 +193,19 @@ class STDPTrainer(Trainer):
                     f"got shape {out.shape}"
                 )
 
-    def _read_state(self) -> LayerState:
+    def _sample_shapes(self):
+        """``(input shape, output shape)`` of one sample (a layer's hook, dense by default)."""
+        if hasattr(self.model, "sample_shapes"):
+            return self.model.sample_shapes()
+        return (self.model.input_size,), (self.model.output_size,)
+
+    def _batch_shape(self, xs):
+        """``()`` for a sequence ``(T,) + in_shape``, ``(B,)`` for ``(T, B) + in_shape``."""
+        return tuple(xs.shape[1:xs.ndim - len(self._sample_shapes()[0])])
+
+    def _read_state(self, batch_shape=()) -> LayerState:
         model = self.model
-        state = model.get_state()
+        state = model.get_state(batch_shape) if batch_shape else model.get_state()
         if self.weight_attr != "W":
             W = jnp.asarray(getattr(model, self.weight_attr).value, jnp.float32)
             if W.shape != state.W.shape:
@@ -203,9 +223,9 @@ class STDPTrainer(Trainer):
         values = state._asdict()
         getattr(self.model, self.weight_attr).value = values.pop("W")
         for name, value in values.items():
-            getattr(self.model, name).value = value
+            assign(self.model, name, value)
         if hasattr(self.model, "x"):
-            self.model.x.value = jnp.asarray(last_x)
+            assign(self.model, "x", jnp.asarray(last_x))
 
     # -- checkpoints ---------------------------------------------------------------------
     def checkpoint_config(self) -> dict:
@@ -213,7 +233,7 @@ class STDPTrainer(Trainer):
         dependence cannot be stored: pass it again to ``load``)."""
         names = ("learning_rate", "A_plus", "A_minus", "weight_attr", "w_min", "w_max", "compiled",
                  "pairing", "weight_dependence", "mu", "hardbound", "chunk_size",
-                 "event_driven", "signed_amplitudes", "show_iteration_progress")
+                 "event_driven", "signed_amplitudes", "batch_reduction", "show_iteration_progress")
         return {name: getattr(self, name) for name in names}
 
     def _save_running(self, path, total, state, seq, done) -> None:
@@ -233,19 +253,23 @@ class STDPTrainer(Trainer):
     # -- public API -------------------------------------------------------------------
     def _sequence(self, train_data, post_spikes):
         """Validated per-step inputs ``(xs, post_spikes or None)`` as float32 arrays."""
-        model = self.model
-        xs = v.as_time_series("patterns", train_data, model.input_size)
+        in_shape, out_shape = self._sample_shapes()
+        xs = v.as_sequence("patterns", train_data, in_shape)
         posts = None
         if post_spikes is not None:
-            posts = v.check_binary("post_spikes", v.as_time_series("post_spikes", post_spikes, model.output_size))
+            posts = v.check_binary("post_spikes", v.as_sequence("post_spikes", post_spikes, out_shape))
             if posts.shape[0] != xs.shape[0]:
                 raise ValueError(
                     f"post_spikes must have one row per pattern: got {posts.shape[0]} rows "
                     f"for {xs.shape[0]} patterns"
                 )
+            batch, post_batch = self._batch_shape(xs), tuple(posts.shape[1:posts.ndim - len(out_shape)])
+            if post_batch != batch:
+                raise ValueError(f"post_spikes must have the batch shape of patterns {batch}, "
+                                 f"got batch shape {post_batch}")
         return xs, posts
 
-    def _kernel_chooser(self, step, dense_config, params):
+    def _kernel_chooser(self, step, dense_config, params, seq):
         """``configure(state, chunk)`` for the loops: dense or event-driven per chunk.
 
         The event-driven kernel keeps ``W.T`` in the state; the chooser transposes when
@@ -253,7 +277,8 @@ class STDPTrainer(Trainer):
         (the event kernel leaves untouched synapses unclipped).
         """
         if (step not in _EVENT_KERNEL_STEPS or self.event_driven is False
-                or not event_compatible(dense_config.dependence)):
+                or not event_compatible(dense_config.dependence)
+                or type(dense_config.synapse) is not Dense or seq[0].ndim != 2):
             return None
         event_config = dataclasses.replace(dense_config, event_driven=True)
         bounds = params.stdp.bounds
@@ -286,10 +311,10 @@ class STDPTrainer(Trainer):
         happens before the layer's variables are written.
         """
         config, params = self._step_setup()
-        state = self._read_state()
+        state = self._read_state(self._batch_shape(seq[0]))
         progress = self.show_iteration_progress if progress is None else progress
-        chunk = self.chunk_size or default_chunk_size(self.model.input_size)
-        configure = self._kernel_chooser(step, config, params)
+        chunk = self.chunk_size or default_chunk_size(int(np.prod(seq[0].shape[1:])))
+        configure = self._kernel_chooser(step, config, params, seq)
 
         def canonical(state):  # W, not the event kernel's W.T
             if configure is not None and configure.layout[0].event_driven:
@@ -325,9 +350,13 @@ class STDPTrainer(Trainer):
 
         Args:
             train_data: inputs of shape ``(T, input_size)`` (array, or list of rows):
-                0/1 spikes or real currents.
+                0/1 spikes or real currents; ``(T, B, input_size)`` for a batch (one
+                membrane and trace per sample, the weight changes reduced by
+                ``batch_reduction``). For a :class:`~canns_stdp.ConvSpikingLayer`
+                ``(T, C_in, H, W)`` or ``(T, B, C_in, H, W)``.
             post_spikes: optional 0/1 array ``(T, output_size)`` imposed as the output
-                spikes instead of the neurons' own (teacher forcing).
+                spikes instead of the neurons' own (teacher forcing); with the batch
+                axis of ``train_data``; ``(T, [B,] C_out, H_out, W_out)`` for a conv layer.
             progress: show a progress bar (default: ``show_iteration_progress``).
             return_spikes: also return the output spikes, ``(T, output_size)``.
             checkpoint: a :class:`~canns_stdp.checkpoint.PeriodicCheckpoint`

@@ -141,7 +141,10 @@ class TripletSTDPTrainer(STDPTrainer):
         return config, jax.tree_util.tree_map(lambda p: jnp.asarray(p, jnp.float32), params)
 
     # -- state --------------------------------------------------------------------------
-    def _read_state(self) -> TripletState:
+    def _read_state(self, batch_shape=()) -> TripletState:
+        if batch_shape:
+            raise ValueError("TripletSTDPTrainer trains on unbatched input (T, input_size); got a batch "
+                             f"of shape {batch_shape}")
         layer = super()._read_state()
         arrays = []
         for name, size in (("r2", self.model.input_size), ("o2", self.model.output_size)):

@@ -23,14 +23,21 @@ from .dependence import additive
 from .event import event_current, event_update
 from .neurons import LIFParams, lif_step
 from .stdp import STDPParams, TraceParams, Traces, apply_bounds, pairing_terms, stdp_delta, update_traces
-from .synapses import dense_current
+from .synapses import Dense, LinearMap
 from .traces import cumulative_add
 
-__all__ = ["LayerState", "LayerParams", "LayerConfig", "forward_step", "train_step"]
+__all__ = ["BATCH_REDUCTIONS", "LayerState", "LayerParams", "LayerConfig", "forward_step",
+           "plasticity_step", "train_step"]
+
+BATCH_REDUCTIONS = ("sum", "mean")
 
 
 class LayerState(NamedTuple):
-    """Everything a dense layer carries from one step to the next."""
+    """Everything a layer carries from one step to the next.
+
+    Shapes for a dense layer; a conv layer has ``W`` in OIHW and ``(C, H, W)`` maps in
+    place of ``(n,)``; with a batch, every array but ``W`` has a leading ``B``.
+    """
 
     W: jnp.ndarray           # (n_out, n_in)
     v: jnp.ndarray           # (n_out,)
@@ -61,7 +68,9 @@ class LayerConfig:
     dependence: Callable = additive
     pairing: str = "symmetric"
     hardbound: bool = True
-    event_driven: bool = False  # state.W holds W.T, steps take x_events (functional.event)
+    synapse: LinearMap = Dense()    # the linear map W, x -> current (dense, masked, conv)
+    batch_reduction: str = "sum"    # per-sample dW over a batch axis: "sum" or "mean"
+    event_driven: bool = False      # dense, unbatched: state.W holds W.T, steps take x_events
 
 
 def _advance(config: LayerConfig, params: LayerParams, state: LayerState, x, post, x_events=None):
@@ -69,7 +78,7 @@ def _advance(config: LayerConfig, params: LayerParams, state: LayerState, x, pos
     if config.event_driven:
         current = event_current(state.W, x, x_events)
     else:
-        current = dense_current(state.W, x)
+        current = config.synapse.current(state.W, x)
     spikes, v = lif_step(params.lif, state.v, current, post)
     new, decayed = update_traces(
         config.trace_add, params.traces, Traces(state.trace_pre, state.trace_post), x, spikes
@@ -84,27 +93,53 @@ def forward_step(config: LayerConfig, params: LayerParams, state: LayerState, x,
     return state, state.spike
 
 
+def plasticity_step(config: LayerConfig, params: LayerParams, state: LayerState, x,
+                    post: Optional[jnp.ndarray] = None):
+    """SPEC steps 1-6 without applying the change: returns ``(state, spikes, dW)``.
+
+    ``state.W`` is left as it was. The Hebbian terms come from the synaptic map
+    (``config.synapse.hebbian``), summed over a leading batch axis of ``x`` when
+    there is one, or averaged when ``config.batch_reduction == "mean"``.
+    """
+    W = state.W
+    state, new, decayed = _advance(config, params, state, x, post)
+    P, Q = pairing_terms(config.pairing, new, decayed)
+    synapse = config.synapse
+    if config.batch_reduction == "mean" and synapse.batch_size(x) > 1:
+        scale = 1.0 / synapse.batch_size(x)
+
+        def hebbian(post_, pre_):
+            return synapse.hebbian(W, post_, pre_) * scale
+    else:
+        def hebbian(post_, pre_):
+            return synapse.hebbian(W, post_, pre_)
+    dW = stdp_delta(config.dependence, params.stdp, W, x, state.spike, P, Q, hebbian=hebbian)
+    return state, state.spike, dW
+
+
 def train_step(config: LayerConfig, params: LayerParams, state: LayerState, x,
                post: Optional[jnp.ndarray] = None, x_events: Optional[jnp.ndarray] = None):
     """One full training step (SPEC steps 1-7). Returns ``(state, spikes)``.
 
     Args:
-        config: static choices (trace mode, weight dependence, pairing, clipping).
+        config: static choices (trace mode, weight dependence, pairing, clipping,
+            synaptic map, batch reduction).
         params: numeric parameters.
         state: the layer's state after the previous step.
-        x: input of shape ``(n_in,)``: 0/1 spikes or real currents.
-        post: optional imposed output spikes of shape ``(n_out,)``.
-        x_events: with ``config.event_driven`` (``state.W`` then holds ``W.T``), the
-            indices of the nonzero inputs, padded with ``n_in``
-            (:func:`~canns_stdp.functional.event.input_events`).
+        x: input of the map's shape (``(n_in,)`` for a dense layer), optionally with
+            a leading batch axis: 0/1 spikes or real currents.
+        post: optional imposed output spikes, shaped like the output.
+        x_events: with ``config.event_driven`` (a dense, unbatched layer whose
+            ``state.W`` holds ``W.T``), the indices of the nonzero inputs, padded with
+            ``n_in`` (:func:`~canns_stdp.functional.event.input_events`).
     """
-    W = state.W
-    state, new, decayed = _advance(config, params, state, x, post, x_events)
-    P, Q = pairing_terms(config.pairing, new, decayed)
     if config.event_driven:
+        W = state.W
+        state, new, decayed = _advance(config, params, state, x, post, x_events)
+        P, Q = pairing_terms(config.pairing, new, decayed)
         W = event_update(config.dependence, params.stdp, config.hardbound, W, x, x_events,
                          state.spike, P, Q)
-    else:
-        dW = stdp_delta(config.dependence, params.stdp, W, x, state.spike, P, Q)
-        W = apply_bounds(W, dW, params.stdp.bounds, config.hardbound)
-    return state._replace(W=W), state.spike
+        return state._replace(W=W), state.spike
+    state, spikes, dW = plasticity_step(config, params, state, x, post)
+    W = apply_bounds(state.W, dW, params.stdp.bounds, config.hardbound)
+    return state._replace(W=W), spikes
