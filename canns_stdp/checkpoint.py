@@ -373,9 +373,11 @@ def _expected(obj, role: str, arrays: dict, path):
 def _convert(obj, role, arrays, meta, path) -> Dict[str, Any]:
     have, want = _expected(obj, role, arrays, path)
     out = {}
+    batchable = getattr(obj, "batchable_state", ())
     for name, arr in have.items():
         ref, ref_info = want[name]
-        if arr.shape != ref.shape or arr.dtype != ref.dtype:
+        batched = name in batchable and arr.ndim == ref.ndim + 1 and arr.shape[1:] == ref.shape
+        if (arr.shape != ref.shape and not batched) or arr.dtype != ref.dtype:
             raise CheckpointError(
                 f"checkpoint '{path}': {role} array '{name}' has shape {arr.shape} and dtype "
                 f"{arr.dtype}, but the configuration {obj.checkpoint_config()} needs shape "

@@ -153,6 +153,17 @@ class ConvSpikingLayer(SpikingLayer):
         self.trace_pre = bm.Variable(jnp.zeros(in_shape, jnp.float32))
         self.trace_post = bm.Variable(jnp.zeros(out_shape, jnp.float32))
 
+    _CONFIG = ("in_channels", "out_channels", "kernel_size", "input_shape", "stride", "dilation",
+               "groups", "threshold", "v_reset", "leak", "trace_decay", "dt", "tau_pre", "tau_post",
+               "decay", "trace_mode", "a_pre", "a_post")
+
+    def checkpoint_config(self) -> dict:
+        """Constructor arguments for :meth:`save`/:meth:`load` (weights are state)."""
+        config = {name: getattr(self, name) for name in self._CONFIG}
+        config = {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
+        config["padding"] = [list(p) for p in self.padding]
+        return config
+
     @property
     def weight_shape(self) -> tuple:
         """``(C_out, C_in / groups) + kernel_size`` (OIHW)."""

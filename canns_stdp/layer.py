@@ -196,14 +196,28 @@ class SpikingLayer(BrainInspiredModel):
     _CONFIG = ("input_size", "output_size", "threshold", "v_reset", "leak", "trace_decay", "dt",
                "tau_pre", "tau_post", "decay", "trace_mode", "a_pre", "a_post")
 
+    # state that may carry a leading batch axis (one membrane and trace per sample)
+    batchable_state = ("x", "v", "spike", "trace_pre", "trace_post")
+
+    def restore_checkpoint_state(self, arrays) -> None:
+        for name, value in arrays.items():
+            assign(self, name, jnp.asarray(value))
+
     def checkpoint_config(self) -> dict:
-        """Constructor arguments for :meth:`save`/:meth:`load` (weights are state)."""
-        return {name: getattr(self, name) for name in self._CONFIG}
+        """Constructor arguments for :meth:`save`/:meth:`load` (weights are state; a
+        connectivity mask is stored as nested 0/1 lists)."""
+        config = {name: getattr(self, name) for name in self._CONFIG}
+        mask = getattr(self.synapse, "mask", None)
+        if mask is not None:
+            config["mask"] = np.asarray(mask).astype(int).tolist()
+        return config
 
     @classmethod
     def from_checkpoint_config(cls, config: dict, **context) -> "SpikingLayer":
-        shape = (config["output_size"], config["input_size"])
-        return cls(**config, W_init=np.zeros(shape, np.float32))
+        config = dict(config)
+        if config.get("mask") is not None:
+            config["mask"] = np.asarray(config["mask"], np.float32)
+        return cls(**config, W_init=lambda shape: np.zeros(shape, np.float32))
 
     def get_state(self, batch_shape: Optional[tuple] = None) -> LayerState:
         """The state as a pytree of arrays, checked against the layer's sizes.

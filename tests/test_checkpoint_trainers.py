@@ -48,3 +48,22 @@ def test_periodic_checkpoint_stores_W_not_its_transpose(tmp_path, rng):
     saved = STDPTrainer.load(tmp_path / "checkpoint-0000000200.npz")
     assert saved.model.W.value.shape == (7, 40)
     np.testing.assert_allclose(saved.model.W.value, W_ref, atol=1e-5)
+
+
+def test_conv_and_masked_layers_round_trip(tmp_path, rng):
+    from canns_stdp import ConvSpikingLayer
+
+    conv = ConvSpikingLayer(2, 4, 3, input_shape=(6, 6), padding=1, groups=2, stride=2, seed=0)
+    STDPTrainer(conv).train((rng.random((5, 1, 2, 6, 6)) < 0.5).astype(np.float32))
+    conv.save(tmp_path / "conv.npz")
+    loaded = ConvSpikingLayer.load(tmp_path / "conv.npz")
+    assert loaded.synapse == conv.synapse and loaded.output_shape == conv.output_shape
+    for name in ("W", "v", "trace_pre", "trace_post"):
+        np.testing.assert_array_equal(getattr(loaded, name).value, getattr(conv, name).value)
+
+    mask = (rng.random((3, 8)) < 0.5).astype(np.float32)
+    masked = SpikingLayer(8, 3, mask=mask, seed=1)
+    masked.save(tmp_path / "masked.npz")
+    again = SpikingLayer.load(tmp_path / "masked.npz")
+    np.testing.assert_array_equal(np.asarray(again.synapse.mask), mask)
+    np.testing.assert_array_equal(again.W.value, masked.W.value)
