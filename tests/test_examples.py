@@ -1,18 +1,9 @@
 """The examples run and show what they claim."""
 
 import importlib.util
-import pathlib
 
-import pytest
+from examples_loader import load_example as load
 
-EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
-
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_temporal_sequence_potentiates_early_and_depresses_late(tmp_path):

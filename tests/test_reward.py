@@ -2,22 +2,14 @@
 
 import importlib.util
 import math
-import pathlib
 
 import numpy as np
 import pytest
 
 from canns_stdp import RewardSTDPTrainer, SpikingLayer, STDPTrainer
+from examples_loader import load_example as load
 
 f32 = np.float32
-EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
-
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # -- independent NumPy transcription of SPEC steps 1-7 with the reward rules ------------

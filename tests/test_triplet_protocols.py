@@ -2,23 +2,15 @@
 example's helpers) and checked against the event-driven NumPy transcription of the
 paper's equations in triplet_reference.py, then for the paper's signs and trends."""
 
-import importlib.util
-import pathlib
 
+import importlib.util
 import numpy as np
 import pytest
 
 import triplet_reference as tref
 from canns_stdp.functional.triplet import triplet_parameters
+from examples_loader import load_example as load
 
-EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
-
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 ex = load("triplet_frequency")
