@@ -132,26 +132,9 @@ class ConvSpikingLayer(SpikingLayer):
         self.output_shape = out_spatial
         self.input_size = int(np.prod((self.in_channels,) + self.input_shape))
         self.output_size = int(np.prod((self.out_channels,) + out_spatial))
-        self.threshold = threshold
-        self.v_reset = v_reset
-        self.leak = leak
-        self.trace_decay = trace_decay
-        self.dt = dt
-        self.tau_pre = tau_pre
-        self.tau_post = tau_post
-        self.decay = decay
-        self.trace_mode = trace_mode
-        self.a_pre = a_pre
-        self.a_post = a_post
-        self.validate()
-
-        self.W = bm.Variable(self._initial_weights(W_init, seed, self.weight_shape))
-        in_shape, out_shape = self.sample_shapes()
-        self.x = bm.Variable(jnp.zeros(in_shape, jnp.float32))
-        self.v = bm.Variable(jnp.zeros(out_shape, jnp.float32))
-        self.spike = bm.Variable(jnp.zeros(out_shape, jnp.float32))
-        self.trace_pre = bm.Variable(jnp.zeros(in_shape, jnp.float32))
-        self.trace_post = bm.Variable(jnp.zeros(out_shape, jnp.float32))
+        self._init_dynamics(W_init, seed, threshold=threshold, v_reset=v_reset, leak=leak,
+                            trace_decay=trace_decay, dt=dt, tau_pre=tau_pre, tau_post=tau_post,
+                            decay=decay, trace_mode=trace_mode, a_pre=a_pre, a_post=a_post)
 
     _CONFIG = ("in_channels", "out_channels", "kernel_size", "input_shape", "stride", "dilation",
                "groups", "threshold", "v_reset", "leak", "trace_decay", "dt", "tau_pre", "tau_post",

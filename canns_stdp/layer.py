@@ -104,31 +104,27 @@ class SpikingLayer(BrainInspiredModel):
         super().__init__(**kwargs)
         self.input_size = v.check_positive_int("input_size", input_size)
         self.output_size = v.check_positive_int("output_size", output_size)
-        self.threshold = threshold
-        self.v_reset = v_reset
-        self.leak = leak
-        self.trace_decay = trace_decay
-        self.dt = dt
-        self.tau_pre = tau_pre
-        self.tau_post = tau_post
-        self.decay = decay
-        self.trace_mode = trace_mode
-        self.a_pre = a_pre
-        self.a_post = a_post
-        self.validate()
         self.synapse = Dense() if mask is None else MaskedDense(mask)
         if mask is not None and self.synapse.mask.shape != (self.output_size, self.input_size):
             raise ValueError(f"mask must have shape {(self.output_size, self.input_size)}, "
                              f"got shape {self.synapse.mask.shape}")
+        self._init_dynamics(W_init, seed, threshold=threshold, v_reset=v_reset, leak=leak,
+                            trace_decay=trace_decay, dt=dt, tau_pre=tau_pre, tau_post=tau_post,
+                            decay=decay, trace_mode=trace_mode, a_pre=a_pre, a_post=a_post)
 
-        shape = (self.output_size, self.input_size)
-        W = self._initial_weights(W_init, seed, shape)
-        self.W = bm.Variable(W)
-        self.x = bm.Variable(jnp.zeros(self.input_size, jnp.float32))
-        self.v = bm.Variable(jnp.zeros(self.output_size, jnp.float32))
-        self.spike = bm.Variable(jnp.zeros(self.output_size, jnp.float32))
-        self.trace_pre = bm.Variable(jnp.zeros(self.input_size, jnp.float32))
-        self.trace_post = bm.Variable(jnp.zeros(self.output_size, jnp.float32))
+    def _init_dynamics(self, W_init, seed, **neuron) -> None:
+        """Set and check the neuron and trace parameters, then create the state variables
+        (shapes from :attr:`weight_shape` and :meth:`sample_shapes`)."""
+        for name, value in neuron.items():
+            setattr(self, name, value)
+        self.validate()
+        self.W = bm.Variable(self._initial_weights(W_init, seed, self.weight_shape))
+        in_shape, out_shape = self.sample_shapes()
+        self.x = bm.Variable(jnp.zeros(in_shape, jnp.float32))
+        self.v = bm.Variable(jnp.zeros(out_shape, jnp.float32))
+        self.spike = bm.Variable(jnp.zeros(out_shape, jnp.float32))
+        self.trace_pre = bm.Variable(jnp.zeros(in_shape, jnp.float32))
+        self.trace_post = bm.Variable(jnp.zeros(out_shape, jnp.float32))
 
     @staticmethod
     def _initial_weights(W_init, seed, shape):
