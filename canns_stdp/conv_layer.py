@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Callable, Optional, Sequence, Union
 
-import brainpy.math as bm
 import jax.numpy as jnp
 import numpy as np
 

@@ -304,6 +304,16 @@ class STDPTrainer(Trainer):
         configure.layout = current  # read by _run to undo the transposition
         return configure
 
+    def _checkpoint_callback(self, checkpoint, seq, canonical):
+        """``callback(done, state)`` for the loops: periodic saves of the layer's state."""
+        start = checkpoint.step
+
+        def save(path, total, running):
+            self._save_running(path, total, running, seq, total - start)
+
+        save_chunk = checkpoint.callback(save)
+        return lambda done, state: save_chunk(done, canonical(state))
+
     def _run(self, step, seq, progress, record, desc, checkpoint=None):
         """Run ``step`` over the validated inputs ``seq`` and commit the final state.
 
@@ -321,18 +331,8 @@ class STDPTrainer(Trainer):
                 return state._replace(W=state.W.T)
             return state
 
-        callback, start = None, None
-        if checkpoint is not None:
-            start = checkpoint.step
-
-            def save(path, total, running):
-                self._save_running(path, total, running, seq, total - start)
-
-            save_chunk = checkpoint.callback(save)
-
-            def callback(done, state):
-                save_chunk(done, canonical(state))
-
+        start = None if checkpoint is None else checkpoint.step
+        callback = None if checkpoint is None else self._checkpoint_callback(checkpoint, seq, canonical)
         loop = run_compiled if self.compiled else run_python
         try:
             state, outs = loop(step, config, params, state, seq, record=record, chunk_size=chunk,

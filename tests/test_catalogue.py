@@ -2,9 +2,7 @@
 not already cover: each gives a clear error, and the layer, the trainer's settings
 and the files on disk are exactly as before."""
 
-import os
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

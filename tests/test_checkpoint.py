@@ -7,7 +7,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import zipfile
 from pathlib import Path
 
 import brainpy.math as bm

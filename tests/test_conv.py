@@ -1,12 +1,10 @@
 """Convolutional, masked and batched STDP against explicit NumPy loops (tests/conv_reference.py)."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import conv_reference as ref
-import reference
 from canns_stdp import ConvSpikingLayer, SpikingLayer, STDPTrainer
 from canns_stdp.functional.synapses import Conv, Dense, LinearMap, MaskedDense
 
