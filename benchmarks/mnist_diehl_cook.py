@@ -50,6 +50,8 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=250, help="steps (ms) per image")
     ap.add_argument("--w-inh", type=float, default=120.0)
     ap.add_argument("--theta-plus", type=float, default=0.05)
+    ap.add_argument("--label-fraction", type=float, default=1.0,
+                    help="label neurons with the last fraction of the training pass")
     ap.add_argument("--progress", action="store_true")
     args = ap.parse_args(argv)
 
@@ -60,11 +62,13 @@ def main(argv=None):
     te = slice(8000, 8000 + args.test)
     r = train_and_test(x[tr], labels[tr], x[te], labels[te], n_neurons=args.neurons,
                        epochs=args.epochs, seed=args.seed, progress=args.progress,
-                       steps_per_sample=args.steps, w_inh=args.w_inh, theta_plus=args.theta_plus)
+                       steps_per_sample=args.steps, w_inh=args.w_inh, theta_plus=args.theta_plus,
+                       label_fraction=args.label_fraction)
     total = time.perf_counter() - t_start
     out = {
         "neurons": args.neurons, "epochs": args.epochs, "seed": args.seed,
         "train_images": args.train, "test_images": args.test, "steps_per_image": args.steps,
+        "label_fraction": args.label_fraction,
         "accuracy_all_activity": round(r.accuracy, 4),
         "accuracy_proportion": round(r.accuracy_proportion, 4),
         "train_s": round(r.train_seconds, 1), "test_s": round(r.test_seconds, 1),

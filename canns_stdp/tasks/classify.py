@@ -36,7 +36,8 @@ class ClassifyResult:
 
 def train_and_test(x_train, y_train, x_test, y_test, *, n_neurons: int, epochs: int = 1,
                    seed: int = 0, n_classes: int = 10, max_rate_hz: float = 128.0,
-                   progress: bool = False, **network_kwargs) -> ClassifyResult:
+                   progress: bool = False, label_fraction: float = 1.0,
+                   **network_kwargs) -> ClassifyResult:
     """Train on ``x_train`` (``(N, n_in)`` intensities in ``[0, 1]``), test on ``x_test``.
 
     Each epoch presents the training images in a new seeded random order. Neurons are
@@ -56,7 +57,10 @@ def train_and_test(x_train, y_train, x_test, y_test, *, n_neurons: int, epochs: 
                              progress=progress, desc=f"train {epoch + 1}/{epochs}")
         labels = np.asarray(y_train)[order]
     t1 = time.perf_counter()
-    assignments, proportions, _ = readout.assign_labels(counts, labels, n_classes)
+    if not 0.0 < label_fraction <= 1.0:
+        raise ValueError(f"label_fraction must be in (0, 1], got {label_fraction!r}")
+    first = len(counts) - max(1, int(round(label_fraction * len(counts))))
+    assignments, proportions, _ = readout.assign_labels(counts[first:], labels[first:], n_classes)
     test_counts = net.present(p_test, learn=False, seed=seed * 1000 + 999,
                               progress=progress, desc="test")
     t2 = time.perf_counter()
