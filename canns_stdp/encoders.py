@@ -44,7 +44,7 @@ def poisson_encode(key, probability, n_steps: int):
     """
     probability = jnp.asarray(probability, jnp.float32)
     u = jax.random.uniform(key, (n_steps,) + probability.shape, jnp.float32)
-    return (u < probability).astype(jnp.float32)
+    return (u < probability[None]).astype(jnp.float32)
 
 
 def latency_encode(values, n_steps: int, value_max: float = 1.0):
