@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Entry point of the ``canns-stdp`` console script; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command != "demo":
