@@ -50,7 +50,7 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=250, help="steps (ms) per image")
     ap.add_argument("--w-inh", type=float, default=120.0)
     ap.add_argument("--theta-plus", type=float, default=0.05)
-    ap.add_argument("--label-fraction", type=float, default=1.0,
+    ap.add_argument("--label-fraction", type=float, default=0.5,
                     help="label neurons with the last fraction of the training pass")
     ap.add_argument("--progress", action="store_true")
     args = ap.parse_args(argv)
