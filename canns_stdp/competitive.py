@@ -118,9 +118,12 @@ class CompetitiveNetwork:
         if probs.ndim != 2 or probs.shape[1] != self.n_in or probs.shape[0] == 0:
             raise ValueError(f"probabilities must have shape (N, {self.n_in}) with N >= 1, "
                              f"got shape {probs.shape}")
-        if not np.isfinite(probs).all() or probs.min() < 0 or probs.max() > 1:
-            raise ValueError("probabilities must be finite and in [0, 1], got values in "
-                             f"[{np.nanmin(probs)}, {np.nanmax(probs)}]")
+        if not np.isfinite(probs).all():
+            raise ValueError("probabilities must be finite, got NaN or Inf at index "
+                             f"{tuple(int(i) for i in np.argwhere(~np.isfinite(probs))[0])}")
+        if probs.min() < 0 or probs.max() > 1:
+            raise ValueError("probabilities must be in [0, 1], got values in "
+                             f"[{probs.min()}, {probs.max()}]")
         T, n, B = self.steps_per_sample, probs.shape[0], self.block
         config, key = self.config(learn), jax.random.PRNGKey(seed)
         state = self.state

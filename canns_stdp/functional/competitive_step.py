@@ -5,7 +5,7 @@ Built from the core pieces (:func:`~canns_stdp.functional.neurons.lif_step`,
 and the small mechanisms of this package. With ``n`` neurons and input ``x``:
 
 0. at the first step of a sample (``new_sample = 1``): ``v, traces, spikes,
-   refractory counters = 0`` and, when ``config.normalize``, each row of ``W`` is
+   refractory counters = 0`` and, when ``config.normalize`` and learning, each row of ``W`` is
    rescaled to sum to ``params.norm`` and clipped to the weight bounds (``theta``
    and ``W`` otherwise persist);
 1. ``I = W x - w_inh * (sum(s_prev) - s_prev)``   (lateral inhibition from the last step)
@@ -98,10 +98,10 @@ class CompetitiveConfig:
 
 
 def begin_sample(config: CompetitiveConfig, params: CompetitiveParams, state: CompetitiveState):
-    """Step 0: zero the fast variables, keep ``theta``; normalise ``W`` when configured."""
+    """Step 0: zero the fast variables, keep ``theta``; when learning, normalise ``W``."""
     z = jnp.zeros_like(state.v)
     W = state.W
-    if config.normalize:
+    if config.normalize and config.learn:
         W = jnp.clip(normalize_rows(W, params.norm), params.stdp.bounds.w_min, params.stdp.bounds.w_max)
     return state._replace(W=W, v=z, spike=z, trace_pre=jnp.zeros_like(state.trace_pre),
                           trace_post=z, refractory=z)

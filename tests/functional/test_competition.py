@@ -81,7 +81,7 @@ def reference_run(W, xs, starts, p, k, learn, normalize):
         if start:
             v = np.zeros(n); s_prev = np.zeros(n); tpre = np.zeros(n_in); tpost = np.zeros(n)
             refr = np.zeros(n)
-            if normalize:
+            if normalize and learn:
                 rs = W.sum(1, keepdims=True)
                 W = np.clip(np.where(rs > 0, W * p["norm"] / np.where(rs > 0, rs, 1), W), 0, 1)
         I = W @ x - p["w_inh"] * (s_prev.sum() - s_prev)
