@@ -25,7 +25,7 @@ import numpy as np
 from . import _validation as val
 from .encoders import poisson_encode
 from .functional.competitive_step import (CompetitiveConfig, CompetitiveParams, CompetitiveState,
-                                          competitive_step)
+                                          begin_sample, competitive_step)
 from .functional.neurons import LIFParams
 from .functional.homeostasis import ThetaParams
 from .functional.stdp import STDPParams, TraceParams
@@ -110,7 +110,9 @@ class CompetitiveNetwork:
         Args:
             probabilities: ``(N, n_in)`` spike probability per step of each input
                 (e.g. :func:`~canns_stdp.encoders.rate_to_probability` of the pixels).
-            learn: STDP and adaptive thresholds on (training) or off (testing).
+            learn: STDP, adaptive thresholds and normalisation on (training; ``W`` is
+                left normalised after the last sample) or off (testing: ``W`` and
+                ``theta`` are not changed).
             seed: seed of the Poisson spikes (``jax.random.PRNGKey(seed)``, folded per block).
             progress: show a progress bar over samples.
         """
@@ -147,6 +149,8 @@ class CompetitiveNetwork:
                 counts[b:b + m] = np.asarray(out).reshape(m, T, self.n_neurons).sum(1)
                 if bar is not None:
                     bar.update(m)
+        if learn:  # leave W normalised, as the next sample would see it (and testing uses it)
+            state = jax.jit(begin_sample, static_argnums=0)(config, self.params, state)
         if not all(np.isfinite(np.asarray(a)).all() for a in (state.W, state.theta)):
             raise FloatingPointError("training produced non-finite weights or thresholds; "
                                      "state left unchanged")
