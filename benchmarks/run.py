@@ -48,9 +48,10 @@ def main(argv=None):
 
     mine = ours(args)
     others = peers(args, args.peers_python) if args.peers_python else []
-    canns = {(r["layer"], r["p"], r["regime"]): r["steps_per_s"] for r in others if r.get("system") == "canns"}
-    canns_py = {(r["layer"], r["p"], r["regime"]): r["steps_per_s"] for r in others
-                if r.get("system") == "canns_uncompiled"}
+    rates = [r for r in others if "steps_per_s" in r]
+    canns = {(r["layer"], r["p"], r["regime"]): r["steps_per_s"] for r in rates if r["system"] == "canns"}
+    canns_py = {(r["layer"], r["p"], r["regime"]): r["steps_per_s"] for r in rates
+                if r["system"] == "canns_uncompiled"}
     print()
     print("| layer | p | regime | loop | firing | steps/s | synapse-updates/s | vs CANNs 1.5 (same loop) |")
     print("|---|---|---|---|---|---|---|---|")
@@ -62,8 +63,8 @@ def main(argv=None):
         ratio = f"{r['steps_per_s'] / ref:.1f}x" if ref else "-"
         print(f"| {r['layer']} | {r['p']} | {r['regime']} | {r['loop']} | {r['firing']:.1%} | "
               f"{r['steps_per_s']:,.0f} | {r['synapse_updates_per_s']:.3g} | {ratio} |")
-    for r in others:
-        if "steps_per_s" in r and r["system"] != "canns":
+    for r in rates:
+        if r["system"] != "canns":
             print(f"| {r['layer']} | {r['p']} | {r['regime']} | {r['system']} | | {r['steps_per_s']:,.0f} | | |")
     first = [r for r in mine if "seconds" in r]
     canns_first = [r for r in others if "first_call_T10000_s" in r]

@@ -36,9 +36,9 @@ def measure(n_in, n_out, T, p, threshold, compiled=True, event_driven="auto"):
     xs, W0 = job(n_in, n_out, T, p)
     layer = SpikingLayer(n_in, n_out, threshold=threshold, W_init=W0)
     trainer = STDPTrainer(layer, compiled=compiled, event_driven=event_driven)
-    spikes = trainer.train(xs, return_spikes=True)  # compiles every kernel the run will use
+    trainer.train(xs, return_spikes=True)  # compiles every kernel the run will use
     start = time.perf_counter()
-    trainer.train(xs)
+    spikes = trainer.train(xs, return_spikes=True)
     np.asarray(layer.W.value)
     return T / (time.perf_counter() - start), float(np.mean(spikes))
 
@@ -62,12 +62,13 @@ def steps_for(n_in, n_out, budget=1e9):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="canns-stdp bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default=",".join(SIZES), help="comma-separated, from " + ", ".join(SIZES))
     parser.add_argument("--rates", default="0.01,0.05,0.2")
     parser.add_argument("--regimes", default="saturated,sparse")
     parser.add_argument("--uncompiled", action="store_true", help="also time the Python loop")
     parser.add_argument("--first-call", action="store_true", help="also time a first call of T = 10,000 (784x100)")
+    parser.add_argument("--steps", type=int, help="steps per measurement (default: about a second's work)")
     parser.add_argument("--json", help="write the rows to this file")
     args = parser.parse_args(argv)
 
@@ -76,7 +77,7 @@ def main(argv=None):
     print(f"{'layer':>10} {'p':>5} {'regime':>9} {'loop':>10} {'firing':>7} {'steps/s':>10} {'syn-upd/s':>10}")
     for size in args.sizes.split(","):
         n_in, n_out = SIZES[size]
-        T = steps_for(n_in, n_out)
+        T = args.steps or steps_for(n_in, n_out)
         for p in map(float, args.rates.split(",")):
             for regime in args.regimes.split(","):
                 loops = [("compiled", True)] + ([("uncompiled", False)] if args.uncompiled else [])

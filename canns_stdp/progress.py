@@ -26,7 +26,7 @@ class _TextBar:
 
 
 @contextlib.contextmanager
-def progress_bar(total: int, enabled: bool, desc: str = "steps"):
+def progress_bar(total: int, enabled: bool, desc: str = "steps", unit: str = "step"):
     """Yield a bar with ``update(n)`` when ``enabled``, else ``None``."""
     if not enabled:
         yield None
@@ -36,7 +36,7 @@ def progress_bar(total: int, enabled: bool, desc: str = "steps"):
     except ImportError:  # tqdm is an optional extra
         bar = _TextBar(total, desc)
     else:
-        bar = tqdm(total=total, desc=desc, unit="step")
+        bar = tqdm(total=total, desc=desc, unit=unit)
     try:
         yield bar
     finally:

@@ -24,7 +24,7 @@ __all__ = ["STDPTrainer"]
 
 _REQUIRED_STATE = ("v", "spike", "trace_pre", "trace_post")
 _EVENT_KERNEL_STEPS = (train_step, forward_step)  # the pair steps that have an event-driven kernel
-EVENT_MAX_ACTIVITY = 1 / 16  # above this fraction of active inputs or firing neurons, dense is faster
+EVENT_MAX_ACTIVITY = 1 / 10  # above this fraction of active inputs or firing neurons, dense is faster
 
 
 def _firing_estimate(state, params) -> float:
@@ -70,8 +70,8 @@ class STDPTrainer(Trainer):
         chunk_size: steps per compiled chunk (default: chosen from the input size).
         event_driven: ``"auto"`` (default) runs each chunk of steps with the
             event-driven kernel (cost proportional to the spikes,
-            :mod:`canns_stdp.functional.event`) when at most 1/16 of the chunk's
-            inputs are active and the post trace says at most 1/16 of the neurons
+            :mod:`canns_stdp.functional.event`) when at most 1/10 of the chunk's
+            inputs are active and the post trace says at most 1/10 of the neurons
             fire per step, else with the dense kernel; ``True`` always event-driven,
             ``False`` always dense. Both kernels compute the same step; masked,
             convolutional and batched layers and user-defined weight dependences

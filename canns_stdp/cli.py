@@ -1,0 +1,101 @@
+"""The ``canns-stdp`` command: ``canns-stdp demo [--task ...]``.
+
+The last line printed states the result for scripts: ``accuracy: 0.912`` (digits,
+mnist) or ``hit_rate: 0.97 false_alarm_rate: 0.01`` (masquelier).
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+
+__all__ = ["main", "build_parser"]
+
+TASKS = ("digits", "masquelier", "mnist")
+DEFAULT_TASK = "digits"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="canns-stdp", description="Spiking networks trained with STDP (canns_stdp).")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    demo = sub.add_parser(
+        "demo", help="train and evaluate a classic STDP task; print results, write figures",
+        description="Train and evaluate a classic STDP task, print the results and write PNG "
+                    "figures. digits: scikit-learn's 8x8 digits with a Diehl & Cook (2015) "
+                    "network (needs the 'digits' extra). masquelier: Masquelier, Guyonneau & "
+                    "Thorpe (2008) pattern detection by one neuron (no extra). mnist: the Diehl "
+                    "& Cook network on MNIST IDX files from --data. The last line printed is "
+                    "'accuracy: X' or 'hit_rate: X false_alarm_rate: Y'.")
+    demo.add_argument("--task", choices=TASKS, default=DEFAULT_TASK,
+                      help=f"which task to run (default: {DEFAULT_TASK})")
+    demo.add_argument("--data", metavar="PATH",
+                      help="mnist only: folder with t10k-images-idx3-ubyte[.gz] and "
+                           "t10k-labels-idx1-ubyte[.gz]")
+    demo.add_argument("--neurons", type=_positive_int, metavar="N",
+                      help="excitatory neurons (digits: 100, mnist: 100; masquelier uses 1)")
+    demo.add_argument("--epochs", type=_positive_int, metavar="E",
+                      help="passes over the training data (digits: 3, mnist: 1; "
+                           "masquelier: training length in units of 50 s)")
+    demo.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    demo.add_argument("--out", default="canns_stdp_demo", metavar="DIR",
+                      help="folder for the PNG figures (default: ./canns_stdp_demo)")
+    demo.add_argument("--no-figures", action="store_true", help="do not write figures")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    demo.add_argument("--train-size", type=_positive_int, metavar="N", help=argparse.SUPPRESS)
+    demo.add_argument("--test-size", type=_positive_int, metavar="N", help=argparse.SUPPRESS)
+    demo.add_argument("--steps", type=_positive_int, metavar="T", help=argparse.SUPPRESS)
+    sub.add_parser("bench", add_help=False,
+                   help="speed of the STDP trainer on the standard job (steps/s, synapse-updates/s); "
+                        "'canns-stdp bench --help' lists its options")
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``canns-stdp`` console script; returns the exit status."""
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:  # its own options: canns_stdp.bench
+        from . import bench
+        bench.main(argv[1:])
+        return 0
+    args = parser.parse_args(argv)
+    if args.command != "demo":
+        parser.print_help()
+        return 2
+    if args.data is not None and args.task != "mnist":
+        parser.error(f"--data is only used by --task mnist, got --task {args.task}")
+    out = pathlib.Path(args.out).resolve()
+    figures = not args.no_figures
+    try:
+        if args.task == "masquelier":
+            from .tasks import masquelier
+            res = masquelier.run(epochs=args.epochs, seed=args.seed, out=out if figures else None,
+                                 progress=not args.no_progress, neurons=args.neurons)
+            print(f"hit_rate: {res['hit_rate']:.2f} false_alarm_rate: {res['false_alarm_rate']:.2f}")
+        else:
+            from .tasks import digits
+            res = digits.run(args.task, data=args.data, neurons=args.neurons, epochs=args.epochs,
+                             seed=args.seed, out=out if figures else None,
+                             progress=not args.no_progress, n_train=args.train_size,
+                             n_test=args.test_size, steps=args.steps)
+            print(f"accuracy: {res['accuracy']:.3f}")
+    except (ImportError, FileNotFoundError, ValueError) as err:
+        print(f"canns-stdp: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

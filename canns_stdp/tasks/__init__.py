@@ -1,0 +1,1 @@
+"""The tasks behind ``canns-stdp demo``: pattern detection and digit classification."""

@@ -1,0 +1,118 @@
+"""Digits and MNIST: a Diehl & Cook (2015) style network, unsupervised, labelled afterwards.
+
+``digits``: scikit-learn's bundled 8x8 digits (1,797 images, offline), a seeded
+split of 1,400 training and 397 test images. ``mnist``: IDX files from ``--data``
+(the 10k test set: train on 0-7999, test on 8000-9999, as in ANCHORS.md).
+Figures: the learned receptive fields as a grid, and the confusion matrix.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+
+from ..datasets import load_digits, load_mnist
+from .classify import train_and_test
+
+__all__ = ["DEFAULTS", "load_task_data", "run", "plot"]
+
+# per task: neurons, epochs, steps per image, max input rate (Hz), row-sum norm
+DEFAULTS = {
+    "digits": dict(neurons=100, epochs=3, steps=100, max_rate_hz=400.0, norm=6.4),
+    "mnist": dict(neurons=100, epochs=1, steps=250, max_rate_hz=128.0, norm=78.4),
+}
+
+
+def load_task_data(task: str, data=None, seed: int = 0, n_train=None, n_test=None):
+    """``(x_train, y_train, x_test, y_test, side)`` with intensities in ``[0, 1]``."""
+    if task == "digits":
+        images, labels = load_digits()
+        x = images.reshape(len(images), -1) / 16.0
+        perm = np.random.default_rng(seed).permutation(len(x))
+        tr, te = perm[:1400], perm[1400:]
+        side = 8
+    elif task == "mnist":
+        if data is None:
+            raise ValueError("--task mnist needs --data PATH: a folder with "
+                             "t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]")
+        images, labels = load_mnist(data, split="t10k")
+        x = images.reshape(len(images), -1).astype(np.float32) / 255.0
+        tr, te = np.arange(0, min(8000, len(x))), np.arange(min(8000, len(x)), len(x))
+        side = images.shape[1]
+    else:
+        raise ValueError(f"task must be 'digits' or 'mnist', got {task!r}")
+    tr = tr[:n_train] if n_train else tr
+    te = te[:n_test] if n_test else te
+    return x[tr].astype(np.float32), labels[tr], x[te].astype(np.float32), labels[te], side
+
+
+def run(task: str, *, data=None, neurons=None, epochs=None, seed: int = 0, out=None,
+        progress: bool = True, figures: bool = True, n_train=None, n_test=None,
+        steps=None, echo=print) -> dict:
+    """Train, label, test; print the results; save figures to ``out``. Returns a summary."""
+    d = DEFAULTS[task]
+    neurons = neurons or d["neurons"]
+    epochs = epochs or d["epochs"]
+    steps = steps or d["steps"]
+    x_tr, y_tr, x_te, y_te, side = load_task_data(task, data, seed, n_train, n_test)
+    echo(f"{task}: {len(x_tr)} training and {len(x_te)} test images of {side}x{side} pixels; "
+         f"{neurons} neurons, {epochs} epoch(s), {steps} steps per image")
+    r = train_and_test(x_tr, y_tr, x_te, y_te, n_neurons=neurons, epochs=epochs, seed=seed,
+                       max_rate_hz=d["max_rate_hz"], progress=progress,
+                       steps_per_sample=steps, norm=d["norm"])
+    echo(f"training: {r.train_seconds:.1f} s ({r.train_samples / r.train_seconds:.1f} images/s); "
+         f"testing: {r.test_seconds:.1f} s")
+    echo(f"neurons per label: {np.bincount(r.assignments[r.assignments >= 0], minlength=10).tolist()}"
+         f", silent: {int((r.assignments < 0).sum())}")
+    echo(f"test accuracy: all-activity {r.accuracy:.3f}, proportion weighting "
+         f"{r.accuracy_proportion:.3f} (chance 0.100)")
+    files = []
+    if figures and out is not None:
+        files = plot(r, side, pathlib.Path(out), task)
+        for f in files:
+            echo(f"figure: {f}")
+    return {"accuracy": r.accuracy, "accuracy_proportion": r.accuracy_proportion,
+            "result": r, "figures": files}
+
+
+def plot(r, side: int, out: pathlib.Path, task: str):
+    """Receptive-field grid and confusion matrix as PNGs in ``out``; returns their paths."""
+    from ._plot import pyplot
+    plt = pyplot()
+    out.mkdir(parents=True, exist_ok=True)
+    n = r.W.shape[0]
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 0.9 + 0.6))
+    for i, ax in enumerate(np.atleast_1d(axes).ravel()):
+        ax.set_axis_off()
+        if i < n:
+            ax.imshow(r.W[i].reshape(side, side), cmap="hot_r", interpolation="nearest")
+            label = r.assignments[i]
+            ax.set_title(str(label) if label >= 0 else "-", fontsize=7, pad=1)
+    fig.suptitle(f"{task}: receptive fields of {n} neurons (title: assigned label)", fontsize=10)
+    fig.tight_layout()
+    rf = out / f"{task}_receptive_fields.png"
+    fig.savefig(rf, dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    m = r.confusion
+    im = ax.imshow(m, cmap="Blues")
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            if m[i, j]:
+                ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if m[i, j] > m.max() / 2 else "black")
+    ax.set_xticks(range(m.shape[1]))
+    ax.set_yticks(range(m.shape[0]))
+    ax.set_xlabel("predicted (all-activity)")
+    ax.set_ylabel("true label")
+    ax.set_title(f"{task}: test accuracy {r.accuracy:.3f}")
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    cm = out / f"{task}_confusion.png"
+    fig.savefig(cm, dpi=110)
+    plt.close(fig)
+    return [rf, cm]

@@ -1,0 +1,139 @@
+"""Competitive-layer mechanisms and step against independent NumPy references."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from canns_stdp.functional.competitive_step import (CompetitiveConfig, CompetitiveParams,
+                                                    CompetitiveState, competitive_step)
+from canns_stdp.functional.dependence import WeightBounds
+from canns_stdp.functional.homeostasis import ThetaParams, theta_step
+from canns_stdp.functional.inhibition import kwta, lateral_current
+from canns_stdp.functional.neurons import LIFParams
+from canns_stdp.functional.normalization import normalize_rows
+from canns_stdp.functional.refractory import gate_current, refractory_step
+from canns_stdp.functional.stdp import STDPParams, TraceParams
+from canns_stdp.loops import run_compiled, run_python
+
+
+def test_theta_decays_and_jumps_like_the_closed_form(rng):
+    # theta(t) = sum over spikes at t' <= t of theta_plus * d^(t - t')
+    T, n, d, tp = 60, 4, 0.9, 0.3
+    s = (rng.random((T, n)) < 0.2).astype(np.float32)
+    theta = jnp.zeros(n)
+    for t in range(T):
+        theta = theta_step(ThetaParams(d, tp), theta, jnp.asarray(s[t]))
+        expected = sum(tp * d ** (t - u) * s[u] for u in range(t + 1))
+        np.testing.assert_allclose(np.asarray(theta), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_refractory_blocks_exactly_the_period_after_each_spike():
+    period, T = 3, 20
+    spike_times = [2, 4, 11]  # the spike at 4 restarts the count (as if forced)
+    s = np.zeros(T, np.float32)
+    s[spike_times] = 1
+    count = jnp.zeros(1)
+    for t in range(T):
+        blocked = float(gate_current(count, jnp.ones(1))[0]) == 0.0
+        last = max([u for u in spike_times if u < t], default=None)
+        assert blocked == (last is not None and t - last <= period), t
+        count = refractory_step(count, jnp.asarray(s[t:t + 1]), period)
+
+
+def test_lateral_current_is_all_to_all_without_self(rng):
+    s = (rng.random(7) < 0.5).astype(np.float32)
+    M = -2.5 * (np.ones((7, 7)) - np.eye(7))
+    np.testing.assert_allclose(np.asarray(lateral_current(jnp.asarray(s), 2.5)), M @ s, atol=1e-6)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 10])
+def test_kwta_keeps_the_k_highest_scoring_spikes(rng, k):
+    for _ in range(20):
+        s = (rng.random(8) < 0.6).astype(np.float32)
+        score = rng.standard_normal(8).astype(np.float32)
+        out = np.asarray(kwta(jnp.asarray(s), jnp.asarray(score), k))
+        spiking = [i for i in range(8) if s[i]]
+        winners = sorted(spiking, key=lambda i: -score[i])[:k]
+        expected = np.zeros(8, np.float32)
+        expected[winners] = 1
+        np.testing.assert_array_equal(out, expected)
+
+
+def test_normalize_rows(rng):
+    W = rng.random((5, 9)).astype(np.float32)
+    W[2] = 0
+    out = np.asarray(normalize_rows(jnp.asarray(W), 3.0))
+    for i in range(5):
+        expected = W[i] if W[i].sum() == 0 else W[i] * 3.0 / W[i].sum()
+        np.testing.assert_allclose(out[i], expected, rtol=1e-6)
+
+
+# ---------------------------------------------------------------- full step
+def reference_run(W, xs, starts, p, k, learn, normalize):
+    """NumPy transcription of the competitive step's documented equations."""
+    W = W.astype(np.float64).copy()
+    n, n_in = W.shape
+    v = np.zeros(n); s_prev = np.zeros(n); tpre = np.zeros(n_in); tpost = np.zeros(n)
+    theta = np.zeros(n); refr = np.zeros(n)
+    out = []
+    for x, start in zip(xs.astype(np.float64), starts):
+        if start:
+            v = np.zeros(n); s_prev = np.zeros(n); tpre = np.zeros(n_in); tpost = np.zeros(n)
+            refr = np.zeros(n)
+            if normalize and learn:
+                rs = W.sum(1, keepdims=True)
+                W = np.clip(np.where(rs > 0, W * p["norm"] / np.where(rs > 0, rs, 1), W), 0, 1)
+        I = W @ x - p["w_inh"] * (s_prev.sum() - s_prev)
+        I[refr > 0] = 0
+        thr = p["threshold"] + theta
+        v_int = p["leak"] * v + I
+        crossed = v_int >= thr
+        s = np.zeros(n)
+        idx = [i for i in np.argsort(-(v_int - thr), kind="stable") if crossed[i]][:k]
+        s[idx] = 1
+        v = np.where(crossed, p["v_reset"], v_int)
+        refr = np.where(crossed, p["refractory"], np.maximum(refr - 1, 0))
+        if learn:
+            theta = p["d_theta"] * theta + p["theta_plus"] * s
+            tpre = np.where(x > 0, 1.0, p["d"] * tpre)       # nearest-spike traces
+            tpost = np.where(s > 0, 1.0, p["d"] * tpost)
+            dW = p["nu_post"] * np.outer(s, tpre) - p["nu_pre"] * np.outer(tpost, x)
+            W = np.clip(W + dW, 0, 1)
+        s_prev = s
+        out.append(s)
+    return W, theta, np.array(out)
+
+
+def _setup(rng, n_in=12, n=5, T=400):
+    p = dict(leak=0.95, threshold=1.5, v_reset=0.2, w_inh=0.8, refractory=2, d_theta=0.99,
+             theta_plus=0.2, d=0.8, nu_post=0.08, nu_pre=0.05, norm=4.0)
+    params = CompetitiveParams(
+        lif=LIFParams(p["leak"], p["threshold"], p["v_reset"]), w_inh=p["w_inh"],
+        refractory=float(p["refractory"]), theta=ThetaParams(p["d_theta"], p["theta_plus"]),
+        traces=TraceParams(p["d"], p["d"], 1.0, 1.0),
+        stdp=STDPParams(1.0, p["nu_post"], p["nu_pre"], WeightBounds(0.0, 1.0, 1.0)), norm=p["norm"])
+    W = (0.6 * rng.random((n, n_in))).astype(np.float32)
+    xs = (rng.random((T, n_in)) < 0.3).astype(np.float32)
+    starts = np.zeros(T, np.float32)
+    starts[::50] = 1
+    return p, params, W, xs, starts
+
+
+@pytest.mark.parametrize("k,learn,normalize", [(1, True, True), (2, True, False), (1, False, True)])
+def test_step_matches_numpy_reference_compiled_and_python(rng, k, learn, normalize):
+    p, params, W, xs, starts = _setup(rng)
+    W_ref, theta_ref, s_ref = reference_run(W, xs, starts, p, k, learn, normalize)
+    assert s_ref.sum() > 20 and s_ref.sum(1).max() <= k
+    cfg = CompetitiveConfig(k=k, learn=learn, normalize=normalize)
+    state = CompetitiveState.zeros(W.shape[1], W.shape[0], W=W)
+    seq = (xs, starts)
+    sc, oc = run_compiled(competitive_step, cfg, params, state, seq, record=True, chunk_size=64)
+    sp, op = run_python(competitive_step, cfg, params, state, seq, record=True)
+    np.testing.assert_array_equal(oc, s_ref)
+    np.testing.assert_array_equal(op, s_ref)
+    np.testing.assert_allclose(np.asarray(sc.W), W_ref, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(sp.W), np.asarray(sc.W), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(sc.theta), theta_ref, atol=1e-5)
+    if learn:
+        assert np.abs(W_ref - W).max() > 0.1  # large learning rates: the weights really moved

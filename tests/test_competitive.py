@@ -1,0 +1,54 @@
+"""CompetitiveNetwork: compiled == Python loop, seeded, and bad input changes nothing."""
+
+import numpy as np
+import pytest
+
+from canns_stdp.competitive import CompetitiveNetwork
+
+
+def _net(compiled):
+    return CompetitiveNetwork(16, 6, steps_per_sample=30, compiled=compiled, seed=1, block=3,
+                              norm=3.0, threshold=1.0, v_reset=0.2, tau_m=20.0, w_inh=0.5,
+                              refractory=2, theta_plus=0.1, nu_post=0.2, nu_pre=0.05, w_init=0.4)
+
+
+def test_compiled_and_python_give_identical_counts_and_weights(rng):
+    probs = (0.3 * rng.random((7, 16))).astype(np.float32)  # 7 = 2 full blocks + a partial one
+    a, b = _net(True), _net(False)
+    ca = a.present(probs, learn=True, seed=5)
+    cb = b.present(probs, learn=True, seed=5)
+    assert ca.sum() > 10
+    np.testing.assert_array_equal(ca, cb)
+    np.testing.assert_allclose(a.W, b.W, atol=1e-6)
+    np.testing.assert_allclose(a.theta, b.theta, atol=1e-6)
+    assert np.abs(a.W - _net(True).W).max() > 0.01  # learning moved the weights
+    # the spike counts follow the seed, and learning off leaves W and theta alone
+    W, theta = a.W.copy(), a.theta.copy()
+    t1 = a.present(probs, learn=False, seed=9)
+    t2 = a.present(probs, learn=False, seed=9)
+    np.testing.assert_array_equal(t1, t2)
+    np.testing.assert_array_equal(a.W, W)
+    np.testing.assert_array_equal(a.theta, theta)
+
+
+@pytest.mark.parametrize("bad,match", [
+    (np.full((2, 15), 0.1), r"shape \(N, 16\)"),
+    (np.full((2, 16), 1.5), r"in \[0, 1\]"),
+    (np.full((2, 16), np.nan), "finite"),
+])
+def test_bad_input_raises_and_changes_nothing(bad, match):
+    net = _net(True)
+    before = [np.asarray(x).copy() for x in net.state]
+    with pytest.raises(ValueError, match=match):
+        net.present(bad, learn=True)
+    for x, y in zip(before, net.state):
+        np.testing.assert_array_equal(x, np.asarray(y))
+
+
+def test_constructor_errors_name_the_parameter():
+    with pytest.raises(ValueError, match="n_neurons"):
+        CompetitiveNetwork(4, 0)
+    with pytest.raises(ValueError, match="tau_m"):
+        CompetitiveNetwork(4, 2, tau_m=-1.0)
+    with pytest.raises(ValueError, match="W_init"):
+        CompetitiveNetwork(4, 2, W_init=np.zeros((3, 4)))

@@ -1,0 +1,103 @@
+"""Encoders and the Diehl & Cook readout against independent references."""
+
+import jax
+import numpy as np
+import pytest
+
+from canns_stdp import readout
+from canns_stdp.encoders import latency_encode, poisson_encode, rate_to_probability
+
+
+def test_rate_to_probability_formula():
+    p = np.asarray(rate_to_probability(np.array([0.0, 127.5, 255.0, 300.0]), 255.0, 128.0, 1.0))
+    np.testing.assert_allclose(p, [0.0, 0.064, 0.128, 0.128 * 300 / 255], rtol=1e-6)
+    assert float(rate_to_probability(np.array([10.0]), 1.0, 1e6)[0]) == 1.0  # clipped
+
+
+def test_poisson_rates_match_probability_and_key_reproduces():
+    p = np.array([0.0, 0.02, 0.1, 0.5, 1.0], np.float32)
+    T = 20000
+    s = np.asarray(poisson_encode(jax.random.PRNGKey(3), p, T))
+    assert s.shape == (T, 5) and set(np.unique(s)) <= {0.0, 1.0}
+    # binomial standard error sqrt(p(1-p)/T); allow 5 of them
+    tol = 5 * np.sqrt(p * (1 - p) / T) + 1e-9
+    assert np.all(np.abs(s.mean(0) - p) <= tol)
+    again = np.asarray(poisson_encode(jax.random.PRNGKey(3), p, T))
+    other = np.asarray(poisson_encode(jax.random.PRNGKey(4), p, T))
+    np.testing.assert_array_equal(s, again)
+    assert (s != other).any()
+    # independent across steps: lag-1 correlation of the p = 0.5 train is ~0
+    x = s[:, 3] - s[:, 3].mean()
+    assert abs((x[1:] * x[:-1]).mean() / x.var()) < 5 / np.sqrt(T)
+
+
+def test_latency_encode_fires_once_at_the_formula_time():
+    values = np.array([1.0, 0.75, 0.5, 0.1, 0.0])
+    T = 21
+    s = np.asarray(latency_encode(values, T))
+    assert s.shape == (T, 5)
+    for j, v in enumerate(values):
+        if v == 0:
+            assert s[:, j].sum() == 0
+        else:
+            assert s[:, j].sum() == 1 and np.argmax(s[:, j]) == round((1 - v) * (T - 1))
+
+
+def _brute_force(counts, labels, C):
+    """Per-neuron, per-class loops written directly from Diehl & Cook's description."""
+    S, N = counts.shape
+    rates = np.zeros((N, C))
+    for i in range(N):
+        for c in range(C):
+            members = [k for k in range(S) if labels[k] == c]
+            rates[i, c] = np.mean([counts[k, i] for k in members]) if members else 0.0
+    assign = np.array([int(np.argmax(rates[i])) if rates[i].sum() > 0 else -1 for i in range(N)])
+    prop = np.array([rates[i] / rates[i].sum() if rates[i].sum() > 0 else np.zeros(C) for i in range(N)])
+    return rates, assign, prop
+
+
+def _vote(counts, assign, weights, C):
+    preds = []
+    for n in counts:
+        scores = []
+        for c in range(C):
+            members = [i for i in range(len(assign)) if assign[i] == c]
+            scores.append(np.mean([n[i] * weights[i] for i in members]) if members else -np.inf)
+        preds.append(int(np.argmax(scores)))
+    return np.array(preds)
+
+
+def test_readout_matches_brute_force(rng):
+    C, N, S = 4, 12, 60
+    labels = rng.integers(0, C, S)
+    counts = rng.poisson(2.0, (S, N)).astype(float)
+    counts[:, 5] = 0  # a silent neuron
+    rates, assign, prop = _brute_force(counts, labels, C)
+    a, p, r = readout.assign_labels(counts, labels, C)
+    np.testing.assert_allclose(r, rates)
+    np.testing.assert_array_equal(a, assign)
+    np.testing.assert_allclose(p, prop)
+    test = rng.poisson(2.0, (25, N)).astype(float)
+    np.testing.assert_array_equal(readout.predict_all_activity(test, a, C),
+                                  _vote(test, assign, np.ones(N), C))
+    w = np.array([prop[i, assign[i]] if assign[i] >= 0 else 0 for i in range(N)])
+    np.testing.assert_array_equal(readout.predict_proportion(test, a, p, C), _vote(test, assign, w, C))
+
+
+def test_readout_small_hand_example():
+    counts = np.array([[3, 0, 1], [0, 2, 1], [4, 0, 0]])
+    labels = np.array([0, 1, 0])
+    a, p, r = readout.assign_labels(counts, labels, 2)
+    np.testing.assert_allclose(r, [[3.5, 0], [0, 2], [0.5, 1]])
+    np.testing.assert_array_equal(a, [0, 1, 1])
+    # class 0: neuron 0 -> 5; class 1: mean of neurons 1, 2 -> (0 + 4)/2 = 2
+    assert readout.predict_all_activity(np.array([[5, 0, 4]]), a, 2).tolist() == [0]
+    m = readout.confusion_matrix(np.array([0, 1, 1]), np.array([0, 1, 0]), 2)
+    np.testing.assert_array_equal(m, [[1, 1], [0, 1]])
+
+
+def test_readout_rejects_bad_labels():
+    with pytest.raises(ValueError, match="labels must be in"):
+        readout.assign_labels(np.ones((2, 3)), np.array([0, 5]), 3)
+    with pytest.raises(ValueError, match="labels must have shape"):
+        readout.assign_labels(np.ones((2, 3)), np.array([0]), 3)
