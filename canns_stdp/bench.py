@@ -57,7 +57,7 @@ def first_call(n_in, n_out, T, p, threshold):
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def steps_for(n_in, n_out, budget=1e9):
+def steps_for(n_in, n_out, budget=5e9):
     """Enough steps for a measurement of about a second or two."""
     return int(min(5000, max(20, budget // (n_in * n_out))))
 
