@@ -23,7 +23,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 def ours(args):
     out = HERE / ".ours.json"
     cmd = [sys.executable, "-m", "canns_stdp.bench", "--sizes", args.sizes, "--rates", args.rates,
-           "--json", str(out), "--uncompiled", "--first-call"]
+           "--json", str(out), "--uncompiled"] + ([] if args.no_first_call else ["--first-call"])
     subprocess.run(cmd, check=True)
     rows = json.loads(out.read_text())
     out.unlink()
@@ -31,7 +31,8 @@ def ours(args):
 
 
 def peers(args, python):
-    cmd = [python, str(HERE / "peers.py"), "--sizes", args.sizes, "--rates", args.rates, "--first-call"]
+    cmd = [python, str(HERE / "peers.py"), "--sizes", args.sizes, "--rates", args.rates, "--steps", "10000"]
+    cmd += [] if args.no_first_call else ["--first-call"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode:
@@ -44,6 +45,8 @@ def main(argv=None):
     parser.add_argument("--sizes", default="784x100,784x400,4096x4096")
     parser.add_argument("--rates", default="0.01,0.05,0.2")
     parser.add_argument("--peers-python", default=os.environ.get("CANNS_STDP_PEERS_PYTHON"))
+    parser.add_argument("--no-first-call", action="store_true",
+                        help="skip the first-call timings (CANNs' takes minutes)")
     args = parser.parse_args(argv)
 
     mine = ours(args)
