@@ -199,8 +199,11 @@ class RewardSTDPTrainer(STDPTrainer):
         assign(self, "dopamine", jnp.asarray(D))
 
     def restore_checkpoint_state(self, arrays) -> None:
-        for name, value in arrays.items():
-            assign(self, name, jnp.asarray(value))
+        arrays = dict(arrays)
+        for name in self.batchable_state:  # a batched state replaces the unbatched variable
+            if name in arrays:
+                assign(self, name, jnp.asarray(arrays.pop(name)))
+        super().restore_checkpoint_state(arrays)
 
     def reset_state(self) -> None:
         """Zero the eligibility and dopamine (unbatched), and the layer's membrane,
