@@ -19,6 +19,7 @@ from .functional.reward import (
     reward_train_step,
     rule_params,
 )
+from .layer import assign
 from .trainer import STDPTrainer
 
 __all__ = ["RewardSTDPTrainer"]
@@ -43,6 +44,9 @@ class RewardSTDPTrainer(STDPTrainer):
     modulation state in two ``bm.Variable``s, :attr:`eligibility` ``(output_size,
     input_size)`` (``ζ`` of the last step for MSTDP, ``z`` for MSTDPET, ``c`` for
     R-STDP) and :attr:`dopamine` (a scalar: ``D``; the last reward for MSTDP/MSTDPET).
+    After a batched ``train()`` (inputs ``(T, B, input_size)``) they hold one per sample,
+    ``(B, output_size, input_size)`` and ``(B,)``; an unbatched state is broadcast to a
+    batch, a batch of another size needs :meth:`reset_state` first (as the layer's).
     :meth:`get_state`/:meth:`set_state` read and write them for checkpoints.
     ``train()`` continues from both, so training one step at a time equals one long
     call; :meth:`reset_state` zeros them *and* the layer's membrane, spikes and traces
@@ -129,48 +133,95 @@ class RewardSTDPTrainer(STDPTrainer):
 
     def _sequence_reward(self, train_data, reward, post_spikes):
         xs, posts = self._sequence(train_data, post_spikes)
-        T = xs.shape[0]
-        return xs, posts, _reward_series(reward, T)
+        return xs, posts, _reward_series(reward, xs.shape[0], self._batch_shape(xs))
 
     # -- state ----------------------------------------------------------------------
-    def get_state(self) -> RewardState:
-        """The modulation state (eligibility, dopamine), checked against the layer's sizes."""
+    # modulation state that may carry a leading batch axis (one per sample); checkpoints
+    # store it as it is (canns_stdp.checkpoint)
+    batchable_state = ("eligibility", "dopamine")
+
+    def _check_reward_state(self, e, D, batch_shape=None):
+        """``(e, D)`` checked against the layer's sizes; ``batch_shape`` as in
+        :meth:`get_state` (``None``: whatever batch ``e`` and ``D`` agree on)."""
         shape = (self.model.output_size, self.model.input_size)
+        held = tuple(e.shape[:-2]) if e.ndim > 2 and tuple(e.shape[-2:]) == shape else None
+        if batch_shape is None:  # take the stored batch, if consistent
+            if e.shape != shape and held is None:
+                raise ValueError(f"eligibility must have shape {shape} (or (B,) + {shape} for a "
+                                 f"batch), got shape {e.shape}")
+            batch_shape = held or ()
+            if D.shape != batch_shape:
+                raise ValueError(f"dopamine must have shape {batch_shape} (one per sample of the "
+                                 f"eligibility), got shape {D.shape}")
+            return e, D
+        batch_shape = tuple(batch_shape)
+        if not batch_shape and e.shape != shape:
+            hint = "; the trainer holds a batched state: call reset_state() first" if held else ""
+            raise ValueError(f"eligibility must have shape {shape}, got shape {e.shape}{hint}")
+        if batch_shape and e.shape != batch_shape + shape:
+            if e.shape != shape:
+                if held is not None:
+                    raise ValueError(f"eligibility holds a batch of shape {held}, the input a batch of "
+                                     f"shape {batch_shape}; call reset_state() first")
+                raise ValueError(f"eligibility must have shape {batch_shape + shape}, got shape {e.shape}")
+            if D.shape != ():
+                raise ValueError(f"dopamine must be a scalar, got shape {D.shape}")
+            return jnp.broadcast_to(e, batch_shape + shape), jnp.broadcast_to(D, batch_shape)
+        if D.shape != batch_shape:
+            what = "a scalar" if not batch_shape else f"of shape {batch_shape} (one per sample)"
+            raise ValueError(f"dopamine must be {what}, got shape {D.shape}")
+        return e, D
+
+    def get_state(self, batch_shape: Optional[tuple] = None) -> RewardState:
+        """The modulation state (eligibility, dopamine), checked against the layer's sizes.
+
+        Args:
+            batch_shape: ``None`` for the unbatched state (eligibility ``(output_size,
+                input_size)``, dopamine a scalar); ``(B,)`` for one per sample
+                (``(B, output_size, input_size)`` and ``(B,)``): a stored unbatched
+                state (e.g. after :meth:`reset_state`) is broadcast to the batch, a
+                stored batch of another size is an error.
+        """
         e = jnp.asarray(self.eligibility.value, jnp.float32)
         D = jnp.asarray(self.dopamine.value, jnp.float32)
-        if e.shape != shape:
-            raise ValueError(f"eligibility must have shape {shape}, got shape {e.shape}")
-        if D.shape != ():
-            raise ValueError(f"dopamine must be a scalar, got shape {D.shape}")
-        return RewardState(e, D)
+        return RewardState(*self._check_reward_state(e, D, batch_shape or ()))
 
     def set_state(self, state: RewardState) -> None:
-        """Write a modulation state (e.g. from a checkpoint), after checking it."""
+        """Write a modulation state (e.g. from a checkpoint), after checking it: unbatched,
+        or eligibility ``(B, output_size, input_size)`` with dopamine ``(B,)``."""
         state = RewardState(*state)
-        shape = (self.model.output_size, self.model.input_size)
         e = np.asarray(state.eligibility, np.float32)
         D = np.asarray(state.dopamine, np.float32)
-        if e.shape != shape:
-            raise ValueError(f"eligibility must have shape {shape}, got shape {e.shape}")
-        if D.shape != ():
-            raise ValueError(f"dopamine must be a scalar, got shape {D.shape}")
-        if not (np.isfinite(e).all() and np.isfinite(D)):
+        self._check_reward_state(e, D)
+        if not (np.isfinite(e).all() and np.isfinite(D).all()):
             raise ValueError("eligibility and dopamine must be finite")
-        self.eligibility.value = jnp.asarray(e)
-        self.dopamine.value = jnp.asarray(D)
+        assign(self, "eligibility", jnp.asarray(e))
+        assign(self, "dopamine", jnp.asarray(D))
+
+    def restore_checkpoint_state(self, arrays) -> None:
+        arrays = dict(arrays)
+        for name in self.batchable_state:  # a batched state replaces the unbatched variable
+            if name in arrays:
+                assign(self, name, jnp.asarray(arrays.pop(name)))
+        super().restore_checkpoint_state(arrays)
 
     def reset_state(self) -> None:
-        """Zero the eligibility and dopamine, and the layer's membrane, spikes and traces."""
+        """Zero the eligibility and dopamine (unbatched), and the layer's membrane,
+        spikes and traces (weights are kept)."""
         zeros = RewardState.zeros(self.model.input_size, self.model.output_size)
-        self.eligibility.value = zeros.eligibility
-        self.dopamine.value = zeros.dopamine
+        assign(self, "eligibility", zeros.eligibility)
+        assign(self, "dopamine", zeros.dopamine)
         self.model.reset_state()
 
+    _predicting = False
+
     def _read_state(self, batch_shape=()) -> RewardStepState:
-        if batch_shape:
-            raise ValueError("RewardSTDPTrainer trains on unbatched input (T, input_size); got a batch "
-                             f"of shape {batch_shape}")
-        return RewardStepState(super()._read_state(), self.get_state())
+        layer = super()._read_state(batch_shape)
+        if self._predicting:  # unused by reward_forward_step: any batch size will do
+            zeros = RewardState.zeros(self.model.input_size, self.model.output_size,
+                                      batch_shape=batch_shape)
+            return RewardStepState(layer, zeros)
+        return RewardStepState(layer, self.get_state(batch_shape))
 
     def _write_state(self, state: RewardStepState, last_x) -> None:
         bad = [k for k, a in state.reward._asdict().items() if not bool(jnp.isfinite(a).all())]
@@ -180,8 +231,10 @@ class RewardSTDPTrainer(STDPTrainer):
                 "left unchanged (check the reward's scale)"
             )
         super()._write_state(state.layer, last_x)  # checks the layer, then writes it
-        self.eligibility.value = state.reward.eligibility
-        self.dopamine.value = state.reward.dopamine
+        if self._predicting:
+            return
+        assign(self, "eligibility", state.reward.eligibility)
+        assign(self, "dopamine", state.reward.dopamine)
 
     # -- public API -------------------------------------------------------------------
     def train(self, train_data, reward, post_spikes=None, *, progress: Optional[bool] = None,
@@ -189,11 +242,16 @@ class RewardSTDPTrainer(STDPTrainer):
         """Train on a sequence of inputs with a reward per step.
 
         Args:
-            train_data: inputs ``(T, input_size)``: 0/1 spikes or real currents.
+            train_data: inputs ``(T, input_size)``: 0/1 spikes or real currents;
+                ``(T, B, input_size)`` for a batch: each sample has its own membrane,
+                traces, eligibility and dopamine, and ``W`` changes once per step by the
+                sum (or mean: ``batch_reduction``) of the samples' ``lr · D_b · e_b``.
             reward: the reward of each step: an array of ``T`` finite numbers, or one
-                number used at every step. (For R-STDP with ``tau_d`` it is the
-                dopamine released at the step.)
-            post_spikes: optional 0/1 array ``(T, output_size)`` imposed as the output spikes.
+                number used at every step; with a batch also ``(T, B)``, one per step
+                and sample. (For R-STDP with ``tau_d`` it is the dopamine released at
+                the step.)
+            post_spikes: optional 0/1 array ``(T, output_size)`` imposed as the output
+                spikes (``(T, B, output_size)`` with a batch).
             progress: show a progress bar (default: ``show_iteration_progress``).
             return_spikes: also return the output spikes ``(T, output_size)``.
 
@@ -210,11 +268,16 @@ class RewardSTDPTrainer(STDPTrainer):
     def predict_batch(self, patterns, *args, progress: Optional[bool] = None, **kwargs):
         """Run the layer over ``patterns`` without plasticity (eligibility unchanged)."""
         xs, _ = self._sequence(patterns, None)
-        return self._run(reward_forward_step, (xs, None), progress, True, "predict")
+        self._predicting = True  # the modulation state is neither read nor written
+        try:
+            return self._run(reward_forward_step, (xs, None), progress, True, "predict")
+        finally:
+            self._predicting = False
 
 
-def _reward_series(reward, T: int) -> np.ndarray:
-    """``reward`` as a finite float32 array of shape ``(T,)`` (a scalar is broadcast)."""
+def _reward_series(reward, T: int, batch_shape: tuple = ()) -> np.ndarray:
+    """``reward`` as a finite float32 array of shape ``(T,)``, or ``(T, B)`` for a batch
+    ``(B,)`` (a scalar, or ``(T,)`` for a batch, is broadcast)."""
     if reward is None:
         raise TypeError("reward is required: an array of T numbers or one number")
     if isinstance(reward, (bool, np.bool_)):
@@ -226,14 +289,19 @@ def _reward_series(reward, T: int) -> np.ndarray:
     if arr.dtype == object or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
         raise TypeError(f"reward must hold real numbers, got dtype {arr.dtype}")
     arr = arr.astype(np.float32)
+    batch_shape = tuple(batch_shape)
     if arr.ndim == 0:
         arr = np.full((T,), arr, np.float32)
-    elif arr.shape != (T,):
+    elif arr.shape != (T,) and (not batch_shape or arr.shape != (T,) + batch_shape):
+        per_sample = f" or {(T,) + batch_shape} (one value per step and sample)" if batch_shape else ""
         raise ValueError(
-            f"reward must be one number or have shape ({T},) (one value per step), "
+            f"reward must be one number or have shape ({T},) (one value per step){per_sample}, "
             f"got shape {arr.shape}"
         )
     if not np.isfinite(arr).all():
-        i = int(np.argwhere(~np.isfinite(arr))[0][0])
-        raise ValueError(f"reward must be finite, got {float(arr[i])} at step {i}")
-    return arr
+        where = tuple(int(k) for k in np.argwhere(~np.isfinite(arr))[0])
+        at = f"step {where[0]}" + (f", sample {where[1]}" if len(where) > 1 else "")
+        raise ValueError(f"reward must be finite, got {float(arr[where])} at {at}")
+    if batch_shape and arr.ndim == 1:
+        arr = np.broadcast_to(arr[:, None], (T,) + batch_shape)
+    return np.ascontiguousarray(arr)

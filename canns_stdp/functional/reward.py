@@ -24,7 +24,14 @@ rule           ``d_e``                 ``g``          ``d_D``
 so MSTDP is ``ΔW = lr·r·ζ``, MSTDPET ``z' = d_z·z + ζ/τ_z, ΔW = lr·r·z'`` and R-STDP
 ``c' = d_c·c + ζ, ΔW = lr·D·c'`` with ``D = r`` (the caller gives the dopamine) or
 ``D`` a trace of the reward ``r`` (the caller gives the dopamine release), as in SPEC
-"Reward-modulated rules". Because the constants are numbers (traced under ``jit``),
+"Reward-modulated rules".
+
+With a batch (inputs ``(B, n_in)``, SPEC "Batches"), each sample ``b`` has its own
+``ζ_b`` from its own spikes and traces, its own eligibility ``e_b`` and dopamine
+``D_b`` (reward ``r_b``), and the shared weights take the batch reduction
+(``config.batch_reduction``: sum or mean over ``b``) of ``lr · D_b' · e_b'``.
+
+Because the constants are numbers (traced under ``jit``),
 switching rule or time constant never recompiles.
 
 Example:
@@ -43,6 +50,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple, Optional
 
+import jax
 import jax.numpy as jnp
 
 from .layer_step import LayerConfig, LayerParams, LayerState, _advance, forward_step
@@ -77,12 +85,13 @@ class RewardParams(NamedTuple):
 class RewardState(NamedTuple):
     """What the modulation carries from one step to the next."""
 
-    eligibility: jnp.ndarray  # (n_out, n_in): ζ (mstdp), z (mstdpet) or c (rstdp)
-    dopamine: jnp.ndarray     # (): D after the last step (mstdp/mstdpet: the last reward)
+    eligibility: jnp.ndarray  # (n_out, n_in): ζ (mstdp), z (mstdpet) or c (rstdp); batch: (B, n_out, n_in)
+    dopamine: jnp.ndarray     # (): D after the last step (mstdp/mstdpet: the last reward); batch: (B,)
 
     @classmethod
-    def zeros(cls, n_in: int, n_out: int, dtype=jnp.float32) -> "RewardState":
-        return cls(jnp.zeros((n_out, n_in), dtype), jnp.zeros((), dtype))
+    def zeros(cls, n_in: int, n_out: int, dtype=jnp.float32, batch_shape: tuple = ()) -> "RewardState":
+        batch_shape = tuple(batch_shape)
+        return cls(jnp.zeros(batch_shape + (n_out, n_in), dtype), jnp.zeros(batch_shape, dtype))
 
 
 class RewardStepParams(NamedTuple):
@@ -137,12 +146,16 @@ def modulate(params: RewardParams, state: RewardState, zeta, reward):
     Args:
         params: the rule's constants.
         state: eligibility and dopamine after the previous step.
-        zeta: the pair rule's change without ``lr``, shape of ``W``.
-        reward: this step's reward ``r`` (a scalar).
+        zeta: the pair rule's change without ``lr``, shape of ``W`` (with a batch:
+            ``(B,) + W.shape``, one per sample).
+        reward: this step's reward ``r`` (a scalar; with a batch ``(B,)``).
+
+    With a batch the first output is per sample, ``D_b' · e_b'``, shape ``(B,) + W.shape``.
     """
     e = params.d_e * state.eligibility + params.gain * zeta
     D = params.d_D * state.dopamine + reward
-    return D * e, RewardState(e, D)
+    D_e = D.reshape(D.shape + (1,) * (e.ndim - D.ndim)) if D.ndim else D  # D_b on sample b
+    return D_e * e, RewardState(e, D)
 
 
 def reward_train_step(config: LayerConfig, params: RewardStepParams, state: RewardStepState,
@@ -158,13 +171,30 @@ def reward_train_step(config: LayerConfig, params: RewardStepParams, state: Rewa
         state: layer state and modulation state after the previous step.
         x: input ``(n_in,)``; post: optional imposed spikes ``(n_out,)``;
         reward: this step's reward (scalar).
+
+    With a batch, ``x`` is ``(B, n_in)``, ``post`` ``(B, n_out)``, ``reward`` ``(B,)``
+    and the modulation state per sample (``(B, n_out, n_in)`` and ``(B,)``): each ``ζ_b``
+    comes from sample ``b`` alone, and ``W`` changes once by the sum (or mean, with
+    ``config.batch_reduction == "mean"``) over ``b`` of ``lr · D_b' · e_b'``.
     """
     lp = params.layer
     W = state.layer.W
     layer, new, decayed = _advance(config, lp, state.layer, x, post)
     P, Q = pairing_terms(config.pairing, new, decayed)
-    zeta = stdp_delta(config.dependence, lp.stdp._replace(lr=1.0), W, x, layer.spike, P, Q)
+    stdp = lp.stdp._replace(lr=1.0)
+
+    def zeta_of(x_, s_, P_, Q_):  # ζ of one sample
+        return stdp_delta(config.dependence, stdp, W, x_, s_, P_, Q_)
+
+    batched = state.reward.eligibility.ndim > W.ndim
+    if batched:
+        zeta = jax.vmap(zeta_of)(x, layer.spike, P, Q)
+    else:
+        zeta = zeta_of(x, layer.spike, P, Q)
     modulation, rstate = modulate(params.reward, state.reward, zeta, reward)
+    if batched:
+        reduce = jnp.mean if config.batch_reduction == "mean" else jnp.sum
+        modulation = reduce(modulation, axis=0)
     W = apply_bounds(W, lp.stdp.lr * modulation, lp.stdp.bounds, config.hardbound)
     return RewardStepState(layer._replace(W=W), rstate), layer.spike
 
