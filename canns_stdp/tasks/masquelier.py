@@ -125,7 +125,7 @@ def run(*, epochs=None, seed: int = 0, out=None, progress: bool = True, neurons=
     """
     if neurons not in (None, 1):
         raise ValueError(f"the masquelier task uses one neuron, got --neurons {neurons}")
-    epochs = epochs or 1
+    epochs = epochs or 3
     threshold = 500.0 * n_afferents / 2000 if threshold is None else float(threshold)
     rng = np.random.default_rng(seed)
     pattern = make_pattern(rng, n_afferents)
