@@ -93,18 +93,22 @@ def reference_run(W0, X, theta, a_plus, a_minus, k1=2.0, k2=4.0):
             d = t - last_post
             v += theta * (k1 * math.exp(-d / TAU_M) - k2 * (math.exp(-d / TAU_M) - math.exp(-d / TAU_S)))
         current = W @ X[t]
+        fired = X[t] > 0
+        post = v >= theta
+        # pairs with spikes of earlier steps only: a pre and a post spike in one step are
+        # not paired with each other
         dW = np.zeros(n)
-        if v >= theta:
-            out[t] = 1
+        if post:
             dW += a_plus * np.exp(-(t - last_pre) / 16.8) * pre_open
+        if last_post is not None:
+            dW -= a_minus * math.exp(-(t - last_post) / 33.7) * (fired & post_open)
+        post_open &= ~fired
+        if post:
+            out[t] = 1
             pre_open[:] = False
             post_open[:] = True
             last_post = t
             arrivals = []
-        fired = X[t] > 0
-        if last_post is not None:
-            dW -= a_minus * math.exp(-(t - last_post) / 33.7) * (fired & post_open)
-        post_open &= ~fired
         last_pre[fired] = t
         pre_open |= fired
         arrivals.append((t, current))

@@ -120,14 +120,14 @@ def restricted_nearest(params: TraceParams, pre_trace, post_trace, x, s):
 
     Each pre spike is potentiated only by the first post spike after it, and each post
     spike depresses only the first pre spike after it (the rule of Masquelier et al. 2008;
-    Burkitt, Meffin & Grayden 2004). Within one step the post spike comes first (it is
-    caused by earlier inputs only, see :func:`psp_lif_step`), then the pre spikes:
+    Burkitt, Meffin & Grayden 2004). A pre and a post spike in the same step are not
+    paired (their order within the step is unknown; in continuous time such pairs
+    would split between LTP and LTD), but each still uses up the older partner:
 
-        P  = d_pre * pre                                   (pre spikes of earlier steps)
-        Q  = where(s, a_post, d_post * post)               (with this step's post spike)
-        LTP = (s ⊗ 1) ⊙ P;   LTD = Q ⊙ (1 ⊗ x)
-        pre'  = where(x, a_pre, where(s, 0, P))            (a post spike uses up P)
-        post' = where(x, 0, Q)                             (a pre spike uses up Q)
+        P  = d_pre * pre;   Q = d_post * post           (spikes of earlier steps)
+        LTP = (s ⊗ 1) ⊙ P;  LTD = Q ⊙ (1 ⊗ x)
+        pre'  = where(x, a_pre, where(s, 0, P))         (a post spike uses up P)
+        post' = where(s, a_post, where(x, 0, Q))        (a pre spike uses up Q)
 
     Args:
         params: decays and amplitudes.
@@ -139,9 +139,9 @@ def restricted_nearest(params: TraceParams, pre_trace, post_trace, x, s):
     """
     xs, ss = x[None, :], s[:, None]
     P = params.d_pre * pre_trace
-    Q = nearest_add(params.d_post * post_trace, ss, params.a_post)
+    Q = params.d_post * post_trace
     pre_new = nearest_add(jnp.where(ss > 0, 0.0, P), xs, params.a_pre).astype(P.dtype)
-    post_new = jnp.where(xs > 0, 0.0, Q).astype(Q.dtype)
+    post_new = nearest_add(jnp.where(xs > 0, 0.0, Q), ss, params.a_post).astype(Q.dtype)
     return P, Q, pre_new, post_new
 
 
