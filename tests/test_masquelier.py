@@ -172,3 +172,19 @@ def test_input_statistics_and_pattern():
     inside = w[is_pat][:, :, : n // 2].mean() * 1000
     outside = w[~is_pat][:, :, : n // 2].mean() * 1000
     assert abs(inside - outside) < 8.0  # one frozen snippet: no rate code
+
+
+def test_reduced_task_learns_the_pattern():
+    """Issue 6 criterion at a reduced size (1000 afferents, 40 s of training, seed 0)."""
+    res = masquelier.run(seed=0, n_afferents=1000, seconds_per_epoch=40.0, epochs=1,
+                         test_seconds=10.0, progress=False, echo=lambda *a: None)
+    assert res["hit_rate"] > 0.8
+    assert res["false_alarm_rate"] < 0.1
+    W, k = res["W_after"], 500
+    assert W[:k].mean() > 3 * W[k:].mean()            # the pattern afferents won
+    assert (W[:k] > 0.9).sum() > 10 * max(1, (W[k:] > 0.9).sum())
+
+
+def test_one_neuron_only():
+    with pytest.raises(ValueError, match="--neurons 3"):
+        masquelier.run(neurons=3, echo=lambda *a: None)
