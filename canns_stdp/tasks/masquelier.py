@@ -197,7 +197,7 @@ def plot(latencies, W_before, W_after, k, out: pathlib.Path, hit, fa):
     idx = np.arange(len(latencies))
     ax.plot(idx, latencies, ".", ms=3, label="first spike in the pattern")
     miss = ~np.isfinite(latencies)
-    ax.plot(idx[miss], np.full(miss.sum(), PATTERN_MS + 1), "|", color="red", ms=4, alpha=0.3,
+    ax.plot(idx[miss], np.full(miss.sum(), PATTERN_MS + 1), "|", color="red", ms=5, alpha=0.6,
             label="no spike in the pattern")
     ax.set_xlabel("pattern presentation")
     ax.set_ylabel("latency from pattern start (ms)")
