@@ -4,7 +4,7 @@ Every function here can be called directly, ``jax.jit``-ed, ``jax.vmap``-ed or
 differentiated without any layer or trainer object.
 """
 
-from . import dependence, event, layer_step, network, neurons, pooling, reward, stdp, synapses, traces, triplet
+from . import dependence, event, layer_step, network, neurons, pooling, psp, reward, stdp, synapses, traces, triplet
 from .dependence import WeightBounds, additive, hard, power, soft
 from .layer_step import LayerConfig, LayerParams, LayerState, forward_step, plasticity_step, train_step
 from .neurons import LIFParams, lif_step
@@ -14,7 +14,7 @@ from .traces import cumulative_trace, decay_from_tau, nearest_trace
 from .triplet import triplet_delta, triplet_parameters, triplet_train_step
 
 __all__ = [
-    "dependence", "event", "layer_step", "network", "neurons", "pooling", "reward", "stdp", "synapses",
+    "dependence", "event", "layer_step", "network", "neurons", "pooling", "psp", "reward", "stdp", "synapses",
     "traces", "triplet",
     "WeightBounds", "additive", "hard", "power", "soft",
     "LayerConfig", "LayerParams", "LayerState", "forward_step", "plasticity_step", "train_step",
