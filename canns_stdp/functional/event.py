@@ -96,11 +96,7 @@ def event_update(dependence: Callable, params: STDPParams, hardbound: bool, WT, 
     WT = jax.lax.fori_loop(0, jnp.count_nonzero(s), fired_column, WT)
     rows = _gather(WT, x_events)
     new = update(rows, _gather(x, x_events), s * 0, _gather(P, x_events), Q * (1 - s))
-
-    def write_row(k, WT):  # in place; a scatter would copy the whole matrix on CPU
-        return jax.lax.dynamic_update_slice_in_dim(WT, new[k][None, :], x_events[k], axis=0)
-
-    return jax.lax.fori_loop(0, jnp.count_nonzero(x_events < n_in), write_row, WT)
+    return WT.at[x_events].set(new, mode="drop")
 
 
 def event_compatible(dependence: Callable) -> bool:
