@@ -156,6 +156,22 @@ class STDPTrainer(Trainer):
                     f"{type(model).__name__} has no '{name}'; STDPTrainer trains a SpikingLayer"
                 )
 
+    def _check_shared_settings(self) -> WeightBounds:
+        """Check the settings every STDP trainer has (bounds, ``mu``, pairing, loop
+        options) and return the weight bounds."""
+        w_min = v.check_number("w_min", self.w_min)
+        w_max = v.check_number("w_max", self.w_max)
+        if w_min >= w_max:
+            raise ValueError(f"w_min must be < w_max, got w_min={w_min!r}, w_max={w_max!r}")
+        mu = v.check_nonnegative("mu", self.mu)
+        v.check_choice("pairing", self.pairing, PAIRINGS)
+        for name in ("hardbound", "compiled"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.chunk_size is not None:
+            v.check_positive_int("chunk_size", self.chunk_size)
+        return WeightBounds(w_min, w_max, mu)
+
     def _step_setup(self):
         """Validated ``(config, params)`` for a training step, from current attributes."""
         lr = v.check_nonnegative("learning_rate", self.learning_rate)
@@ -164,18 +180,7 @@ class STDPTrainer(Trainer):
         check_amplitude = v.check_number if self.signed_amplitudes else v.check_nonnegative
         A_plus = check_amplitude("A_plus", self.A_plus)
         A_minus = check_amplitude("A_minus", self.A_minus)
-        w_min = v.check_number("w_min", self.w_min)
-        w_max = v.check_number("w_max", self.w_max)
-        if w_min >= w_max:
-            raise ValueError(f"w_min must be < w_max, got w_min={w_min!r}, w_max={w_max!r}")
-        mu = v.check_nonnegative("mu", self.mu)
-        v.check_choice("pairing", self.pairing, PAIRINGS)
-        if not isinstance(self.hardbound, bool):
-            raise TypeError(f"hardbound must be True or False, got {self.hardbound!r}")
-        if not isinstance(self.compiled, bool):
-            raise TypeError(f"compiled must be True or False, got {self.compiled!r}")
-        if self.chunk_size is not None:
-            v.check_positive_int("chunk_size", self.chunk_size)
+        bounds = self._check_shared_settings()
         if self.event_driven not in (True, False, "auto"):
             raise ValueError(f"event_driven must be True, False or 'auto', got {self.event_driven!r}")
         v.check_choice("batch_reduction", self.batch_reduction, BATCH_REDUCTIONS)
@@ -183,7 +188,7 @@ class STDPTrainer(Trainer):
         config = self.model.step_config(dependence=dependence, pairing=self.pairing,
                                         hardbound=self.hardbound,
                                         batch_reduction=self.batch_reduction)
-        stdp = STDPParams(lr, A_plus, A_minus, WeightBounds(w_min, w_max, mu))
+        stdp = STDPParams(lr, A_plus, A_minus, bounds)
         params = self.model.step_params(stdp)
         if not event_compatible(dependence):  # a user function: check what it returns
             self._check_dependence(config, params)

@@ -7,10 +7,10 @@ from typing import Any, Optional
 import brainpy.math as bm
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import _validation as v
-from .functional.dependence import WeightBounds, resolve_dependence
-from .functional.stdp import PAIRINGS
+from .functional.dependence import resolve_dependence
 from .functional.traces import decay_from_tau
 from .functional.triplet import (
     TripletParams,
@@ -115,17 +115,7 @@ class TripletSTDPTrainer(STDPTrainer):
         lr = v.check_nonnegative("learning_rate", self.learning_rate)
         amps = [v.check_nonnegative(n, getattr(self, n))
                 for n in ("A2_plus", "A3_plus", "A2_minus", "A3_minus")]
-        w_min = v.check_number("w_min", self.w_min)
-        w_max = v.check_number("w_max", self.w_max)
-        if w_min >= w_max:
-            raise ValueError(f"w_min must be < w_max, got w_min={w_min!r}, w_max={w_max!r}")
-        mu = v.check_nonnegative("mu", self.mu)
-        v.check_choice("pairing", self.pairing, PAIRINGS)
-        for name in ("hardbound", "compiled"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        if self.chunk_size is not None:
-            v.check_positive_int("chunk_size", self.chunk_size)
+        bounds = self._check_shared_settings()
         model = self.model
         dt = v.check_positive("dt", model.dt)
         d_x = decay_from_tau(v.check_positive("tau_x", self.tau_x), dt, model.decay)
@@ -133,12 +123,11 @@ class TripletSTDPTrainer(STDPTrainer):
         dependence = resolve_dependence(self.weight_dependence)
         config = model.step_config(dependence=dependence, pairing=self.pairing,
                                    hardbound=self.hardbound)
-        bounds = WeightBounds(w_min, w_max, mu)
         layer_params = model.step_params()
         layer_params = layer_params._replace(stdp=layer_params.stdp._replace(bounds=bounds))
         self._check_dependence(config, layer_params)
         params = TripletStepParams(layer_params, TripletParams(*amps, d_x, d_y, lr, bounds))
-        return config, jax.tree_util.tree_map(lambda p: jnp.asarray(p, jnp.float32), params)
+        return config, jax.tree_util.tree_map(np.float32, params)
 
     # -- state --------------------------------------------------------------------------
     def _read_state(self, batch_shape=()) -> TripletState:
