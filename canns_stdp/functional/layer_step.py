@@ -26,7 +26,7 @@ from .stdp import STDPParams, TraceParams, Traces, apply_bounds, pairing_terms, 
 from .synapses import Dense, LinearMap
 from .traces import cumulative_add
 
-__all__ = ["BATCH_REDUCTIONS", "LayerState", "LayerParams", "LayerConfig", "forward_step",
+__all__ = ["BATCH_REDUCTIONS", "LayerState", "LayerParams", "LayerConfig", "advance_neurons", "forward_step",
            "plasticity_step", "train_step"]
 
 BATCH_REDUCTIONS = ("sum", "mean")
@@ -73,7 +73,7 @@ class LayerConfig:
     event_driven: bool = False      # dense, unbatched: state.W holds W.T, steps take x_events
 
 
-def _advance(config: LayerConfig, params: LayerParams, state: LayerState, x, post, x_events=None):
+def advance_neurons(config: LayerConfig, params: LayerParams, state: LayerState, x, post, x_events=None):
     """SPEC steps 1-5; returns the new state and the traces' decayed values."""
     if config.event_driven:
         current = event_current(state.W, x, x_events)
@@ -89,7 +89,7 @@ def _advance(config: LayerConfig, params: LayerParams, state: LayerState, x, pos
 def forward_step(config: LayerConfig, params: LayerParams, state: LayerState, x,
                  post: Optional[jnp.ndarray] = None, x_events: Optional[jnp.ndarray] = None):
     """Neuron and traces, no plasticity (SPEC steps 1-5). Returns ``(state, spikes)``."""
-    state, _, _ = _advance(config, params, state, x, post, x_events)
+    state, _, _ = advance_neurons(config, params, state, x, post, x_events)
     return state, state.spike
 
 
@@ -102,7 +102,7 @@ def plasticity_step(config: LayerConfig, params: LayerParams, state: LayerState,
     there is one, or averaged when ``config.batch_reduction == "mean"``.
     """
     W = state.W
-    state, new, decayed = _advance(config, params, state, x, post)
+    state, new, decayed = advance_neurons(config, params, state, x, post)
     P, Q = pairing_terms(config.pairing, new, decayed)
     synapse = config.synapse
     if config.batch_reduction == "mean" and synapse.batch_size(x) > 1:
@@ -135,7 +135,7 @@ def train_step(config: LayerConfig, params: LayerParams, state: LayerState, x,
     """
     if config.event_driven:
         W = state.W
-        state, new, decayed = _advance(config, params, state, x, post, x_events)
+        state, new, decayed = advance_neurons(config, params, state, x, post, x_events)
         P, Q = pairing_terms(config.pairing, new, decayed)
         W = event_update(config.dependence, params.stdp, config.hardbound, W, x, x_events,
                          state.spike, P, Q)

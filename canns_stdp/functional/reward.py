@@ -53,7 +53,7 @@ from typing import NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
-from .layer_step import LayerConfig, LayerParams, LayerState, _advance, forward_step
+from .layer_step import LayerConfig, LayerParams, LayerState, advance_neurons, forward_step
 from .stdp import apply_bounds, pairing_terms, stdp_delta
 
 __all__ = [
@@ -179,7 +179,7 @@ def reward_train_step(config: LayerConfig, params: RewardStepParams, state: Rewa
     """
     lp = params.layer
     W = state.layer.W
-    layer, new, decayed = _advance(config, lp, state.layer, x, post)
+    layer, new, decayed = advance_neurons(config, lp, state.layer, x, post)
     P, Q = pairing_terms(config.pairing, new, decayed)
     stdp = lp.stdp._replace(lr=1.0)
 

@@ -45,7 +45,7 @@ from typing import Callable, NamedTuple, Optional
 import jax.numpy as jnp
 
 from .dependence import WeightBounds
-from .layer_step import LayerConfig, LayerParams, LayerState, _advance
+from .layer_step import LayerConfig, LayerParams, LayerState, advance_neurons
 from .stdp import apply_bounds, pairing_terms
 from .synapses import dense_hebbian
 
@@ -118,7 +118,7 @@ def triplet_delta(dependence: Callable, params: TripletParams, W, pre, post, P, 
 
 
 def _advance_all(config: LayerConfig, params: TripletStepParams, state: TripletState, x, post):
-    layer, new, decayed = _advance(config, params.layer, state.layer, x, post)
+    layer, new, decayed = advance_neurons(config, params.layer, state.layer, x, post)
     tr = params.layer.traces
     r2, o2, r2_dec, o2_dec = update_slow_traces(
         config.trace_add, params.triplet, state.r2, state.o2, x, layer.spike, tr.a_pre, tr.a_post
