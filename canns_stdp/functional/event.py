@@ -33,7 +33,7 @@ import numpy as np
 from .dependence import DEPENDENCES
 from .stdp import STDPParams, apply_bounds, stdp_delta
 
-__all__ = ["input_events", "transposed_hebbian", "event_current", "event_update", "event_compatible"]
+__all__ = ["input_events", "event_width", "pack_events", "transposed_hebbian", "event_current", "event_update", "event_compatible"]
 
 
 def input_events(xs: np.ndarray, max_width: int) -> Optional[np.ndarray]:
@@ -46,13 +46,28 @@ def input_events(xs: np.ndarray, max_width: int) -> Optional[np.ndarray]:
     T, n_in = xs.shape
     rows, cols = np.nonzero(xs)  # row-major: each step's inputs in index order
     counts = np.bincount(rows, minlength=T)
-    busiest = int(counts.max(initial=0))
-    if busiest > max_width:
+    if int(counts.max(initial=0)) > max_width:
         return None
-    width = max(8, 1 << max(0, busiest - 1).bit_length())
+    return pack_events(rows, cols, T, n_in)
+
+
+def event_width(busiest: int) -> int:
+    """Smallest power of two, at least 8, holding ``busiest`` events."""
+    return max(8, 1 << max(0, int(busiest) - 1).bit_length())
+
+
+def pack_events(steps: np.ndarray, inputs: np.ndarray, T: int, n_in: int,
+                width: Optional[int] = None) -> np.ndarray:
+    """``(T, width)`` table of the ``inputs`` active at each of ``T`` steps, padded with ``n_in``.
+
+    ``steps`` must be sorted (each step's events together); ``width`` defaults to
+    :func:`event_width` of the busiest step.
+    """
+    counts = np.bincount(steps, minlength=T)
+    width = event_width(counts.max(initial=0)) if width is None else width
     events = np.full((T, width), n_in, np.int32)
     first = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    events[rows, np.arange(rows.size) - first[rows]] = cols
+    events[steps, np.arange(steps.size) - first[steps]] = inputs
     return events
 
 
@@ -84,16 +99,17 @@ def event_update(dependence: Callable, params: STDPParams, hardbound: bool, WT, 
         d = stdp_delta(dependence, params, W_sub, pre, post, P_sub, Q_sub, transposed_hebbian)
         return apply_bounds(W_sub, d, bounds, hardbound)
 
-    fired = jnp.nonzero(s != 0, size=n_out, fill_value=n_out)[0]
+    index = jnp.arange(n_out)
 
-    def fired_column(k, WT):
-        i = fired[k]
+    def fired_column(k, carry):
+        WT, last = carry
+        i = jnp.argmax((s != 0) & (index > last))        # the next neuron that fired
         col = jax.lax.dynamic_slice_in_dim(WT, i, 1, axis=1)
         new = update(col, x, jax.lax.dynamic_slice_in_dim(s, i, 1), P,
                      jax.lax.dynamic_slice_in_dim(Q, i, 1))
-        return jax.lax.dynamic_update_slice_in_dim(WT, new, i, axis=1)
+        return jax.lax.dynamic_update_slice_in_dim(WT, new, i, axis=1), i
 
-    WT = jax.lax.fori_loop(0, jnp.count_nonzero(s), fired_column, WT)
+    WT, _ = jax.lax.fori_loop(0, jnp.count_nonzero(s), fired_column, (WT, jnp.int32(-1)))
     rows = _gather(WT, x_events)
     new = update(rows, _gather(x, x_events), s * 0, _gather(P, x_events), Q * (1 - s))
     return WT.at[x_events].set(new, mode="drop")
