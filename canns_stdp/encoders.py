@@ -5,6 +5,9 @@
   an explicit JAX key, so a seed gives the same spikes on every run and device.
 * :func:`rate_to_probability`: ``p = clip(value / value_max * max_rate_hz * dt_ms / 1000, 0, 1)``
   (Diehl & Cook: pixel / 255 * 128 Hz with dt = 1 ms).
+* :func:`poisson_events`: the same Bernoulli spikes drawn on the host with NumPy and
+  returned as the indices of the active inputs of each step (what the event-driven
+  kernels take), drawing random numbers only for inputs whose probability is nonzero.
 * :func:`latency_encode`: one spike per input, earlier for larger values (time to
   first spike coding): ``t = round((1 - value / value_max) * (n_steps - 1))``; an
   input of value 0 never fires.
@@ -23,8 +26,11 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-__all__ = ["poisson_encode", "rate_to_probability", "latency_encode"]
+from .functional.event import event_width, pack_events
+
+__all__ = ["poisson_encode", "poisson_events", "rate_to_probability", "latency_encode"]
 
 
 def rate_to_probability(values, value_max: float, max_rate_hz: float = 128.0, dt_ms: float = 1.0):
@@ -45,6 +51,38 @@ def poisson_encode(key, probability, n_steps: int):
     probability = jnp.asarray(probability, jnp.float32)
     u = jax.random.uniform(key, (n_steps,) + probability.shape, jnp.float32)
     return (u < probability[None]).astype(jnp.float32)
+
+
+def poisson_events(probabilities, n_steps: int, rng) -> np.ndarray:
+    """Bernoulli spikes as event tables ``(N, n_steps, width)``, padded with ``n_in``.
+
+    Input ``i`` of sample ``b`` is active at step ``t`` with probability
+    ``probabilities[b, i]``, independently; row ``[b, t]`` lists the active inputs in
+    increasing order, then ``n_in``. ``width`` (a power of two, at least 8) holds the
+    busiest step of all samples.
+
+    Args:
+        probabilities: ``(N, n_in)`` spike probability per step, in ``[0, 1]``.
+        n_steps: number of steps per sample.
+        rng: a ``numpy.random.Generator`` drawing every sample in turn, or a sequence of
+            generators, one per sample (then a sample's spikes do not depend on the others).
+    """
+    probabilities = np.asarray(probabilities, np.float32)
+    n_samples, n_in = probabilities.shape
+    rngs = [rng] * n_samples if isinstance(rng, np.random.Generator) else list(rng)
+    if len(rngs) != n_samples:
+        raise ValueError(f"rng must be a Generator or {n_samples} generators, got {len(rngs)}")
+    drawn = []
+    for p, rng in zip(probabilities, rngs):
+        active = np.flatnonzero(p)
+        steps, which = np.nonzero(rng.random((n_steps, active.size), dtype=np.float32) < p[active])
+        drawn.append((steps, active[which]))
+    busiest = max((np.bincount(t, minlength=1).max() for t, _ in drawn if t.size), default=0)
+    width = event_width(busiest)
+    out = np.empty((n_samples, n_steps, width), np.int32)
+    for b, (steps, inputs) in enumerate(drawn):
+        out[b] = pack_events(steps, inputs, n_steps, n_in, width)
+    return out
 
 
 def latency_encode(values, n_steps: int, value_max: float = 1.0):

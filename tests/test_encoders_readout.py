@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from canns_stdp import readout
-from canns_stdp.encoders import latency_encode, poisson_encode, rate_to_probability
+from canns_stdp.encoders import latency_encode, poisson_encode, poisson_events, rate_to_probability
 
 
 def test_rate_to_probability_formula():
@@ -29,6 +29,31 @@ def test_poisson_rates_match_probability_and_key_reproduces():
     # independent across steps: lag-1 correlation of the p = 0.5 train is ~0
     x = s[:, 3] - s[:, 3].mean()
     assert abs((x[1:] * x[:-1]).mean() / x.var()) < 5 / np.sqrt(T)
+
+
+def test_poisson_events_rates_layout_and_seeding():
+    n_in, T = 6, 4000
+    p = np.array([[0.0, 0.02, 0.1, 0.3, 1.0, 0.0], [0.5, 0.0, 0.0, 0.05, 0.0, 0.2]], np.float32)
+    ev = poisson_events(p, T, np.random.default_rng(3))
+    width = ev.shape[2]
+    assert ev.shape[:2] == (2, T) and width >= 8 and width & (width - 1) == 0
+    for b in range(2):
+        dense = np.zeros((T, n_in + 1))
+        np.add.at(dense, (np.repeat(np.arange(T), width), ev[b].ravel()), 1)
+        assert dense[:, :n_in].max() == 1                      # an input at most once per step
+        rows = ev[b]
+        real = rows < n_in
+        assert (np.diff(np.where(real, rows, n_in + 1), axis=1) > 0)[real[:, 1:]].all()  # sorted
+        assert not (real[:, 1:] & ~real[:, :-1]).any()        # padding only at the end
+        rate = dense[:, :n_in].mean(0)
+        sd = np.sqrt(p[b] * (1 - p[b]) / T)
+        assert np.all(np.abs(rate - p[b]) <= 5 * sd + 1e-12), (rate, p[b])
+    # one generator per sample: a sample's spikes do not depend on the other samples
+    one = poisson_events(p[1:], 50, [np.random.default_rng(7)])
+    two = poisson_events(p, 50, [np.random.default_rng(1), np.random.default_rng(7)])
+    np.testing.assert_array_equal(one[0][:, :3], two[1][:, :3])  # sample 1 has 3 live inputs
+    with pytest.raises(ValueError, match="rng"):
+        poisson_events(p, 5, [np.random.default_rng(0)])
 
 
 def test_latency_encode_fires_once_at_the_formula_time():
