@@ -12,12 +12,15 @@ Two complementary mechanisms of a competitive layer (Diehl & Cook 2015):
 * :func:`kwta`: of the neurons that cross threshold in one step, only the ``k``
   with the largest score (e.g. the membrane overshoot) keep their spike; ties go
   to the lower index.
+* :func:`random_winner`: of the neurons that cross threshold in one step, one keeps
+  its spike, chosen uniformly with a given random number (BindsNET's ``one_spike``).
 
 Example:
     >>> import jax.numpy as jnp
     >>> from canns_stdp.functional.inhibition import kwta, lateral_current
     >>> s = kwta(jnp.array([1., 1., 0.]), jnp.array([0.2, 0.7, 0.9]), 1)  # [0, 1, 0]
     >>> lateral_current(s, 17.0)                                           # [-17, 0, -17]
+    >>> random_winner(jnp.array([1., 0., 1.]), 0.7)                        # [0, 0, 1]
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = ["lateral_current", "kwta"]
+__all__ = ["lateral_current", "kwta", "random_winner", "WINNER_RULES"]
+
+WINNER_RULES = ("random", "largest")
 
 
 def lateral_current(spikes, w_inh):
@@ -54,3 +59,13 @@ def kwta(spikes, score, k: int):
         _, idx = jax.lax.top_k(masked, k)
         winners = jnp.zeros_like(spikes).at[idx].set(1)
     return spikes * winners
+
+
+def random_winner(spikes, u):
+    """Keep one spike, the ``floor(u * sum(spikes))``-th spiking neuron in index order.
+
+    With ``u`` uniform in ``[0, 1)`` every spiking neuron is kept with the same
+    probability. Returns 0/1 ``(n,)`` with at most one 1, a subset of ``spikes``.
+    """
+    rank = jnp.floor(u * jnp.sum(spikes))     # 0-based rank of the kept spike
+    return spikes * (jnp.cumsum(spikes) == rank + 1)

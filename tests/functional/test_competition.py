@@ -9,9 +9,10 @@ from canns_stdp.functional.competitive_step import (CompetitiveConfig, Competiti
                                                     CompetitiveState, competitive_step)
 from canns_stdp.functional.dependence import WeightBounds
 from canns_stdp.functional.homeostasis import ThetaParams, theta_step
-from canns_stdp.functional.inhibition import kwta, lateral_current
+from canns_stdp.functional.event import input_events
+from canns_stdp.functional.inhibition import kwta, lateral_current, random_winner
 from canns_stdp.functional.neurons import LIFParams
-from canns_stdp.functional.normalization import normalize_rows
+from canns_stdp.functional.normalization import normalize_columns, normalize_rows
 from canns_stdp.functional.refractory import gate_current, refractory_step
 from canns_stdp.functional.stdp import STDPParams, TraceParams
 from canns_stdp.loops import run_compiled, run_python
@@ -60,6 +61,21 @@ def test_kwta_keeps_the_k_highest_scoring_spikes(rng, k):
         np.testing.assert_array_equal(out, expected)
 
 
+def test_random_winner_picks_each_crossing_neuron_equally_often(rng):
+    for _ in range(10):
+        s = (rng.random(9) < 0.5).astype(np.float32)
+        spiking = np.flatnonzero(s)
+        if spiking.size == 0:
+            continue
+        chosen = []
+        for u in (np.arange(300 * spiking.size) + 0.5) / (300 * spiking.size):  # a uniform grid
+            out = np.asarray(random_winner(jnp.asarray(s), jnp.float32(u)))
+            assert out.sum() == 1 and s[out.argmax()] == 1
+            chosen.append(out.argmax())
+        np.testing.assert_array_equal(np.bincount(chosen, minlength=9)[spiking], 300)
+    assert np.asarray(random_winner(jnp.zeros(5), jnp.float32(0.3))).sum() == 0
+
+
 def test_normalize_rows(rng):
     W = rng.random((5, 9)).astype(np.float32)
     W[2] = 0
@@ -67,40 +83,48 @@ def test_normalize_rows(rng):
     for i in range(5):
         expected = W[i] if W[i].sum() == 0 else W[i] * 3.0 / W[i].sum()
         np.testing.assert_allclose(out[i], expected, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(normalize_columns(jnp.asarray(W.T), 3.0)), out.T, rtol=1e-6)
 
 
 # ---------------------------------------------------------------- full step
-def reference_run(W, xs, starts, p, k, learn, normalize):
-    """NumPy transcription of the competitive step's documented equations."""
+def reference_run(W, xs, starts, us, p, cfg):
+    """NumPy transcription of the competitive step's documented equations (dense ``W``)."""
     W = W.astype(np.float64).copy()
     n, n_in = W.shape
-    v = np.zeros(n); s_prev = np.zeros(n); tpre = np.zeros(n_in); tpost = np.zeros(n)
-    theta = np.zeros(n); refr = np.zeros(n)
+    theta = np.zeros(n)
     out = []
-    for x, start in zip(xs.astype(np.float64), starts):
+    for x, start, u in zip(xs.astype(np.float64), starts, us):
         if start:
-            v = np.zeros(n); s_prev = np.zeros(n); tpre = np.zeros(n_in); tpost = np.zeros(n)
-            refr = np.zeros(n)
-            if normalize and learn:
+            v, s1, s2, pending, tpost, refr = (np.zeros(n) for _ in range(6))
+            tpre = np.zeros(n_in)
+            if cfg.normalize and cfg.learn:
                 rs = W.sum(1, keepdims=True)
                 W = np.clip(np.where(rs > 0, W * p["norm"] / np.where(rs > 0, rs, 1), W), 0, 1)
-        I = W @ x - p["w_inh"] * (s_prev.sum() - s_prev)
+        drive = pending if cfg.input_delay else W @ x
+        inhibitors = s2 if cfg.inhibition_delay == 2 else s1
+        I = drive - p["w_inh"] * (inhibitors.sum() - inhibitors)
         I[refr > 0] = 0
         thr = p["threshold"] + theta
         v_int = p["leak"] * v + I
         crossed = v_int >= thr
+        spiking = np.flatnonzero(crossed)
         s = np.zeros(n)
-        idx = [i for i in np.argsort(-(v_int - thr), kind="stable") if crossed[i]][:k]
-        s[idx] = 1
+        if cfg.k == 0:
+            s[spiking] = 1
+        elif cfg.winner == "random":
+            if spiking.size:
+                s[spiking[int(np.floor(u * spiking.size))]] = 1
+        else:
+            s[[i for i in np.argsort(-(v_int - thr), kind="stable") if crossed[i]][:cfg.k]] = 1
         v = np.where(crossed, p["v_reset"], v_int)
         refr = np.where(crossed, p["refractory"], np.maximum(refr - 1, 0))
-        if learn:
-            theta = p["d_theta"] * theta + p["theta_plus"] * s
+        if cfg.learn:
+            theta = p["d_theta"] * theta + p["theta_plus"] * (s if cfg.threshold_rise == "winners" else crossed)
             tpre = np.where(x > 0, 1.0, p["d"] * tpre)       # nearest-spike traces
             tpost = np.where(s > 0, 1.0, p["d"] * tpost)
-            dW = p["nu_post"] * np.outer(s, tpre) - p["nu_pre"] * np.outer(tpost, x)
-            W = np.clip(W + dW, 0, 1)
-        s_prev = s
+            W = np.clip(W + p["nu_post"] * np.outer(s, tpre) - p["nu_pre"] * np.outer(tpost, x), 0, 1)
+        s1, s2 = s, s1
+        pending = W @ x
         out.append(s)
     return W, theta, np.array(out)
 
@@ -117,23 +141,47 @@ def _setup(rng, n_in=12, n=5, T=400):
     xs = (rng.random((T, n_in)) < 0.3).astype(np.float32)
     starts = np.zeros(T, np.float32)
     starts[::50] = 1
-    return p, params, W, xs, starts
+    us = rng.random(T).astype(np.float32)
+    return p, params, W, xs, starts, us
 
 
-@pytest.mark.parametrize("k,learn,normalize", [(1, True, True), (2, True, False), (1, False, True)])
-def test_step_matches_numpy_reference_compiled_and_python(rng, k, learn, normalize):
-    p, params, W, xs, starts = _setup(rng)
-    W_ref, theta_ref, s_ref = reference_run(W, xs, starts, p, k, learn, normalize)
-    assert s_ref.sum() > 20 and s_ref.sum(1).max() <= k
-    cfg = CompetitiveConfig(k=k, learn=learn, normalize=normalize)
+CONFIGS = [
+    dict(k=1, winner="random"),
+    dict(k=1, winner="random", threshold_rise="crossings"),         # BindsNET's Diehl & Cook
+    dict(k=1, winner="largest", inhibition_delay=1, input_delay=0),
+    dict(k=2, winner="largest", normalize=False),
+    dict(k=0, winner="largest", inhibition_delay=1),
+    dict(k=1, winner="random", learn=False),
+]
+
+
+@pytest.mark.parametrize("options", CONFIGS)
+def test_step_matches_numpy_reference_compiled_and_python(rng, options):
+    p, params, W, xs, starts, us = _setup(rng)
+    cfg = CompetitiveConfig(**options)
+    W_ref, theta_ref, s_ref = reference_run(W, xs, starts, us, p, cfg)
+    assert s_ref.sum() > 20 and (cfg.k == 0 or s_ref.sum(1).max() <= cfg.k)
     state = CompetitiveState.zeros(W.shape[1], W.shape[0], W=W)
-    seq = (xs, starts)
+    seq = (input_events(xs, xs.shape[1]), starts, us)
     sc, oc = run_compiled(competitive_step, cfg, params, state, seq, record=True, chunk_size=64)
     sp, op = run_python(competitive_step, cfg, params, state, seq, record=True)
     np.testing.assert_array_equal(oc, s_ref)
     np.testing.assert_array_equal(op, s_ref)
-    np.testing.assert_allclose(np.asarray(sc.W), W_ref, atol=1e-5)
-    np.testing.assert_allclose(np.asarray(sp.W), np.asarray(sc.W), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(sc.WT).T, W_ref, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(sp.WT), np.asarray(sc.WT), atol=1e-6)
     np.testing.assert_allclose(np.asarray(sc.theta), theta_ref, atol=1e-5)
-    if learn:
+    if cfg.learn:
         assert np.abs(W_ref - W).max() > 0.1  # large learning rates: the weights really moved
+
+
+def test_config_errors_name_the_option():
+    with pytest.raises(ValueError, match="winner"):
+        CompetitiveConfig(winner="first")
+    with pytest.raises(ValueError, match="k=2"):
+        CompetitiveConfig(k=2, winner="random")
+    with pytest.raises(ValueError, match="inhibition_delay"):
+        CompetitiveConfig(inhibition_delay=3)
+    with pytest.raises(ValueError, match="input_delay"):
+        CompetitiveConfig(input_delay=2)
+    with pytest.raises(ValueError, match="threshold_rise"):
+        CompetitiveConfig(threshold_rise="all")
