@@ -2,10 +2,13 @@
 
 Poisson inputs drive ``n_neurons`` excitatory LIF neurons with adaptive
 thresholds, lateral inhibition, a refractory period, per-neuron weight
-normalisation and STDP (:func:`~canns_stdp.functional.competitive_step.competitive_step`).
+normalisation and STDP (:func:`~canns_stdp.functional.competitive_step.competitive_step`,
+event-driven: a step costs in proportion to the active inputs and the winners).
 Each sample is presented for ``steps_per_sample`` steps after its fast variables
 are reset; the network returns each sample's spike counts, which
-:mod:`canns_stdp.readout` turns into labels and predictions.
+:mod:`canns_stdp.readout` turns into labels and predictions. With learning off the
+samples are independent and the compiled loop runs a batch of them at once (the
+same step, vectorised with ``jax.vmap``).
 
 Example:
     >>> import numpy as np
@@ -16,6 +19,8 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 import jax
@@ -23,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _validation as val
-from .encoders import poisson_encode
+from .encoders import poisson_events
 from .functional.competitive_step import (CompetitiveConfig, CompetitiveParams, CompetitiveState,
                                           begin_sample, competitive_step)
 from .functional.neurons import LIFParams
@@ -35,6 +40,19 @@ from .progress import progress_bar
 
 __all__ = ["CompetitiveNetwork"]
 
+# per-sample state axes when samples run side by side (weights and thresholds are shared)
+_BATCH_AXES = CompetitiveState(WT=None, v=0, spike=0, spike_before=0, pending=0, trace_pre=0,
+                               trace_post=0, theta=None, refractory=0)
+
+
+def _counting_step(config, params, carry, events, new_sample, u):
+    """A batch of samples side by side (learning off), counting each one's spikes."""
+    state, counts = carry
+    state, spikes = jax.vmap(lambda s, e, n, r: competitive_step(config, params, s, e, n, r),
+                             in_axes=(_BATCH_AXES, 0, None, 0),
+                             out_axes=(_BATCH_AXES, 0))(state, events, new_sample, u)
+    return (state, counts + spikes), None
+
 
 class CompetitiveNetwork:
     """Excitatory competitive layer with STDP (Diehl & Cook 2015).
@@ -44,18 +62,28 @@ class CompetitiveNetwork:
         n_neurons: number of excitatory neurons.
         steps_per_sample: steps each sample is shown (1 step = 1 ms; D&C: 350, BindsNET 250).
         k: winners allowed per step (``0``: no k-WTA, only the inhibitory weights).
+        winner: ``"random"`` (one crossing neuron per step chosen uniformly, as BindsNET's
+            ``one_spike``; needs ``k=1``) or ``"largest"`` (the ``k`` with the largest overshoot).
+        inhibition_delay: steps from a winner's spike to the inhibition of the others
+            (2: through an inhibitory population, as Diehl & Cook and BindsNET; 1: direct).
+        input_delay: 1 for a one-step synaptic delay of the input current (as BindsNET), 0 for none.
+        threshold_rise: whose adaptive threshold rises by ``theta_plus``: ``"winners"`` (the
+            neurons that spike) or ``"crossings"`` (every neuron crossing threshold, as BindsNET).
         compiled: run the compiled loop (``True``) or the Python loop (``False``); both call
             the same step function.
         seed: seed of the initial weights ``W ~ w_init * U(0, 1)``.
         W_init: explicit initial weights ``(n_neurons, n_in)`` (overrides ``seed``).
-        block: samples per compiled call.
+        block: samples per compiled call while learning.
+        batch: samples run side by side while testing (learning off).
         Remaining keyword arguments are the numeric parameters (see ``CompetitiveParams``):
         ``threshold, v_reset, tau_m, v_min, w_inh, refractory, theta_plus, tau_theta,
         tau_pre, tau_post, nu_pre, nu_post, norm, w_init``.
     """
 
     def __init__(self, n_in: int, n_neurons: int, *, steps_per_sample: int = 250, k: int = 1,
-                 compiled: bool = True, seed: int = 0, W_init=None, block: int = 16,
+                 winner: str = "random", inhibition_delay: int = 2, input_delay: int = 1,
+                 threshold_rise: str = "crossings",
+                 compiled: bool = True, seed: int = 0, W_init=None, block: int = 16, batch: int = 250,
                  normalize: bool = True, threshold: float = 13.0, v_reset: float = 5.0,
                  tau_m: float = 100.0, v_min: float = -np.inf, w_inh: float = 120.0,
                  refractory: int = 5, theta_plus: float = 0.05, tau_theta: float = 1e7,
@@ -65,8 +93,10 @@ class CompetitiveNetwork:
         self.n_neurons = val.check_positive_int("n_neurons", n_neurons)
         self.steps_per_sample = val.check_positive_int("steps_per_sample", steps_per_sample)
         self.block = val.check_positive_int("block", block)
-        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
-            raise ValueError(f"k must be an integer >= 0, got {k!r}")
+        self.batch = val.check_positive_int("batch", batch)
+        self._config = CompetitiveConfig(k=k, winner=winner, inhibition_delay=inhibition_delay,
+                                         input_delay=input_delay, threshold_rise=threshold_rise,
+                                         normalize=bool(normalize))
         self.k, self.compiled, self.normalize = k, bool(compiled), bool(normalize)
         for name, value in (("tau_m", tau_m), ("tau_theta", tau_theta), ("tau_pre", tau_pre),
                             ("tau_post", tau_post), ("norm", norm), ("threshold", threshold)):
@@ -94,14 +124,15 @@ class CompetitiveNetwork:
 
     @property
     def W(self) -> np.ndarray:
-        return np.asarray(self.state.W)
+        """Weights ``(n_neurons, n_in)`` (kept transposed in ``state.WT``)."""
+        return np.asarray(self.state.WT).T
 
     @property
     def theta(self) -> np.ndarray:
         return np.asarray(self.state.theta)
 
     def config(self, learn: bool) -> CompetitiveConfig:
-        return CompetitiveConfig(k=self.k, learn=bool(learn), normalize=self.normalize)
+        return dataclasses.replace(self._config, learn=bool(learn))
 
     def present(self, probabilities, *, learn: bool, seed: int = 0, progress: bool = False,
                 desc: Optional[str] = None) -> np.ndarray:
@@ -113,7 +144,8 @@ class CompetitiveNetwork:
             learn: STDP, adaptive thresholds and normalisation on (training; ``W`` is
                 left normalised after the last sample) or off (testing: ``W`` and
                 ``theta`` are not changed).
-            seed: seed of the Poisson spikes (``jax.random.PRNGKey(seed)``, folded per block).
+            seed: seed of the Poisson spikes and winner draws (sample ``i`` draws from
+                ``numpy.random.default_rng((seed, i))``).
             progress: show a progress bar over samples.
         """
         probs = np.asarray(probabilities, np.float32)
@@ -126,33 +158,66 @@ class CompetitiveNetwork:
         if probs.min() < 0 or probs.max() > 1:
             raise ValueError("probabilities must be in [0, 1], got values in "
                              f"[{probs.min()}, {probs.max()}]")
-        T, n, B = self.steps_per_sample, probs.shape[0], self.block
-        config, key = self.config(learn), jax.random.PRNGKey(seed)
+        T, n = self.steps_per_sample, probs.shape[0]
+        config = self.config(learn)
+        # each sample's spikes and winner draws come from its own seeded generator
+        rngs = [np.random.default_rng((seed, i)) for i in range(n)]
+        B = self.block if learn or not self.compiled else self.batch
+
+        def draw(b):
+            m = min(B, n - b)
+            events = poisson_events(probs[b:b + m], T, rngs[b:b + m])          # (m, T, width)
+            return events, np.stack([r.random(T, dtype=np.float32) for r in rngs[b:b + m]])
+
         state = self.state
         counts = np.zeros((n, self.n_neurons), np.float32)
-        starts = np.zeros(B * T, np.float32)
-        starts[::T] = 1.0
-        with progress_bar(n, progress, desc or ("train" if learn else "test"), unit="image") as bar:
+        # the next block's spikes are drawn on a host thread while this block runs
+        with progress_bar(n, progress, desc or ("train" if learn else "test"), unit="image") as bar, \
+                ThreadPoolExecutor(max_workers=1) as pool:
+            upcoming = pool.submit(draw, 0)
             for b in range(0, n, B):
-                m = min(B, n - b)
-                p = np.zeros((B, self.n_in), np.float32)     # fixed shape: no recompilation
-                p[:m] = probs[b:b + m]
-                x = poisson_encode(jax.random.fold_in(key, b), jnp.asarray(p), T)  # (T, B, n_in)
-                x = jnp.swapaxes(x, 0, 1).reshape(B * T, self.n_in)[: m * T]
-                seq = (x, jnp.asarray(starts[: m * T]))
-                if self.compiled:
-                    state, out = run_compiled(competitive_step, config, self.params, state, seq,
-                                              record=True, chunk_size=B * T)
+                events, u = upcoming.result()
+                if b + B < n:
+                    upcoming = pool.submit(draw, b + B)
+                m = events.shape[0]
+                if learn or not self.compiled:
+                    state, counts[b:b + m] = self._sequential(config, state, events, u)
                 else:
-                    state, out = run_python(competitive_step, config, self.params, state, seq,
-                                            record=True)
-                counts[b:b + m] = np.asarray(out).reshape(m, T, self.n_neurons).sum(1)
+                    counts[b:b + m] = self._side_by_side(config, state, events, u)
                 if bar is not None:
                     bar.update(m)
         if learn:  # leave W normalised, as the next sample would see it (and testing uses it)
             state = jax.jit(begin_sample, static_argnums=0)(config, self.params, state)
-        if not all(np.isfinite(np.asarray(a)).all() for a in (state.W, state.theta)):
+        if not all(np.isfinite(np.asarray(a)).all() for a in (state.WT, state.theta)):
             raise FloatingPointError("training produced non-finite weights or thresholds; "
                                      "state left unchanged")
         self.state = state
         return counts
+
+    def _sequential(self, config, state, events, u):
+        """Samples one after another (compiled or Python loop); returns state and counts."""
+        m, T, width = events.shape
+        starts = np.zeros((m, T), np.float32)
+        starts[:, 0] = 1.0
+        seq = (events.reshape(m * T, width), starts.reshape(-1), u.reshape(-1))
+        if self.compiled:
+            state, out = run_compiled(competitive_step, config, self.params, state, seq,
+                                      record=True, chunk_size=self.block * T)
+        else:
+            state, out = run_python(competitive_step, config, self.params, state, seq, record=True)
+        return state, np.asarray(out).reshape(m, T, self.n_neurons).sum(1)
+
+    def _side_by_side(self, config, state, events, u):
+        """Learning off: a batch of samples run together in one compiled loop; their counts."""
+        m, T, width = events.shape
+        pad = self.batch - m                       # fixed batch size: no recompilation
+        events = np.concatenate([events, np.full((pad, T, width), self.n_in, np.int32)])
+        u = np.concatenate([u, np.zeros((pad, T), np.float32)])
+        fields = {f: (jnp.broadcast_to(a, (self.batch,) + a.shape) if ax == 0 else a)
+                  for f, a, ax in zip(state._fields, state, _BATCH_AXES)}
+        carry = (CompetitiveState(**fields), jnp.zeros((self.batch, self.n_neurons), state.v.dtype))
+        starts = np.zeros(T, np.float32)
+        starts[0] = 1.0
+        seq = (np.swapaxes(events, 0, 1), starts, np.swapaxes(u, 0, 1))
+        (_, counts), _ = run_compiled(_counting_step, config, self.params, carry, seq, chunk_size=T)
+        return np.asarray(counts)[:m]

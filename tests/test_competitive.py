@@ -7,7 +7,7 @@ from canns_stdp.competitive import CompetitiveNetwork
 
 
 def _net(compiled):
-    return CompetitiveNetwork(16, 6, steps_per_sample=30, compiled=compiled, seed=1, block=3,
+    return CompetitiveNetwork(16, 6, steps_per_sample=30, compiled=compiled, seed=1, block=3, batch=4,
                               norm=3.0, threshold=1.0, v_reset=0.2, tau_m=20.0, w_inh=0.5,
                               refractory=2, theta_plus=0.1, nu_post=0.2, nu_pre=0.05, w_init=0.4)
 
@@ -22,6 +22,9 @@ def test_compiled_and_python_give_identical_counts_and_weights(rng):
     np.testing.assert_allclose(a.W, b.W, atol=1e-6)
     np.testing.assert_allclose(a.theta, b.theta, atol=1e-6)
     assert np.abs(a.W - _net(True).W).max() > 0.01  # learning moved the weights
+    # testing runs the samples side by side (compiled) or one by one (Python): same counts
+    np.testing.assert_array_equal(a.present(probs, learn=False, seed=2),
+                                  b.present(probs, learn=False, seed=2))
     # the spike counts follow the seed, and learning off leaves W and theta alone
     W, theta = a.W.copy(), a.theta.copy()
     t1 = a.present(probs, learn=False, seed=9)

@@ -1,9 +1,10 @@
 """Unsupervised digit classification with a Diehl & Cook (2015) style network.
 
 Train a :class:`~canns_stdp.competitive.CompetitiveNetwork` on Poisson-encoded
-images without labels, label each neuron by the class it responds to most (spike
-counts of the last training epoch), then classify held-out images with learning
-off (:mod:`canns_stdp.readout`: all-activity and proportion weighting).
+images without labels, label each neuron by the class it responds to most (as
+Diehl & Cook: spike counts of a pass over the training images with learning off,
+or, cheaper, the counts recorded while training), then classify held-out images
+with learning off (:mod:`canns_stdp.readout`: all-activity and proportion weighting).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import _validation as val
 from .. import readout
 from ..competitive import CompetitiveNetwork
 from ..encoders import rate_to_probability
@@ -28,6 +30,7 @@ class ClassifyResult:
     W: np.ndarray                   # (n_neurons, n_in) learned weights
     assignments: np.ndarray         # (n_neurons,) label of each neuron, -1 if silent
     train_seconds: float
+    label_seconds: float
     test_seconds: float
     train_samples: int
     test_samples: int
@@ -36,14 +39,19 @@ class ClassifyResult:
 
 def train_and_test(x_train, y_train, x_test, y_test, *, n_neurons: int, epochs: int = 1,
                    seed: int = 0, n_classes: int = 10, max_rate_hz: float = 128.0,
-                   progress: bool = False, label_fraction: float = 1.0,
+                   progress: bool = False, label_with: str = "pass",
                    **network_kwargs) -> ClassifyResult:
     """Train on ``x_train`` (``(N, n_in)`` intensities in ``[0, 1]``), test on ``x_test``.
 
     Each epoch presents the training images in a new seeded random order. Neurons are
-    labelled with the spike counts of the last epoch; test images are presented
-    with learning off. ``network_kwargs`` go to :class:`CompetitiveNetwork`.
+    labelled with the spike counts of a pass over the training images with learning
+    off (``label_with="pass"``) or of the last training epoch (``"training"``); test
+    images are presented with learning off. ``network_kwargs`` go to
+    :class:`CompetitiveNetwork`.
     """
+    val.check_positive_int("epochs", epochs)
+    if label_with not in ("pass", "training"):
+        raise ValueError(f"label_with must be 'pass' or 'training', got {label_with!r}")
     x_train = np.asarray(x_train, np.float32)
     x_test = np.asarray(x_test, np.float32)
     rng = np.random.default_rng(seed)
@@ -57,20 +65,23 @@ def train_and_test(x_train, y_train, x_test, y_test, *, n_neurons: int, epochs: 
                              progress=progress, desc=f"train {epoch + 1}/{epochs}")
         labels = np.asarray(y_train)[order]
     t1 = time.perf_counter()
-    if not 0.0 < label_fraction <= 1.0:
-        raise ValueError(f"label_fraction must be in (0, 1], got {label_fraction!r}")
-    first = len(counts) - max(1, int(round(label_fraction * len(counts))))
-    assignments, proportions, _ = readout.assign_labels(counts[first:], labels[first:], n_classes)
+    if label_with == "pass":
+        counts = net.present(p_train, learn=False, seed=seed * 1000 + 998, progress=progress,
+                             desc="label")
+        labels = np.asarray(y_train)
+    assignments, proportions, _ = readout.assign_labels(counts, labels, n_classes)
+    t2 = time.perf_counter()
     test_counts = net.present(p_test, learn=False, seed=seed * 1000 + 999,
                               progress=progress, desc="test")
-    t2 = time.perf_counter()
+    t3 = time.perf_counter()
     pred = readout.predict_all_activity(test_counts, assignments, n_classes)
     pred_p = readout.predict_proportion(test_counts, assignments, proportions, n_classes)
     return ClassifyResult(
         accuracy=readout.accuracy(pred, y_test),
         accuracy_proportion=readout.accuracy(pred_p, y_test),
         confusion=readout.confusion_matrix(pred, y_test, n_classes),
-        W=net.W, assignments=assignments, train_seconds=t1 - t0, test_seconds=t2 - t1,
+        W=net.W, assignments=assignments, train_seconds=t1 - t0, label_seconds=t2 - t1,
+        test_seconds=t3 - t2,
         train_samples=len(x_train) * epochs, test_samples=len(x_test),
         extra={"mean_test_spikes": float(test_counts.sum(1).mean()),
                "silent_test_fraction": float((test_counts.sum(1) == 0).mean())})
