@@ -130,7 +130,9 @@ def main():
     }
     for size in args.sizes.split(","):
         n_in, n_out = SIZES[size]
-        T = max(20, min(args.steps, int(2e8 // (n_in * n_out))))
+        # the full --steps (10,000 from run.py, as ANCHORS.md) up to 784x400: a shorter run
+        # would charge CANNs its per-call recompilation (~0.2 s) over too few steps
+        T = args.steps if n_in * n_out <= 1_000_000 else max(20, int(2e8 // (n_in * n_out)))
         for p in map(float, args.rates.split(",")):
             for regime in args.regimes.split(","):
                 for system in args.systems.split(","):
