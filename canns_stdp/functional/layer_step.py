@@ -93,6 +93,14 @@ def forward_step(config: LayerConfig, params: LayerParams, state: LayerState, x,
     return state, state.spike
 
 
+def _advance_and_pair(config: LayerConfig, params: LayerParams, state: LayerState, x, post,
+                      x_events=None):
+    """SPEC steps 1-5, then the trace terms the pairing pairs: ``(state, P, Q)``."""
+    state, new, decayed = advance_neurons(config, params, state, x, post, x_events)
+    P, Q = pairing_terms(config.pairing, new, decayed)
+    return state, P, Q
+
+
 def plasticity_step(config: LayerConfig, params: LayerParams, state: LayerState, x,
                     post: Optional[jnp.ndarray] = None):
     """SPEC steps 1-6 without applying the change: returns ``(state, spikes, dW)``.
@@ -102,8 +110,7 @@ def plasticity_step(config: LayerConfig, params: LayerParams, state: LayerState,
     there is one, or averaged when ``config.batch_reduction == "mean"``.
     """
     W = state.W
-    state, new, decayed = advance_neurons(config, params, state, x, post)
-    P, Q = pairing_terms(config.pairing, new, decayed)
+    state, P, Q = _advance_and_pair(config, params, state, x, post)
     synapse = config.synapse
     if config.batch_reduction == "mean" and synapse.batch_size(x) > 1:
         scale = 1.0 / synapse.batch_size(x)
@@ -135,8 +142,7 @@ def train_step(config: LayerConfig, params: LayerParams, state: LayerState, x,
     """
     if config.event_driven:
         W = state.W
-        state, new, decayed = advance_neurons(config, params, state, x, post, x_events)
-        P, Q = pairing_terms(config.pairing, new, decayed)
+        state, P, Q = _advance_and_pair(config, params, state, x, post, x_events)
         W = event_update(config.dependence, params.stdp, config.hardbound, W, x, x_events,
                          state.spike, P, Q)
         return state._replace(W=W), state.spike
