@@ -97,7 +97,7 @@ def _to_float_array(name: str, data) -> np.ndarray:
     return arr.astype(np.float32, copy=False)
 
 
-def _check_finite(name: str, arr: np.ndarray) -> None:
+def check_finite(name: str, arr: np.ndarray) -> None:
     if not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise ValueError(f"{name} must be finite, got {float(arr[tuple(bad)])} at index {tuple(int(i) for i in bad)}")
@@ -111,7 +111,7 @@ def as_time_series(name: str, data, width: int) -> np.ndarray:
     if arr.ndim != 2 or arr.shape[1] != width:
         hint = f"; for a single step use {name}[None]" if arr.shape == (width,) else ""
         raise ValueError(f"{name} must have shape (T, {width}), got shape {arr.shape}{hint}")
-    _check_finite(name, arr)
+    check_finite(name, arr)
     return arr
 
 
@@ -132,7 +132,7 @@ def as_sequence(name: str, data, shape) -> np.ndarray:
         raise ValueError(f"{name} must have shape (T, {dims}) or (T, B, {dims}), got shape {arr.shape}")
     if arr.ndim == len(shape) + 2 and arr.shape[1] == 0:
         raise ValueError(f"{name} has an empty batch: got shape {arr.shape}")
-    _check_finite(name, arr)
+    check_finite(name, arr)
     return arr
 
 
@@ -141,7 +141,7 @@ def as_vector(name: str, data, width: int) -> np.ndarray:
     arr = _to_float_array(name, data)
     if arr.shape != (width,):
         raise ValueError(f"{name} must have shape ({width},), got shape {arr.shape}")
-    _check_finite(name, arr)
+    check_finite(name, arr)
     return arr
 
 

@@ -152,9 +152,7 @@ class CompetitiveNetwork:
         if probs.ndim != 2 or probs.shape[1] != self.n_in or probs.shape[0] == 0:
             raise ValueError(f"probabilities must have shape (N, {self.n_in}) with N >= 1, "
                              f"got shape {probs.shape}")
-        if not np.isfinite(probs).all():
-            raise ValueError("probabilities must be finite, got NaN or Inf at index "
-                             f"{tuple(int(i) for i in np.argwhere(~np.isfinite(probs))[0])}")
+        val.check_finite("probabilities", probs)
         if probs.min() < 0 or probs.max() > 1:
             raise ValueError("probabilities must be in [0, 1], got values in "
                              f"[{probs.min()}, {probs.max()}]")

@@ -9,22 +9,10 @@ import numpy as np
 
 from . import _validation as v
 from .base import BrainInspiredModel
-from .functional.synapses import Conv
+from .functional.synapses import Conv, int_tuple
 from .layer import SpikingLayer, _forward, assign
 
 __all__ = ["ConvSpikingLayer"]
-
-
-def _check_ints(name: str, value, n: int, minimum: int):
-    vals = (value,) * n if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
-    try:
-        vals = tuple(vals)
-    except TypeError:
-        raise ValueError(f"{name} must be an int or {n} ints, got {value!r}") from None
-    if len(vals) != n or any(isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < minimum
-                             for x in vals):
-        raise ValueError(f"{name} must be an int >= {minimum} or {n} such ints, got {value!r}")
-    return tuple(int(x) for x in vals)
 
 
 class ConvSpikingLayer(SpikingLayer):
@@ -106,14 +94,14 @@ class ConvSpikingLayer(SpikingLayer):
         if input_shape is None or isinstance(input_shape, (int, np.integer)) or len(input_shape) not in (1, 2):
             raise ValueError(f"input_shape must be the spatial shape (H, W) (or (L,)), got {input_shape!r}")
         n = len(input_shape)
-        self.input_shape = _check_ints("input_shape", input_shape, n, 1)
-        self.kernel_size = _check_ints("kernel_size", kernel_size, n, 1)
-        self.stride = _check_ints("stride", stride, n, 1)
-        self.dilation = _check_ints("dilation", dilation, n, 1)
+        self.input_shape = int_tuple("input_shape", input_shape, n, 1)
+        self.kernel_size = int_tuple("kernel_size", kernel_size, n, 1)
+        self.stride = int_tuple("stride", stride, n, 1)
+        self.dilation = int_tuple("dilation", dilation, n, 1)
         if isinstance(padding, (int, np.integer)) or all(isinstance(p, (int, np.integer)) for p in padding):
-            pads = tuple((p, p) for p in _check_ints("padding", padding, n, 0))
+            pads = tuple((p, p) for p in int_tuple("padding", padding, n, 0))
         else:
-            pads = tuple(_check_ints("padding", p, 2, 0) for p in padding)
+            pads = tuple(int_tuple("padding", p, 2, 0) for p in padding)
             if len(pads) != n:
                 raise ValueError(f"padding must be an int, {n} ints or {n} (lo, hi) pairs, got {padding!r}")
         self.padding = pads
@@ -164,7 +152,7 @@ class ConvSpikingLayer(SpikingLayer):
         if arr.shape != in_shape and (arr.ndim != len(in_shape) + 1 or arr.shape[1:] != in_shape
                                       or arr.shape[0] == 0):
             raise ValueError(f"x must have shape {in_shape} or (B,) + {in_shape}, got shape {arr.shape}")
-        v._check_finite("x", arr)
+        v.check_finite("x", arr)
         batch = arr.shape[:arr.ndim - len(in_shape)]
         state = self.get_state(batch) if batch else self.get_state()
         x = jnp.asarray(arr)

@@ -123,23 +123,28 @@ class STDPTrainer(Trainer):
         **kwargs,
     ):
         super().__init__(model=model, **kwargs)
+        self._set_shared_settings(learning_rate, weight_attr, w_min, w_max, compiled, pairing,
+                                  weight_dependence, mu, hardbound, chunk_size)
         self.signed_amplitudes = signed_amplitudes
-        self.learning_rate = learning_rate
         self.A_plus = A_plus
         self.A_minus = A_minus
+        self.event_driven = event_driven
+        self.batch_reduction = batch_reduction
+        self._check_model()
+        self._step_setup()
+
+    def _set_shared_settings(self, learning_rate, weight_attr, w_min, w_max, compiled, pairing,
+                             weight_dependence, mu, hardbound, chunk_size) -> None:
+        """Store the settings every STDP trainer has (checked by :meth:`_check_shared_settings`)."""
+        self.learning_rate = learning_rate
         self.weight_attr = weight_attr
-        self.w_min = w_min
-        self.w_max = w_max
+        self.w_min, self.w_max = w_min, w_max
         self.compiled = compiled
         self.pairing = pairing
         self.weight_dependence = weight_dependence
         self.mu = mu
         self.hardbound = hardbound
         self.chunk_size = chunk_size
-        self.event_driven = event_driven
-        self.batch_reduction = batch_reduction
-        self._check_model()
-        self._step_setup()
 
     # -- validation -----------------------------------------------------------------
     def _check_model(self) -> None:

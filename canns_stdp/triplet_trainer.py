@@ -19,6 +19,7 @@ from .functional.triplet import (
     triplet_forward_step,
     triplet_train_step,
 )
+from .base import Trainer
 from .trainer import STDPTrainer
 
 __all__ = ["TripletSTDPTrainer"]
@@ -84,19 +85,12 @@ class TripletSTDPTrainer(STDPTrainer):
         chunk_size: Optional[int] = None,
         **kwargs,
     ):
-        super(STDPTrainer, self).__init__(model=model, **kwargs)
-        self.learning_rate = learning_rate
+        Trainer.__init__(self, model=model, **kwargs)  # not the pair trainer's: no A_plus, A_minus
+        self._set_shared_settings(learning_rate, weight_attr, w_min, w_max, compiled, pairing,
+                                  weight_dependence, mu, hardbound, chunk_size)
         self.A2_plus, self.A3_plus = A2_plus, A3_plus
         self.A2_minus, self.A3_minus = A2_minus, A3_minus
         self.tau_x, self.tau_y = tau_x, tau_y
-        self.weight_attr = weight_attr
-        self.w_min, self.w_max = w_min, w_max
-        self.compiled = compiled
-        self.pairing = pairing
-        self.weight_dependence = weight_dependence
-        self.mu = mu
-        self.hardbound = hardbound
-        self.chunk_size = chunk_size
         self._check_model()
         self._step_setup()
         self.r2 = bm.Variable(jnp.zeros(model.input_size, jnp.float32))

@@ -153,6 +153,12 @@ def snapshot(layer, trainer):
     return state
 
 
+def assert_unchanged(layer, trainer, before):
+    after = snapshot(layer, trainer)
+    for k in before:
+        np.testing.assert_array_equal(after[k], before[k], err_msg=k)
+
+
 BAD = [
     (dict(A3_plus=-1.0), "A3_plus must be >= 0, got -1.0"),
     (dict(A2_minus=float("nan")), "A2_minus must be finite, got nan"),
@@ -178,9 +184,7 @@ def test_bad_parameters_raise_and_leave_state_unchanged(rng, kwargs, message):
         setattr(trainer, name, value)
     with pytest.raises((ValueError, TypeError), match=message):
         trainer.train(xs)
-    after = snapshot(layer, trainer)
-    for k in before:
-        np.testing.assert_array_equal(after[k], before[k], err_msg=k)
+    assert_unchanged(layer, trainer, before)
 
 
 def test_bad_input_and_euler_decay_too_coarse_leave_state_unchanged(rng):
@@ -195,9 +199,7 @@ def test_bad_input_and_euler_decay_too_coarse_leave_state_unchanged(rng):
     trainer.tau_x = 0.5
     with pytest.raises(ValueError, match=r"Euler decay 1 - dt/tau = -1.0 is outside"):
         trainer.train(xs)
-    after = snapshot(layer, trainer)
-    for k in before:
-        np.testing.assert_array_equal(after[k], before[k], err_msg=k)
+    assert_unchanged(layer, trainer, before)
 
 
 def test_pair_trainer_is_unaffected_by_triplet_module(rng):

@@ -26,7 +26,7 @@ from .stdp import STDPParams, TraceParams, Traces, apply_bounds, pairing_terms, 
 from .synapses import Dense, LinearMap
 from .traces import cumulative_add
 
-__all__ = ["BATCH_REDUCTIONS", "LayerState", "LayerParams", "LayerConfig", "advance_neurons", "forward_step",
+__all__ = ["BATCH_REDUCTIONS", "LayerState", "LayerParams", "LayerConfig", "advance_neurons", "advance_and_pair", "forward_step",
            "plasticity_step", "train_step"]
 
 BATCH_REDUCTIONS = ("sum", "mean")
@@ -93,7 +93,7 @@ def forward_step(config: LayerConfig, params: LayerParams, state: LayerState, x,
     return state, state.spike
 
 
-def _advance_and_pair(config: LayerConfig, params: LayerParams, state: LayerState, x, post,
+def advance_and_pair(config: LayerConfig, params: LayerParams, state: LayerState, x, post,
                       x_events=None):
     """SPEC steps 1-5, then the trace terms the pairing pairs: ``(state, P, Q)``."""
     state, new, decayed = advance_neurons(config, params, state, x, post, x_events)
@@ -110,7 +110,7 @@ def plasticity_step(config: LayerConfig, params: LayerParams, state: LayerState,
     there is one, or averaged when ``config.batch_reduction == "mean"``.
     """
     W = state.W
-    state, P, Q = _advance_and_pair(config, params, state, x, post)
+    state, P, Q = advance_and_pair(config, params, state, x, post)
     synapse = config.synapse
     if config.batch_reduction == "mean" and synapse.batch_size(x) > 1:
         scale = 1.0 / synapse.batch_size(x)
@@ -142,7 +142,7 @@ def train_step(config: LayerConfig, params: LayerParams, state: LayerState, x,
     """
     if config.event_driven:
         W = state.W
-        state, P, Q = _advance_and_pair(config, params, state, x, post, x_events)
+        state, P, Q = advance_and_pair(config, params, state, x, post, x_events)
         W = event_update(config.dependence, params.stdp, config.hardbound, W, x, x_events,
                          state.spike, P, Q)
         return state._replace(W=W), state.spike

@@ -53,8 +53,8 @@ from typing import NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
-from .layer_step import LayerConfig, LayerParams, LayerState, advance_neurons, forward_step
-from .stdp import apply_bounds, pairing_terms, stdp_delta
+from .layer_step import LayerConfig, LayerParams, LayerState, advance_and_pair, forward_step
+from .stdp import apply_bounds, stdp_delta
 
 __all__ = [
     "RULES",
@@ -179,8 +179,7 @@ def reward_train_step(config: LayerConfig, params: RewardStepParams, state: Rewa
     """
     lp = params.layer
     W = state.layer.W
-    layer, new, decayed = advance_neurons(config, lp, state.layer, x, post)
-    P, Q = pairing_terms(config.pairing, new, decayed)
+    layer, P, Q = advance_and_pair(config, lp, state.layer, x, post)
     stdp = lp.stdp._replace(lr=1.0)
 
     def zeta_of(x_, s_, P_, Q_):  # ζ of one sample

@@ -28,7 +28,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import jax
 import jax.numpy as jnp
@@ -118,10 +118,17 @@ class MaskedDense(LinearMap):
         return Wm @ x if x.ndim == 1 else x @ Wm.T
 
 
-def _tuple(name: str, value, n: int) -> Tuple[int, ...]:
-    vals = (value,) * n if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(vals) != n or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in vals):
-        raise ValueError(f"{name} must be an int or {n} ints, got {value!r}")
+def int_tuple(name: str, value, n: int, minimum: Optional[int] = None) -> Tuple[int, ...]:
+    """``value`` (an int, or ``n`` ints) as ``n`` ints, each ``>= minimum`` when given."""
+    is_int = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    try:
+        vals = (value,) * n if is_int else tuple(value)
+    except TypeError:
+        raise ValueError(f"{name} must be an int or {n} ints, got {value!r}") from None
+    if (len(vals) != n or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in vals)
+            or (minimum is not None and any(v < minimum for v in vals))):
+        wanted = "an int or {n} ints" if minimum is None else "an int >= {m} or {n} such ints"
+        raise ValueError(f"{name} must be {wanted.format(n=n, m=minimum)}, got {value!r}")
     return tuple(int(v) for v in vals)
 
 
@@ -164,13 +171,13 @@ class Conv(LinearMap):
         if n not in (1, 2, 3):
             raise ValueError(f"in_shape must be (C, L), (C, H, W) or (C, D, H, W), got {in_shape!r}")
         if isinstance(padding, (int, np.integer)) or all(isinstance(p, (int, np.integer)) for p in padding):
-            pad = tuple((p, p) for p in _tuple("padding", padding, n))
+            pad = tuple((p, p) for p in int_tuple("padding", padding, n))
         else:
-            pad = tuple(_tuple("padding", p, 2) for p in padding)
+            pad = tuple(int_tuple("padding", p, 2) for p in padding)
             if len(pad) != n:
                 raise ValueError(f"padding must be an int, {n} ints or {n} pairs, got {padding!r}")
-        return cls(in_shape, _tuple("kernel_size", kernel_size, n), _tuple("stride", stride, n),
-                   pad, _tuple("dilation", dilation, n), int(groups))
+        return cls(in_shape, int_tuple("kernel_size", kernel_size, n), int_tuple("stride", stride, n),
+                   pad, int_tuple("dilation", dilation, n), int(groups))
 
     @property
     def out_spatial(self) -> Tuple[int, ...]:
