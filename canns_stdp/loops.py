@@ -87,7 +87,8 @@ def _stack_host(outs):
 
 def run_compiled(step: Callable, config, params, state, seq: tuple, *, record: bool = False,
                  chunk_size: int = 256, progress: bool = False, desc: str = "steps",
-                 configure: Optional[Callable] = None, callback: Optional[Callable] = None):
+                 configure: Optional[Callable] = None, callback: Optional[Callable] = None,
+                 chunk_runner: Optional[Callable] = None):
     """Run ``step(config, params, state, *inputs_t) -> (state, out)`` over ``seq``.
 
     ``seq`` is a tuple of per-step inputs, each an array with leading axis ``T`` or
@@ -98,6 +99,10 @@ def run_compiled(step: Callable, config, params, state, seq: tuple, *, record: b
     kernel) and may add per-step inputs to the chunk.
     ``callback(steps_done, state)``, if given, runs on the host after each chunk
     (e.g. periodic checkpoints); it may raise to stop the run.
+    ``chunk_runner(config, params, state, chunk, n_steps) -> (state, outs)``, when
+    given, runs each chunk in place of the loop over ``step`` (a kernel that runs many
+    steps per launch and computes what ``step`` would, e.g.
+    :func:`~canns_stdp.functional.fused.fused_train`); ``outs`` has one row per step.
     """
     T = _length(seq)
     recorded = []
@@ -108,7 +113,10 @@ def run_compiled(step: Callable, config, params, state, seq: tuple, *, record: b
             if configure is not None:
                 config, state, chunk = configure(state, chunk)
             chunk = tuple(_padded(a, chunk_size) for a in chunk)
-            state, out = _run_chunk(step, config, params, state, chunk, stop - start, record)
+            if chunk_runner is None:
+                state, out = _run_chunk(step, config, params, state, chunk, stop - start, record)
+            else:
+                state, out = chunk_runner(config, params, state, chunk, stop - start)
             if record:  # sliced on the host: no compilation per sequence length
                 recorded.append(jax.tree_util.tree_map(lambda o: np.asarray(o)[: stop - start], out))
             if bar is not None:

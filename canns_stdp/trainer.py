@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 from typing import Any, Optional
 
 import jax
@@ -14,6 +15,7 @@ from .base import Trainer
 from .checkpoint import PeriodicCheckpoint, save_trainer
 from .functional.dependence import WeightBounds, resolve_dependence
 from .functional.event import event_compatible, input_events
+from .functional.fused import fused_available, fused_chunk, fused_compatible
 from .functional.layer_step import BATCH_REDUCTIONS, LayerState, forward_step, train_step
 from .functional.stdp import PAIRINGS, STDPParams
 from .functional.synapses import Dense
@@ -87,6 +89,12 @@ class STDPTrainer(Trainer):
             ``False`` always dense. Both kernels compute the same step; masked,
             convolutional and batched layers and user-defined weight dependences
             always use the dense one.
+        fused: ``"auto"`` (default) trains a dense, unbatched layer with a built-in
+            weight dependence in the fused Pallas kernel
+            (:mod:`canns_stdp.functional.fused`: many steps per launch, each synapse
+            read and written once per step) when JAX runs on a GPU, else as above;
+            ``True`` always (off GPU the kernel is interpreted: slow, for testing);
+            ``False`` never. It computes the same step as the other kernels.
         batch_reduction: ``"sum"`` or ``"mean"``: how the per-sample weight changes
             of a batched input ``(T, B, ...)`` are reduced (SPEC "Batches").
         show_iteration_progress: show a progress bar during ``train()`` by default.
@@ -118,6 +126,7 @@ class STDPTrainer(Trainer):
         hardbound: bool = True,
         chunk_size: Optional[int] = None,
         event_driven: Any = "auto",
+        fused: Any = "auto",
         signed_amplitudes: bool = False,
         batch_reduction: str = "sum",
         **kwargs,
@@ -129,6 +138,7 @@ class STDPTrainer(Trainer):
         self.A_plus = A_plus
         self.A_minus = A_minus
         self.event_driven = event_driven
+        self.fused = fused
         self.batch_reduction = batch_reduction
         self._check_model()
         self._step_setup()
@@ -188,6 +198,8 @@ class STDPTrainer(Trainer):
         bounds = self._check_shared_settings()
         if self.event_driven not in (True, False, "auto"):
             raise ValueError(f"event_driven must be True, False or 'auto', got {self.event_driven!r}")
+        if self.fused not in (True, False, "auto"):
+            raise ValueError(f"fused must be True, False or 'auto', got {self.fused!r}")
         v.check_choice("batch_reduction", self.batch_reduction, BATCH_REDUCTIONS)
         dependence = resolve_dependence(self.weight_dependence)
         config = self.model.step_config(dependence=dependence, pairing=self.pairing,
@@ -254,7 +266,7 @@ class STDPTrainer(Trainer):
         dependence cannot be stored: pass it again to ``load``)."""
         names = ("learning_rate", "A_plus", "A_minus", "weight_attr", "w_min", "w_max", "compiled",
                  "pairing", "weight_dependence", "mu", "hardbound", "chunk_size",
-                 "event_driven", "signed_amplitudes", "batch_reduction", "show_iteration_progress")
+                 "event_driven", "fused", "signed_amplitudes", "batch_reduction", "show_iteration_progress")
         return {name: getattr(self, name) for name in names}
 
     def _save_running(self, path, total, state, seq, done) -> None:
@@ -325,6 +337,19 @@ class STDPTrainer(Trainer):
         configure.layout = current  # read by _run to undo the transposition
         return configure
 
+    def _fused(self, step, config, seq) -> bool:
+        """Whether this run goes through the fused kernel (see ``fused`` in the class doc)."""
+        if step is not train_step or self.fused is False:
+            return False
+        fits = fused_compatible(config) and seq[0].ndim == 2
+        if self.fused is True and not fits:
+            raise ValueError(
+                "fused=True needs a dense, unbatched layer and a built-in weight dependence; "
+                f"got synapse {type(config.synapse).__name__}, input of shape "
+                f"{tuple(seq[0].shape[1:])} per step, weight_dependence {self.weight_dependence!r}"
+            )
+        return fits and (self.fused is True or fused_available())
+
     def _checkpoint_callback(self, checkpoint, seq, canonical):
         """``callback(done, state)`` for the loops: periodic saves of the layer's state."""
         start = checkpoint.step
@@ -345,7 +370,10 @@ class STDPTrainer(Trainer):
         state = self._read_state(self._batch_shape(seq[0]))
         progress = self.show_iteration_progress if progress is None else progress
         chunk = self.chunk_size or default_chunk_size(int(np.prod(seq[0].shape[1:])))
-        configure = self._kernel_chooser(step, config, params, seq)
+        fused = self._fused(step, config, seq)
+        if fused:
+            config = dataclasses.replace(config, fused=True)
+        configure = None if fused else self._kernel_chooser(step, config, params, seq)
 
         def canonical(state):  # W, not the event kernel's W.T
             if configure is not None and configure.layout[0].event_driven:
@@ -355,6 +383,10 @@ class STDPTrainer(Trainer):
         start = None if checkpoint is None else checkpoint.step
         callback = None if checkpoint is None else self._checkpoint_callback(checkpoint, seq, canonical)
         loop = run_compiled if self.compiled else run_python
+        if fused:
+            params = jax.device_put(params)  # once per call, not once per chunk
+            if self.compiled:
+                loop = partial(run_compiled, chunk_runner=fused_chunk)
         try:
             state, outs = loop(step, config, params, state, seq, record=record, chunk_size=chunk,
                                progress=progress, desc=desc, configure=configure, callback=callback)

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 
 from .dependence import additive
 from .event import event_current, event_update
+from .fused import fused_train
 from .neurons import LIFParams, lif_step
 from .stdp import STDPParams, TraceParams, Traces, apply_bounds, pairing_terms, stdp_delta, update_traces
 from .synapses import Dense, LinearMap
@@ -71,6 +72,7 @@ class LayerConfig:
     synapse: LinearMap = Dense()    # the linear map W, x -> current (dense, masked, conv)
     batch_reduction: str = "sum"    # per-sample dW over a batch axis: "sum" or "mean"
     event_driven: bool = False      # dense, unbatched: state.W holds W.T, steps take x_events
+    fused: bool = False             # dense, unbatched: steps run in the Pallas kernel (functional.fused)
 
 
 def advance_neurons(config: LayerConfig, params: LayerParams, state: LayerState, x, post, x_events=None):
@@ -139,7 +141,15 @@ def train_step(config: LayerConfig, params: LayerParams, state: LayerState, x,
         x_events: with ``config.event_driven`` (a dense, unbatched layer whose
             ``state.W`` holds ``W.T``), the indices of the nonzero inputs, padded with
             ``n_in`` (:func:`~canns_stdp.functional.event.input_events`).
+
+    With ``config.fused`` the step runs in the fused Pallas kernel
+    (:func:`~canns_stdp.functional.fused.fused_train`, one step), which the compiled
+    loop runs a whole chunk of steps at a time.
     """
+    if config.fused:
+        state, spikes = fused_train(config, params, state, x[None],
+                                    None if post is None else post[None])
+        return state, spikes[0]
     if config.event_driven:
         W = state.W
         state, P, Q = advance_and_pair(config, params, state, x, post, x_events)

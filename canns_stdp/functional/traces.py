@@ -34,6 +34,7 @@ __all__ = [
     "cumulative_trace",
     "nearest_trace",
     "decay_from_tau",
+    "trace_affine",
 ]
 
 DECAY_METHODS = ("exact", "euler")
@@ -84,6 +85,21 @@ def cumulative_trace(trace, spikes, decay, amplitude=1.0):
 def nearest_trace(trace, spikes, decay, amplitude=1.0):
     """One full step of a nearest-spike trace."""
     return nearest_add(decay * trace, spikes, amplitude)
+
+
+def trace_affine(add: Callable, decay, spikes, amplitude):
+    """``(a, b)`` such that one trace step is ``add(decay * tr, spikes, amplitude) = a * tr + b``.
+
+    Both trace modes are affine in the trace, so a whole sequence of steps composes
+    associatively (``jax.lax.associative_scan``) instead of one step after another.
+    """
+    spikes = jnp.asarray(spikes)
+    if add is cumulative_add:
+        return jnp.full_like(spikes, decay), amplitude * spikes
+    if add is nearest_add:
+        on = spikes > 0
+        return jnp.where(on, 0.0, decay).astype(spikes.dtype), jnp.where(on, amplitude, 0.0).astype(spikes.dtype)
+    raise ValueError(f"trace_affine knows cumulative_add and nearest_add, got {add!r}")
 
 
 TRACE_MODES: dict[str, Callable] = {"cumulative": cumulative_add, "nearest": nearest_add}
