@@ -38,17 +38,20 @@ def default_chunk_size(n_in: int) -> int:
     return int(min(1024, max(16, 1 << (steps.bit_length() - 1))))
 
 
-@partial(jax.jit, static_argnames=("step", "config", "record"))
-def _run_chunk(step, config, params, state, seq, n_steps, record):
+def _empty_outs(step, config, params, state, seq):
+    """Zeros for the outputs of every step of a chunk."""
+    first = tuple(None if a is None else a[0] for a in seq)
+    out_shape = jax.eval_shape(lambda s: step(config, params, s, *first)[1], state)
+    return jax.tree_util.tree_map(lambda o: jnp.zeros((_length(seq),) + o.shape, o.dtype), out_shape)
+
+
+def _loop_chunk(step, config, params, state, seq, n_steps, record):
     """Run ``step`` over the first ``n_steps`` entries of one chunk (the rest is padding).
 
     A loop with a traced trip count, not a ``cond`` per step: XLA copies the operands
     of a ``cond`` nested in another one, and steps may hold a ``cond`` of their own.
     """
-    first = tuple(None if a is None else a[0] for a in seq)
-    out_shape = jax.eval_shape(lambda s: step(config, params, s, *first)[1], state)
-    length = _length(seq)
-    outs = jax.tree_util.tree_map(lambda o: jnp.zeros((length,) + o.shape, o.dtype), out_shape) if record else None
+    outs = _empty_outs(step, config, params, state, seq) if record else None
 
     def body(t, carry):
         state, outs = carry
@@ -59,6 +62,33 @@ def _run_chunk(step, config, params, state, seq, n_steps, record):
         return state, outs
 
     return jax.lax.fori_loop(0, n_steps, body, (state, outs))
+
+
+_run_chunk = jax.jit(_loop_chunk, static_argnames=("step", "config", "record"))
+
+
+@partial(jax.jit, static_argnames=("step", "config", "record", "blocks"))
+def _run_blocked_chunk(step, config, params, state, seq, n_steps, record, blocks):
+    """The chunk one block of output neurons at a time: each block runs every step of
+    the chunk before the next block starts, so its weights stay in cache meanwhile.
+
+    ``blocks`` (e.g. :class:`~canns_stdp.functional.layer_step.NeuronBlocks`) cuts the
+    state and the per-step inputs into blocks and puts them back, and names the state
+    every block computes alike (``shared``); it is only valid for steps whose output
+    neurons do not interact (a dense layer driven by its input).
+    """
+    def one_block(b, carry):
+        state, outs, _ = carry
+        part, part_seq = blocks.take(config, state, seq, b)
+        part, out = _loop_chunk(step, config, params, part, part_seq, n_steps, record)
+        if record:
+            outs = jax.tree_util.tree_map(
+                lambda buf, o: jax.lax.dynamic_update_slice_in_dim(buf, o, b * blocks.size, 1), outs, out)
+        return blocks.put(config, state, part, b), outs, blocks.shared(part)
+
+    outs = _empty_outs(step, config, params, state, seq) if record else None
+    state, outs, shared = jax.lax.fori_loop(0, blocks.count, one_block, (state, outs, blocks.shared(state)))
+    return blocks.with_shared(state, shared), outs
 
 
 @partial(jax.jit, static_argnames=("step", "config"))
@@ -88,7 +118,7 @@ def _stack_host(outs):
 def run_compiled(step: Callable, config, params, state, seq: tuple, *, record: bool = False,
                  chunk_size: int = 256, progress: bool = False, desc: str = "steps",
                  configure: Optional[Callable] = None, callback: Optional[Callable] = None,
-                 chunk_runner: Optional[Callable] = None):
+                 chunk_runner: Optional[Callable] = None, blocks=None):
     """Run ``step(config, params, state, *inputs_t) -> (state, out)`` over ``seq``.
 
     ``seq`` is a tuple of per-step inputs, each an array with leading axis ``T`` or
@@ -103,6 +133,8 @@ def run_compiled(step: Callable, config, params, state, seq: tuple, *, record: b
     given, runs each chunk in place of the loop over ``step`` (a kernel that runs many
     steps per launch and computes what ``step`` would, e.g.
     :func:`~canns_stdp.functional.fused.fused_train`); ``outs`` has one row per step.
+    ``blocks``, when given, runs each chunk one block of output neurons at a time
+    (:func:`_run_blocked_chunk`): the same steps, with the weights of a block in cache.
     """
     T = _length(seq)
     recorded = []
@@ -113,10 +145,12 @@ def run_compiled(step: Callable, config, params, state, seq: tuple, *, record: b
             if configure is not None:
                 config, state, chunk = configure(state, chunk)
             chunk = tuple(_padded(a, chunk_size) for a in chunk)
-            if chunk_runner is None:
-                state, out = _run_chunk(step, config, params, state, chunk, stop - start, record)
-            else:
+            if chunk_runner is not None:
                 state, out = chunk_runner(config, params, state, chunk, stop - start)
+            elif blocks is not None:
+                state, out = _run_blocked_chunk(step, config, params, state, chunk, stop - start, record, blocks)
+            else:
+                state, out = _run_chunk(step, config, params, state, chunk, stop - start, record)
             if record:  # sliced on the host: no compilation per sequence length
                 recorded.append(jax.tree_util.tree_map(lambda o: np.asarray(o)[: stop - start], out))
             if bar is not None:

@@ -16,7 +16,7 @@ from .checkpoint import PeriodicCheckpoint, save_trainer
 from .functional.dependence import WeightBounds, resolve_dependence
 from .functional.event import event_compatible, input_events
 from .functional.fused import fused_available, fused_chunk, fused_compatible
-from .functional.layer_step import BATCH_REDUCTIONS, LayerState, forward_step, train_step
+from .functional.layer_step import BATCH_REDUCTIONS, LayerState, NeuronBlocks, forward_step, train_step
 from .functional.stdp import PAIRINGS, STDPParams
 from .functional.synapses import Dense
 from .layer import assign
@@ -29,15 +29,16 @@ _EVENT_KERNEL_STEPS = (train_step, forward_step)  # the pair steps that have an 
 EVENT_MAX_ACTIVITY = 1 / 10  # above this fraction of active inputs or firing neurons, dense is faster
 
 
-def event_max_firing(n_out: int) -> float:
+def event_max_firing(n_out: int, blocked: bool = False) -> float:
     """Firing fraction up to which the event kernel beats the dense one (measured on CPU).
 
     Each fired neuron costs the event kernel one strided column of ``W.T``; once a row of
     ``W.T`` spans a memory page (``n_out >= 1024`` floats) every element of that column
     is on its own page, and the break-even falls from about 1/8 of the neurons (784x400)
-    to about 1/25 (4096x4096).
+    to about 1/25 (4096x4096). Run in neuron blocks that stay in cache (``blocked``), the
+    columns are cheap again: at 4096x4096 the break-even is near 1/12.
     """
-    return EVENT_MAX_ACTIVITY if 4 * n_out < 4096 else 1 / 30
+    return EVENT_MAX_ACTIVITY if 4 * n_out < 4096 or blocked else 1 / 30
 
 
 def _firing_estimate(state, params) -> float:
@@ -302,7 +303,7 @@ class STDPTrainer(Trainer):
                                  f"got batch shape {post_batch}")
         return xs, posts
 
-    def _kernel_chooser(self, step, dense_config, params, seq):
+    def _kernel_chooser(self, step, dense_config, params, seq, blocked=False):
         """``configure(state, chunk)`` for the loops: dense or event-driven per chunk.
 
         The event-driven kernel keeps ``W.T`` in the state; the chooser transposes when
@@ -321,7 +322,7 @@ class STDPTrainer(Trainer):
             xs = chunk[0]
             forced = self.event_driven is True
             quiet = forced or (np.count_nonzero(xs) <= EVENT_MAX_ACTIVITY * xs.size
-                               and _firing_estimate(state, params) <= event_max_firing(state.v.shape[-1]))
+                               and _firing_estimate(state, params) <= event_max_firing(state.v.shape[-1], blocked))
             x_events = input_events(xs, xs.shape[1] if forced else xs.shape[1] // 4) if quiet else None
             sparse = x_events is not None
             if sparse and current[0] is dense_config and dense_config.hardbound:
@@ -350,6 +351,16 @@ class STDPTrainer(Trainer):
             )
         return fits and (self.fused is True or fused_available())
 
+    @staticmethod
+    def _neuron_blocks(step, config, params, seq, state):
+        """Blocks of output neurons for the compiled loop when ``W`` outgrows the cache
+        (:class:`~canns_stdp.functional.layer_step.NeuronBlocks`), else ``None``."""
+        scalars = all(np.ndim(leaf) == 0 for leaf in jax.tree_util.tree_leaves(params))
+        if (step not in _EVENT_KERNEL_STEPS or type(config.synapse) is not Dense or seq[0].ndim != 2
+                or not scalars):
+            return None
+        return NeuronBlocks.for_layer(seq[0].shape[1], state.v.shape[-1])
+
     def _checkpoint_callback(self, checkpoint, seq, canonical):
         """``callback(done, state)`` for the loops: periodic saves of the layer's state."""
         start = checkpoint.step
@@ -373,7 +384,8 @@ class STDPTrainer(Trainer):
         fused = self._fused(step, config, seq)
         if fused:
             config = dataclasses.replace(config, fused=True)
-        configure = None if fused else self._kernel_chooser(step, config, params, seq)
+        blocks = None if fused or not self.compiled else self._neuron_blocks(step, config, params, seq, state)
+        configure = None if fused else self._kernel_chooser(step, config, params, seq, blocks is not None)
 
         def canonical(state):  # W, not the event kernel's W.T
             if configure is not None and configure.layout[0].event_driven:
@@ -383,6 +395,8 @@ class STDPTrainer(Trainer):
         start = None if checkpoint is None else checkpoint.step
         callback = None if checkpoint is None else self._checkpoint_callback(checkpoint, seq, canonical)
         loop = run_compiled if self.compiled else run_python
+        if blocks is not None:
+            loop = partial(run_compiled, blocks=blocks)
         if fused:
             params = jax.device_put(params)  # once per call, not once per chunk
             if self.compiled:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, NamedTuple, Optional
 
+import jax
 import jax.numpy as jnp
 
 from .dependence import additive
@@ -27,8 +28,8 @@ from .stdp import STDPParams, TraceParams, Traces, apply_bounds, pairing_terms, 
 from .synapses import Dense, LinearMap
 from .traces import cumulative_add
 
-__all__ = ["BATCH_REDUCTIONS", "LayerState", "LayerParams", "LayerConfig", "advance_neurons", "advance_and_pair", "forward_step",
-           "plasticity_step", "train_step"]
+__all__ = ["BATCH_REDUCTIONS", "LayerState", "LayerParams", "LayerConfig", "NeuronBlocks", "advance_neurons",
+           "advance_and_pair", "forward_step", "plasticity_step", "train_step"]
 
 BATCH_REDUCTIONS = ("sum", "mean")
 
@@ -73,6 +74,59 @@ class LayerConfig:
     batch_reduction: str = "sum"    # per-sample dW over a batch axis: "sum" or "mean"
     event_driven: bool = False      # dense, unbatched: state.W holds W.T, steps take x_events
     fused: bool = False             # dense, unbatched: steps run in the Pallas kernel (functional.fused)
+
+
+@dataclass(frozen=True)
+class NeuronBlocks:
+    """Cuts a dense, unbatched layer into ``count`` blocks of ``size`` output neurons.
+
+    The output neurons of a layer driven by its input never interact: neuron ``i``'s
+    membrane, spike, post trace and weights (row ``i`` of ``W``, column ``i`` of the
+    event kernel's ``W.T``) evolve from the input alone. So a chunk of steps can run one
+    block at a time (:func:`~canns_stdp.loops.run_compiled` with ``blocks``), each block's
+    weights staying in cache for the whole chunk. Every block recomputes the pre trace,
+    which depends on the input only, from its value at the start of the chunk. Per-step inputs are ``(x, post, x_events)``; ``post``
+    is cut with the neurons. The parameters must be scalars (not per neuron).
+    """
+
+    size: int
+    count: int
+
+    def take(self, config: LayerConfig, state: LayerState, seq: tuple, b):
+        start, axis = b * self.size, 1 if config.event_driven else 0
+        cut = lambda a, ax=0: jax.lax.dynamic_slice_in_dim(a, start, self.size, ax)  # noqa: E731
+        part = state._replace(W=cut(state.W, axis), v=cut(state.v), spike=cut(state.spike),
+                              trace_post=cut(state.trace_post))
+        x, post, *rest = seq
+        return part, (x, None if post is None else cut(post, 1), *rest)
+
+    def put(self, config: LayerConfig, state: LayerState, part: LayerState, b) -> LayerState:
+        start, axis = b * self.size, 1 if config.event_driven else 0
+        paste = lambda a, p, ax=0: jax.lax.dynamic_update_slice_in_dim(a, p, start, ax)  # noqa: E731
+        return state._replace(W=paste(state.W, part.W, axis), v=paste(state.v, part.v),
+                              spike=paste(state.spike, part.spike),
+                              trace_post=paste(state.trace_post, part.trace_post))
+
+    @staticmethod
+    def shared(state: LayerState):
+        """What every block computes alike (the pre trace): taken from one block at the end."""
+        return state.trace_pre
+
+    @staticmethod
+    def with_shared(state: LayerState, shared) -> LayerState:
+        return state._replace(trace_pre=shared)
+
+    @classmethod
+    def for_layer(cls, n_in: int, n_out: int, block_bytes: int = 2 << 20) -> Optional["NeuronBlocks"]:
+        """Blocks of about ``block_bytes`` of fp32 weights, or ``None`` when ``W`` is
+        small enough to stay in cache whole (or ``n_out`` has no divisor that fits)."""
+        if 4 * n_in * n_out <= 2 * block_bytes:
+            return None
+        most = max(1, block_bytes // (4 * n_in))
+        size = next((d for d in range(min(most, n_out), 0, -1) if n_out % d == 0), 1)
+        if size < min(16, most):
+            return None
+        return cls(size, n_out // size)
 
 
 def advance_neurons(config: LayerConfig, params: LayerParams, state: LayerState, x, post, x_events=None):
