@@ -31,21 +31,6 @@ def threshold_of(regime, n_in):
     return 1.0 if regime == "saturated" else 10.0 * n_in / 784
 
 
-def copy_bandwidth(n_bytes=1 << 30, repeats=20):
-    """Bytes read + written per second by a device-to-device elementwise copy."""
-    import jax
-    import jax.numpy as jnp
-
-    a = jnp.ones((n_bytes // 4,), jnp.float32)
-    f = jax.jit(lambda a: a + 1.0)
-    f(a).block_until_ready()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a = f(a)
-    a.block_until_ready()
-    return 2 * n_bytes * repeats / (time.perf_counter() - start)
-
-
 def ours(n_in, n_out, T, threshold, fused):
     import jax
     from canns_stdp import SpikingLayer, STDPTrainer
@@ -110,6 +95,8 @@ def main(argv=None):
     import jax
 
     rows = []
+    from canns_stdp.bench import copy_bandwidth
+
     bandwidth = copy_bandwidth()
     print(f"device: {jax.devices()[0].device_kind}; jax {jax.__version__}; "
           f"copy bandwidth {bandwidth / 1e12:.2f} TB/s (read + write)", flush=True)

@@ -46,6 +46,21 @@ def measure(n_in, n_out, T, p, threshold, compiled=True, event_driven="auto"):
     return T / (time.perf_counter() - start), float(np.mean(spikes))
 
 
+def copy_bandwidth(n_bytes=1 << 30, repeats=20):
+    """Bytes read + written per second by a device-to-device elementwise copy."""
+    import jax
+    import jax.numpy as jnp
+
+    a = jnp.ones((n_bytes // 4,), jnp.float32)
+    f = jax.jit(lambda a: a + 1.0)
+    f(a).block_until_ready()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a = f(a)
+    a.block_until_ready()
+    return 2 * n_bytes * repeats / (time.perf_counter() - start)
+
+
 def first_call(n_in, n_out, T, p, threshold):
     """Seconds of a first ``train()`` in a fresh process, compilation included."""
     code = (
@@ -76,7 +91,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     rows = []
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; python {platform.python_version()}")
+    import jax
+
+    device = jax.devices()[0]
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; python {platform.python_version()}; "
+          f"jax {jax.__version__} on {device.device_kind}")
+    if device.platform == "gpu":
+        print(f"copy bandwidth (read + write): {copy_bandwidth() / 1e12:.2f} TB/s")
     print(f"{'layer':>10} {'p':>5} {'regime':>9} {'loop':>10} {'firing':>7} {'steps/s':>10} {'syn-upd/s':>10}")
     for size in args.sizes.split(","):
         n_in, n_out = SIZES[size]
