@@ -173,6 +173,7 @@ def run_python(step: Callable, config, params, state, seq: tuple, *, record: boo
     T = _length(seq)
     recorded = []
     chunk, start = seq, 0
+    params = jax.device_put(params)  # host scalars would be converted again at every step
     with progress_bar(T, progress, desc) as bar:
         for t in range(T):
             if configure is not None and t % chunk_size == 0:
