@@ -31,22 +31,6 @@ def threshold_of(regime, n_in):
     return 1.0 if regime == "saturated" else 10.0 * n_in / 784
 
 
-def ours(n_in, n_out, T, threshold, fused):
-    import jax
-    from canns_stdp import SpikingLayer, STDPTrainer
-    from canns_stdp.bench import job
-
-    xs, W0 = job(n_in, n_out, T, 0.05)
-    layer = SpikingLayer(n_in, n_out, threshold=threshold, W_init=W0)
-    trainer = STDPTrainer(layer, fused=fused, event_driven=False)
-    for _ in range(2):
-        spikes = trainer.train(xs, return_spikes=True)
-    start = time.perf_counter()
-    trainer.train(xs)
-    jax.block_until_ready(layer.W.value)
-    return T / (time.perf_counter() - start), float(np.mean(spikes))
-
-
 def fused_tiling_rate(n_in, n_out, T, threshold, tiling):
     """Steps/s of :func:`fused_train` alone with a given tiling (one chunk of T steps)."""
     import jax
@@ -94,6 +78,8 @@ def main(argv=None):
 
     import jax
 
+    from canns_stdp.bench import measure
+
     rows = []
     from canns_stdp.bench import copy_bandwidth
 
@@ -113,7 +99,7 @@ def main(argv=None):
             row = dict(layer=size, regime=regime, threshold=thr, roofline_steps_per_s=roofline,
                        fused_vs_xla_max_dW=err, fused_vs_xla_spike_flips=flips)
             for name, fused in (("fused", True), ("xla", False)):
-                rate, firing = ours(n_in, n_out, T, thr, fused)
+                rate, firing = measure(n_in, n_out, T, 0.05, thr, event_driven=False, fused=fused)
                 row[name] = rate
                 row["firing"] = firing
             if n_in > 4096 and regime == args.regimes.split(",")[0]:

@@ -29,16 +29,16 @@ def job(n_in: int, n_out: int, T: int, p: float, seed: int = 0):
     return xs, W0
 
 
-def measure(n_in, n_out, T, p, threshold, compiled=True, event_driven="auto"):
+def measure(n_in, n_out, T, p, threshold, compiled=True, event_driven="auto", **trainer_kw):
     """Steady-state steps/s (the median of three timed calls after two untimed ones) and
-    the firing fraction of the last call."""
+    the firing fraction of the last call; ``trainer_kw`` go to the trainer (e.g. ``fused``)."""
     import jax
 
     from canns_stdp import SpikingLayer, STDPTrainer
 
     xs, W0 = job(n_in, n_out, T, p)
     layer = SpikingLayer(n_in, n_out, threshold=threshold, W_init=W0)
-    trainer = STDPTrainer(layer, compiled=compiled, event_driven=event_driven)
+    trainer = STDPTrainer(layer, compiled=compiled, event_driven=event_driven, **trainer_kw)
     for _ in range(2):  # compiles every kernel the run will use (the first chunk of a fresh
         trainer.train(xs, return_spikes=True)  # layer runs dense: its activity is unknown)
     seconds = []

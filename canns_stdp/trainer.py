@@ -36,7 +36,8 @@ def event_max_firing(n_out: int, blocked: bool = False) -> float:
     ``W.T`` spans a memory page (``n_out >= 1024`` floats) every element of that column
     is on its own page, and the break-even falls from about 1/8 of the neurons (784x400)
     to about 1/25 (4096x4096). Run in neuron blocks that stay in cache (``blocked``), the
-    columns are cheap again: at 4096x4096 the break-even is near 1/12.
+    columns are cheap again and the small layers' 1/10 applies (4096x4096, measured: 2.6
+    against 5.4 ms per step at 3% firing, 15 against 5.5 ms at 35%).
     """
     return EVENT_MAX_ACTIVITY if 4 * n_out < 4096 or blocked else 1 / 30
 

@@ -42,7 +42,7 @@ from jax.experimental import pallas as pl
 
 from .dependence import DEPENDENCES, WeightBounds
 from .neurons import LIFParams, lif_step
-from .stdp import STDPParams, Traces, apply_bounds, pairing_terms, stdp_delta
+from .stdp import STDPParams, Traces, advance_trace, apply_bounds, pairing_terms, stdp_delta
 from .synapses import Dense
 from .traces import TRACE_MODES, trace_affine
 
@@ -126,8 +126,7 @@ def _kernel(config, tiling, n_in_p, n_pad_t, has_post, *refs):
     def neurons(t, v, tr, current):
         post = None if posts_ref is None else posts_ref[t, :]
         s, v = lif_step(lif, v, current, post)
-        decayed = c["d_post"] * tr
-        new = config.trace_add(decayed, s, c["a_post"])
+        new, decayed = advance_trace(config.trace_add, c["d_post"], c["a_post"], tr, s)
         _, Q = pairing_terms(config.pairing, Traces(None, new), Traces(None, decayed))
         return s, v, new, Q
 
@@ -156,10 +155,10 @@ def _kernel(config, tiling, n_in_p, n_pad_t, has_post, *refs):
         def tile(k):
             return (slice(None), pl.ds(pl.multiple_of(k * tiling.cols, tiling.cols), tiling.cols))
 
-        def current_of(t, weight=1.0):
+        def current_of(t):
             def add(k, acc):
                 cols = tile(k)
-                x = weight * xs_ref[t, cols[1]]
+                x = xs_ref[t, cols[1]]
                 return acc + jnp.sum(w_ref[cols] * x[None, :], axis=1)
             return jax.lax.fori_loop(0, n_tiles, add, jnp.zeros((tiling.rows,), jnp.float32))
 
@@ -213,8 +212,9 @@ def _fused_chunk(config, tiling, interpret, params, state, xs, posts, n_steps):
         jnp.zeros((n_out_p,), f32),
     ])
     tp, sp = params.traces, params.stdp
-    coef = jnp.stack([jnp.asarray(a, f32) for a in (
-        tp.d_post, tp.a_post, sp.lr, sp.A_plus, sp.A_minus, sp.bounds.w_min, sp.bounds.w_max, sp.bounds.mu)])
+    named = dict(d_post=tp.d_post, a_post=tp.a_post, lr=sp.lr, A_plus=sp.A_plus, A_minus=sp.A_minus,
+                 w_min=sp.bounds.w_min, w_max=sp.bounds.w_max, mu=sp.bounds.mu)
+    coef = jnp.stack([jnp.asarray(named[name], f32) for name in _COEF])
     W = pad(state.W.astype(f32), n_out_p, n_in_p)
     vecs = [pad(a.astype(f32), n_out_p) for a in (state.v, state.trace_post, state.spike)]
 

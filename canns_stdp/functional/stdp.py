@@ -39,6 +39,7 @@ __all__ = [
     "Traces",
     "STDPParams",
     "update_traces",
+    "advance_trace",
     "pairing_terms",
     "stdp_delta",
     "apply_bounds",
@@ -84,9 +85,15 @@ def update_traces(add: Callable, params: TraceParams, traces: Traces, pre, post)
         ``(new, decayed)``: the traces including this step's spikes, and the traces
         decayed to this step without them (used by the ``causal``/``strict`` pairings).
     """
-    decayed = Traces(params.d_pre * traces.pre, params.d_post * traces.post)
-    new = Traces(add(decayed.pre, pre, params.a_pre), add(decayed.post, post, params.a_post))
-    return new, decayed
+    new_pre, decayed_pre = advance_trace(add, params.d_pre, params.a_pre, traces.pre, pre)
+    new_post, decayed_post = advance_trace(add, params.d_post, params.a_post, traces.post, post)
+    return Traces(new_pre, new_post), Traces(decayed_pre, decayed_post)
+
+
+def advance_trace(add: Callable, decay, amplitude, trace, spikes):
+    """One trace one step: ``(new, decayed)``, as :func:`update_traces` does for each side."""
+    decayed = decay * trace
+    return add(decayed, spikes, amplitude), decayed
 
 
 def pairing_terms(pairing: str, new: Traces, decayed: Traces):
