@@ -45,12 +45,16 @@ def _empty_outs(step, config, params, state, seq):
     return jax.tree_util.tree_map(lambda o: jnp.zeros((_length(seq),) + o.shape, o.dtype), out_shape)
 
 
-def _loop_chunk(step, config, params, state, seq, n_steps, record):
+def _loop_chunk(step, config, params, state, seq, n_steps, record, frame=None):
     """Run ``step`` over the first ``n_steps`` entries of one chunk (the rest is padding).
 
     A loop with a traced trip count, not a ``cond`` per step: XLA copies the operands
     of a ``cond`` nested in another one, and steps may hold a ``cond`` of their own.
+    ``frame = (begin, end)``, when given, converts the state before the first step and
+    after the last (``begin(config, params, state)``; see :func:`run_compiled`).
     """
+    if frame is not None:
+        state = frame[0](config, params, state)
     outs = _empty_outs(step, config, params, state, seq) if record else None
 
     def body(t, carry):
@@ -61,10 +65,13 @@ def _loop_chunk(step, config, params, state, seq, n_steps, record):
             outs = jax.tree_util.tree_map(lambda buf, o: buf.at[t].set(o), outs, out)
         return state, outs
 
-    return jax.lax.fori_loop(0, n_steps, body, (state, outs))
+    state, outs = jax.lax.fori_loop(0, n_steps, body, (state, outs))
+    if frame is not None:
+        state = frame[1](config, params, state)
+    return state, outs
 
 
-_run_chunk = jax.jit(_loop_chunk, static_argnames=("step", "config", "record"))
+_run_chunk = jax.jit(_loop_chunk, static_argnames=("step", "config", "record", "frame"))
 
 
 @partial(jax.jit, static_argnames=("step", "config", "record", "blocks"))
@@ -118,7 +125,7 @@ def _stack_host(outs):
 def run_compiled(step: Callable, config, params, state, seq: tuple, *, record: bool = False,
                  chunk_size: int = 256, progress: bool = False, desc: str = "steps",
                  configure: Optional[Callable] = None, callback: Optional[Callable] = None,
-                 chunk_runner: Optional[Callable] = None, blocks=None):
+                 chunk_runner: Optional[Callable] = None, blocks=None, frame: Optional[tuple] = None):
     """Run ``step(config, params, state, *inputs_t) -> (state, out)`` over ``seq``.
 
     ``seq`` is a tuple of per-step inputs, each an array with leading axis ``T`` or
@@ -133,8 +140,15 @@ def run_compiled(step: Callable, config, params, state, seq: tuple, *, record: b
     given, runs each chunk in place of the loop over ``step`` (a kernel that runs many
     steps per launch and computes what ``step`` would, e.g.
     :func:`~canns_stdp.functional.fused.fused_train`); ``outs`` has one row per step.
-    ``blocks``, when given, runs each chunk one block of output neurons at a time
-    (:func:`_run_blocked_chunk`): the same steps, with the weights of a block in cache.
+    ``blocks``, when given, runs each chunk whose config ``blocks.fits`` one block of
+    output neurons at a time (:func:`_run_blocked_chunk`): the same steps, with the
+    weights of a block in cache.
+    ``frame = (begin, end)``, when given, are two functions ``(config, params, state) ->
+    state`` that each chunk applies, inside its compiled code, before its first step
+    and after its last: the steps may carry a state of their own between those points
+    (e.g. a ledger of deferred LTP,
+    :func:`~canns_stdp.functional.layer_step.begin_chunk`). ``configure``, ``callback``
+    and the returned state see the state between chunks.
     """
     T = _length(seq)
     recorded = []
@@ -147,28 +161,32 @@ def run_compiled(step: Callable, config, params, state, seq: tuple, *, record: b
             chunk = tuple(_padded(a, chunk_size) for a in chunk)
             if chunk_runner is not None:
                 state, out = chunk_runner(config, params, state, chunk, stop - start)
-            elif blocks is not None:
+            elif blocks is not None and blocks.fits(config):
                 state, out = _run_blocked_chunk(step, config, params, state, chunk, stop - start, record, blocks)
             else:
-                state, out = _run_chunk(step, config, params, state, chunk, stop - start, record)
-            if record:  # sliced on the host: no compilation per sequence length
-                recorded.append(jax.tree_util.tree_map(lambda o: np.asarray(o)[: stop - start], out))
+                state, out = _run_chunk(step, config, params, state, chunk, stop - start, record, frame)
+            if record:  # kept on the device until the end: fetching each chunk would wait for it
+                recorded.append((out, stop - start))
             if bar is not None:
                 jax.block_until_ready(state)
                 bar.update(stop - start)
             if callback is not None:
                 callback(stop, state)
-    return state, (_stack_host(recorded) if record else None)
+    if not record:
+        return state, None
+    # sliced on the host: no compilation per sequence length
+    return state, _stack_host([jax.tree_util.tree_map(lambda o: np.asarray(o)[:n], out) for out, n in recorded])
 
 
 def run_python(step: Callable, config, params, state, seq: tuple, *, record: bool = False,
                progress: bool = False, desc: str = "steps", chunk_size: int = 256,
-               configure: Optional[Callable] = None, callback: Optional[Callable] = None):
+               configure: Optional[Callable] = None, callback: Optional[Callable] = None,
+               frame: Optional[tuple] = None):
     """Run ``step`` over ``seq`` with a Python loop, one step per dispatch.
 
-    ``configure`` and ``callback`` are called where :func:`run_compiled` with the same
-    ``chunk_size`` would call them (every ``chunk_size`` steps; the callback also after
-    the last), so both loops make the same choices.
+    ``configure``, ``frame`` and ``callback`` are applied where :func:`run_compiled` with
+    the same ``chunk_size`` would apply them (every ``chunk_size`` steps; the callback
+    also after the last), so both loops make the same choices and the same steps.
     """
     T = _length(seq)
     recorded = []
@@ -176,17 +194,28 @@ def run_python(step: Callable, config, params, state, seq: tuple, *, record: boo
     params = jax.device_put(params)  # host scalars would be converted again at every step
     with progress_bar(T, progress, desc) as bar:
         for t in range(T):
-            if configure is not None and t % chunk_size == 0:
-                config, state, chunk = configure(state, _slice(seq, t, min(T, t + chunk_size)))
-                start = t
+            if t % chunk_size == 0:
+                if configure is not None:
+                    config, state, chunk = configure(state, _slice(seq, t, min(T, t + chunk_size)))
+                    start = t
+                if frame is not None:
+                    state = _frame_at(frame[0], config, params, state)
             inputs = tuple(None if a is None else a[t - start] for a in chunk)
             state, out = _one_step(step, config, params, state, inputs)
             if record:
                 recorded.append(out)
             if bar is not None:
                 bar.update(1)
-            if callback is not None and ((t + 1) % chunk_size == 0 or t + 1 == T):
-                callback(t + 1, state)
+            if (t + 1) % chunk_size == 0 or t + 1 == T:
+                if frame is not None:
+                    state = _frame_at(frame[1], config, params, state)
+                if callback is not None:
+                    callback(t + 1, state)
     if not record:
         return state, None
     return state, jax.tree_util.tree_map(lambda *o: np.stack([np.asarray(a) for a in o]), *recorded)
+
+
+@partial(jax.jit, static_argnames=("convert", "config"))
+def _frame_at(convert, config, params, state):
+    return convert(config, params, state)

@@ -14,9 +14,10 @@ from . import _validation as v
 from .base import Trainer
 from .checkpoint import PeriodicCheckpoint, save_trainer
 from .functional.dependence import WeightBounds, resolve_dependence
-from .functional.event import event_compatible, input_events
+from .functional.event import deferred_compatible, deferred_span, event_compatible, input_events
 from .functional.fused import fused_available, fused_chunk, fused_compatible
-from .functional.layer_step import BATCH_REDUCTIONS, LayerState, NeuronBlocks, forward_step, train_step
+from .functional.layer_step import (BATCH_REDUCTIONS, LayerState, NeuronBlocks, begin_chunk, end_chunk, forward_step,
+                                    train_step)
 from .functional.stdp import PAIRINGS, STDPParams
 from .functional.synapses import Dense
 from .layer import assign
@@ -82,13 +83,20 @@ class STDPTrainer(Trainer):
         hardbound: clip the weights to ``[w_min, w_max]`` after each step.
         signed_amplitudes: allow negative ``A_plus``/``A_minus`` (e.g. Inferno's
             anti-Hebbian, potentiative-only or depressive-only modes; see docs/peers.md).
-        chunk_size: steps per compiled chunk (default: chosen from the input size).
-        event_driven: ``"auto"`` (default) runs each chunk of steps with the
+        chunk_size: steps per compiled chunk (default: chosen from the input size,
+            shortened to the span deferred LTP allows; that span depends on
+            ``lr * A_plus`` and the pre trace's decay, so changing those can
+            compile the loop once more for the new length).
+        event_driven: ``"auto"`` (default) runs each chunk of steps with an
             event-driven kernel (cost proportional to the spikes,
             :mod:`canns_stdp.functional.event`) when at most 1/10 of the chunk's
-            inputs are active and the post trace says at most 1/10 of the neurons
-            fire per step, else with the dense kernel; ``True`` always event-driven,
-            ``False`` always dense. Both kernels compute the same step; masked,
+            inputs are active, else with the dense kernel; ``True`` always
+            event-driven, ``False`` always dense. With the additive dependence the
+            event kernel defers the LTP of silent inputs' synapses (its cost then
+            follows the active inputs only, and a chunk is at most the span
+            :func:`~canns_stdp.functional.event.deferred_span` allows); otherwise it
+            visits the fired neurons' columns, and "auto" also needs the post trace
+            to say that few neurons fire. All kernels compute the same step; masked,
             convolutional and batched layers and user-defined weight dependences
             always use the dense one.
         fused: ``"auto"`` (default) trains a dense, unbatched layer with a built-in
@@ -249,7 +257,8 @@ class STDPTrainer(Trainer):
         return state
 
     def _write_state(self, state: LayerState, last_x) -> None:
-        bad = [k for k, a in state._asdict().items() if not bool(jnp.isfinite(a).all())]
+        # checked on the host: one small compilation per array shape would slow first calls
+        bad = [k for k, a in state._asdict().items() if not np.isfinite(np.asarray(a)).all()]
         if bad:
             raise FloatingPointError(
                 f"training produced non-finite values in {bad}; the layer was left unchanged "
@@ -304,30 +313,36 @@ class STDPTrainer(Trainer):
                                  f"got batch shape {post_batch}")
         return xs, posts
 
-    def _kernel_chooser(self, step, dense_config, params, seq, blocked=False):
+    def _kernel_chooser(self, step, dense_config, params, seq, blocked=False, deferred=False):
         """``configure(state, chunk)`` for the loops: dense or event-driven per chunk.
 
         The event-driven kernel keeps ``W.T`` in the state; the chooser transposes when
-        it switches. It only switches to it when the weights are within their bounds
-        (the event kernel leaves untouched synapses unclipped).
+        it switches. With ``deferred`` its chunks defer LTP (the loops open and settle
+        the ledger in each chunk: :func:`~canns_stdp.functional.layer_step.begin_chunk`).
+        It only switches to the event kernel when the weights are within their bounds
+        (it leaves untouched synapses unclipped).
         """
         if (step not in _EVENT_KERNEL_STEPS or self.event_driven is False
                 or not event_compatible(dense_config.dependence)
                 or type(dense_config.synapse) is not Dense or seq[0].ndim != 2):
             return None
-        event_config = dataclasses.replace(dense_config, event_driven=True)
+        event_config = dataclasses.replace(dense_config, event_driven=True,
+                                           deferred_ltp=deferred and step is train_step)
         bounds = params.stdp.bounds
         current = [dense_config]
 
         def configure(state, chunk):
             xs = chunk[0]
             forced = self.event_driven is True
-            quiet = forced or (np.count_nonzero(xs) <= EVENT_MAX_ACTIVITY * xs.size
-                               and _firing_estimate(state, params) <= event_max_firing(state.v.shape[-1], blocked))
+            # deferred LTP costs the same however many neurons fire; the column kernel does not
+            quiet = forced or (np.count_nonzero(xs) <= EVENT_MAX_ACTIVITY * xs.size and (
+                event_config.deferred_ltp
+                or _firing_estimate(state, params) <= event_max_firing(state.v.shape[-1], blocked)))
             x_events = input_events(xs, xs.shape[1] if forced else xs.shape[1] // 4) if quiet else None
             sparse = x_events is not None
             if sparse and current[0] is dense_config and dense_config.hardbound:
-                sparse = bool(jnp.all((state.W >= bounds.w_min) & (state.W <= bounds.w_max)))
+                W = np.asarray(state.W)  # on the host: no compilation on a first call
+                sparse = bool(np.all((W >= bounds.w_min) & (W <= bounds.w_max)))
             wanted = event_config if sparse else dense_config
             if wanted is not current[0]:
                 state = state._replace(W=state.W.T)
@@ -338,6 +353,28 @@ class STDPTrainer(Trainer):
 
         configure.layout = current  # read by _run to undo the transposition
         return configure
+
+    def _deferred_span(self, step, config, params, seq, state, chunk: int) -> int:
+        """Steps per span of deferred LTP for this run (:func:`~canns_stdp.functional.event.deferred_span`,
+        at most ``chunk``), or 0 where LTP cannot be deferred."""
+        if (step is not train_step or self.event_driven is False or not deferred_compatible(config.dependence)
+                or type(config.synapse) is not Dense or seq[0].ndim != 2):
+            return 0
+        traces, stdp = params.traces, params.stdp
+        if any(np.ndim(a) for a in (traces.d_pre, traces.a_pre, stdp.lr, stdp.A_plus)):
+            return 0
+        d_pre = float(traces.d_pre)
+        if not 0.0 < d_pre < 1.0:  # a trace that never decays has no bound
+            return 0
+        # no trace exceeds its start or its fixed point under the largest input: a bound that
+        # neither T nor a previous call's traces change, so the chunk length (and the
+        # compiled loop) stays the same from call to call
+        x_max = max(1.0, float(np.abs(seq[0]).max(initial=0.0)))
+        trace_bound = max(float(np.abs(np.asarray(state.trace_pre)).max(initial=0.0)),
+                          abs(float(traces.a_pre)) * x_max / (1.0 - d_pre))
+        bounds = stdp.bounds
+        scale = max(abs(float(bounds.w_min)), abs(float(bounds.w_max))) if config.hardbound else 1.0
+        return deferred_span(float(stdp.lr) * float(stdp.A_plus), d_pre, trace_bound, scale, chunk)
 
     def _fused(self, step, config, seq) -> bool:
         """Whether this run goes through the fused kernel (see ``fused`` in the class doc)."""
@@ -386,7 +423,11 @@ class STDPTrainer(Trainer):
         if fused:
             config = dataclasses.replace(config, fused=True)
         blocks = None if fused or not self.compiled else self._neuron_blocks(step, config, params, seq, state)
-        configure = None if fused else self._kernel_chooser(step, config, params, seq, blocks is not None)
+        span = 0 if fused else self._deferred_span(step, config, params, seq, state, chunk)
+        if span and self.chunk_size is None:
+            chunk = span  # a chunk is a span: the loops settle the ledger between chunks
+        configure = None if fused else self._kernel_chooser(step, config, params, seq, blocks is not None,
+                                                            deferred=span == chunk)
 
         def canonical(state):  # W, not the event kernel's W.T
             if configure is not None and configure.layout[0].event_driven:
@@ -404,7 +445,8 @@ class STDPTrainer(Trainer):
                 loop = partial(run_compiled, chunk_runner=fused_chunk)
         try:
             state, outs = loop(step, config, params, state, seq, record=record, chunk_size=chunk,
-                               progress=progress, desc=desc, configure=configure, callback=callback)
+                               progress=progress, desc=desc, configure=configure, callback=callback,
+                               frame=(begin_chunk, end_chunk))
             self._write_state(canonical(state), seq[0][-1])
         except BaseException:
             if checkpoint is not None:  # the layer is unchanged: so is the step count

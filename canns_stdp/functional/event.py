@@ -20,20 +20,47 @@ dense step instead, choosing between chunks of steps.
 Exactness conditions, checked by the trainer (:func:`event_compatible`): the weight
 dependence is elementwise in ``W`` (the built-ins are), and, with clipping on, ``W``
 starts within its bounds (entries a step does not touch are then already clipped).
+
+Deferred LTP
+------------
+Visiting the fired neurons' columns costs one strided column of ``WT`` per spike. With
+the additive dependence it can be avoided altogether: while input ``j`` is silent its
+pre trace only decays, ``tr_j(c) = tr_j(c_j) d^(c - c_j)`` after its last spike at step
+``c_j``, so the LTP its synapses receive at step ``c`` is
+``lr A+ tr_j(c_j) d^(c - c_j) s_i(c)``: a product of one number per input and one per
+neuron. The increments all have the sign of ``lr A+ tr_j(c_j)``, and clipping a
+sequence of same-signed increments one at a time gives the clipped sum. So row ``j``
+can be brought up to date only when it is next read (input ``j`` spikes) or when a
+span of steps ends, from a :class:`Ledger`:
+
+    W[j, i] = clip(U[j, i] + rate[j] * fired[i])
+    rate[j] = lr A+ tr_j(c_j) d^(-c_j),     fired[i] = sum over c' <= c of s_i(c') d^c'
+
+where ``U[j] = W[j](c_j) - rate[j] fired(c_j)`` is what the state stores in place of
+row ``j`` of ``WT`` (:func:`deferred_step_rows`, :func:`deferred_update`). A step then
+costs in proportion to the active inputs only, however many neurons fire; a span of
+steps ends with one dense pass (:func:`settle`). ``fired`` grows like ``d^-c`` relative
+to the increments it carries, so the rounding of ``U`` grows with the span's length:
+:func:`deferred_span` picks the longest span whose rounding stays within what the
+dense step's own rounding could reach over as many steps.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+import math
+from functools import partial
+from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .dependence import DEPENDENCES
+from .dependence import DEPENDENCES, WeightBounds, additive
 from .stdp import STDPParams, apply_bounds, stdp_delta
 
-__all__ = ["input_events", "event_width", "pack_events", "transposed_hebbian", "event_current", "event_update", "event_compatible"]
+__all__ = ["input_events", "event_width", "pack_events", "transposed_hebbian", "event_current", "event_update",
+           "event_compatible", "Ledger", "DeferredState", "deferred_compatible", "deferred_span", "open_ledger",
+           "settle", "deferred_rows", "rows_current", "deferred_update"]
 
 
 def input_events(xs: np.ndarray, max_width: int) -> Optional[np.ndarray]:
@@ -44,7 +71,7 @@ def input_events(xs: np.ndarray, max_width: int) -> Optional[np.ndarray]:
     Computed on the host with NumPy, once per chunk.
     """
     T, n_in = xs.shape
-    rows, cols = np.nonzero(xs)  # row-major: each step's inputs in index order
+    rows, cols = np.divmod(np.flatnonzero(xs != 0), n_in)  # each step's inputs in index order
     counts = np.bincount(rows, minlength=T)
     if int(counts.max(initial=0)) > max_width:
         return None
@@ -82,7 +109,18 @@ def _gather(a, idx):
 
 def event_current(WT, x, x_events):
     """``W @ x`` from the rows of ``WT`` of the active inputs ``x_events`` (padded with ``n_in``)."""
-    return _gather(x, x_events) @ _gather(WT, x_events)
+    return rows_current(_gather(WT, x_events), x, x_events)
+
+
+def rows_current(rows, x, x_events):
+    """``W @ x`` from ``rows``, the rows of ``WT`` of the active inputs ``x_events``."""
+    return _gather(x, x_events) @ rows
+
+
+def _update(dependence: Callable, params: STDPParams, hardbound: bool, W_sub, pre, post, P_sub, Q_sub):
+    """SPEC steps 6-7 on a part of ``WT``: its rows' ``pre``/``P``, its columns' ``post``/``Q``."""
+    d = stdp_delta(dependence, params, W_sub, pre, post, P_sub, Q_sub, transposed_hebbian)
+    return apply_bounds(W_sub, d, params.bounds, hardbound)
 
 
 def event_update(dependence: Callable, params: STDPParams, hardbound: bool, WT, x, x_events, s, P, Q):
@@ -93,12 +131,7 @@ def event_update(dependence: Callable, params: STDPParams, hardbound: bool, WT, 
     (their LTP is zero; the fired ones get a zero change).
     """
     n_in, n_out = WT.shape
-    bounds = params.bounds
-
-    def update(W_sub, pre, post, P_sub, Q_sub):
-        d = stdp_delta(dependence, params, W_sub, pre, post, P_sub, Q_sub, transposed_hebbian)
-        return apply_bounds(W_sub, d, bounds, hardbound)
-
+    update = partial(_update, dependence, params, hardbound)
     index = jnp.arange(n_out)
 
     def fired_column(k, carry):
@@ -118,3 +151,83 @@ def event_update(dependence: Callable, params: STDPParams, hardbound: bool, WT, 
 def event_compatible(dependence: Callable) -> bool:
     """Whether ``dependence`` is known to be elementwise (the built-in ones)."""
     return dependence in DEPENDENCES.values()
+
+
+class Ledger(NamedTuple):
+    """The LTP owed to rows of ``WT`` since they were last written (see the module doc)."""
+
+    rate: jnp.ndarray   # (n_in,)  lr A+ tr_j(c_j) d^-c_j
+    fired: jnp.ndarray  # (n_out,) sum of s_i(c) d^c over the span so far
+    clock: jnp.ndarray  # ()       steps since the span began
+
+
+class DeferredState(NamedTuple):
+    """A layer's state during a span of deferred LTP: ``layer.W`` holds ``U``."""
+
+    layer: Any  # a LayerState in the event kernel's layout
+    ledger: Ledger
+
+
+def deferred_compatible(dependence: Callable) -> bool:
+    """Whether LTP can be deferred: ``f+`` must not depend on ``W`` (the additive rule)."""
+    return dependence is additive
+
+
+def deferred_span(ltp_rate: float, d_pre: float, trace_bound: float, weight_scale: float, most: int) -> int:
+    """Longest span of ``most`` steps, or ``most`` halved as often as needed (at least
+    16), over which the ledger rounds no more than the dense step could; 0 when none.
+
+    ``U`` stores ``W - rate * fired``, a difference of terms up to
+    ``A = |lr A+| * trace_bound * sum_{k=1..L} d^-k`` (a neuron firing at every step),
+    so reading a weight back rounds it by up to ``2 eps A``. ``L`` dense steps round a
+    weight of size ``weight_scale`` by up to ``L eps / 2 * weight_scale``; the span is
+    the longest with ``2 eps A`` within that. ``d^-L`` must also stay far from
+    float32's range.
+    """
+    if not 0.0 < d_pre <= 1.0:
+        return 0
+    span = int(most)
+    while span >= 16:
+        growth = float(span) if d_pre == 1.0 else math.expm1(-span * math.log(d_pre)) / (1.0 - d_pre)
+        in_range = -span * math.log(d_pre) < 60.0  # d^-span < 1e26
+        if in_range and 4.0 * abs(ltp_rate) * trace_bound * growth <= span * weight_scale:
+            return span
+        span //= 2
+    return 0
+
+
+def open_ledger(stdp: STDPParams, trace_pre, n_out: int) -> Ledger:
+    """A ledger at the start of a span: every row up to date, owed nothing yet."""
+    rate = stdp.lr * stdp.A_plus * trace_pre
+    return Ledger(rate, jnp.zeros((n_out,), rate.dtype), jnp.zeros((), rate.dtype))
+
+
+def _clip(W, bounds: WeightBounds, hardbound: bool):
+    return jnp.clip(W, bounds.w_min, bounds.w_max) if hardbound else W
+
+
+def settle(U, ledger: Ledger, bounds: WeightBounds, hardbound: bool):
+    """``WT`` with every row's owed LTP applied (a dense pass, once per span)."""
+    return _clip(U + ledger.rate[:, None] * ledger.fired[None, :], bounds, hardbound)
+
+
+def deferred_rows(U, ledger: Ledger, x_events, bounds: WeightBounds, hardbound: bool):
+    """The up-to-date rows of ``WT`` of the active inputs ``x_events``."""
+    rows = _gather(U, x_events) + _gather(ledger.rate, x_events)[:, None] * ledger.fired[None, :]
+    return _clip(rows, bounds, hardbound)
+
+
+def deferred_update(dependence: Callable, params: STDPParams, hardbound: bool, d_pre, U, ledger: Ledger,
+                    rows, x, x_events, s, P, Q, trace_pre):
+    """SPEC steps 6-7 for one step with deferred LTP: ``(U, ledger)`` after it.
+
+    ``rows`` (from :func:`deferred_rows`) get the full update; every other row is owed
+    this step's LTP, ``lr A+ P_j s``, which the ledger records in ``fired``. ``trace_pre``
+    is the pre trace after this step: the active rows' owed LTP restarts from it.
+    """
+    rows = _update(dependence, params, hardbound, rows, _gather(x, x_events), s, _gather(P, x_events), Q)
+    clock = ledger.clock + 1
+    fired = ledger.fired + s * jnp.power(d_pre, clock)
+    rate = params.lr * params.A_plus * _gather(trace_pre, x_events) * jnp.power(d_pre, -clock)
+    U = U.at[x_events].set(rows - rate[:, None] * fired[None, :], mode="drop")
+    return U, Ledger(ledger.rate.at[x_events].set(rate, mode="drop"), fired, clock)

@@ -21,7 +21,8 @@ import jax
 import jax.numpy as jnp
 
 from .dependence import additive
-from .event import event_current, event_update
+from .event import (DeferredState, deferred_rows, deferred_update, event_current, event_update, open_ledger,
+                    rows_current, settle)
 from .fused import fused_train
 from .neurons import LIFParams, lif_step
 from .stdp import STDPParams, TraceParams, Traces, apply_bounds, pairing_terms, stdp_delta, update_traces
@@ -29,7 +30,7 @@ from .synapses import Dense, LinearMap
 from .traces import cumulative_add
 
 __all__ = ["BATCH_REDUCTIONS", "LayerState", "LayerParams", "LayerConfig", "NeuronBlocks", "advance_neurons",
-           "advance_and_pair", "forward_step", "plasticity_step", "train_step"]
+           "advance_and_pair", "forward_step", "plasticity_step", "train_step", "begin_chunk", "end_chunk"]
 
 BATCH_REDUCTIONS = ("sum", "mean")
 
@@ -73,6 +74,7 @@ class LayerConfig:
     synapse: LinearMap = Dense()    # the linear map W, x -> current (dense, masked, conv)
     batch_reduction: str = "sum"    # per-sample dW over a batch axis: "sum" or "mean"
     event_driven: bool = False      # dense, unbatched: state.W holds W.T, steps take x_events
+    deferred_ltp: bool = False      # with event_driven: train_step defers LTP (functional.event), state is a DeferredState
     fused: bool = False             # dense, unbatched: steps run in the Pallas kernel (functional.fused)
 
 
@@ -109,6 +111,11 @@ class NeuronBlocks:
                               trace_post=paste(state.trace_post, part.trace_post))
 
     @staticmethod
+    def fits(config: LayerConfig) -> bool:
+        """Whether chunks of ``config`` can be cut (a deferred-LTP state cannot)."""
+        return not config.deferred_ltp
+
+    @staticmethod
     def shared(state: LayerState):
         """What every block computes alike (the pre trace): taken from one block at the end."""
         return state.trace_pre
@@ -130,12 +137,14 @@ class NeuronBlocks:
         return cls(size, n_out // size)
 
 
-def advance_neurons(config: LayerConfig, params: LayerParams, state: LayerState, x, post, x_events=None):
-    """SPEC steps 1-5; returns the new state and the traces' decayed values."""
-    if config.event_driven:
-        current = event_current(state.W, x, x_events)
-    else:
-        current = config.synapse.current(state.W, x)
+def advance_neurons(config: LayerConfig, params: LayerParams, state: LayerState, x, post, x_events=None,
+                    current=None):
+    """SPEC steps 1-5; returns the new state and the traces' decayed values.
+
+    ``current`` (``W @ x``) is computed from ``state.W`` unless given."""
+    if current is None:
+        current = (event_current(state.W, x, x_events) if config.event_driven
+                   else config.synapse.current(state.W, x))
     spikes, v = lif_step(params.lif, state.v, current, post)
     new, decayed = update_traces(
         config.trace_add, params.traces, Traces(state.trace_pre, state.trace_post), x, spikes
@@ -151,9 +160,9 @@ def forward_step(config: LayerConfig, params: LayerParams, state: LayerState, x,
 
 
 def advance_and_pair(config: LayerConfig, params: LayerParams, state: LayerState, x, post,
-                      x_events=None):
+                      x_events=None, current=None):
     """SPEC steps 1-5, then the trace terms the pairing pairs: ``(state, P, Q)``."""
-    state, new, decayed = advance_neurons(config, params, state, x, post, x_events)
+    state, new, decayed = advance_neurons(config, params, state, x, post, x_events, current)
     P, Q = pairing_terms(config.pairing, new, decayed)
     return state, P, Q
 
@@ -199,12 +208,16 @@ def train_step(config: LayerConfig, params: LayerParams, state: LayerState, x,
 
     With ``config.fused`` the step runs in the fused Pallas kernel
     (:func:`~canns_stdp.functional.fused.fused_train`, one step), which the compiled
-    loop runs a whole chunk of steps at a time.
+    loop runs a whole chunk of steps at a time. With ``config.deferred_ltp`` the state
+    is a :class:`~canns_stdp.functional.event.DeferredState` and the step updates only
+    the active inputs' rows, deferring the other rows' LTP.
     """
     if config.fused:
         state, spikes = fused_train(config, params, state, x[None],
                                     None if post is None else post[None])
         return state, spikes[0]
+    if config.deferred_ltp:
+        return _deferred_train_step(config, params, state, x, post, x_events)
     if config.event_driven:
         W = state.W
         state, P, Q = advance_and_pair(config, params, state, x, post, x_events)
@@ -214,3 +227,33 @@ def train_step(config: LayerConfig, params: LayerParams, state: LayerState, x,
     state, spikes, dW = plasticity_step(config, params, state, x, post)
     W = apply_bounds(state.W, dW, params.stdp.bounds, config.hardbound)
     return state._replace(W=W), spikes
+
+
+def _deferred_train_step(config: LayerConfig, params: LayerParams, state: DeferredState, x, post, x_events):
+    layer, ledger = state
+    bounds = params.stdp.bounds
+    rows = deferred_rows(layer.W, ledger, x_events, bounds, config.hardbound)
+    layer, P, Q = advance_and_pair(config, params, layer, x, post, current=rows_current(rows, x, x_events))
+    U, ledger = deferred_update(config.dependence, params.stdp, config.hardbound, params.traces.d_pre, layer.W,
+                                ledger, rows, x, x_events, layer.spike, P, Q, layer.trace_pre)
+    return DeferredState(layer._replace(W=U), ledger), layer.spike
+
+
+def begin_chunk(config: LayerConfig, params: LayerParams, state):
+    """The state the steps of a chunk of ``config`` take, from the state between chunks.
+
+    With ``config.deferred_ltp`` a chunk is a span of deferred LTP: it opens a
+    :class:`~canns_stdp.functional.event.Ledger` on the event kernel's ``W.T``; otherwise
+    the state is used as it is. :func:`end_chunk` undoes it.
+    """
+    if not config.deferred_ltp:
+        return state
+    return DeferredState(state, open_ledger(params.stdp, state.trace_pre, state.v.shape[-1]))
+
+
+def end_chunk(config: LayerConfig, params: LayerParams, state):
+    """The state between chunks: a span's owed LTP settled into ``W.T``."""
+    if not config.deferred_ltp:
+        return state
+    layer, ledger = state
+    return layer._replace(W=settle(layer.W, ledger, params.stdp.bounds, config.hardbound))
