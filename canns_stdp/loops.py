@@ -19,7 +19,7 @@ spikes as a NumPy array of shape ``(T, n_out)``), and both can call a host
 from __future__ import annotations
 
 from functools import partial
-from typing import Callable, Optional
+from typing import Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -27,7 +27,7 @@ import numpy as np
 
 from .progress import progress_bar
 
-__all__ = ["default_chunk_size", "run_compiled", "run_python"]
+__all__ = ["Frame", "default_chunk_size", "run_compiled", "run_python"]
 
 _CHUNK_BYTES = 4 << 20  # host-to-device transfer per chunk
 
@@ -45,17 +45,30 @@ def _empty_outs(step, config, params, state, seq):
     return jax.tree_util.tree_map(lambda o: jnp.zeros((_length(seq),) + o.shape, o.dtype), out_shape)
 
 
-def _loop_chunk(step, config, params, state, seq, n_steps, record, frame=None):
+class Frame(NamedTuple):
+    """State conversions around every span of ``every`` steps of a chunk.
+
+    ``begin(config, params, state)`` runs before a span's first step and ``end`` after
+    its last, inside the compiled chunk: the steps may carry a state of their own in
+    between (e.g. a ledger of deferred LTP,
+    :func:`~canns_stdp.functional.layer_step.begin_span`). Both loops apply them at the
+    same steps; ``every`` divides the chunk size.
+    """
+
+    begin: Callable
+    end: Callable
+    every: int
+
+
+def _loop_chunk(step, config, params, state, seq, n_steps, record, frame: Optional[Frame] = None):
     """Run ``step`` over the first ``n_steps`` entries of one chunk (the rest is padding).
 
     A loop with a traced trip count, not a ``cond`` per step: XLA copies the operands
     of a ``cond`` nested in another one, and steps may hold a ``cond`` of their own.
-    ``frame = (begin, end)``, when given, converts the state before the first step and
-    after the last (``begin(config, params, state)``; see :func:`run_compiled`).
+    With a ``frame``, a loop over its spans runs the steps of each span.
     """
-    if frame is not None:
-        state = frame[0](config, params, state)
-    outs = _empty_outs(step, config, params, state, seq) if record else None
+    stepped = state if frame is None else frame.begin(config, params, state)
+    outs = _empty_outs(step, config, params, stepped, seq) if record else None
 
     def body(t, carry):
         state, outs = carry
@@ -65,10 +78,17 @@ def _loop_chunk(step, config, params, state, seq, n_steps, record, frame=None):
             outs = jax.tree_util.tree_map(lambda buf, o: buf.at[t].set(o), outs, out)
         return state, outs
 
-    state, outs = jax.lax.fori_loop(0, n_steps, body, (state, outs))
-    if frame is not None:
-        state = frame[1](config, params, state)
-    return state, outs
+    if frame is None:
+        return jax.lax.fori_loop(0, n_steps, body, (state, outs))
+
+    def span(k, carry):
+        state, outs = carry
+        start = k * frame.every
+        state = frame.begin(config, params, state)
+        state, outs = jax.lax.fori_loop(start, jnp.minimum(start + frame.every, n_steps), body, (state, outs))
+        return frame.end(config, params, state), outs
+
+    return jax.lax.fori_loop(0, (n_steps + frame.every - 1) // frame.every, span, (state, outs))
 
 
 _run_chunk = jax.jit(_loop_chunk, static_argnames=("step", "config", "record", "frame"))
@@ -125,7 +145,7 @@ def _stack_host(outs):
 def run_compiled(step: Callable, config, params, state, seq: tuple, *, record: bool = False,
                  chunk_size: int = 256, progress: bool = False, desc: str = "steps",
                  configure: Optional[Callable] = None, callback: Optional[Callable] = None,
-                 chunk_runner: Optional[Callable] = None, blocks=None, frame: Optional[tuple] = None):
+                 chunk_runner: Optional[Callable] = None, blocks=None, frame: Optional[Frame] = None):
     """Run ``step(config, params, state, *inputs_t) -> (state, out)`` over ``seq``.
 
     ``seq`` is a tuple of per-step inputs, each an array with leading axis ``T`` or
@@ -143,12 +163,9 @@ def run_compiled(step: Callable, config, params, state, seq: tuple, *, record: b
     ``blocks``, when given, runs each chunk whose config ``blocks.fits`` one block of
     output neurons at a time (:func:`_run_blocked_chunk`): the same steps, with the
     weights of a block in cache.
-    ``frame = (begin, end)``, when given, are two functions ``(config, params, state) ->
-    state`` that each chunk applies, inside its compiled code, before its first step
-    and after its last: the steps may carry a state of their own between those points
-    (e.g. a ledger of deferred LTP,
-    :func:`~canns_stdp.functional.layer_step.begin_chunk`). ``configure``, ``callback``
-    and the returned state see the state between chunks.
+    ``frame`` (a :class:`Frame`), when given, converts the state around every span of
+    ``frame.every`` steps inside the compiled chunks; ``configure``, ``callback`` and the
+    returned state see the state between spans.
     """
     T = _length(seq)
     recorded = []
@@ -181,12 +198,13 @@ def run_compiled(step: Callable, config, params, state, seq: tuple, *, record: b
 def run_python(step: Callable, config, params, state, seq: tuple, *, record: bool = False,
                progress: bool = False, desc: str = "steps", chunk_size: int = 256,
                configure: Optional[Callable] = None, callback: Optional[Callable] = None,
-               frame: Optional[tuple] = None):
+               frame: Optional[Frame] = None):
     """Run ``step`` over ``seq`` with a Python loop, one step per dispatch.
 
     ``configure``, ``frame`` and ``callback`` are applied where :func:`run_compiled` with
-    the same ``chunk_size`` would apply them (every ``chunk_size`` steps; the callback
-    also after the last), so both loops make the same choices and the same steps.
+    the same ``chunk_size`` would apply them (``configure`` every ``chunk_size`` steps,
+    the frame every ``frame.every``, the callback after every chunk and after the last
+    step), so both loops make the same choices and run the same steps.
     """
     T = _length(seq)
     recorded = []
@@ -194,28 +212,26 @@ def run_python(step: Callable, config, params, state, seq: tuple, *, record: boo
     params = jax.device_put(params)  # host scalars would be converted again at every step
     with progress_bar(T, progress, desc) as bar:
         for t in range(T):
-            if t % chunk_size == 0:
-                if configure is not None:
-                    config, state, chunk = configure(state, _slice(seq, t, min(T, t + chunk_size)))
-                    start = t
-                if frame is not None:
-                    state = _frame_at(frame[0], config, params, state)
+            if configure is not None and t % chunk_size == 0:
+                config, state, chunk = configure(state, _slice(seq, t, min(T, t + chunk_size)))
+                start = t
+            if frame is not None and t % frame.every == 0:
+                state = _convert(frame.begin, config, params, state)
             inputs = tuple(None if a is None else a[t - start] for a in chunk)
             state, out = _one_step(step, config, params, state, inputs)
             if record:
                 recorded.append(out)
             if bar is not None:
                 bar.update(1)
-            if (t + 1) % chunk_size == 0 or t + 1 == T:
-                if frame is not None:
-                    state = _frame_at(frame[1], config, params, state)
-                if callback is not None:
-                    callback(t + 1, state)
+            if frame is not None and ((t + 1) % frame.every == 0 or t + 1 == T):
+                state = _convert(frame.end, config, params, state)
+            if callback is not None and ((t + 1) % chunk_size == 0 or t + 1 == T):
+                callback(t + 1, state)
     if not record:
         return state, None
     return state, jax.tree_util.tree_map(lambda *o: np.stack([np.asarray(a) for a in o]), *recorded)
 
 
 @partial(jax.jit, static_argnames=("convert", "config"))
-def _frame_at(convert, config, params, state):
+def _convert(convert, config, params, state):
     return convert(config, params, state)

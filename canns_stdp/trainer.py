@@ -16,18 +16,21 @@ from .checkpoint import PeriodicCheckpoint, save_trainer
 from .functional.dependence import WeightBounds, resolve_dependence
 from .functional.event import deferred_compatible, deferred_span, event_compatible, input_events
 from .functional.fused import fused_available, fused_chunk, fused_compatible
-from .functional.layer_step import (BATCH_REDUCTIONS, LayerState, NeuronBlocks, begin_chunk, end_chunk, forward_step,
+from .functional.layer_step import (BATCH_REDUCTIONS, LayerState, NeuronBlocks, begin_span, end_span, forward_step,
                                     train_step)
 from .functional.stdp import PAIRINGS, STDPParams
 from .functional.synapses import Dense
 from .layer import assign
-from .loops import default_chunk_size, run_compiled, run_python
+from .loops import Frame, default_chunk_size, run_compiled, run_python
 
 __all__ = ["STDPTrainer"]
 
 _REQUIRED_STATE = ("v", "spike", "trace_pre", "trace_post")
 _EVENT_KERNEL_STEPS = (train_step, forward_step)  # the pair steps that have an event-driven kernel
 EVENT_MAX_ACTIVITY = 1 / 10  # above this fraction of active inputs or firing neurons, dense is faster
+# Below this many neurons firing per step, visiting their columns costs less than deferring LTP
+# (784x400, measured: 34k against 25k steps/s with none firing, about even with 5 per step).
+COLUMN_MAX_FIRED = 4
 
 
 def event_max_firing(n_out: int, blocked: bool = False) -> float:
@@ -83,10 +86,10 @@ class STDPTrainer(Trainer):
         hardbound: clip the weights to ``[w_min, w_max]`` after each step.
         signed_amplitudes: allow negative ``A_plus``/``A_minus`` (e.g. Inferno's
             anti-Hebbian, potentiative-only or depressive-only modes; see docs/peers.md).
-        chunk_size: steps per compiled chunk (default: chosen from the input size,
-            shortened to the span deferred LTP allows; that span depends on
-            ``lr * A_plus`` and the pre trace's decay, so changing those can
-            compile the loop once more for the new length).
+        chunk_size: steps per compiled chunk (default: chosen from the input size).
+            Deferred LTP settles its ledger every span of steps, the chunk halved as
+            often as its rounding needs; the span depends on ``lr * A_plus`` and the
+            pre trace's decay, so changing those can compile the loop once more.
         event_driven: ``"auto"`` (default) runs each chunk of steps with an
             event-driven kernel (cost proportional to the spikes,
             :mod:`canns_stdp.functional.event`) when at most 1/10 of the chunk's
@@ -316,38 +319,50 @@ class STDPTrainer(Trainer):
     def _kernel_chooser(self, step, dense_config, params, seq, blocked=False, deferred=False):
         """``configure(state, chunk)`` for the loops: dense or event-driven per chunk.
 
-        The event-driven kernel keeps ``W.T`` in the state; the chooser transposes when
-        it switches. With ``deferred`` its chunks defer LTP (the loops open and settle
-        the ledger in each chunk: :func:`~canns_stdp.functional.layer_step.begin_chunk`).
-        It only switches to the event kernel when the weights are within their bounds
-        (it leaves untouched synapses unclipped).
+        The event-driven kernels keep ``W.T`` in the state; the chooser transposes when
+        it switches. With ``deferred`` (LTP can be deferred) it uses the deferred-LTP
+        kernel unless fewer than ``COLUMN_MAX_FIRED`` neurons fire per step, and the
+        fired-column kernel then (the loops open and settle the ledger every span:
+        :func:`~canns_stdp.functional.layer_step.begin_span`). It only switches to an
+        event kernel when the weights are within their bounds (they leave untouched
+        synapses unclipped).
         """
         if (step not in _EVENT_KERNEL_STEPS or self.event_driven is False
                 or not event_compatible(dense_config.dependence)
                 or type(dense_config.synapse) is not Dense or seq[0].ndim != 2):
             return None
-        event_config = dataclasses.replace(dense_config, event_driven=True,
-                                           deferred_ltp=deferred and step is train_step)
+        column_config = dataclasses.replace(dense_config, event_driven=True)
+        deferred_config = dataclasses.replace(column_config, deferred_ltp=True) if deferred else None
         bounds = params.stdp.bounds
         current = [dense_config]
 
+        def event_kernel(state, xs):
+            """The event kernel for this chunk, or ``None`` when the dense one is faster."""
+            forced = self.event_driven is True
+            if not (forced or np.count_nonzero(xs) <= EVENT_MAX_ACTIVITY * xs.size):
+                return None
+            n_out = state.v.shape[-1]
+            firing = _firing_estimate(state, params)
+            if deferred_config is not None and firing * n_out >= COLUMN_MAX_FIRED:
+                return deferred_config
+            return column_config if forced or firing <= event_max_firing(n_out, blocked) else None
+
         def configure(state, chunk):
             xs = chunk[0]
-            forced = self.event_driven is True
-            # deferred LTP costs the same however many neurons fire; the column kernel does not
-            quiet = forced or (np.count_nonzero(xs) <= EVENT_MAX_ACTIVITY * xs.size and (
-                event_config.deferred_ltp
-                or _firing_estimate(state, params) <= event_max_firing(state.v.shape[-1], blocked)))
-            x_events = input_events(xs, xs.shape[1] if forced else xs.shape[1] // 4) if quiet else None
-            sparse = x_events is not None
-            if sparse and current[0] is dense_config and dense_config.hardbound:
+            wanted = event_kernel(state, xs)
+            x_events = None
+            if wanted is not None:
+                x_events = input_events(xs, xs.shape[1] if self.event_driven is True else xs.shape[1] // 4)
+            if x_events is not None and current[0] is dense_config and dense_config.hardbound:
                 W = np.asarray(state.W)  # on the host: no compilation on a first call
-                sparse = bool(np.all((W >= bounds.w_min) & (W <= bounds.w_max)))
-            wanted = event_config if sparse else dense_config
-            if wanted is not current[0]:
+                if not np.all((W >= bounds.w_min) & (W <= bounds.w_max)):
+                    x_events = None
+            if x_events is None:
+                wanted = dense_config
+            if wanted.event_driven != current[0].event_driven:
                 state = state._replace(W=state.W.T)
-                current[0] = wanted
-            if sparse:
+            current[0] = wanted
+            if x_events is not None:
                 chunk = (*chunk, x_events)
             return wanted, state, chunk
 
@@ -424,10 +439,9 @@ class STDPTrainer(Trainer):
             config = dataclasses.replace(config, fused=True)
         blocks = None if fused or not self.compiled else self._neuron_blocks(step, config, params, seq, state)
         span = 0 if fused else self._deferred_span(step, config, params, seq, state, chunk)
-        if span and self.chunk_size is None:
-            chunk = span  # a chunk is a span: the loops settle the ledger between chunks
         configure = None if fused else self._kernel_chooser(step, config, params, seq, blocks is not None,
-                                                            deferred=span == chunk)
+                                                            deferred=span > 0)
+        frame = Frame(begin_span, end_span, span) if span else None  # settles deferred LTP every span
 
         def canonical(state):  # W, not the event kernel's W.T
             if configure is not None and configure.layout[0].event_driven:
@@ -446,7 +460,7 @@ class STDPTrainer(Trainer):
         try:
             state, outs = loop(step, config, params, state, seq, record=record, chunk_size=chunk,
                                progress=progress, desc=desc, configure=configure, callback=callback,
-                               frame=(begin_chunk, end_chunk))
+                               frame=frame)
             self._write_state(canonical(state), seq[0][-1])
         except BaseException:
             if checkpoint is not None:  # the layer is unchanged: so is the step count

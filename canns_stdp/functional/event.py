@@ -175,7 +175,8 @@ def deferred_compatible(dependence: Callable) -> bool:
 
 def deferred_span(ltp_rate: float, d_pre: float, trace_bound: float, weight_scale: float, most: int) -> int:
     """Longest span of ``most`` steps, or ``most`` halved as often as needed (at least
-    16), over which the ledger rounds no more than the dense step could; 0 when none.
+    16 steps, dividing ``most``), over which the ledger rounds no more than the dense
+    step could; 0 when none.
 
     ``U`` stores ``W - rate * fired``, a difference of terms up to
     ``A = |lr A+| * trace_bound * sum_{k=1..L} d^-k`` (a neuron firing at every step),
@@ -187,7 +188,7 @@ def deferred_span(ltp_rate: float, d_pre: float, trace_bound: float, weight_scal
     if not 0.0 < d_pre <= 1.0:
         return 0
     span = int(most)
-    while span >= 16:
+    while span >= 16 and most % span == 0:
         growth = float(span) if d_pre == 1.0 else math.expm1(-span * math.log(d_pre)) / (1.0 - d_pre)
         in_range = -span * math.log(d_pre) < 60.0  # d^-span < 1e26
         if in_range and 4.0 * abs(ltp_rate) * trace_bound * growth <= span * weight_scale:

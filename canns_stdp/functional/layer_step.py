@@ -30,7 +30,7 @@ from .synapses import Dense, LinearMap
 from .traces import cumulative_add
 
 __all__ = ["BATCH_REDUCTIONS", "LayerState", "LayerParams", "LayerConfig", "NeuronBlocks", "advance_neurons",
-           "advance_and_pair", "forward_step", "plasticity_step", "train_step", "begin_chunk", "end_chunk"]
+           "advance_and_pair", "forward_step", "plasticity_step", "train_step", "begin_span", "end_span"]
 
 BATCH_REDUCTIONS = ("sum", "mean")
 
@@ -239,20 +239,21 @@ def _deferred_train_step(config: LayerConfig, params: LayerParams, state: Deferr
     return DeferredState(layer._replace(W=U), ledger), layer.spike
 
 
-def begin_chunk(config: LayerConfig, params: LayerParams, state):
-    """The state the steps of a chunk of ``config`` take, from the state between chunks.
+def begin_span(config: LayerConfig, params: LayerParams, state):
+    """The state the steps of a span of ``config`` take, from the state between spans
+    (a :class:`~canns_stdp.loops.Frame` runs it).
 
-    With ``config.deferred_ltp`` a chunk is a span of deferred LTP: it opens a
-    :class:`~canns_stdp.functional.event.Ledger` on the event kernel's ``W.T``; otherwise
-    the state is used as it is. :func:`end_chunk` undoes it.
+    With ``config.deferred_ltp`` it opens a :class:`~canns_stdp.functional.event.Ledger`
+    on the event kernel's ``W.T``; otherwise the state is used as it is.
+    :func:`end_span` undoes it.
     """
     if not config.deferred_ltp:
         return state
     return DeferredState(state, open_ledger(params.stdp, state.trace_pre, state.v.shape[-1]))
 
 
-def end_chunk(config: LayerConfig, params: LayerParams, state):
-    """The state between chunks: a span's owed LTP settled into ``W.T``."""
+def end_span(config: LayerConfig, params: LayerParams, state):
+    """The state between spans: a span's owed LTP settled into ``W.T``."""
     if not config.deferred_ltp:
         return state
     layer, ledger = state
