@@ -49,13 +49,13 @@ def event_max_firing(n_out: int, blocked: bool = False) -> float:
 def _firing_estimate(state, params) -> float:
     """Fraction of neurons firing per step, from the post trace (which averages the
     recent spikes: ``E[tr_post] = a_post * rate / (1 - d_post)``); 1 for a layer that
-    has not run yet, whose activity is unknown (the dense kernel is then used)."""
+    has not run yet, whose activity is unknown."""
     a_post, d_post = float(params.traces.a_post), float(params.traces.d_post)
     if not (np.any(np.asarray(state.trace_pre)) or np.any(np.asarray(state.trace_post))):
         return 1.0
     if a_post <= 0:
-        return float(jnp.mean(state.spike))
-    return float(jnp.mean(state.trace_post)) * (1.0 - d_post) / a_post
+        return float(np.mean(np.asarray(state.spike)))
+    return float(np.mean(np.asarray(state.trace_post))) * (1.0 - d_post) / a_post
 
 
 class STDPTrainer(Trainer):
