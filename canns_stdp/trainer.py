@@ -46,6 +46,14 @@ def event_max_firing(n_out: int, blocked: bool = False) -> float:
     return EVENT_MAX_ACTIVITY if 4 * n_out < 4096 or blocked else 1 / 30
 
 
+def _transposed(W):
+    """``W.T`` (the dense and event kernels' layouts): on the host for a small ``W`` on the
+    CPU, where XLA would compile a transposition per shape on a first call."""
+    if W.size <= (1 << 20) and all(d.platform == "cpu" for d in W.devices()):
+        return jnp.asarray(np.ascontiguousarray(np.asarray(W).T))
+    return W.T
+
+
 def _firing_estimate(state, params) -> float:
     """Fraction of neurons firing per step, from the post trace (which averages the
     recent spikes: ``E[tr_post] = a_post * rate / (1 - d_post)``); 1 for a layer that
@@ -360,7 +368,7 @@ class STDPTrainer(Trainer):
             if x_events is None:
                 wanted = dense_config
             if wanted.event_driven != current[0].event_driven:
-                state = state._replace(W=state.W.T)
+                state = state._replace(W=_transposed(state.W))
             current[0] = wanted
             if x_events is not None:
                 chunk = (*chunk, x_events)
@@ -445,7 +453,7 @@ class STDPTrainer(Trainer):
 
         def canonical(state):  # W, not the event kernel's W.T
             if configure is not None and configure.layout[0].event_driven:
-                return state._replace(W=state.W.T)
+                return state._replace(W=_transposed(state.W))
             return state
 
         start = None if checkpoint is None else checkpoint.step
