@@ -29,7 +29,8 @@ pre trace only decays, ``tr_j(c) = tr_j(c_j) d^(c - c_j)`` after its last spike 
 ``c_j``, so the LTP its synapses receive at step ``c`` is
 ``lr A+ tr_j(c_j) d^(c - c_j) s_i(c)``: a product of one number per input and one per
 neuron. The increments all have the sign of ``lr A+ tr_j(c_j)``, and clipping a
-sequence of same-signed increments one at a time gives the clipped sum. So row ``j``
+sequence of same-signed increments one at a time gives the clipped sum (for a weight
+within its bounds). So row ``j``
 can be brought up to date only when it is next read (input ``j`` spikes) or when a
 span of steps ends, from a :class:`Ledger`:
 
@@ -37,10 +38,11 @@ span of steps ends, from a :class:`Ledger`:
     rate[j] = lr A+ tr_j(c_j) d^(-c_j),     fired[i] = sum over c' <= c of s_i(c') d^c'
 
 where ``U[j] = W[j](c_j) - rate[j] fired(c_j)`` is what the state stores in place of
-row ``j`` of ``WT`` (:func:`deferred_step_rows`, :func:`deferred_update`). A step then
+row ``j`` of ``WT`` (:func:`deferred_rows`, :func:`deferred_update`). A step then
 costs in proportion to the active inputs only, however many neurons fire; a span of
-steps ends with one dense pass (:func:`settle`). ``fired`` grows like ``d^-c`` relative
-to the increments it carries, so the rounding of ``U`` grows with the span's length:
+steps ends with one dense pass (:func:`settle`). The product ``rate[j] * fired[i]`` that
+``U`` subtracts grows like ``d^-c`` over a span while the LTP still owed does not, so
+the rounding of ``U`` grows with the span's length:
 :func:`deferred_span` picks the longest span whose rounding stays within what the
 dense step's own rounding could reach over as many steps.
 """
