@@ -78,10 +78,9 @@ def main(argv=None):
 
     import jax
 
-    from canns_stdp.bench import measure
+    from canns_stdp.bench import copy_bandwidth, measure, write_rows
 
     rows = []
-    from canns_stdp.bench import copy_bandwidth
 
     bandwidth = copy_bandwidth()
     print(f"device: {jax.devices()[0].device_kind}; jax {jax.__version__}; "
@@ -149,8 +148,7 @@ def main(argv=None):
         print(f"| {r['layer']} | {r['regime']} | {r['firing']:.1%} | {r['fused']:,.0f} | "
               f"{r['fused'] / roof:.0%} | {streaming} | {r['xla']:,.0f} | {canns_rate} | {ratio} |")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+        write_rows(args.json, rows)
     return rows
 
 

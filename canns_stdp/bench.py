@@ -65,6 +65,12 @@ def copy_bandwidth(n_bytes=1 << 30, repeats=20):
     return 2 * n_bytes * repeats / (time.perf_counter() - start)
 
 
+def write_rows(path, rows) -> None:
+    """Save benchmark rows as JSON (``--json``)."""
+    with open(path, "w") as f:
+        json.dump(rows, f, indent=1)
+
+
 def first_call(n_in, n_out, T, p, threshold):
     """Seconds of a first ``train()`` in a fresh process, compilation included."""
     code = (
@@ -122,8 +128,7 @@ def main(argv=None):
         rows.append(dict(layer="784x100", p=0.05, regime="saturated", loop="first call T=10000", seconds=seconds))
         print(f"first call, T = 10,000, 784x100, compilation included: {seconds:.2f} s")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+        write_rows(args.json, rows)
     return rows
 
 

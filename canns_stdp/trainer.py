@@ -46,6 +46,12 @@ def event_max_firing(n_out: int, blocked: bool = False) -> float:
     return EVENT_MAX_ACTIVITY if 4 * n_out < 4096 or blocked else 1 / 30
 
 
+def _dense_unbatched(step, config, seq) -> bool:
+    """Whether ``step`` has event kernels and runs a dense layer on unbatched input, the
+    layers the event kernels and neuron blocks serve."""
+    return step in _EVENT_KERNEL_STEPS and type(config.synapse) is Dense and seq[0].ndim == 2
+
+
 def _transposed(W):
     """``W.T`` (the dense and event kernels' layouts): on the host for a small ``W`` on the
     CPU, where XLA would compile a transposition per shape on a first call."""
@@ -104,10 +110,11 @@ class STDPTrainer(Trainer):
             inputs are active, else with the dense kernel; ``True`` always
             event-driven, ``False`` always dense. With the additive dependence the
             event kernel defers the LTP of silent inputs' synapses (its cost then
-            follows the active inputs only, and a chunk is at most the span
-            :func:`~canns_stdp.functional.event.deferred_span` allows); otherwise it
-            visits the fired neurons' columns, and "auto" also needs the post trace
-            to say that few neurons fire. All kernels compute the same step; masked,
+            follows the active inputs only; the ledger is settled every span of
+            steps :func:`~canns_stdp.functional.event.deferred_span` allows), unless
+            fewer than 4 neurons fire per step; otherwise it visits the fired
+            neurons' columns, and "auto" also needs the post trace to say that few
+            neurons fire. All kernels compute the same step; masked,
             convolutional and batched layers and user-defined weight dependences
             always use the dense one.
         fused: ``"auto"`` (default) trains a dense, unbatched layer with a built-in
@@ -324,23 +331,23 @@ class STDPTrainer(Trainer):
                                  f"got batch shape {post_batch}")
         return xs, posts
 
-    def _kernel_chooser(self, step, dense_config, params, seq, blocked=False, deferred=False):
+    def _kernel_chooser(self, step, dense_config, params, seq, state, chunk: int, blocked=False):
         """``configure(state, chunk)`` for the loops: dense or event-driven per chunk.
 
         The event-driven kernels keep ``W.T`` in the state; the chooser transposes when
-        it switches. With ``deferred`` (LTP can be deferred) it uses the deferred-LTP
-        kernel unless fewer than ``COLUMN_MAX_FIRED`` neurons fire per step, and the
-        fired-column kernel then (the loops open and settle the ledger every span:
-        :func:`~canns_stdp.functional.layer_step.begin_span`). It only switches to an
-        event kernel when the weights are within their bounds (they leave untouched
-        synapses unclipped).
+        it switches. Where LTP can be deferred (:meth:`_deferred_span`) it uses the
+        deferred-LTP kernel unless fewer than ``COLUMN_MAX_FIRED`` neurons fire per step,
+        and the fired-column kernel then; ``configure.frame`` is the
+        :class:`~canns_stdp.loops.Frame` with which the loops open and settle the ledger
+        every span (``None`` otherwise). It only switches to an event kernel when the
+        weights are within their bounds (they leave untouched synapses unclipped).
         """
-        if (step not in _EVENT_KERNEL_STEPS or self.event_driven is False
-                or not event_compatible(dense_config.dependence)
-                or type(dense_config.synapse) is not Dense or seq[0].ndim != 2):
+        if (self.event_driven is False or not event_compatible(dense_config.dependence)
+                or not _dense_unbatched(step, dense_config, seq)):
             return None
+        span = self._deferred_span(step, dense_config, params, seq, state, chunk)
         column_config = dataclasses.replace(dense_config, event_driven=True)
-        deferred_config = dataclasses.replace(column_config, deferred_ltp=True) if deferred else None
+        deferred_config = dataclasses.replace(column_config, deferred_ltp=True) if span else None
         bounds = params.stdp.bounds
         current = [dense_config]
 
@@ -375,13 +382,14 @@ class STDPTrainer(Trainer):
             return wanted, state, chunk
 
         configure.layout = current  # read by _run to undo the transposition
+        configure.frame = Frame(begin_span, end_span, span) if span else None
         return configure
 
     def _deferred_span(self, step, config, params, seq, state, chunk: int) -> int:
-        """Steps per span of deferred LTP for this run (:func:`~canns_stdp.functional.event.deferred_span`,
-        at most ``chunk``), or 0 where LTP cannot be deferred."""
-        if (step is not train_step or self.event_driven is False or not deferred_compatible(config.dependence)
-                or type(config.synapse) is not Dense or seq[0].ndim != 2):
+        """Steps per span of deferred LTP for this run of an event-driven layer
+        (:func:`~canns_stdp.functional.event.deferred_span`, at most ``chunk``), or 0
+        where LTP cannot be deferred."""
+        if step is not train_step or not deferred_compatible(config.dependence):
             return 0
         traces, stdp = params.traces, params.stdp
         if any(np.ndim(a) for a in (traces.d_pre, traces.a_pre, stdp.lr, stdp.A_plus)):
@@ -417,8 +425,7 @@ class STDPTrainer(Trainer):
         """Blocks of output neurons for the compiled loop when ``W`` outgrows the cache
         (:class:`~canns_stdp.functional.layer_step.NeuronBlocks`), else ``None``."""
         scalars = all(np.ndim(leaf) == 0 for leaf in jax.tree_util.tree_leaves(params))
-        if (step not in _EVENT_KERNEL_STEPS or type(config.synapse) is not Dense or seq[0].ndim != 2
-                or not scalars):
+        if not (_dense_unbatched(step, config, seq) and scalars):
             return None
         return NeuronBlocks.for_layer(seq[0].shape[1], state.v.shape[-1])
 
@@ -446,10 +453,8 @@ class STDPTrainer(Trainer):
         if fused:
             config = dataclasses.replace(config, fused=True)
         blocks = None if fused or not self.compiled else self._neuron_blocks(step, config, params, seq, state)
-        span = 0 if fused else self._deferred_span(step, config, params, seq, state, chunk)
-        configure = None if fused else self._kernel_chooser(step, config, params, seq, blocks is not None,
-                                                            deferred=span > 0)
-        frame = Frame(begin_span, end_span, span) if span else None  # settles deferred LTP every span
+        configure = None if fused else self._kernel_chooser(step, config, params, seq, state, chunk,
+                                                            blocked=blocks is not None)
 
         def canonical(state):  # W, not the event kernel's W.T
             if configure is not None and configure.layout[0].event_driven:
@@ -468,7 +473,7 @@ class STDPTrainer(Trainer):
         try:
             state, outs = loop(step, config, params, state, seq, record=record, chunk_size=chunk,
                                progress=progress, desc=desc, configure=configure, callback=callback,
-                               frame=frame)
+                               frame=None if configure is None else configure.frame)
             self._write_state(canonical(state), seq[0][-1])
         except BaseException:
             if checkpoint is not None:  # the layer is unchanged: so is the step count

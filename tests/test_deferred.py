@@ -84,7 +84,7 @@ def test_deferred_spans_with_real_valued_signed_input(rng):
     np.testing.assert_allclose(state.v, v_ref, atol=2e-5)
 
 
-def recorded_layouts(monkeypatch):
+def opened_spans(monkeypatch):
     """The configs the trainer's loops open chunks with (traced once per compilation)."""
     seen = []
 
@@ -105,7 +105,7 @@ def test_trainer_defers_ltp_and_matches_reference(rng, monkeypatch, compiled, th
     rates = dict(A_plus=0.05, A_minus=0.06)
     W_ref, v_ref, *_, s_ref = reference.run(W0, xs, threshold=threshold, lr=0.02, **rates)
     assert 0.01 < s_ref.mean() < 0.9 and np.abs(W_ref - W0).max() > 0.02
-    seen = recorded_layouts(monkeypatch)
+    seen = opened_spans(monkeypatch)
     layer = SpikingLayer(n_in, N_OUT, W_init=W0, threshold=threshold)
     trainer = STDPTrainer(layer, compiled=compiled, learning_rate=0.02, **rates)
     np.testing.assert_array_equal(trainer.train(xs, return_spikes=True), s_ref)
@@ -118,7 +118,7 @@ def test_trainer_without_deferrable_rule_keeps_the_column_kernel(rng, monkeypatc
     xs = (rng.random((200, N_IN)) < 0.05).astype(np.float32)
     W0 = rng.uniform(0.0, 0.3, (N_OUT, N_IN)).astype(np.float32)
     W_ref, *_, s_ref = reference.run(W0, xs, threshold=2.0, lr=0.02, dependence="soft")
-    seen = recorded_layouts(monkeypatch)
+    seen = opened_spans(monkeypatch)
     layer = SpikingLayer(N_IN, N_OUT, W_init=W0, threshold=2.0)
     trainer = STDPTrainer(layer, learning_rate=0.02, weight_dependence="soft", event_driven=True)
     np.testing.assert_array_equal(trainer.train(xs, return_spikes=True), s_ref)
@@ -132,7 +132,7 @@ def test_large_layer_defers_ltp_instead_of_cutting_blocks(rng, monkeypatch):
     W0 = rng.uniform(0.0, 0.1, (n_out, n_in)).astype(np.float32)
     W_ref, v_ref, *_, s_ref = reference.run(W0, xs, threshold=1.0, lr=0.02, A_plus=0.05, A_minus=0.06)
     assert 0.01 < s_ref.mean() < 0.9
-    seen = recorded_layouts(monkeypatch)
+    seen = opened_spans(monkeypatch)
     layer = SpikingLayer(n_in, n_out, W_init=W0, threshold=1.0)
     trainer = STDPTrainer(layer, learning_rate=0.02, A_plus=0.05, A_minus=0.06, chunk_size=16)
     np.testing.assert_array_equal(trainer.train(xs, return_spikes=True), s_ref)
