@@ -342,8 +342,8 @@ class STDPTrainer(Trainer):
         every span (``None`` otherwise). It only switches to an event kernel when the
         weights are within their bounds (they leave untouched synapses unclipped).
         """
-        if (self.event_driven is False or not event_compatible(dense_config.dependence)
-                or not _dense_unbatched(step, dense_config, seq)):
+        if (not _dense_unbatched(step, dense_config, seq) or self.event_driven is False  # step first:
+                or not event_compatible(dense_config.dependence)):  # other trainers have no event_driven
             return None
         span = self._deferred_span(step, dense_config, params, seq, state, chunk)
         column_config = dataclasses.replace(dense_config, event_driven=True)
