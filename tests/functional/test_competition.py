@@ -1,6 +1,5 @@
 """Competitive-layer mechanisms and step against independent NumPy references."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
