@@ -48,9 +48,10 @@ def _empty_outs(step, config, params, state, seq):
 class Frame(NamedTuple):
     """State conversions around every span of ``every`` steps of a chunk.
 
-    ``begin(config, params, state)`` runs before a span's first step and ``end`` after
-    its last, inside the compiled chunk: the steps may carry a state of their own in
-    between (e.g. a ledger of deferred LTP,
+    ``begin(config, params, state, inputs)`` runs before a span's first step, ``inputs``
+    being the per-step inputs of a step (for their shapes), and
+    ``end(config, params, state)`` after its last, inside the compiled chunk: the steps
+    may carry a state of their own in between (e.g. a ledger of deferred LTP,
     :func:`~canns_stdp.functional.layer_step.begin_span`). Both loops apply them at the
     same steps; ``every`` divides the chunk size.
     """
@@ -67,7 +68,8 @@ def _loop_chunk(step, config, params, state, seq, n_steps, record, frame: Option
     of a ``cond`` nested in another one, and steps may hold a ``cond`` of their own.
     With a ``frame``, a loop over its spans runs the steps of each span.
     """
-    stepped = state if frame is None else frame.begin(config, params, state)
+    first = tuple(None if a is None else a[0] for a in seq)
+    stepped = state if frame is None else frame.begin(config, params, state, first)
     outs = _empty_outs(step, config, params, stepped, seq) if record else None
 
     def body(t, carry):
@@ -84,7 +86,7 @@ def _loop_chunk(step, config, params, state, seq, n_steps, record, frame: Option
     def span(k, carry):
         state, outs = carry
         start = k * frame.every
-        state = frame.begin(config, params, state)
+        state = frame.begin(config, params, state, first)
         state, outs = jax.lax.fori_loop(start, jnp.minimum(start + frame.every, n_steps), body, (state, outs))
         return frame.end(config, params, state), outs
 
@@ -215,9 +217,9 @@ def run_python(step: Callable, config, params, state, seq: tuple, *, record: boo
             if configure is not None and t % chunk_size == 0:
                 config, state, chunk = configure(state, _slice(seq, t, min(T, t + chunk_size)))
                 start = t
-            if frame is not None and t % frame.every == 0:
-                state = _convert(frame.begin, config, params, state)
             inputs = tuple(None if a is None else a[t - start] for a in chunk)
+            if frame is not None and t % frame.every == 0:
+                state = _convert(frame.begin, config, params, state, inputs)
             state, out = _one_step(step, config, params, state, inputs)
             if record:
                 recorded.append(out)
@@ -233,5 +235,5 @@ def run_python(step: Callable, config, params, state, seq: tuple, *, record: boo
 
 
 @partial(jax.jit, static_argnames=("convert", "config"))
-def _convert(convert, config, params, state):
-    return convert(config, params, state)
+def _convert(convert, config, params, state, *inputs):
+    return convert(config, params, state, *inputs)

@@ -41,9 +41,10 @@ def run_spans(W0, xs, posts, span, ref_kw):
     state, spikes = LayerState.zeros(N_IN, N_OUT, W=W0.T.copy()), []
     events = input_events(xs, N_IN)
     for t, x in enumerate(xs):
-        if t % span == 0:  # a span ends: settle what is owed, start a new ledger
-            state = begin_span(deferred, params, end_span(deferred, params, state) if t else state)
         post = None if posts is None else posts[t]
+        if t % span == 0:  # a span ends: settle what is owed, start a new ledger
+            state = end_span(deferred, params, state) if t else state
+            state = begin_span(deferred, params, state, (x, post, events[t]))
         state, s = step(deferred, params, state, x, post, events[t])
         spikes.append(np.asarray(s))
     state = end_span(deferred, params, state)
@@ -88,9 +89,9 @@ def opened_spans(monkeypatch):
     """The configs the trainer's loops open chunks with (traced once per compilation)."""
     seen = []
 
-    def spy(config, params, state):
+    def spy(config, params, state, inputs):
         seen.append(config)
-        return begin_span(config, params, state)
+        return begin_span(config, params, state, inputs)
 
     monkeypatch.setattr(trainer_module, "begin_span", spy)
     return seen

@@ -168,6 +168,7 @@ class DeferredState(NamedTuple):
 
     layer: Any  # a LayerState in the event kernel's layout
     ledger: Ledger
+    rows: Optional[jnp.ndarray]  # a step's rows of WT pass through it (functional.in_place.through_buffer)
 
 
 def deferred_compatible(dependence: Callable) -> bool:

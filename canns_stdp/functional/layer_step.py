@@ -24,6 +24,7 @@ from .dependence import additive
 from .event import (DeferredState, deferred_rows, deferred_update, event_current, event_update, open_ledger,
                     rows_current, settle)
 from .fused import fused_train
+from .in_place import rows_buffer, through_buffer, writes_in_place, written_in_halves
 from .neurons import LIFParams, lif_step
 from .stdp import STDPParams, TraceParams, Traces, apply_bounds, pairing_terms, stdp_delta, update_traces
 from .synapses import Dense, LinearMap
@@ -177,17 +178,37 @@ def plasticity_step(config: LayerConfig, params: LayerParams, state: LayerState,
     """
     W = state.W
     state, P, Q = advance_and_pair(config, params, state, x, post)
-    synapse = config.synapse
-    if config.batch_reduction == "mean" and synapse.batch_size(x) > 1:
-        scale = 1.0 / synapse.batch_size(x)
-
-        def hebbian(post_, pre_):
-            return synapse.hebbian(W, post_, pre_) * scale
-    else:
-        def hebbian(post_, pre_):
-            return synapse.hebbian(W, post_, pre_)
-    dW = stdp_delta(config.dependence, params.stdp, W, x, state.spike, P, Q, hebbian=hebbian)
+    dW = stdp_delta(config.dependence, params.stdp, W, x, state.spike, P, Q, hebbian=_hebbian(config, W, x))
     return state, state.spike, dW
+
+
+def _hebbian(config: LayerConfig, W, x) -> Callable:
+    """The synaptic map's Hebbian term for ``stdp_delta``, averaged over a batch when
+    ``config.batch_reduction == "mean"``."""
+    synapse = config.synapse
+    scale = 1.0 / synapse.batch_size(x) if config.batch_reduction == "mean" else 1.0
+
+    def hebbian(post_, pre_):
+        term = synapse.hebbian(W, post_, pre_)
+        return term * scale if scale != 1.0 else term
+    return hebbian
+
+
+def _dense_rows_step(config: LayerConfig, params: LayerParams, state: LayerState, x, post):
+    """:func:`train_step` for a ``Dense`` map, its weights written one half of the neurons
+    (rows of ``W``) at a time, in place (:func:`~canns_stdp.functional.in_place.written_in_halves`):
+    the same values as the dense step, which XLA:CPU would split between threads."""
+    W = state.W
+    state, P, Q = advance_and_pair(config, params, state, x, post)
+    hebbian = _hebbian(config, W, x)
+
+    def rows(buffer, lo, hi):
+        W_rows = buffer[lo:hi]
+        dW = stdp_delta(config.dependence, params.stdp, W_rows, x, state.spike[..., lo:hi], P, Q[..., lo:hi],
+                        hebbian=hebbian)
+        return apply_bounds(W_rows, dW, params.stdp.bounds, config.hardbound)
+
+    return state._replace(W=written_in_halves(W, rows)), state.spike
 
 
 def train_step(config: LayerConfig, params: LayerParams, state: LayerState, x,
@@ -224,37 +245,42 @@ def train_step(config: LayerConfig, params: LayerParams, state: LayerState, x,
         W = event_update(config.dependence, params.stdp, config.hardbound, W, x, x_events,
                          state.spike, P, Q)
         return state._replace(W=W), state.spike
+    if isinstance(config.synapse, Dense) and writes_in_place(state.W):
+        return _dense_rows_step(config, params, state, x, post)
     state, spikes, dW = plasticity_step(config, params, state, x, post)
     W = apply_bounds(state.W, dW, params.stdp.bounds, config.hardbound)
     return state._replace(W=W), spikes
 
 
 def _deferred_train_step(config: LayerConfig, params: LayerParams, state: DeferredState, x, post, x_events):
-    layer, ledger = state
+    layer, ledger, buffer = state
     bounds = params.stdp.bounds
-    rows = deferred_rows(layer.W, ledger, x_events, bounds, config.hardbound)
+    buffer, rows = through_buffer(buffer, deferred_rows(layer.W, ledger, x_events, bounds, config.hardbound))
     layer, P, Q = advance_and_pair(config, params, layer, x, post, current=rows_current(rows, x, x_events))
     U, ledger = deferred_update(config.dependence, params.stdp, config.hardbound, params.traces.d_pre, layer.W,
                                 ledger, rows, x, x_events, layer.spike, P, Q, layer.trace_pre)
-    return DeferredState(layer._replace(W=U), ledger), layer.spike
+    return DeferredState(layer._replace(W=U), ledger, buffer), layer.spike
 
 
-def begin_span(config: LayerConfig, params: LayerParams, state):
+def begin_span(config: LayerConfig, params: LayerParams, state, inputs):
     """The state the steps of a span of ``config`` take, from the state between spans
-    (a :class:`~canns_stdp.loops.Frame` runs it).
+    (a :class:`~canns_stdp.loops.Frame` runs it); ``inputs`` are a step's inputs
+    ``(x, post, x_events)``, for their shapes.
 
     With ``config.deferred_ltp`` it opens a :class:`~canns_stdp.functional.event.Ledger`
-    on the event kernel's ``W.T``; otherwise the state is used as it is.
-    :func:`end_span` undoes it.
+    on the event kernel's ``W.T``, with a buffer for the rows of ``x_events``; otherwise
+    the state is used as it is. :func:`end_span` undoes it.
     """
     if not config.deferred_ltp:
         return state
-    return DeferredState(state, open_ledger(params.stdp, state.trace_pre, state.v.shape[-1]))
+    n_out = state.v.shape[-1]
+    rows = rows_buffer(inputs[2].shape[-1], (n_out,), state.W.dtype)
+    return DeferredState(state, open_ledger(params.stdp, state.trace_pre, n_out), rows)
 
 
 def end_span(config: LayerConfig, params: LayerParams, state):
     """The state between spans: a span's owed LTP settled into ``W.T``."""
     if not config.deferred_ltp:
         return state
-    layer, ledger = state
+    layer, ledger, _ = state
     return layer._replace(W=settle(layer.W, ledger, params.stdp.bounds, config.hardbound))
