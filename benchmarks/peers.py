@@ -131,6 +131,9 @@ def main():
         "norse": norse,
         "spikingjelly": spikingjelly,
     }
+    if args.first_call:  # first, while the process is fresh: later CANNs' code would be compiled already
+        print(json.dumps(dict(system="canns", layer="784x100", p=0.05, regime="saturated",
+                              first_call_T10000_s=canns_first_call())), flush=True)
     for size in args.sizes.split(","):
         n_in, n_out = SIZES[size]
         # the full --steps (10,000 from run.py, as ANCHORS.md) up to 784x400: a shorter run
@@ -146,9 +149,6 @@ def main():
                         print(json.dumps(dict(system=system, error=str(err))), flush=True)
                         continue
                     print(json.dumps(dict(system=system, layer=size, p=p, regime=regime, steps_per_s=rate)), flush=True)
-    if args.first_call:
-        print(json.dumps(dict(system="canns", layer="784x100", p=0.05, regime="saturated",
-                              first_call_T10000_s=canns_first_call())), flush=True)
 
 
 if __name__ == "__main__":
