@@ -120,8 +120,10 @@ def _run_blocked_chunk(step, config, params, state, seq, n_steps, record, blocks
     return blocks.with_shared(state, shared), outs
 
 
-@partial(jax.jit, static_argnames=("step", "config"))
+@partial(jax.jit, static_argnames=("step", "config"), donate_argnames=("state",))
 def _one_step(step, config, params, state, inputs):
+    """One step; ``state``'s buffers are given to the result, so that the weights are
+    updated in place as in the compiled loop (no copy of ``W`` per step)."""
     return step(config, params, state, *inputs)
 
 
@@ -212,6 +214,7 @@ def run_python(step: Callable, config, params, state, seq: tuple, *, record: boo
     recorded = []
     chunk, start = seq, 0
     params = jax.device_put(params)  # host scalars would be converted again at every step
+    state = jax.tree_util.tree_map(jnp.copy, state)  # the steps consume their state: keep the caller's
     with progress_bar(T, progress, desc) as bar:
         for t in range(T):
             if configure is not None and t % chunk_size == 0:

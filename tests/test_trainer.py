@@ -103,6 +103,18 @@ def test_training_continues_from_layer_state(rng):
     np.testing.assert_allclose(layer.trace_pre.value, whole.trace_pre.value, atol=1e-6)
 
 
+def test_uncompiled_steps_leave_the_callers_arrays_alone(rng):
+    # the Python loop hands each step's state buffers to the next (donation): it must start from copies
+    xs, W0 = data(rng, 40)
+    layer = SpikingLayer(N_IN, N_OUT, W_init=W0)
+    held = [layer.W.value, layer.v.value, layer.trace_pre.value]
+    STDPTrainer(layer, compiled=False, **FAST).train(xs)
+    assert not np.array_equal(layer.W.value, W0)
+    np.testing.assert_array_equal(np.asarray(held[0]), W0)
+    np.testing.assert_array_equal(np.asarray(held[1]), 0.0)
+    np.testing.assert_array_equal(np.asarray(held[2]), 0.0)
+
+
 def test_default_parameters_are_canns_defaults(rng):
     xs, _ = data(rng, 400, p=0.05)
     W0 = rng.uniform(0, 0.4, (N_OUT, N_IN)).astype(np.float32)
