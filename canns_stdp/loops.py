@@ -68,9 +68,11 @@ def _loop_chunk(step, config, params, state, seq, n_steps, record, frame: Option
     of a ``cond`` nested in another one, and steps may hold a ``cond`` of their own.
     With a ``frame``, a loop over its spans runs the steps of each span.
     """
-    first = tuple(None if a is None else a[0] for a in seq)
-    stepped = state if frame is None else frame.begin(config, params, state, first)
-    outs = _empty_outs(step, config, params, stepped, seq) if record else None
+    first = tuple(None if a is None else a[0] for a in seq)  # a step's inputs, for frame.begin
+    outs = None
+    if record:  # the outputs of the steps, which take the state frame.begin makes
+        stepped = state if frame is None else frame.begin(config, params, state, first)
+        outs = _empty_outs(step, config, params, stepped, seq)
 
     def body(t, carry):
         state, outs = carry

@@ -206,19 +206,15 @@ def open_ledger(stdp: STDPParams, trace_pre, n_out: int) -> Ledger:
     return Ledger(rate, jnp.zeros((n_out,), rate.dtype), jnp.zeros((), rate.dtype))
 
 
-def _clip(W, bounds: WeightBounds, hardbound: bool):
-    return jnp.clip(W, bounds.w_min, bounds.w_max) if hardbound else W
-
-
 def settle(U, ledger: Ledger, bounds: WeightBounds, hardbound: bool):
     """``WT`` with every row's owed LTP applied (a dense pass, once per span)."""
-    return _clip(U + ledger.rate[:, None] * ledger.fired[None, :], bounds, hardbound)
+    return apply_bounds(U, ledger.rate[:, None] * ledger.fired[None, :], bounds, hardbound)
 
 
 def deferred_rows(U, ledger: Ledger, x_events, bounds: WeightBounds, hardbound: bool):
     """The up-to-date rows of ``WT`` of the active inputs ``x_events``."""
-    rows = _gather(U, x_events) + _gather(ledger.rate, x_events)[:, None] * ledger.fired[None, :]
-    return _clip(rows, bounds, hardbound)
+    owed = _gather(ledger.rate, x_events)[:, None] * ledger.fired[None, :]
+    return apply_bounds(_gather(U, x_events), owed, bounds, hardbound)
 
 
 def deferred_update(dependence: Callable, params: STDPParams, hardbound: bool, d_pre, U, ledger: Ledger,

@@ -194,21 +194,25 @@ def _hebbian(config: LayerConfig, W, x) -> Callable:
     return hebbian
 
 
-def _dense_rows_step(config: LayerConfig, params: LayerParams, state: LayerState, x, post):
-    """:func:`train_step` for a ``Dense`` map, its weights written one half of the neurons
-    (rows of ``W``) at a time, in place (:func:`~canns_stdp.functional.in_place.written_in_halves`):
-    the same values as the dense step, which XLA:CPU would split between threads."""
-    W = state.W
-    state, P, Q = advance_and_pair(config, params, state, x, post)
+def _updated_weights(config: LayerConfig, params: LayerParams, W, x, spikes, P, Q):
+    """SPEC steps 6-7: ``W`` after this step's change.
+
+    A ``Dense`` map's rows are its neurons: where it pays (on a CPU,
+    :func:`~canns_stdp.functional.in_place.writes_in_place`) the rows are written one half
+    of the neurons at a time, in place, a pass XLA:CPU would otherwise split between
+    threads; the values are the same.
+    """
     hebbian = _hebbian(config, W, x)
 
-    def rows(buffer, lo, hi):
-        W_rows = buffer[lo:hi]
-        dW = stdp_delta(config.dependence, params.stdp, W_rows, x, state.spike[..., lo:hi], P, Q[..., lo:hi],
+    def rows(buffer, lo=None, hi=None):
+        part = slice(lo, hi)
+        dW = stdp_delta(config.dependence, params.stdp, buffer[part], x, spikes[..., part], P, Q[..., part],
                         hebbian=hebbian)
-        return apply_bounds(W_rows, dW, params.stdp.bounds, config.hardbound)
+        return apply_bounds(buffer[part], dW, params.stdp.bounds, config.hardbound)
 
-    return state._replace(W=written_in_halves(W, rows)), state.spike
+    if type(config.synapse) is Dense and writes_in_place(W):
+        return written_in_halves(W, rows)
+    return rows(W)
 
 
 def train_step(config: LayerConfig, params: LayerParams, state: LayerState, x,
@@ -245,11 +249,9 @@ def train_step(config: LayerConfig, params: LayerParams, state: LayerState, x,
         W = event_update(config.dependence, params.stdp, config.hardbound, W, x, x_events,
                          state.spike, P, Q)
         return state._replace(W=W), state.spike
-    if isinstance(config.synapse, Dense) and writes_in_place(state.W):
-        return _dense_rows_step(config, params, state, x, post)
-    state, spikes, dW = plasticity_step(config, params, state, x, post)
-    W = apply_bounds(state.W, dW, params.stdp.bounds, config.hardbound)
-    return state._replace(W=W), spikes
+    W = state.W
+    state, P, Q = advance_and_pair(config, params, state, x, post)
+    return state._replace(W=_updated_weights(config, params, W, x, state.spike, P, Q)), state.spike
 
 
 def _deferred_train_step(config: LayerConfig, params: LayerParams, state: DeferredState, x, post, x_events):
