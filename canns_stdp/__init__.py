@@ -1,17 +1,18 @@
 """canns_stdp: spike-timing-dependent plasticity on BrainPy and JAX."""
 
-from . import functional
-from .base import BrainInspiredModel, Trainer
+from . import functional, rules
+from .base import BrainInspiredModel, TrainerBase
 from .checkpoint import CheckpointError, PeriodicCheckpoint
+from .compat import RewardSTDPTrainer, STDPTrainer, TripletSTDPTrainer
 from .conv_layer import ConvSpikingLayer
 from .layer import SpikingLayer
-from .reward_trainer import RewardSTDPTrainer
-from .trainer import STDPTrainer
-from .triplet_trainer import TripletSTDPTrainer
+from .loops import compilation_count
+from .trainer import Trainer
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BrainInspiredModel", "CheckpointError", "ConvSpikingLayer", "PeriodicCheckpoint", "RewardSTDPTrainer",
-    "SpikingLayer", "STDPTrainer", "Trainer", "TripletSTDPTrainer", "functional", "__version__",
+    "SpikingLayer", "STDPTrainer", "Trainer", "TrainerBase", "TripletSTDPTrainer", "compilation_count",
+    "functional", "rules", "__version__",
 ]

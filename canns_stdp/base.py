@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from .checkpoint import Checkpointable
 
-__all__ = ["BrainInspiredModel", "Trainer"]
+__all__ = ["BrainInspiredModel", "TrainerBase"]
 
 
 class BrainInspiredModel(Checkpointable, bp.DynamicalSystem):
@@ -28,8 +28,9 @@ class BrainInspiredModel(Checkpointable, bp.DynamicalSystem):
         return "s"
 
 
-class Trainer(Checkpointable, ABC):
-    """A training procedure bound to one model.
+class TrainerBase(Checkpointable, ABC):
+    """A training procedure bound to one model (the interface CANNs' trainers share;
+    :class:`canns_stdp.Trainer` is the one that trains every rule).
 
     Args:
         model: the model to train.
@@ -37,7 +38,7 @@ class Trainer(Checkpointable, ABC):
         compiled_prediction: kept for CANNs compatibility.
 
     ``save(path)`` writes the trainer, its model and their states in one file;
-    ``Trainer.load(path)`` rebuilds both (see :mod:`canns_stdp.checkpoint`).
+    ``load(path)`` rebuilds both (see :mod:`canns_stdp.checkpoint`).
     """
 
     _checkpoint_role = "trainer"

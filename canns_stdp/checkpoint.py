@@ -292,6 +292,11 @@ def _kind(cls) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def register_kind(kind: str, cls) -> None:
+    """Load files that name ``kind`` (e.g. where a class was defined before) as ``cls``."""
+    _REGISTRY[kind] = cls
+
+
 class Checkpointable:
     """Mixin: what an object must provide to be saved and loaded (see module doc)."""
 

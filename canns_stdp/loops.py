@@ -27,7 +27,7 @@ import numpy as np
 
 from .progress import progress_bar
 
-__all__ = ["Frame", "default_chunk_size", "run_compiled", "run_python"]
+__all__ = ["Frame", "compilation_count", "default_chunk_size", "run_chunk", "run_compiled", "run_python"]
 
 _CHUNK_BYTES = 4 << 20  # host-to-device transfer per chunk
 
@@ -96,6 +96,10 @@ def _loop_chunk(step, config, params, state, seq, n_steps, record, frame: Option
 
 
 _run_chunk = jax.jit(_loop_chunk, static_argnames=("step", "config", "record", "frame"))
+#: ``run_chunk(step, config, params, state, seq, n_steps, record, frame=None)``: the compiled
+#: loop over the first ``n_steps`` steps of one chunk, for drivers of their own (e.g. a
+#: stack of layers trained inside an optax step); compiled once per step, config and shapes.
+run_chunk = _run_chunk
 
 
 @partial(jax.jit, static_argnames=("step", "config", "record", "blocks"))
@@ -242,3 +246,10 @@ def run_python(step: Callable, config, params, state, seq: tuple, *, record: boo
 @partial(jax.jit, static_argnames=("convert", "config"))
 def _convert(convert, config, params, state, *inputs):
     return convert(config, params, state, *inputs)
+
+
+def compilation_count() -> int:
+    """How many programs the loops have compiled in this process (chunks of every kind,
+    single steps and span conversions): a second call that changes only numbers or the
+    sequence length adds none."""
+    return sum(f._cache_size() for f in (_run_chunk, _run_blocked_chunk, _one_step, _convert))

@@ -32,7 +32,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from .functional.network import init_states, network_step, output_shape
-from .loops import _run_chunk
+from .loops import run_chunk
 
 __all__ = ["stdp_stage", "stdp_grads", "init_states"]
 
@@ -41,9 +41,10 @@ def stdp_stage(layer, **trainer_kwargs):
     """``(config, params)`` of a layer's STDP step, validated as :class:`~canns_stdp.STDPTrainer`
     validates them (same keyword arguments: ``learning_rate``, ``A_plus``, ``A_minus``,
     ``pairing``, ``weight_dependence``, ``batch_reduction``, ...)."""
-    from .trainer import STDPTrainer
+    from .compat import STDPTrainer
+    from .kernels.pair_layer import layer_step
 
-    return STDPTrainer(layer, **trainer_kwargs)._step_setup()
+    return layer_step(*STDPTrainer(layer, **trainer_kwargs).plan())
 
 
 def stdp_grads(stages, params, weights, states, xs):
@@ -69,6 +70,6 @@ def stdp_grads(stages, params, weights, states, xs):
                    for st, W in zip(states, weights))
     grads = tuple(None if st is None else jnp.zeros_like(st.W) for st in states)
     counts = jnp.zeros(output_shape(stages, states, xs.shape[1:]), xs.dtype)
-    (states, grads, counts), _ = _run_chunk(network_step, stages, tuple(params),
+    (states, grads, counts), _ = run_chunk(network_step, stages, tuple(params),
                                             (states, grads, counts), (xs,), xs.shape[0], False)
     return grads, states, counts

@@ -7,6 +7,7 @@ import pytest
 import reference
 from canns_stdp import SpikingLayer, STDPTrainer
 from canns_stdp.functional.event import input_events
+from canns_stdp.kernels import pair_layer
 from canns_stdp.functional.layer_step import LayerConfig, LayerParams, LayerState, NeuronBlocks, train_step
 from canns_stdp.functional.neurons import LIFParams
 from canns_stdp.functional.stdp import STDPParams
@@ -54,8 +55,7 @@ def test_trainer_cuts_a_large_layer_into_blocks_without_changing_the_result(rng)
     n_in, n_out = 1100, 1000  # 4.4 MB of weights
     xs = (rng.random((40, n_in)) < 0.02).astype(np.float32)
     W0 = rng.uniform(0.0, 0.1, (n_out, n_in)).astype(np.float32)
-    assert STDPTrainer._neuron_blocks(train_step, LayerConfig(), LayerParams(), (xs, None),
-                                      LayerState.zeros(n_in, n_out)) is not None
+    assert pair_layer._neuron_blocks(LayerParams(), (xs, None), LayerState.zeros(n_in, n_out)) is not None
     W_ref, v_ref, *_, s_ref = reference.run(W0, xs, threshold=1.0, **RATES)
     assert 0.01 < s_ref.mean() < 0.9
     layer = SpikingLayer(n_in, n_out, W_init=W0, threshold=1.0)

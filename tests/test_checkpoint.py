@@ -118,7 +118,7 @@ def test_generic_protocol_carries_trainer_state(rng, tmp_path):
     # a model can be read from a trainer's file; a trainer must be of the class asked for
     np.testing.assert_array_equal(SpikingLayer.load(tmp_path / "k.npz").W.value, W_saved)
     STDPTrainer(layer).save(tmp_path / "plain.npz")
-    with pytest.raises(CheckpointError, match=r"holds a canns_stdp.trainer.STDPTrainer, not a .*KeyedTrainer"):
+    with pytest.raises(CheckpointError, match=r"holds a canns_stdp.compat.STDPTrainer, not a .*KeyedTrainer"):
         KeyedTrainer.load(tmp_path / "plain.npz")
 
 
@@ -299,10 +299,10 @@ def test_periodic_checkpoint_on_failure_writes_nothing_non_finite(rng, tmp_path)
 def test_chunk_callback_sees_the_same_states_in_both_loops(rng):
     from canns_stdp.functional.layer_step import train_step
     from canns_stdp.loops import run_compiled, run_python
+    from canns_stdp.mixed import stdp_stage
 
     layer = trained_layer(rng)
-    trainer = STDPTrainer(layer, **FAST)
-    config, params = trainer._step_setup()
+    config, params = stdp_stage(layer, **FAST)
     xs = spikes(rng, 70)
     seen = {}
     for name, loop in (("compiled", run_compiled), ("python", run_python)):

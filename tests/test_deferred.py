@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import reference
-import canns_stdp.trainer as trainer_module
+import canns_stdp.kernels.pair_layer as trainer_module
 from canns_stdp import SpikingLayer, STDPTrainer
 from canns_stdp.functional.dependence import WeightBounds
 from canns_stdp.functional.event import deferred_span, input_events

@@ -5,7 +5,7 @@ import pytest
 
 import reference
 from canns_stdp import SpikingLayer, STDPTrainer
-from canns_stdp.trainer import EVENT_MAX_ACTIVITY
+from canns_stdp.kernels.policy import EVENT_MAX_ACTIVITY
 
 N_IN, N_OUT = 96, 40
 CASES = [

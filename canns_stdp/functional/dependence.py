@@ -39,6 +39,7 @@ __all__ = [
     "UserDependence",
     "DEPENDENCES",
     "resolve_dependence",
+    "check_dependence",
 ]
 
 
@@ -128,3 +129,23 @@ def resolve_dependence(spec) -> Callable:
         f"weight_dependence must be a name, a pair (f_plus, f_minus) or a function "
         f"(W, bounds) -> (f_plus, f_minus), got {spec!r}"
     )
+
+
+def check_dependence(dependence: Callable, shape: tuple, bounds: WeightBounds) -> None:
+    """Check that a user dependence runs on ``W`` of ``shape`` and returns factors that
+    broadcast against it (built-in ones always do).
+
+    Raises:
+        ValueError: naming ``weight_dependence``, the shape and what went wrong.
+    """
+    if dependence in DEPENDENCES.values():
+        return
+    W = jax.ShapeDtypeStruct(tuple(shape), jnp.float32)
+    try:
+        outs = jax.eval_shape(dependence, W, bounds)
+    except Exception as err:  # a user function that cannot run on W
+        raise ValueError(f"weight_dependence failed on W of shape {tuple(shape)}: {err}") from err
+    for name, out in zip(("f_plus", "f_minus"), outs):
+        if out.shape not in ((), tuple(shape)):
+            raise ValueError(f"weight_dependence {name} must return a scalar or shape {tuple(shape)}, "
+                             f"got shape {out.shape}")

@@ -25,8 +25,9 @@ from .event import (DeferredState, deferred_rows, deferred_update, event_current
                     rows_current, settle)
 from .fused import fused_train
 from .in_place import rows_buffer, through_buffer, writes_in_place, written_in_halves
-from .neurons import LIFParams, lif_step
-from .stdp import STDPParams, TraceParams, Traces, apply_bounds, pairing_terms, stdp_delta, update_traces
+from ..step import advance_neurons as step_neurons
+from .neurons import LIFParams
+from .stdp import STDPParams, TraceParams, apply_bounds, pairing_terms, stdp_delta
 from .synapses import Dense, LinearMap
 from .traces import cumulative_add
 
@@ -140,17 +141,14 @@ class NeuronBlocks:
 
 def advance_neurons(config: LayerConfig, params: LayerParams, state: LayerState, x, post, x_events=None,
                     current=None):
-    """SPEC steps 1-5; returns the new state and the traces' decayed values.
+    """SPEC steps 1-5 (:func:`canns_stdp.step.advance_neurons`) from this kernel's layout;
+    returns the new state and the traces' decayed values.
 
     ``current`` (``W @ x``) is computed from ``state.W`` unless given."""
     if current is None:
         current = (event_current(state.W, x, x_events) if config.event_driven
                    else config.synapse.current(state.W, x))
-    spikes, v = lif_step(params.lif, state.v, current, post)
-    new, decayed = update_traces(
-        config.trace_add, params.traces, Traces(state.trace_pre, state.trace_post), x, spikes
-    )
-    return state._replace(v=v, spike=spikes, trace_pre=new.pre, trace_post=new.post), new, decayed
+    return step_neurons(config.trace_add, params.lif, params.traces, state, x, post, current)
 
 
 def forward_step(config: LayerConfig, params: LayerParams, state: LayerState, x,

@@ -1,0 +1,31 @@
+"""Every measured threshold that picks an execution kernel, with the measurement behind it.
+
+All figures were measured on the project's 2-core x86_64 CPU machine with the benchmark
+job (784 Poisson inputs, LIF neurons, pair STDP every step).
+"""
+
+from __future__ import annotations
+
+__all__ = ["COLUMN_MAX_FIRED", "EVENT_MAX_ACTIVITY", "event_max_firing"]
+
+# Above this fraction of active inputs (in a chunk) or of firing neurons, the dense
+# kernel is faster than the event-driven ones.
+EVENT_MAX_ACTIVITY = 1 / 10
+
+# Below this many neurons firing per step, visiting their columns costs less than
+# deferring LTP (784x400, measured: 34k against 25k steps/s with none firing, about even
+# with 5 per step).
+COLUMN_MAX_FIRED = 4
+
+
+def event_max_firing(n_out: int, blocked: bool = False) -> float:
+    """Firing fraction up to which the fired-column kernel beats the dense one.
+
+    Each fired neuron costs the event kernel one strided column of ``W.T``; once a row of
+    ``W.T`` spans a memory page (``n_out >= 1024`` floats) every element of that column
+    is on its own page, and the break-even falls from about 1/8 of the neurons (784x400)
+    to about 1/25 (4096x4096). Run in neuron blocks that stay in cache (``blocked``), the
+    columns are cheap again and the small layers' 1/10 applies (4096x4096, measured: 2.6
+    against 5.4 ms per step at 3% firing, 15 against 5.5 ms at 35%).
+    """
+    return EVENT_MAX_ACTIVITY if 4 * n_out < 4096 or blocked else 1 / 30

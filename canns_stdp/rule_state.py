@@ -1,0 +1,132 @@
+"""A rule's state kept on its trainer as named ``bm.Variable``s.
+
+The rule's state is a pytree (``rule.init_state``); each leaf becomes a variable of the
+trainer named after its field (``eligibility``, ``dopamine``, ``r2``, ``o2``; the full
+path joined by ``_`` where two fields share a name), so that checkpoints store it and
+users read it as ``trainer.<name>.value``. A state may carry a leading batch axis (one
+per sample) after a batched call; an unbatched state is broadcast to a batch, a batch of
+another size needs ``reset_state()`` first.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Tuple
+
+import brainpy.math as bm
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["RuleStateStore", "leaf_names"]
+
+
+def _key_name(key) -> str:
+    for attr in ("name", "key", "idx"):
+        if hasattr(key, attr):
+            return str(getattr(key, attr))
+    return str(key)
+
+
+def leaf_names(tree) -> Tuple[List[str], list, object]:
+    """``(names, leaves, treedef)``: each leaf named by its last field, or its whole
+    path where the last field is not unique."""
+    paths, treedef = jax.tree_util.tree_flatten_with_path(tree)
+    full = ["_".join(_key_name(k) for k in path) for path, _ in paths]
+    last = [_key_name(path[-1]) if path else "state" for path, _ in paths]
+    names = [short if last.count(short) == 1 else long for short, long in zip(last, full)]
+    return names, [leaf for _, leaf in paths], treedef
+
+
+class RuleStateStore:
+    """Reads, checks and writes the rule's state of ``trainer`` (see the module doc)."""
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+
+    def _template(self, batch_shape=()):
+        trainer = self.trainer
+        in_shape, out_shape = trainer.model.sample_shapes()
+        weight_shape = tuple(getattr(trainer.model, "weight_shape", (trainer.model.output_size,
+                                                                      trainer.model.input_size)))
+        return trainer.current_rule().init_state(in_shape, out_shape, weight_shape, tuple(batch_shape))
+
+    def names(self) -> List[str]:
+        return leaf_names(self._template())[0]
+
+    def reset(self) -> None:
+        """Zero every variable (unbatched)."""
+        from .layer import assign
+
+        names, leaves, _ = leaf_names(self._template())
+        for name, leaf in zip(names, leaves):
+            if hasattr(self.trainer, name) and isinstance(getattr(self.trainer, name), bm.Variable):
+                assign(self.trainer, name, jnp.asarray(leaf))
+            else:
+                setattr(self.trainer, name, bm.Variable(jnp.asarray(leaf)))
+
+    def named(self, state) -> Dict[str, object]:
+        names, leaves, _ = leaf_names(state)
+        return dict(zip(names, leaves))
+
+    def read(self, batch_shape=()):
+        """The state as the rule's pytree, for inputs with ``batch_shape``."""
+        batch_shape = tuple(batch_shape)
+        names, unbatched, _ = leaf_names(self._template())
+        _, wanted, treedef = leaf_names(self._template(batch_shape))
+        values = []
+        for name, one, full in zip(names, unbatched, wanted):
+            var = getattr(self.trainer, name, None)
+            if not isinstance(var, bm.Variable):
+                raise ValueError(f"trainer.{name} is missing: the rule's state changed; call reset_state()")
+            values.append(check_leaf(name, jnp.asarray(var.value, jnp.float32), one.shape, batch_shape))
+        return jax.tree_util.tree_unflatten(treedef, values)
+
+    def check_stored(self, arrays: Dict[str, np.ndarray]) -> None:
+        """Check arrays meant for the variables (e.g. from a checkpoint or ``set_state``):
+        unbatched, or all with one batch shape."""
+        names, unbatched, _ = leaf_names(self._template())
+        batch = None
+        for name, one in zip(names, unbatched):
+            arr = np.asarray(arrays[name])
+            if not np.isfinite(arr).all():
+                raise ValueError(f"{name} must be finite")
+            held = _held_batch(arr.shape, one.shape)
+            if held is None:
+                raise ValueError(f"{name} must have shape {one.shape} (or (B,) + {one.shape} for a batch), "
+                                 f"got shape {arr.shape}")
+            if batch is not None and held != batch:
+                raise ValueError(f"{name} must have shape {batch + one.shape} (one per sample of the "
+                                 f"batch {batch}), got shape {arr.shape}")
+            batch = held
+
+    def write(self, state) -> None:
+        from .layer import assign
+
+        for name, value in self.named(state).items():
+            assign(self.trainer, name, value)
+
+
+def _held_batch(shape, unbatched):
+    """The batch shape an array of ``shape`` holds over ``unbatched``, or ``None``."""
+    shape, unbatched = tuple(shape), tuple(unbatched)
+    n = len(shape) - len(unbatched)
+    if n < 0 or shape[n:] != unbatched:
+        return None
+    return shape[:n]
+
+
+def check_leaf(name: str, value, unbatched: tuple, batch_shape: tuple):
+    """``value`` for a run on ``batch_shape``: as it is, or broadcast from unbatched."""
+    unbatched, full = tuple(unbatched), tuple(batch_shape) + tuple(unbatched)
+    held = _held_batch(value.shape, unbatched)
+    if value.shape == full:
+        return value
+    if not batch_shape:
+        hint = "; the trainer holds a batched state: call reset_state() first" if held else ""
+        raise ValueError(f"{name} must have shape {unbatched}, got shape {value.shape}{hint}")
+    if value.shape == unbatched:
+        return jnp.broadcast_to(value, full)
+    if held:
+        raise ValueError(f"{name} holds a batch of shape {held}, the input a batch of shape "
+                         f"{tuple(batch_shape)}; call reset_state() first")
+    raise ValueError(f"{name} must have shape {full}, got shape {value.shape}")
