@@ -7,7 +7,7 @@ its attributes at every call (so ``trainer.A_plus = ...`` takes effect at the ne
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import jax.numpy as jnp
 import numpy as np
@@ -15,11 +15,17 @@ import numpy as np
 from . import _validation as v
 from . import rules
 from .checkpoint import register_kind
-from .functional.reward import RewardState
 from .layer import assign
 from .trainer import Trainer
 
-__all__ = ["RewardSTDPTrainer", "STDPTrainer", "TripletSTDPTrainer"]
+__all__ = ["RewardSTDPTrainer", "RewardState", "STDPTrainer", "TripletSTDPTrainer"]
+
+
+class RewardState(NamedTuple):
+    """A :class:`RewardSTDPTrainer`'s modulation state."""
+
+    eligibility: Any  # W's shape; (B,) + W's shape after a batched call
+    dopamine: Any     # (); (B,) after a batched call
 
 class STDPTrainer(Trainer):
     """Pair STDP for a :class:`~canns_stdp.SpikingLayer` or

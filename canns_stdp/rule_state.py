@@ -32,7 +32,7 @@ def leaf_names(tree) -> Tuple[List[str], list, object]:
     path where the last field is not unique."""
     paths, treedef = jax.tree_util.tree_flatten_with_path(tree)
     full = ["_".join(_key_name(k) for k in path) for path, _ in paths]
-    last = [_key_name(path[-1]) if path else "state" for path, _ in paths]
+    last = [_key_name(path[-1]) if path else "rule_state" for path, _ in paths]
     names = [short if last.count(short) == 1 else long for short, long in zip(last, full)]
     return names, [leaf for _, leaf in paths], treedef
 

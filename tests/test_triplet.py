@@ -7,8 +7,7 @@ import pytest
 
 import reference
 import triplet_reference as tref
-from canns_stdp import SpikingLayer, STDPTrainer, TripletSTDPTrainer
-from canns_stdp.functional import dependence, triplet
+from canns_stdp import SpikingLayer, STDPTrainer, TripletSTDPTrainer, rules
 from canns_stdp.functional.triplet import triplet_parameters
 
 N_IN, N_OUT = 30, 8
@@ -116,19 +115,22 @@ def test_weights_stay_in_bounds(rng):
     assert W.min() >= 0.05 and W.max() <= 0.25 and (W == 0.25).any()
 
 
-def test_triplet_delta_composes_with_jit_vmap_and_grad():
-    rule = triplet.TripletParams(0.01, 0.02, 0.015, 0.005, 0.9, 0.95, 1.0, dependence.WeightBounds())
+def test_triplet_rule_composes_with_jit_vmap_and_grad():
+    rule = rules.Triplet(A2_plus=0.01, A3_plus=0.02, A2_minus=0.015, A3_minus=0.005, d_x=1.0, d_y=1.0)
     W = jnp.full((2, 3), 0.4)
     x, s = jnp.array([1.0, 0.0, 1.0]), jnp.array([1.0, 0.0])
     P, Q, r2, o2 = jnp.array([1.0, 0.5, 1.2]), jnp.array([1.3, 0.2]), jnp.array([0.5, 0.1, 0.0]), jnp.array([2.0, 1.0])
-    dW = jax.jit(triplet.triplet_delta, static_argnums=0)(dependence.additive, rule, W, x, s, P, Q, r2, o2)
+
+    def change(rule, x):  # symmetric pairing: P and Q are the traces; d_x = d_y = 1: r2, o2 as given
+        pre, post = rules.Activity(x, P, P), rules.Activity(s, Q, Q)
+        return rule.update(rules.TripletTraces(r2, o2), pre, post, W, lambda a, b: jnp.outer(a, b))[0]
+
+    dW = jax.jit(change)(rule, x)  # the rule is a pytree: its numbers are traced
     want = np.outer([1.0 * (0.01 + 0.02 * 2.0), 0.0], P) - np.outer(Q, [0.015 + 0.005 * 0.5, 0.0, 0.015])
     np.testing.assert_allclose(dW, want, rtol=1e-6)
-    batched = jax.vmap(lambda xx: triplet.triplet_delta(dependence.additive, rule, W, xx, s, P, Q, r2, o2))(
-        jnp.stack([x, 2 * x]))
+    batched = jax.vmap(lambda xx: change(rule, xx))(jnp.stack([x, 2 * x]))
     np.testing.assert_allclose(batched[0], want, rtol=1e-6)
-    grad = jax.grad(lambda a: triplet.triplet_delta(
-        dependence.additive, rule._replace(A3_plus=a), W, x, s, P, Q, r2, o2).sum())(0.02)
+    grad = jax.grad(lambda a: change(rule.replace(A3_plus=a), x).sum())(0.02)
     np.testing.assert_allclose(grad, 2.0 * float(P.sum()), rtol=1e-6)  # d/dA3+ = o2_0 * sum(P)
 
 

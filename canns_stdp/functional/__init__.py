@@ -4,17 +4,17 @@ Every function here can be called directly, ``jax.jit``-ed, ``jax.vmap``-ed or
 differentiated without any layer or trainer object.
 """
 
-from . import dependence, event, layer_step, network, neurons, pooling, psp, reward, stdp, synapses, traces, triplet
+from . import dependence, event, layer_step, network, neurons, pooling, psp, stdp, synapses, traces, triplet
 from .dependence import WeightBounds, additive, hard, power, soft
 from .layer_step import LayerConfig, LayerParams, LayerState, forward_step, plasticity_step, train_step
 from .neurons import LIFParams, lif_step
 from .stdp import STDPParams, TraceParams, Traces, apply_bounds, pairing_terms, stdp_delta, update_traces
 from .synapses import Conv, Dense, LinearMap, MaskedDense
 from .traces import cumulative_trace, decay_from_tau, nearest_trace
-from .triplet import triplet_delta, triplet_parameters, triplet_train_step
+from .triplet import triplet_parameters
 
 __all__ = [
-    "dependence", "event", "layer_step", "network", "neurons", "pooling", "psp", "reward", "stdp", "synapses",
+    "dependence", "event", "layer_step", "network", "neurons", "pooling", "psp", "stdp", "synapses",
     "traces", "triplet",
     "WeightBounds", "additive", "hard", "power", "soft",
     "LayerConfig", "LayerParams", "LayerState", "forward_step", "plasticity_step", "train_step",
@@ -23,5 +23,5 @@ __all__ = [
     "STDPParams", "TraceParams", "Traces", "apply_bounds", "pairing_terms", "stdp_delta",
     "update_traces",
     "cumulative_trace", "decay_from_tau", "nearest_trace",
-    "triplet_delta", "triplet_parameters", "triplet_train_step",
+    "triplet_parameters",
 ]

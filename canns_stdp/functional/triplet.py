@@ -1,153 +1,20 @@
-"""Triplet STDP (Pfister & Gerstner 2006), all-to-all and nearest-spike.
+"""The fitted parameter sets of triplet STDP (Pfister & Gerstner 2006, Table 4).
 
-Four traces: ``r1``, ``r2`` per input (presynaptic), ``o1``, ``o2`` per neuron
-(postsynaptic). Between spikes each decays with its own time constant
-(``tau_plus``, ``tau_x``, ``tau_minus``, ``tau_y``); at a spike of its neuron it
-jumps by ``a`` (all-to-all: ``r ← r + a``) or is reset to ``a``
-(nearest-spike: ``r ← a``), with ``a = a_pre`` for ``r1, r2`` and ``a_post`` for
-``o1, o2`` (the paper: ``a = 1``). The weight changes at spikes:
-
-* post spike of neuron ``i`` (LTP): ``w_ij += r1_j · (A2+ + A3+ · o2_i(t−ε))``
-* pre spike of input ``j`` (LTD):   ``w_ij −= o1_i · (A2− + A3− · r2_j(t−ε))``
-
-``o2(t−ε)`` and ``r2(t−ε)`` are the slow traces *just before* this step's own
-spike is added (decayed to this step), so a spike never pairs with itself. In
-discrete time, one step of the rule is SPEC steps 1-7 with step 6 replaced by
-
-    ΔW = lr · ( f+(W) ⊙ ((s ⊙ (A2+ + A3+·o2_dec)) ⊗ P)
-              − f−(W) ⊙ (Q ⊗ (x ⊙ (A2− + A3−·r2_dec))) )
-
-where ``(P, Q)`` are ``(r1, o1)`` chosen by the pairing convention of SPEC step 6
-(``symmetric``, ``causal``, ``strict``; in continuous time coincident spikes do not
-occur and all three agree) and ``r2_dec = d_x·r2``, ``o2_dec = d_y·o2``. With
-``A3± = 0`` it is the pair rule with ``A± = A2±``.
-
-``r1`` and ``o1`` are the layer's ``trace_pre`` and ``trace_post`` (decays
-``d_pre = exp(−dt/τ+)``, ``d_post = exp(−dt/τ−)``); ``r2`` and ``o2`` are extra state.
+The rule itself is :class:`canns_stdp.rules.Triplet` (``rules.triplet(...)``); these sets
+give it, and the layer's traces, the paper's constants by name.
 
 Example:
-    >>> import jax.numpy as jnp
-    >>> from canns_stdp.functional import dependence, traces, triplet
-    >>> p = triplet.triplet_parameters("visual_cortex", "all_to_all")
-    >>> rule = triplet.TripletParams(p.A2_plus, p.A3_plus, p.A2_minus, p.A3_minus,
-    ...                              d_x=traces.decay_from_tau(p.tau_x),
-    ...                              d_y=traces.decay_from_tau(p.tau_y))
-    >>> x, s = jnp.array([1., 0.]), jnp.array([1.])
-    >>> r2, o2 = jnp.zeros(2), jnp.zeros(1)
-    >>> dW = triplet.triplet_delta(dependence.additive, rule, jnp.full((1, 2), .5),
-    ...                            x, s, P=x, Q=s, r2_before=r2, o2_before=o2)
+    >>> from canns_stdp.functional.triplet import triplet_parameters
+    >>> p = triplet_parameters("visual_cortex", "all_to_all")
+    >>> p.layer_kwargs()["tau_pre"], p.trainer_kwargs()["tau_y"]
+    (16.8, 125.0)
 """
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Optional
+from typing import NamedTuple
 
-import jax.numpy as jnp
-
-from .dependence import WeightBounds
-from .layer_step import LayerConfig, LayerParams, LayerState, advance_neurons
-from .stdp import apply_bounds, pairing_terms
-from .synapses import dense_hebbian
-
-__all__ = [
-    "TripletParams",
-    "TripletState",
-    "TripletStepParams",
-    "PaperParameters",
-    "PAPER_PARAMETERS",
-    "triplet_parameters",
-    "update_slow_traces",
-    "triplet_delta",
-    "triplet_train_step",
-    "triplet_forward_step",
-]
-
-
-class TripletParams(NamedTuple):
-    """Numeric parameters of the triplet rule (traced under ``jit``)."""
-
-    A2_plus: float = 5e-10
-    A3_plus: float = 6.2e-3
-    A2_minus: float = 7e-3
-    A3_minus: float = 2.3e-4
-    d_x: float = 0.99014   # decay per step of r2: exp(-dt / tau_x)
-    d_y: float = 0.99203   # decay per step of o2: exp(-dt / tau_y)
-    lr: float = 1.0
-    bounds: WeightBounds = WeightBounds()
-
-
-class TripletState(NamedTuple):
-    """A layer's state plus the slow traces ``r2`` ``(n_in,)`` and ``o2`` ``(n_out,)``."""
-
-    layer: LayerState
-    r2: jnp.ndarray
-    o2: jnp.ndarray
-
-
-class TripletStepParams(NamedTuple):
-    layer: LayerParams
-    triplet: TripletParams
-
-
-def update_slow_traces(add: Callable, params: TripletParams, r2, o2, pre, post,
-                       a_pre=1.0, a_post=1.0):
-    """Advance ``r2`` and ``o2`` one step.
-
-    Returns ``(r2', o2', r2_dec, o2_dec)``: the new traces and their values decayed
-    to this step without this step's spikes (the paper's ``t − ε``).
-    """
-    r2_dec, o2_dec = params.d_x * r2, params.d_y * o2
-    return add(r2_dec, pre, a_pre), add(o2_dec, post, a_post), r2_dec, o2_dec
-
-
-def triplet_delta(dependence: Callable, params: TripletParams, W, pre, post, P, Q,
-                  r2_before, o2_before, hebbian: Callable = dense_hebbian):
-    """The triplet weight change of one step (see the module docstring).
-
-    Args:
-        dependence: weight dependence ``dep(W, bounds) -> (f_plus, f_minus)``.
-        params: amplitudes, ``lr`` and bounds.
-        W: weights ``(n_out, n_in)``; pre: input ``x``; post: spikes ``s``.
-        P, Q: the fast traces ``r1``, ``o1`` chosen by the pairing convention.
-        r2_before, o2_before: the slow traces at ``t − ε``.
-    """
-    f_plus, f_minus = dependence(W, params.bounds)
-    ltp = f_plus * hebbian(post * (params.A2_plus + params.A3_plus * o2_before), P)
-    ltd = f_minus * hebbian(Q, pre * (params.A2_minus + params.A3_minus * r2_before))
-    return params.lr * (ltp - ltd)
-
-
-def _advance_all(config: LayerConfig, params: TripletStepParams, state: TripletState, x, post):
-    layer, new, decayed = advance_neurons(config, params.layer, state.layer, x, post)
-    tr = params.layer.traces
-    r2, o2, r2_dec, o2_dec = update_slow_traces(
-        config.trace_add, params.triplet, state.r2, state.o2, x, layer.spike, tr.a_pre, tr.a_post
-    )
-    return TripletState(layer, r2, o2), new, decayed, r2_dec, o2_dec
-
-
-def triplet_train_step(config: LayerConfig, params: TripletStepParams, state: TripletState, x,
-                       post: Optional[jnp.ndarray] = None):
-    """One training step of a dense layer with triplet STDP. Returns ``(state, spikes)``.
-
-    SPEC steps 1-5 (neuron, ``r1 = trace_pre``, ``o1 = trace_post``), the slow
-    traces, then the triplet ``ΔW`` and the clipping of step 7 (when
-    ``config.hardbound``).
-    """
-    W = state.layer.W
-    state, new, decayed, r2_dec, o2_dec = _advance_all(config, params, state, x, post)
-    P, Q = pairing_terms(config.pairing, new, decayed)
-    s = state.layer.spike
-    dW = triplet_delta(config.dependence, params.triplet, W, x, s, P, Q, r2_dec, o2_dec)
-    W = apply_bounds(W, dW, params.triplet.bounds, config.hardbound)
-    return state._replace(layer=state.layer._replace(W=W)), s
-
-
-def triplet_forward_step(config: LayerConfig, params: TripletStepParams, state: TripletState, x,
-                         post: Optional[jnp.ndarray] = None):
-    """Neuron and all four traces, no plasticity. Returns ``(state, spikes)``."""
-    state, _, _, _, _ = _advance_all(config, params, state, x, post)
-    return state, state.layer.spike
+__all__ = ["DATA_SETS", "PAPER_PARAMETERS", "PaperParameters", "VERSIONS", "triplet_parameters"]
 
 
 # -- the paper's fitted parameters ------------------------------------------------------

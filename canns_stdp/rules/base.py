@@ -51,7 +51,7 @@ import numpy as np
 
 __all__ = ["Activity", "Rule", "rule_config", "rule_from_config", "static"]
 
-_STANDARD_ARGS = ("self", "state", "pre", "post", "W", "hebbian")
+_STANDARD_ARGS = ("self", "state", "pre", "post", "W", "hebbian")  # by position: any names will do
 _RULES: Dict[str, type] = {}  # every Rule subclass, by "module.qualname": what a checkpoint may name
 
 
@@ -126,9 +126,8 @@ class Rule:
     @classmethod
     def extras(cls) -> Tuple[str, ...]:
         """Names of the keyword arguments :meth:`update` takes beyond the standard five."""
-        params = inspect.signature(cls.update).parameters
-        return tuple(name for name, p in params.items()
-                     if name not in _STANDARD_ARGS and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL))
+        params = list(inspect.signature(cls.update).parameters.values())[len(_STANDARD_ARGS):]
+        return tuple(p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL))
 
     def validate(self) -> None:
         """Raise ``ValueError``/``TypeError`` naming a bad hyperparameter (default: none)."""
