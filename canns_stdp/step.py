@@ -7,7 +7,8 @@ of the page "What one training step computes").
     4. v''      = v_reset where s
     5. tr_post' = add(d_post · tr_post, s, a_post)
     6. dW, r'   = rule.update(r, pre, post, W, H)    (H: the map's Hebbian term)
-    7. W'       = clip(W + lr · dW, w_min, w_max)    (when hardbound)
+    7. W'       = clip(W + lr · dW, w_min, w_max)    (when hardbound; synapses a
+                                                      masked map lacks never change)
 
 :func:`plastic_step` is the body that both loops (compiled and Python) run for every
 rule on every map; :func:`advance_neurons` (steps 1-5) is shared with the execution
@@ -143,5 +144,5 @@ def plastic_step(config: StepConfig, params: StepParams, state: StepState, x,
         kwargs["bounds"] = params.bounds
     dW, rule_state = params.rule.update(state.rule, Activity(x, new.pre, decayed.pre),
                                         Activity(layer.spike, new.post, decayed.post), W, hebbian, **kwargs)
-    W = apply_bounds(W, params.lr * dW, params.bounds, config.hardbound)
+    W = config.synapse.keep_absent(W, apply_bounds(W, params.lr * dW, params.bounds, config.hardbound))
     return StepState(layer._replace(W=W), rule_state), layer.spike

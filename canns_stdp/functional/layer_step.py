@@ -210,7 +210,7 @@ def _updated_weights(config: LayerConfig, params: LayerParams, W, x, spikes, P, 
 
     if type(config.synapse) is Dense and writes_in_place(W):
         return written_in_halves(W, rows)
-    return rows(W)
+    return config.synapse.keep_absent(W, rows(W))
 
 
 def train_step(config: LayerConfig, params: LayerParams, state: LayerState, x,

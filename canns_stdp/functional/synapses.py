@@ -69,6 +69,11 @@ class LinearMap:
         _, pullback = jax.vjp(lambda w: self.current(w, pre), W)
         return pullback(post.astype(W.dtype))[0]
 
+    def keep_absent(self, W_old, W_new):
+        """``W_new`` with the synapses the map does not have left at ``W_old`` (every
+        synapse exists in a dense or conv map)."""
+        return W_new
+
 
 @dataclass(frozen=True)
 class Dense(LinearMap):
@@ -116,6 +121,10 @@ class MaskedDense(LinearMap):
     def current(self, W, x):
         Wm = W * jnp.asarray(self.mask, W.dtype)
         return Wm @ x if x.ndim == 1 else x @ Wm.T
+
+    def keep_absent(self, W_old, W_new):
+        """Absent synapses keep their value whatever a rule or the clipping would do."""
+        return jnp.where(jnp.asarray(self.mask) > 0, W_new, W_old)
 
 
 def int_tuple(name: str, value, n: int, minimum: Optional[int] = None) -> Tuple[int, ...]:
