@@ -165,3 +165,47 @@ def test_numbers_of_a_rule_are_traced_and_its_strings_are_static():
     same_code = jax.tree_util.tree_structure(rules.pair(0.3, 0.4, pairing="causal"))
     other_code = jax.tree_util.tree_structure(rules.pair(0.1, 0.2, pairing="strict"))
     assert treedef == same_code and treedef != other_code
+
+
+def restricted_reference(W0, xs, mask, A_plus, A_minus, d_pre, d_post, lr, threshold):
+    """NumPy: LIF steps 1-5, per-synapse restricted nearest-spike pairing, clip; absent synapses fixed."""
+    W = np.array(W0, np.float32)
+    pre, post = np.zeros_like(W), np.zeros_like(W)
+    v = np.zeros(W.shape[0], np.float32)
+    spikes = []
+    for x in xs:
+        v = np.float32(0.9) * v + (mask * W) @ x
+        s = (v >= threshold).astype(np.float32)
+        v = np.where(s > 0, 0.0, v).astype(np.float32)
+        P, Q = np.float32(d_pre) * pre, np.float32(d_post) * post
+        dW = A_plus * s[:, None] * P - A_minus * Q * x[None, :]
+        pre = np.where(x[None, :] > 0, 1.0, np.where(s[:, None] > 0, 0.0, P)).astype(np.float32)
+        post = np.where(s[:, None] > 0, 1.0, np.where(x[None, :] > 0, 0.0, Q)).astype(np.float32)
+        W = np.where(mask > 0, np.clip(W + np.float32(lr) * dW, 0.0, 1.0), W).astype(np.float32)
+        spikes.append(s)
+    return W, pre, post, np.array(spikes)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("compiled", [True, False])
+def test_restricted_rule_matches_its_reference(rng, masked, compiled):
+    xs, W0 = problem(rng, T=100)
+    mask = (rng.random(W0.shape) < 0.6).astype(np.float32) if masked else np.ones_like(W0)
+    layer = SpikingLayer(N_IN, N_OUT, W_init=W0, threshold=2.0, mask=mask if masked else None)
+    rule = rules.restricted(A_plus=0.3, A_minus=0.25, tau_pre=10.0, tau_post=20.0)
+    trainer = Trainer(layer, rule, learning_rate=0.5, compiled=compiled)
+    spikes = trainer.train(xs, return_spikes=True)
+    W_ref, pre_ref, post_ref, s_ref = restricted_reference(W0, xs, mask, 0.3, 0.25, np.exp(-1 / 10.0),
+                                                           np.exp(-1 / 20.0), 0.5, 2.0)
+    assert 0.05 < s_ref.mean() < 0.95 and np.abs(W_ref - W0).max() > 0.05
+    np.testing.assert_array_equal(spikes, s_ref)
+    np.testing.assert_allclose(layer.W.value, W_ref, atol=2e-5)
+    np.testing.assert_allclose(trainer.pre.value, pre_ref, atol=1e-5)
+    np.testing.assert_allclose(trainer.post.value, post_ref, atol=1e-5)
+
+
+def test_restricted_rule_refuses_a_conv_layer():
+    from canns_stdp import ConvSpikingLayer
+
+    with pytest.raises(ValueError, match=r"restricted pairs spikes per synapse.*\(2, 1, 3, 3\)"):
+        Trainer(ConvSpikingLayer(1, 2, 3, input_shape=(5, 5)), rules.restricted())

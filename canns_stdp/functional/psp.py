@@ -31,11 +31,12 @@ from typing import Callable, NamedTuple
 import jax.numpy as jnp
 
 from .dependence import additive
-from .stdp import STDPParams, TraceParams, apply_bounds, stdp_delta
-from .traces import nearest_add
+from ..rules.base import Activity
+from ..rules.restricted import Restricted, RestrictedTraces
+from .stdp import STDPParams, TraceParams, apply_bounds
 
 __all__ = ["PSPParams", "PSPConfig", "PSPLayerParams", "PSPState", "psp_scale", "psp_params", "psp_lif_step",
-           "restricted_nearest", "psp_train_step"]
+           "psp_train_step"]
 
 
 class PSPParams(NamedTuple):
@@ -115,36 +116,6 @@ def psp_lif_step(params: PSPParams, I, v, current):
     return spikes, I, v
 
 
-def restricted_nearest(params: TraceParams, pre_trace, post_trace, x, s):
-    """Per-synapse traces of the restricted nearest-spike pairing (one pairing per spike).
-
-    Each pre spike is potentiated only by the first post spike after it, and each post
-    spike depresses only the first pre spike after it (the rule of Masquelier et al. 2008;
-    Burkitt, Meffin & Grayden 2004). A pre and a post spike in the same step are not
-    paired (their order within the step is unknown; in continuous time such pairs
-    would split between LTP and LTD), but each still uses up the older partner:
-
-        P  = d_pre * pre;   Q = d_post * post           (spikes of earlier steps)
-        LTP = (s ⊗ 1) ⊙ P;  LTD = Q ⊙ (1 ⊗ x)
-        pre'  = where(x, a_pre, where(s, 0, P))         (a post spike uses up P)
-        post' = where(s, a_post, where(x, 0, Q))        (a pre spike uses up Q)
-
-    Args:
-        params: decays and amplitudes.
-        pre_trace, post_trace: ``(n_out, n_in)`` traces after the previous step.
-        x: ``(n_in,)`` pre spikes; s: ``(n_out,)`` post spikes.
-
-    Returns:
-        ``(P, Q, pre', post')``.
-    """
-    xs, ss = x[None, :], s[:, None]
-    P = params.d_pre * pre_trace
-    Q = params.d_post * post_trace
-    pre_new = nearest_add(jnp.where(ss > 0, 0.0, P), xs, params.a_pre).astype(P.dtype)
-    post_new = nearest_add(jnp.where(xs > 0, 0.0, Q), ss, params.a_post).astype(Q.dtype)
-    return P, Q, pre_new, post_new
-
-
 class PSPState(NamedTuple):
     """State of :func:`psp_train_step` (``n_out`` neurons, ``n_in`` inputs)."""
 
@@ -178,18 +149,12 @@ class PSPConfig:
     hardbound: bool = True
 
 
-def _pairwise(a, b):
-    a = a[:, None] if a.ndim == 1 else a
-    b = b[None, :] if b.ndim == 1 else b
-    return a * b
-
-
 def psp_train_step(config: PSPConfig, params: PSPLayerParams, state: PSPState, x):
     """One step of a dense layer of two-variable LIF neurons with restricted nearest STDP.
 
         current = W @ x;  (s, I, v) = psp_lif_step(...)
-        (P, Q, ...) = restricted_nearest(...)
-        dW = lr * (A+ f+(W) ⊙ (s ⊗ 1) ⊙ P - A- f-(W) ⊙ Q ⊙ (1 ⊗ x));  W' = clip(W + dW)
+        dW = rules.Restricted.update(...)        (restricted nearest-spike STDP)
+        W' = clip(W + lr dW)
 
     With ``params.stdp.lr == 0`` the weights do not change (testing). Returns
     ``(state, spikes)``.
@@ -203,7 +168,10 @@ def psp_train_step(config: PSPConfig, params: PSPLayerParams, state: PSPState, x
     """
     current = state.W @ x
     spikes, I, v = psp_lif_step(params.psp, state.I, state.v, current)
-    P, Q, pre, post = restricted_nearest(params.traces, state.trace_pre, state.trace_post, x, spikes)
-    dW = stdp_delta(config.dependence, params.stdp, state.W, x, spikes, P, Q, hebbian=_pairwise)
-    W = apply_bounds(state.W, dW, params.stdp.bounds, config.hardbound)
+    traces, stdp = params.traces, params.stdp
+    rule = Restricted(stdp.A_plus, stdp.A_minus, traces.d_pre, traces.d_post, traces.a_pre, traces.a_post,
+                      stdp.bounds.mu, config.dependence)
+    dW, (pre, post) = rule.update(RestrictedTraces(state.trace_pre, state.trace_post), Activity(x, x, x),
+                                  Activity(spikes, spikes, spikes), state.W, None, bounds=stdp.bounds)
+    W = apply_bounds(state.W, stdp.lr * dW, stdp.bounds, config.hardbound)
     return PSPState(W, I, v, spikes, pre, post), spikes

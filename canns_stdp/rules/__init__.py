@@ -11,8 +11,9 @@ Example:
 
 from .base import Activity, Rule, static
 from .pair import Pair, pair
+from .restricted import Restricted, RestrictedTraces, restricted
 from .reward import KINDS, Reward, RewardTraces, reward
 from .triplet import Triplet, TripletTraces, triplet
 
-__all__ = ["Activity", "KINDS", "Pair", "Reward", "RewardTraces", "Rule", "Triplet", "TripletTraces",
-           "pair", "reward", "static", "triplet"]
+__all__ = ["Activity", "KINDS", "Pair", "Restricted", "RestrictedTraces", "Reward", "RewardTraces", "Rule",
+           "Triplet", "TripletTraces", "pair", "restricted", "reward", "static", "triplet"]
