@@ -113,7 +113,7 @@ class STDPTrainer(Trainer):
         return cls(context["model"], **config)
 
 
-class RewardSTDPTrainer(Trainer):
+class RewardSTDPTrainer(STDPTrainer):
     """Three-factor STDP: the pair rule's change ``ζ`` gated by a reward per step,
     ``Trainer(model, rules.reward(rules.pair(A_plus, A_minus, ...), kind=rule, ...))``.
 
@@ -165,12 +165,10 @@ class RewardSTDPTrainer(Trainer):
                  fused: Any = "auto", **kwargs):
         self.kind = rule
         self.tau_z, self.tau_c, self.tau_d = tau_z, tau_c, tau_d
-        self.A_plus, self.A_minus = A_plus, A_minus
-        self.pairing, self.weight_dependence, self.mu = pairing, weight_dependence, mu
-        self.signed_amplitudes = signed_amplitudes
-        super().__init__(model, None, learning_rate, w_min, w_max, compiled, hardbound=hardbound,
-                         batch_reduction=batch_reduction, chunk_size=chunk_size, weight_attr=weight_attr,
-                         event_driven=event_driven, fused=fused, **kwargs)
+        super().__init__(model, learning_rate, A_plus, A_minus, weight_attr, w_min, w_max, compiled,
+                         pairing=pairing, weight_dependence=weight_dependence, mu=mu, hardbound=hardbound,
+                         chunk_size=chunk_size, event_driven=event_driven, fused=fused,
+                         signed_amplitudes=signed_amplitudes, batch_reduction=batch_reduction, **kwargs)
 
     # ``rule`` is CANNs' name for the kind of modulation: a string attribute here
     @property
@@ -183,9 +181,7 @@ class RewardSTDPTrainer(Trainer):
             self.kind = value
 
     def current_rule(self) -> rules.Rule:
-        _check_signed(self.signed_amplitudes)
-        pair = rules.pair(self.A_plus, self.A_minus, pairing=self.pairing, dependence=self.weight_dependence,
-                          mu=self.mu, signed=self.signed_amplitudes)
+        pair = super().current_rule()
         v.check_choice("rule", self.kind, rules.KINDS)
         dt = v.check_positive("dt", self.model.dt)
         return rules.reward(pair, self.kind, tau_z=self.tau_z, tau_c=self.tau_c, tau_d=self.tau_d, dt=dt)
@@ -196,15 +192,8 @@ class RewardSTDPTrainer(Trainer):
     def checkpoint_config(self) -> dict:
         """Constructor arguments for :meth:`save`/:meth:`load`; the eligibility and
         dopamine variables are saved with the state."""
-        names = ("learning_rate", "A_plus", "A_minus", "weight_attr", "w_min", "w_max", "compiled",
-                 "pairing", "weight_dependence", "mu", "hardbound", "chunk_size", "event_driven", "fused",
-                 "signed_amplitudes", "batch_reduction", "show_iteration_progress", "rule", "tau_z", "tau_c",
-                 "tau_d")
-        return {name: getattr(self, name) for name in names}
-
-    @classmethod
-    def from_checkpoint_config(cls, config: dict, **context):
-        return cls(context["model"], **config)
+        return {**super().checkpoint_config(), "rule": self.rule, "tau_z": self.tau_z, "tau_c": self.tau_c,
+                "tau_d": self.tau_d}
 
     # modulation state that may carry a leading batch axis (checkpoints store it as it is)
     batchable_state = ("eligibility", "dopamine")
