@@ -2,6 +2,7 @@
 independent NumPy reference (tests/composition_reference.py) written from the equations
 of step.py and the rule modules; plus the compositions' invariants."""
 
+import functools
 from typing import Callable, NamedTuple, Optional
 
 import numpy as np
@@ -60,8 +61,8 @@ class Problem(NamedTuple):
     reduction: str = "sum"
 
     def layer(self, W0=None, **kw):
-        return self.make_layer(W_init=self.W0 if W0 is None else W0, threshold=self.threshold,
-                               leak=LEAK, tau_pre=TAU_PRE, tau_post=TAU_POST, **kw)
+        kw = dict(dict(threshold=self.threshold, leak=LEAK, tau_pre=TAU_PRE, tau_post=TAU_POST), **kw)
+        return self.make_layer(W_init=self.W0 if W0 is None else W0, **kw)
 
     def reference(self, rule, lr, rewards=None, **kw):
         """The reference run; ``lr`` is scaled by ``lr_scale`` (as ``trainer`` scales it)."""
@@ -85,7 +86,7 @@ def problem(name: str, rng, T: int = T) -> Problem:
                        weights(5, 12), spikes(12), rewards(), 1.5)
     if name.startswith("batch_"):
         return Problem(lambda **kw: SpikingLayer(12, 5, **kw), ref.dense_map(), weights(5, 12),
-                       spikes(3, 12), rewards(3), 1.5, 1 / 3 if name == "batch_sum" else 1.0, batched=True,
+                       spikes(2, 12), rewards(2), 1.5, 0.5 if name == "batch_sum" else 1.0, batched=True,
                        reduction=name[len("batch_"):])
     if name == "conv2d":
         return Problem(lambda **kw: ConvSpikingLayer(1, 2, 3, input_shape=(5, 5), padding=1, **kw),
@@ -132,11 +133,18 @@ def moved(W_ref, W0, by=0.05):
     return np.abs(W_ref - W0).max() > by
 
 
-@pytest.mark.parametrize("rule_name, map_name, kernel, compiled", list(cases()))
-def test_rule_on_map_matches_reference(rng, rule_name, map_name, kernel, compiled):
+@functools.lru_cache(maxsize=None)
+def expected(rule_name: str, map_name: str, T: int):
+    """``(problem, W, state, spikes)`` of the reference (shared by the loops and kernels)."""
     case = RULES[rule_name]
-    prob = problem(map_name, rng, T=20 if kernel == "fused" else T)
-    W_ref, state, s_ref = prob.reference(case.ref(), case.lr, prob.rewards if case.rewarded else None)
+    prob = problem(map_name, np.random.default_rng(12345), T)
+    return (prob, *prob.reference(case.ref(), case.lr, prob.rewards if case.rewarded else None))
+
+
+@pytest.mark.parametrize("rule_name, map_name, kernel, compiled", list(cases()))
+def test_rule_on_map_matches_reference(rule_name, map_name, kernel, compiled):
+    case = RULES[rule_name]
+    prob, W_ref, state, s_ref = expected(rule_name, map_name, 20 if kernel == "fused" else T)
     assert 0.02 < s_ref.mean() < 0.8, "the test needs spikes and silences"
     assert moved(W_ref, prob.W0), "the weights must really move"
 
@@ -151,17 +159,43 @@ def test_rule_on_map_matches_reference(rng, rule_name, map_name, kernel, compile
         assert np.abs(ref_rule["eligibility"]).max() > 1e-3  # the eligibility check is not of zeros
 
 
-@pytest.mark.parametrize("compiled", [True, False])
-@pytest.mark.parametrize("map_name", MAPS)
-def test_mstdp_with_reward_one_is_pair_stdp(rng, map_name, compiled):
-    prob = problem(map_name, rng)
+def pair_and_mstdp(prob, compiled, pair_kw, lr, **layer_kw):
+    """Spikes and weights after pair STDP, and after MSTDP of the same pair rule with reward 1."""
     results = []
-    for rule, reward in ((rules.pair(**PAIR), None), (rules.reward(rules.pair(**PAIR), "mstdp"), 1.0)):
-        layer = prob.layer()
-        trainer = prob.trainer(layer, rule, RULES["pair"].lr, compiled)
+    for rule, reward in ((rules.pair(**pair_kw), None), (rules.reward(rules.pair(**pair_kw), "mstdp"), 1.0)):
+        layer = prob.layer(**layer_kw)
+        trainer = Trainer(layer, rule, learning_rate=lr, compiled=compiled, batch_reduction=prob.reduction,
+                          chunk_size=16)
         spikes = trainer.train(prob.xs, reward=reward, return_spikes=True)
         results.append((np.asarray(spikes), np.asarray(layer.W.value)))
-    (s_pair, W_pair), (s_mstdp, W_mstdp) = results
+    return results
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("map_name", [m for m in MAPS if not m.startswith("batch")])
+def test_mstdp_with_reward_one_is_pair_stdp(rng, map_name, compiled):
+    # e' = 0·e + 1·ζ, D' = 0·D + 1 and dW = D'·e' are exact: MSTDP must round as pair STDP
+    # does, on the dense map's kernels as on the plain step
+    prob = problem(map_name, rng, T=40)
+    lr = {"conv2d": 0.3, "conv1d": 0.5}.get(map_name, 1.5)
+    (s_pair, W_pair), (s_mstdp, W_mstdp) = pair_and_mstdp(prob, compiled, dict(A_plus=0.05, A_minus=0.06), lr)
+    assert 0.02 < s_pair.mean() < 0.8 and moved(W_pair, prob.W0)
+    np.testing.assert_array_equal(s_mstdp, s_pair)
+    np.testing.assert_array_equal(W_mstdp, W_pair)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("map_name", [m for m in MAPS if m.startswith("batch")])
+def test_mstdp_with_reward_one_is_pair_stdp_on_a_batch(rng, map_name, compiled):
+    # On a batch the pair rule reduces each Hebbian term over the samples before LTP − LTD,
+    # the reward wrapper reduces per-sample changes after: equal up to the order of a sum.
+    # Powers of two (lr, amplitudes, trace decay, a batch of 2) and T <= 20 make every such
+    # sum exact in float32, so there the result must be bitwise.
+    prob = problem(map_name, rng, T=20)
+    lr = 1.0 if map_name == "batch_sum" else 2.0
+    (s_pair, W_pair), (s_mstdp, W_mstdp) = pair_and_mstdp(
+        prob, compiled, dict(A_plus=2.0 ** -4, A_minus=2.0 ** -4), lr, trace_decay=0.5, tau_pre=None,
+        tau_post=None)
     assert 0.02 < s_pair.mean() < 0.8 and moved(W_pair, prob.W0)
     np.testing.assert_array_equal(s_mstdp, s_pair)
     np.testing.assert_array_equal(W_mstdp, W_pair)
@@ -209,36 +243,39 @@ def test_user_rule_trains_every_map(rng, map_name, compiled):
     assert_layer_matches(layer, W_ref, state, spikes, s_ref, False)
 
 
-COUNTED = {
+COUNTED = {  # (library rule, reference rule) of the amplitude A; the learning rates of the two calls
     "triplet": (lambda A: rules.triplet(A2_plus=A, A3_plus=0.02, A2_minus=0.03, A3_minus=0.01, **TAUS),
-                lambda A: ref.triplet(A, 0.02, 0.03, 0.01, **TAUS)),
+                lambda A: ref.triplet(A, 0.02, 0.03, 0.01, **TAUS), (0.01, 0.02)),
     "mstdpet": (lambda A: rules.reward(rules.pair(A, 0.06), "mstdpet", tau_z=5.0),
-                lambda A: ref.reward(ref.pair(A, 0.06), "mstdpet", tau_z=5.0)),
+                lambda A: ref.reward(ref.pair(A, 0.06), "mstdpet", tau_z=5.0), (0.1, 0.3)),
 }
 
 
 @pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize("rule_name", list(COUNTED))
 def test_new_length_and_numbers_do_not_recompile(rng, rule_name, compiled):
-    lib, reference = COUNTED[rule_name]
+    lib, reference, (lr1, lr2) = COUNTED[rule_name]
     prob = problem("dense", rng, T=60)
     rewarded = rule_name == "mstdpet"
     xs, rewards = prob.xs, prob.rewards if rewarded else None
     layer = prob.layer()
-    trainer = prob.trainer(layer, lib(0.02), 0.1, compiled)
+    trainer = prob.trainer(layer, lib(0.02), lr1, compiled)
     first = trainer.train(xs[:35], reward=None if rewards is None else rewards[:35], return_spikes=True)
     count = canns_stdp.compilation_count()
+    assert count > 0  # the counter sees the loops' programs (this one's, compiled now or before)
     # new T (25 steps), new learning rate, rule amplitude and threshold
-    trainer.learning_rate, trainer.rule, layer.threshold = 0.3, lib(0.05), 1.2
+    trainer.learning_rate, trainer.rule, layer.threshold = lr2, lib(0.05), 1.8
     second = trainer.train(xs[35:], reward=None if rewards is None else rewards[35:], return_spikes=True)
     assert canns_stdp.compilation_count() == count
 
     # the new numbers were used: the reference continued with them
     kw = dict(leak=LEAK, d_pre=D_PRE, d_post=D_POST)
     W1, state, s1 = ref.run(prob.map, reference(0.02), prob.W0, xs[:35], None if rewards is None else rewards[:35],
-                            threshold=1.5, lr=0.1, **kw)
+                            threshold=1.5, lr=lr1, **kw)
     W2, state, s2 = ref.run(prob.map, reference(0.05), W1, xs[35:], None if rewards is None else rewards[35:],
-                            threshold=1.2, lr=0.3, state=state, **kw)
+                            threshold=1.8, lr=lr2, state=state, **kw)
     s_ref = np.concatenate([s1, s2])
     assert 0.02 < s_ref.mean() < 0.8 and moved(W2, W1)
     assert_layer_matches(layer, W2, state, np.concatenate([first, second]), s_ref, False)
+    for name, value in ref.stacked_rule_state(state, False).items():
+        np.testing.assert_allclose(getattr(trainer, name).value, value, atol=2e-5, err_msg=name)

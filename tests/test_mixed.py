@@ -47,8 +47,10 @@ def test_stack_grads_equal_reference(rng, reduction):
     assert c_ref.mean() > 0.3 and np.abs(g2).max() > 0.01, "the test needs spikes in both layers"
     assert grads[1] is None
     np.testing.assert_array_equal(counts, c_ref)
-    np.testing.assert_allclose(grads[0], g1, atol=2e-5)
-    np.testing.assert_allclose(grads[2], g2, atol=2e-5)
+    # each step's change is LTP − LTD of two conv Hebbian sums over 64 positions and 3 samples
+    # (terms of order 1): float32 rounds those sums to about 1e-5 before they cancel
+    np.testing.assert_allclose(grads[0], g1, atol=5e-5)
+    np.testing.assert_allclose(grads[2], g2, atol=5e-5)
     np.testing.assert_array_equal(states_after[0].W, weights[0])      # weights held fixed
 
     # uncompiled: a plain Python loop over the same step, op by op

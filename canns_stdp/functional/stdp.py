@@ -111,13 +111,14 @@ def stdp_delta(dependence: Callable, params: STDPParams, W, pre, post, P, Q,
                hebbian: Callable = dense_hebbian):
     """``dW = lr * (A+ f+(W) ⊙ hebbian(post, P) - A- f-(W) ⊙ hebbian(Q, pre))``.
 
-    The rates are folded into the vectors first (``(lr A+ post) ⊗ P``), so that a dense
-    update costs two multiply-adds per synapse.
+    The amplitudes are folded into the vectors (``(A+ post) ⊗ P``) and ``lr`` multiplies
+    the difference, in the order :class:`canns_stdp.rules.Pair` and the step use, so that
+    every kernel's dense update rounds as the plain step does.
     """
     f_plus, f_minus = dependence(W, params.bounds)
-    ltp = f_plus * hebbian(params.lr * params.A_plus * post, P)
-    ltd = f_minus * hebbian(params.lr * params.A_minus * Q, pre)
-    return ltp - ltd
+    ltp = f_plus * hebbian(params.A_plus * post, P)
+    ltd = f_minus * hebbian(params.A_minus * Q, pre)
+    return params.lr * (ltp - ltd)
 
 
 def apply_bounds(W, dW, bounds: WeightBounds, hardbound: bool = True):
