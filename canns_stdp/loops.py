@@ -1,19 +1,21 @@
-"""Drivers that run a pure step function over time.
+"""The one driver of every run, and the ways a chunk of steps can be executed.
 
-Both drivers take the same ``step(config, params, state, x, post) -> (state, spikes)``
-(e.g. :func:`~canns_stdp.functional.layer_step.train_step`) and differ only in who
-loops:
+:func:`drive` cuts a sequence of per-step inputs into chunks of ``chunk_size`` steps and
+hands each to a chunk function ``run_chunk(state, chunk, n_steps, record) -> (state,
+outs)``; between chunks it updates the progress bar, calls the checkpoint ``callback``
+and keeps the recorded outputs. It knows nothing of kernels. The chunk functions are:
 
-* :func:`run_compiled`: a compiled loop over fixed-size chunks of the sequence. The
-  chunk length does not depend on ``T`` and the number of steps run in a chunk is a
-  traced argument (the last chunk is padded), so one compilation serves every
-  sequence length.
-* :func:`run_python`: a Python ``for`` over the steps, one dispatch per step (each
-  step is jitted; inside ``jax.disable_jit()`` it runs op by op for debugging).
+* :func:`compiled_chunks`: a compiled loop over a chunk padded to ``chunk_size`` (the
+  number of steps run is a traced argument, so one compilation serves every sequence
+  length),
+* :func:`blocked_chunks`: the same, one block of output neurons at a time,
+* :func:`python_steps`: a Python ``for`` over the steps, one jitted dispatch per step
+  (inside ``jax.disable_jit()`` it runs op by op, for debugging),
 
-Both keep no per-step history unless ``record=True`` (then they return the output
-spikes as a NumPy array of shape ``(T, n_out)``), and both can call a host
-``callback(steps_done, state)`` at the same chunk boundaries (periodic checkpoints).
+each for a step ``step(config, params, state, *inputs_t) -> (state, out)``, optionally
+with a :class:`Frame` around every span of steps. A kernel may build its own (e.g. the
+fused GPU kernel). :func:`run_compiled` and :func:`run_python` drive a step with the
+first and the last.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ import numpy as np
 
 from .progress import progress_bar
 
-__all__ = ["Frame", "compilation_count", "default_chunk_size", "run_chunk", "run_compiled", "run_python"]
+__all__ = ["Frame", "blocked_chunks", "compilation_count", "compiled_chunks", "default_chunk_size", "drive", "padded",
+           "python_steps", "run_chunk", "run_compiled", "run_python"]
 
 _CHUNK_BYTES = 4 << 20  # host-to-device transfer per chunk
 
@@ -137,7 +140,8 @@ def _length(seq) -> int:
     return next(a.shape[0] for a in seq if a is not None)
 
 
-def _padded(chunk, length: int):
+def padded(chunk, length: int):
+    """A per-step input padded with zeros to ``length`` steps (``None`` stays ``None``)."""
     if chunk is None or chunk.shape[0] == length:
         return chunk
     pad = np.zeros((length - chunk.shape[0],) + chunk.shape[1:], chunk.dtype)
@@ -152,46 +156,22 @@ def _stack_host(outs):
     return jax.tree_util.tree_map(lambda *o: np.concatenate(o), *outs)
 
 
-def run_compiled(step: Callable, config, params, state, seq: tuple, *, record: bool = False,
-                 chunk_size: int = 256, progress: bool = False, desc: str = "steps",
-                 configure: Optional[Callable] = None, callback: Optional[Callable] = None,
-                 chunk_runner: Optional[Callable] = None, blocks=None, frame: Optional[Frame] = None):
-    """Run ``step(config, params, state, *inputs_t) -> (state, out)`` over ``seq``.
+def drive(run_chunk: Callable, state, seq: tuple, *, chunk_size: int, record: bool = False,
+          progress: bool = False, desc: str = "steps", callback: Optional[Callable] = None):
+    """Run ``seq`` chunk by chunk through ``run_chunk(state, chunk, n_steps, record)``.
 
     ``seq`` is a tuple of per-step inputs, each an array with leading axis ``T`` or
-    ``None`` (e.g. ``(xs, post_spikes)``). Returns ``(state, outs)``: ``outs`` stacks
-    the steps' ``out`` along a new leading axis on the host when ``record``, else ``None``.
-    ``configure(state, chunk) -> (config, state, chunk)``, when given, picks the
-    configuration of each chunk of ``chunk_size`` steps (e.g. an event-driven or a dense
-    kernel) and may add per-step inputs to the chunk.
-    ``callback(steps_done, state)``, if given, runs on the host after each chunk
-    (e.g. periodic checkpoints); it may raise to stop the run.
-    ``chunk_runner(config, params, state, chunk, n_steps) -> (state, outs)``, when
-    given, runs each chunk in place of the loop over ``step`` (a kernel that runs many
-    steps per launch and computes what ``step`` would, e.g.
-    :func:`~canns_stdp.functional.fused.fused_train`); ``outs`` has one row per step.
-    ``blocks``, when given, runs each chunk whose config ``blocks.fits`` one block of
-    output neurons at a time (:func:`_run_blocked_chunk`): the same steps, with the
-    weights of a block in cache.
-    ``frame`` (a :class:`Frame`), when given, converts the state around every span of
-    ``frame.every`` steps inside the compiled chunks; ``configure``, ``callback`` and the
-    returned state see the state between spans.
+    ``None`` (e.g. ``(xs, post_spikes)``); a chunk holds ``n_steps <= chunk_size`` of
+    them. Returns ``(state, outs)``: ``outs`` stacks the steps' outputs on the host when
+    ``record``, else ``None``. ``callback(steps_done, state)``, if given, runs on the host
+    after each chunk (e.g. periodic checkpoints); it may raise to stop the run.
     """
     T = _length(seq)
     recorded = []
     with progress_bar(T, progress, desc) as bar:
         for start in range(0, T, chunk_size):
             stop = min(T, start + chunk_size)
-            chunk = _slice(seq, start, stop)
-            if configure is not None:
-                config, state, chunk = configure(state, chunk)
-            chunk = tuple(_padded(a, chunk_size) for a in chunk)
-            if chunk_runner is not None:
-                state, out = chunk_runner(config, params, state, chunk, stop - start)
-            elif blocks is not None and blocks.fits(config):
-                state, out = _run_blocked_chunk(step, config, params, state, chunk, stop - start, record, blocks)
-            else:
-                state, out = _run_chunk(step, config, params, state, chunk, stop - start, record, frame)
+            state, out = run_chunk(state, _slice(seq, start, stop), stop - start, record)
             if record:  # kept on the device until the end: fetching each chunk would wait for it
                 recorded.append((out, stop - start))
             if bar is not None:
@@ -205,42 +185,66 @@ def run_compiled(step: Callable, config, params, state, seq: tuple, *, record: b
     return state, _stack_host([jax.tree_util.tree_map(lambda o: np.asarray(o)[:n], out) for out, n in recorded])
 
 
-def run_python(step: Callable, config, params, state, seq: tuple, *, record: bool = False,
-               progress: bool = False, desc: str = "steps", chunk_size: int = 256,
-               configure: Optional[Callable] = None, callback: Optional[Callable] = None,
-               frame: Optional[Frame] = None):
-    """Run ``step`` over ``seq`` with a Python loop, one step per dispatch.
+def compiled_chunks(step: Callable, config, params, chunk_size: int, frame: Optional[Frame] = None):
+    """Chunks of ``step`` in one compiled loop each, padded to ``chunk_size`` steps."""
+    def run_chunk(state, chunk, n_steps, record):
+        chunk = tuple(padded(a, chunk_size) for a in chunk)
+        return _run_chunk(step, config, params, state, chunk, n_steps, record, frame)
+    return run_chunk
 
-    ``configure``, ``frame`` and ``callback`` are applied where :func:`run_compiled` with
-    the same ``chunk_size`` would apply them (``configure`` every ``chunk_size`` steps,
-    the frame every ``frame.every``, the callback after every chunk and after the last
-    step), so both loops make the same choices and run the same steps.
+
+def blocked_chunks(step: Callable, config, params, chunk_size: int, blocks):
+    """Chunks of ``step`` run one block of output neurons at a time (:func:`_run_blocked_chunk`)."""
+    def run_chunk(state, chunk, n_steps, record):
+        chunk = tuple(padded(a, chunk_size) for a in chunk)
+        return _run_blocked_chunk(step, config, params, state, chunk, n_steps, record, blocks)
+    return run_chunk
+
+
+def python_steps(step: Callable, config, params, frame: Optional[Frame] = None):
+    """Chunks of ``step`` run by a Python loop, one jitted step per dispatch.
+
+    Each step donates its state to the next, so ``W`` is updated in place as in the
+    compiled loop: pass a state the caller no longer needs (:func:`run_python` copies).
+    The frame is applied at the same steps as in :func:`compiled_chunks` (chunks are whole
+    spans but for the last).
     """
-    T = _length(seq)
-    recorded = []
-    chunk, start = seq, 0
-    params = jax.device_put(params)  # host scalars would be converted again at every step
-    state = jax.tree_util.tree_map(jnp.copy, state)  # the steps consume their state: keep the caller's
-    with progress_bar(T, progress, desc) as bar:
-        for t in range(T):
-            if configure is not None and t % chunk_size == 0:
-                config, state, chunk = configure(state, _slice(seq, t, min(T, t + chunk_size)))
-                start = t
-            inputs = tuple(None if a is None else a[t - start] for a in chunk)
+    def run_chunk(state, chunk, n_steps, record):
+        outs = []
+        for t in range(n_steps):
+            inputs = tuple(None if a is None else a[t] for a in chunk)
             if frame is not None and t % frame.every == 0:
                 state = _convert(frame.begin, config, params, state, inputs)
             state, out = _one_step(step, config, params, state, inputs)
             if record:
-                recorded.append(out)
-            if bar is not None:
-                bar.update(1)
-            if frame is not None and ((t + 1) % frame.every == 0 or t + 1 == T):
+                outs.append(out)
+            if frame is not None and ((t + 1) % frame.every == 0 or t + 1 == n_steps):
                 state = _convert(frame.end, config, params, state)
-            if callback is not None and ((t + 1) % chunk_size == 0 or t + 1 == T):
-                callback(t + 1, state)
-    if not record:
-        return state, None
-    return state, jax.tree_util.tree_map(lambda *o: np.stack([np.asarray(a) for a in o]), *recorded)
+        if not record:
+            return state, None
+        return state, jax.tree_util.tree_map(lambda *o: np.stack([np.asarray(a) for a in o]), *outs)
+    return run_chunk
+
+
+def run_compiled(step: Callable, config, params, state, seq: tuple, *, record: bool = False,
+                 chunk_size: int = 256, progress: bool = False, desc: str = "steps",
+                 callback: Optional[Callable] = None, frame: Optional[Frame] = None):
+    """Run ``step(config, params, state, *inputs_t) -> (state, out)`` over ``seq`` in
+    compiled chunks (:func:`drive` with :func:`compiled_chunks`)."""
+    return drive(compiled_chunks(step, config, params, chunk_size, frame), state, seq, chunk_size=chunk_size,
+                 record=record, progress=progress, desc=desc, callback=callback)
+
+
+def run_python(step: Callable, config, params, state, seq: tuple, *, record: bool = False,
+               chunk_size: int = 256, progress: bool = False, desc: str = "steps",
+               callback: Optional[Callable] = None, frame: Optional[Frame] = None):
+    """Run ``step`` over ``seq`` with a Python loop, one step per dispatch; the frame and
+    the callback come at the steps where :func:`run_compiled` with the same
+    ``chunk_size`` applies them, so both loops run the same steps."""
+    params = jax.device_put(params)  # host scalars would be converted again at every step
+    state = jax.tree_util.tree_map(jnp.copy, state)  # the steps consume their state: keep the caller's
+    return drive(python_steps(step, config, params, frame), state, seq, chunk_size=chunk_size, record=record,
+                 progress=progress, desc=desc, callback=callback)
 
 
 @partial(jax.jit, static_argnames=("convert", "config"))

@@ -11,7 +11,7 @@ from canns_stdp.kernels import pair_layer
 from canns_stdp.functional.layer_step import LayerConfig, LayerParams, LayerState, NeuronBlocks, train_step
 from canns_stdp.functional.neurons import LIFParams
 from canns_stdp.functional.stdp import STDPParams
-from canns_stdp.loops import run_compiled
+from canns_stdp.loops import blocked_chunks, drive
 
 N_IN, N_OUT = 60, 40
 RATES = dict(lr=0.2, A_plus=0.05, A_minus=0.06)
@@ -31,8 +31,8 @@ def test_blocked_chunks_match_reference(rng, event_driven, imposed):
     params = jax.tree_util.tree_map(np.float32, LayerParams(lif=LIFParams(0.9, 4.0, 0.0), stdp=STDPParams(**RATES)))
     state = LayerState.zeros(N_IN, N_OUT, W=W0.T.copy() if event_driven else W0)
     seq = (xs, posts) + ((input_events(xs, N_IN),) if event_driven else ())
-    state, spikes = run_compiled(train_step, config, params, state, seq, record=True, chunk_size=64,
-                                 blocks=NeuronBlocks(size=8, count=5))
+    run_chunk = blocked_chunks(train_step, config, params, 64, NeuronBlocks(size=8, count=5))
+    state, spikes = drive(run_chunk, state, seq, chunk_size=64, record=True)
     W = np.asarray(state.W).T if event_driven else np.asarray(state.W)
     np.testing.assert_array_equal(spikes, s_ref)
     np.testing.assert_allclose(W, W_ref, atol=2e-5)

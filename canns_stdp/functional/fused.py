@@ -263,6 +263,6 @@ def fused_train(config, params, state, xs, posts=None, n_steps=None, tiling: Opt
 
 
 def fused_chunk(config, params, state, chunk, n_steps):
-    """A chunk runner for :func:`~canns_stdp.loops.run_compiled`: ``chunk = (xs, posts)``."""
+    """A chunk of the fused kernel (for :func:`~canns_stdp.loops.drive`): ``chunk = (xs, posts)``."""
     xs, posts = chunk
     return fused_train(config, params, state, xs, posts, n_steps)

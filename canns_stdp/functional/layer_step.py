@@ -87,7 +87,7 @@ class NeuronBlocks:
     The output neurons of a layer driven by its input never interact: neuron ``i``'s
     membrane, spike, post trace and weights (row ``i`` of ``W``, column ``i`` of the
     event kernel's ``W.T``) evolve from the input alone. So a chunk of steps can run one
-    block at a time (:func:`~canns_stdp.loops.run_compiled` with ``blocks``), each block's
+    block at a time (:func:`~canns_stdp.loops.blocked_chunks`), each block's
     weights staying in cache for the whole chunk. Every block recomputes the pre trace,
     which depends on the input only, from its value at the start of the chunk.
     Per-step inputs are ``(x, post, x_events)``; ``post`` is cut with the neurons. The

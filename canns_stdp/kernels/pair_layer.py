@@ -16,8 +16,6 @@ estimate of the firing rate, with the thresholds of :mod:`canns_stdp.kernels.pol
 from __future__ import annotations
 
 import dataclasses
-from functools import partial
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,7 +26,7 @@ from ..functional.layer_step import (LayerConfig, LayerParams, NeuronBlocks, beg
                                      train_step)
 from ..functional.stdp import STDPParams
 from ..functional.synapses import Dense
-from ..loops import Frame, default_chunk_size, run_compiled, run_python
+from ..loops import Frame, blocked_chunks, compiled_chunks, default_chunk_size, drive, padded, python_steps
 from ..rules.pair import Pair
 from ..step import StepState
 from .base import Execution
@@ -82,25 +80,42 @@ def plan(trainer, plastic: bool, config, params, state, seq):
     blocks = None if fused or not trainer.compiled else _neuron_blocks(layer_params, seq, layer)
     configure = None if fused else _kernel_chooser(trainer.event_driven, step, layer_config, layer_params, seq,
                                                    layer, chunk, blocked=blocks is not None)
-    loop = run_compiled if trainer.compiled else run_python
-    if blocks is not None:
-        loop = partial(run_compiled, blocks=blocks)
-    if fused:
-        layer_params = jax.device_put(layer_params)  # once per call, not once per chunk
-        if trainer.compiled:
-            loop = partial(run_compiled, chunk_runner=fused_chunk)
+    frame = None if configure is None else configure.frame
+    if fused or not trainer.compiled:
+        layer_params = jax.device_put(layer_params)  # once per call, not once per chunk or step
+
+    def runner(config):
+        """The chunk function for chunks of ``config``."""
+        if fused and trainer.compiled:
+            return lambda state, inputs, n, record: fused_chunk(config, layer_params, state,
+                                                                tuple(padded(a, chunk) for a in inputs), n)
+        if not trainer.compiled:
+            return python_steps(step, config, layer_params, frame)
+        if blocks is not None and blocks.fits(config):
+            return blocked_chunks(step, config, layer_params, chunk, blocks)
+        return compiled_chunks(step, config, layer_params, chunk, frame)
+
+    runners = {}
+
+    def run_chunk(state, chunk_inputs, n_steps, record):
+        config = layer_config
+        if configure is not None:  # dense or event-driven, for this chunk
+            config, state, chunk_inputs = configure(state, chunk_inputs)
+        if config not in runners:
+            runners[config] = runner(config)
+        return runners[config](state, chunk_inputs, n_steps, record)
 
     def canonical_layer(layer):  # W, not the event kernels' W.T
         if configure is not None and configure.layout[0].event_driven:
             return layer._replace(W=_transposed(layer.W))
         return layer
 
-    def run(state, seq, *, record, progress, desc, callback=None):
-        rule_state = state.rule
+    def run(state, seq, *, callback=None, **options):
+        rule_state, layer = state.rule, state.layer
+        if not trainer.compiled:  # the steps donate their state: copy the caller's
+            layer = jax.tree_util.tree_map(jnp.copy, layer)
         wrapped = None if callback is None else (lambda done, s: callback(done, StepState(s, rule_state)))
-        layer, outs = loop(step, layer_config, layer_params, state.layer, seq, record=record, chunk_size=chunk,
-                           progress=progress, desc=desc, configure=configure, callback=wrapped,
-                           frame=None if configure is None else configure.frame)
+        layer, outs = drive(run_chunk, layer, seq, chunk_size=chunk, callback=wrapped, **options)
         return StepState(layer, rule_state), outs
 
     return Execution(run, lambda s: StepState(canonical_layer(s.layer), s.rule))

@@ -3,9 +3,9 @@ any synaptic map, driven by the compiled or the Python loop."""
 
 from __future__ import annotations
 
-from functools import partial
+import jax
 
-from ..loops import default_chunk_size, run_compiled, run_python
+from ..loops import compiled_chunks, default_chunk_size, drive, python_steps
 from ..step import forward_step, plastic_step
 from .base import Execution
 
@@ -15,6 +15,15 @@ __all__ = ["plan"]
 def plan(trainer, plastic: bool, config, params, state, seq) -> Execution:
     """Run ``plastic_step`` (or ``forward_step``) with the trainer's loop."""
     chunk = trainer.chunk_size or default_chunk_size(int(seq[0][0].size))
-    loop = run_compiled if trainer.compiled else run_python
     step = plastic_step if plastic else forward_step
-    return Execution(partial(loop, step, config, params, chunk_size=chunk))
+    if trainer.compiled:
+        run_chunk = compiled_chunks(step, config, params, chunk)
+    else:  # the steps donate their state: copy the caller's
+        run_chunk = python_steps(step, config, jax.device_put(params))
+
+    def run(state, seq, **options):
+        if not trainer.compiled:
+            state = jax.tree_util.tree_map(jax.numpy.copy, state)
+        return drive(run_chunk, state, seq, chunk_size=chunk, **options)
+
+    return Execution(run)
