@@ -97,7 +97,7 @@ class STDPTrainer(Trainer):
         return rules.pair(self.A_plus, self.A_minus, pairing=self.pairing, dependence=self.weight_dependence,
                           mu=self.mu, signed=self.signed_amplitudes)
 
-    def _describe(self) -> str:
+    def _describe(self, rule) -> str:
         return "STDP"
 
     def checkpoint_config(self) -> dict:
@@ -186,7 +186,7 @@ class RewardSTDPTrainer(STDPTrainer):
         dt = v.check_positive("dt", self.model.dt)
         return rules.reward(pair, self.kind, tau_z=self.tau_z, tau_c=self.tau_c, tau_d=self.tau_d, dt=dt)
 
-    def _describe(self) -> str:
+    def _describe(self, rule) -> str:
         return str(self.kind).upper()
 
     def checkpoint_config(self) -> dict:
@@ -291,7 +291,7 @@ class TripletSTDPTrainer(Trainer):
                              a_pre=model.a_pre, a_post=model.a_post, pairing=self.pairing,
                              dependence=self.weight_dependence, mu=self.mu)
 
-    def _describe(self) -> str:
+    def _describe(self, rule) -> str:
         return "triplet STDP"
 
     def checkpoint_config(self) -> dict:

@@ -19,6 +19,8 @@ import numpy as np
 
 __all__ = ["RuleStateStore", "leaf_names"]
 
+_STRUCTURES: dict = {}  # (rule structure, shapes, batch shape) -> the state's shapes
+
 
 def _key_name(key) -> str:
     for attr in ("name", "key", "idx"):
@@ -43,15 +45,23 @@ class RuleStateStore:
     def __init__(self, trainer):
         self.trainer = trainer
 
-    def _template(self, batch_shape=()):
-        trainer = self.trainer
-        in_shape, out_shape = trainer.model.sample_shapes()
-        weight_shape = tuple(getattr(trainer.model, "weight_shape", (trainer.model.output_size,
-                                                                      trainer.model.input_size)))
-        return trainer.current_rule().init_state(in_shape, out_shape, weight_shape, tuple(batch_shape))
+    def _shapes(self):
+        model = self.trainer.model
+        in_shape, out_shape = model.sample_shapes()
+        weight_shape = tuple(getattr(model, "weight_shape", (model.output_size, model.input_size)))
+        return tuple(in_shape), tuple(out_shape), weight_shape
 
-    def names(self) -> List[str]:
-        return leaf_names(self._template())[0]
+    def _template(self, batch_shape=(), rule=None):
+        """The rule's initial state (arrays)."""
+        rule = self.trainer.current_rule() if rule is None else rule
+        return rule.init_state(*self._shapes(), tuple(batch_shape))
+
+    def _structure(self, batch_shape, rule):
+        """The rule's state as shapes, computed once per rule structure and shapes."""
+        key = (jax.tree_util.tree_structure(rule), self._shapes(), tuple(batch_shape))
+        if key not in _STRUCTURES:
+            _STRUCTURES[key] = jax.eval_shape(lambda: self._template(batch_shape, rule))
+        return _STRUCTURES[key]
 
     def reset(self) -> None:
         """Zero every variable (unbatched)."""
@@ -68,11 +78,12 @@ class RuleStateStore:
         names, leaves, _ = leaf_names(state)
         return dict(zip(names, leaves))
 
-    def read(self, batch_shape=()):
+    def read(self, batch_shape=(), rule=None):
         """The state as the rule's pytree, for inputs with ``batch_shape``."""
         batch_shape = tuple(batch_shape)
-        names, unbatched, _ = leaf_names(self._template())
-        _, wanted, treedef = leaf_names(self._template(batch_shape))
+        rule = self.trainer.current_rule() if rule is None else rule
+        names, unbatched, _ = leaf_names(self._structure((), rule))
+        _, wanted, treedef = leaf_names(self._structure(batch_shape, rule))
         values = []
         for name, one, full in zip(names, unbatched, wanted):
             var = getattr(self.trainer, name, None)
@@ -84,7 +95,7 @@ class RuleStateStore:
     def check_stored(self, arrays: Dict[str, np.ndarray]) -> None:
         """Check arrays meant for the variables (e.g. from a checkpoint or ``set_state``):
         unbatched, or all with one batch shape."""
-        names, unbatched, _ = leaf_names(self._template())
+        names, unbatched, _ = leaf_names(self._structure((), self.trainer.current_rule()))
         batch = None
         for name, one in zip(names, unbatched):
             arr = np.asarray(arrays[name])

@@ -107,9 +107,9 @@ class Trainer(TrainerBase):
         """The rule the next call runs (compatible trainers build it from attributes)."""
         return self.rule
 
-    def _plan_numbers(self):
-        """Validated ``(rule, StepParams-without-rule pieces)`` from the current settings."""
-        rule = self.current_rule()
+    def _plan_numbers(self, rule: Optional[Rule] = None):
+        """Validated ``(rule, lr, bounds)`` from the current settings."""
+        rule = self.current_rule() if rule is None else rule
         if not isinstance(rule, Rule):
             raise TypeError(f"rule must be a canns_stdp.rules.Rule, got {rule!r}")
         rule.validate()
@@ -131,10 +131,11 @@ class Trainer(TrainerBase):
         rule.check_shapes(tuple(self._read_weight_shape()), bounds)
         return rule, lr, bounds
 
-    def plan(self, extras: tuple = ()):
+    def plan(self, extras: tuple = (), rule: Optional[Rule] = None):
         """``(StepConfig, StepParams)``: the step's static choices and numbers for a call
-        with the per-step extra inputs named ``extras``, validated from the current settings."""
-        rule, lr, bounds = self._plan_numbers()
+        with the per-step extra inputs named ``extras``, validated from the current settings
+        (``rule``: the call's rule, by default :meth:`current_rule`)."""
+        rule, lr, bounds = self._plan_numbers(rule)
         layer_config = self.model.step_config()
         layer_params = self.model.step_params()
         names = rule.extras()
@@ -148,10 +149,6 @@ class Trainer(TrainerBase):
     def _read_weight_shape(self):
         model = self.model
         return getattr(model, "weight_shape", (model.output_size, model.input_size))
-
-    def _required_extras(self):
-        rule = self.current_rule()
-        return tuple(name for name in rule.extras() if name != "bounds" and not _has_default(rule, name))
 
     # -- inputs ------------------------------------------------------------------------
     def _sample_shapes(self):
@@ -176,18 +173,16 @@ class Trainer(TrainerBase):
                                  f"got batch shape {post_batch}")
         return xs, posts
 
-    def _extras(self, xs, given: dict):
+    def _extras(self, xs, given: dict, rule: Rule):
         """The per-step extra inputs the rule takes, validated, in the rule's order."""
-        required = self._required_extras()
         for name, value in given.items():
-            if value is not None and name not in self.current_rule().extras():
-                raise TypeError(f"{type(self.current_rule()).__name__} takes no {name}= (its update "
-                                f"takes {self.current_rule().extras()})")
+            if value is not None and name not in rule.extras():
+                raise TypeError(f"{type(rule).__name__} takes no {name}= (its update takes {rule.extras()})")
         names, series = [], []
-        for name in required:
+        for name in rule.required_extras():
             value = given.get(name)
             if value is None:
-                raise TypeError(f"{name} is required by {type(self.current_rule()).__name__}: an array "
+                raise TypeError(f"{name} is required by {type(rule).__name__}: an array "
                                 f"of T numbers or one number")
             names.append(name)
             series.append(per_step_series(name, value, xs.shape[0], self._batch_shape(xs)))
@@ -258,12 +253,13 @@ class Trainer(TrainerBase):
 
     # -- the lifecycle -------------------------------------------------------------------
     def _run(self, plastic: bool, seq: tuple, extra_names: tuple, progress, record: bool, desc: str,
-             checkpoint: Optional[PeriodicCheckpoint] = None):
+             checkpoint: Optional[PeriodicCheckpoint] = None, rule: Optional[Rule] = None):
         """Validate, read, plan, run and commit (see the module docstring)."""
-        config, params = self.plan(extra_names)
+        rule = self.current_rule() if rule is None else rule
+        config, params = self.plan(extra_names, rule)
         batch_shape = self._batch_shape(seq[0])
         layer = self._read_layer(batch_shape)
-        rule_state = self._rule_state.read(batch_shape)
+        rule_state = self._rule_state.read(batch_shape, rule)
         state = StepState(layer, rule_state)
         if plastic and not _built_in(params.rule):
             self._check_rule_shapes(config, params, state, seq)
@@ -336,13 +332,15 @@ class Trainer(TrainerBase):
             ValueError, TypeError: for bad input, before anything changes.
         """
         xs, posts = self._sequence(train_data, post_spikes)
-        names, series = self._extras(xs, {"reward": reward})
+        rule = self.current_rule()
+        names, series = self._extras(xs, {"reward": reward}, rule)
         if checkpoint is not None and not isinstance(checkpoint, PeriodicCheckpoint):
             raise TypeError(f"checkpoint must be a PeriodicCheckpoint, got {checkpoint!r}")
-        return self._run(True, (xs, posts, *series), names, progress, return_spikes, self._describe(), checkpoint)
+        return self._run(True, (xs, posts, *series), names, progress, return_spikes, self._describe(rule),
+                         checkpoint, rule)
 
-    def _describe(self) -> str:
-        return type(self.current_rule()).__name__
+    def _describe(self, rule: Rule) -> str:
+        return type(rule).__name__
 
     def predict(self, pattern, *args, **kwargs):
         """Advance the layer one step on ``pattern`` (no plasticity); its 0/1 spikes."""
@@ -369,13 +367,6 @@ def _built_in(rule: Rule) -> bool:
 def _as_float32(leaf):
     return np.float32(leaf) if isinstance(leaf, (float, np.floating)) or (
         isinstance(leaf, (np.ndarray, jax.Array)) and np.issubdtype(leaf.dtype, np.floating)) else leaf
-
-
-def _has_default(rule: Rule, name: str) -> bool:
-    import inspect
-
-    param = inspect.signature(type(rule).update).parameters[name]
-    return param.default is not param.empty
 
 
 def per_step_series(name: str, value, T: int, batch_shape: tuple = ()) -> np.ndarray:

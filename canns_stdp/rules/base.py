@@ -126,8 +126,12 @@ class Rule:
     @classmethod
     def extras(cls) -> Tuple[str, ...]:
         """Names of the keyword arguments :meth:`update` takes beyond the standard five."""
-        params = list(inspect.signature(cls.update).parameters.values())[len(_STANDARD_ARGS):]
-        return tuple(p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL))
+        return _signature(cls)[0]
+
+    @classmethod
+    def required_extras(cls) -> Tuple[str, ...]:
+        """The extras without a default (a call must give them, e.g. ``reward``)."""
+        return _signature(cls)[1]
 
     def validate(self) -> None:
         """Raise ``ValueError``/``TypeError`` naming a bad hyperparameter (default: none)."""
@@ -141,14 +145,37 @@ class Rule:
         return dataclasses.replace(self, **changes)
 
 
+_SIGNATURES: Dict[type, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {}
+
+
+def _signature(cls) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+    """``(extras, required extras)`` of ``cls.update``, read once per class."""
+    if cls not in _SIGNATURES:
+        params = list(inspect.signature(cls.update).parameters.values())[len(_STANDARD_ARGS):]
+        named = [p for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+        _SIGNATURES[cls] = (tuple(p.name for p in named),
+                            tuple(p.name for p in named if p.default is p.empty and p.name != "bounds"))
+    return _SIGNATURES[cls]
+
+
+_FIELDS: Dict[type, Tuple[Tuple[str, bool], ...]] = {}
+
+
+def _fields(cls) -> Tuple[Tuple[str, bool], ...]:
+    """``(name, declared static)`` of each field of a rule class, read once per class."""
+    if cls not in _FIELDS:
+        _FIELDS[cls] = tuple((f.name, bool(f.metadata.get("static"))) for f in dataclasses.fields(cls))
+    return _FIELDS[cls]
+
+
 def _split(rule: Rule):
     traced, fixed = [], []
-    for field in dataclasses.fields(rule):
-        value = getattr(rule, field.name)
-        if field.metadata.get("static") or not _is_traced(value):
-            fixed.append((field.name, value))
+    for name, declared_static in _fields(type(rule)):
+        value = getattr(rule, name)
+        if declared_static or not _is_traced(value):
+            fixed.append((name, value))
         else:
-            traced.append((field.name, value))
+            traced.append((name, value))
     return traced, fixed
 
 
