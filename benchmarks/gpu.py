@@ -3,7 +3,7 @@
     python benchmarks/gpu.py                  # on a machine whose JAX sees a GPU
     python benchmarks/gpu.py --sweep          # also time other tilings of the fused kernel
 
-The job is ANCHORS.md's (``canns_stdp.bench.job``): Poisson inputs with p = 0.05, LIF
+The job is the benchmark job (``canns_stdp.bench.job``): Poisson inputs with p = 0.05, LIF
 neurons, STDP every step, initial weights uniform in [0, 0.05]. "saturated" is threshold
 1; "sparse" is threshold 10 * n_in / 784 (10 at 784 inputs, the CPU bench's sparse
 regime: the threshold scales with the mean input current). CANNs is timed when it is

@@ -1,4 +1,4 @@
-"""Diehl & Cook (2015) on MNIST: accuracy and wall time, on the split of ANCHORS.md.
+"""Diehl & Cook (2015) on MNIST: accuracy and wall time, on a fixed split of the 10k MNIST test set (train 0-7999, test 8000-9999).
 
 Data: the 10k MNIST test set in ``--data`` (default ``../shared/data/mnist``; the 60k
 training images are not available offline). Train on images 0-7999 (a seeded

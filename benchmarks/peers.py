@@ -1,4 +1,4 @@
-"""Time the peers on the ANCHORS.md job. Runs in a scratch environment that has them
+"""Time the peers on the benchmark job (``canns_stdp.bench.job``). Runs in a scratch environment that has them
 (never a project dependency): ``/path/to/peer-env/bin/python benchmarks/peers.py``.
 
 Prints one JSON object per measurement: {"system", "layer", "p", "regime", "steps_per_s"}.
@@ -136,7 +136,7 @@ def main():
                               first_call_T10000_s=canns_first_call())), flush=True)
     for size in args.sizes.split(","):
         n_in, n_out = SIZES[size]
-        # the full --steps (10,000 from run.py, as ANCHORS.md) up to 784x400: a shorter run
+        # the full --steps (10,000 from run.py) up to 784x400: a shorter run
         # would charge CANNs its per-call recompilation (~0.2 s) over too few steps
         T = args.steps if n_in * n_out <= 1_000_000 else max(20, int(2e8 // (n_in * n_out)))
         for p in map(float, args.rates.split(",")):

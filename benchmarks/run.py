@@ -3,8 +3,8 @@
     python benchmarks/run.py                       # canns_stdp only
     python benchmarks/run.py --peers-python /path/to/peer-env/bin/python
 
-The peer environment (CANNs 1.5, Norse, SpikingJelly; see ../shared/ANCHORS.md for
-how to install it) can also be named by the environment variable
+The peer environment (CANNs 1.5, Norse, SpikingJelly, installed in a virtual environment of
+its own: see docs/peers.md) can also be named by the environment variable
 CANNS_STDP_PEERS_PYTHON. Peers are never dependencies of canns_stdp.
 """
 

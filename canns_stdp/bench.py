@@ -1,4 +1,4 @@
-"""Speed benchmark of the STDP trainer on the ANCHORS.md job (``python -m canns_stdp.bench``).
+"""Speed benchmark of the STDP trainer on the benchmark job (``python -m canns_stdp.bench``).
 
 The job: ``n_in`` Poisson inputs (Bernoulli with probability ``p`` per step), ``n_out``
 LIF neurons (leak 0.9, reset 0, threshold 1 "saturated" or 10 "sparse"), STDP every

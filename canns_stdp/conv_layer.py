@@ -19,12 +19,12 @@ class ConvSpikingLayer(SpikingLayer):
     """A convolutional layer of LIF neurons, channels first, trained by the same
     :class:`~canns_stdp.STDPTrainer` as :class:`~canns_stdp.SpikingLayer`.
 
-    Every output position is a neuron with the SPEC step; the synaptic map is a
+    Every output position is a neuron with the step of docs/step.md; the synaptic map is a
     convolution shared over positions (PyTorch's cross-correlation):
 
         I[o, p] = Σ_{c, k} W[o, c, k] · x_pad[g(o)·C_in/groups + c, p·stride + k·dilation]
 
-    and the weight change of SPEC step 6 sums the per-position Hebbian terms
+    and the weight change of step 6 of docs/step.md sums the per-position Hebbian terms
     (the weight-gradient of the map; :mod:`canns_stdp.functional.synapses`):
 
         dW = lr · (A+ f+(W) ⊙ H(s, P) − A− f−(W) ⊙ H(Q, x)),

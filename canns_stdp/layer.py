@@ -37,7 +37,7 @@ _forward = jax.jit(forward_step, static_argnums=0)
 class SpikingLayer(BrainInspiredModel):
     """A layer of leaky integrate-and-fire neurons with pre/post spike traces.
 
-    One step (SPEC steps 1-5; the trainer adds the weight update):
+    One step (steps 1-5 of docs/step.md; the trainer adds the weight update):
 
         tr_pre  = d_pre * tr_pre + a_pre * x
         v       = leak * v + W @ x

@@ -2,7 +2,7 @@
 
 STDP changes are exposed as "gradients" (SpikingJelly's ``on_grad`` convention):
 over a pass of ``T`` steps the weights are held fixed, each STDP layer accumulates
-the change of SPEC step 6 (reduced over the batch by ``batch_reduction``), and
+the change of step 6 of docs/step.md (reduced over the batch by ``batch_reduction``), and
 
     g_l = − Σ_t ΔW_l(t)
 

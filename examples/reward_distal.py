@@ -10,7 +10,7 @@ slowly decaying eligibility ``c`` (τ_c = 1 s) keeps a memory of the pairing lon
 enough for the delayed dopamine to credit it, and the rewarded synapse climbs to
 ``w_max`` while the others wander around their initial value.
 
-Rule (SPEC "Reward-modulated rules", R-STDP with a dopamine trace, 1 ms steps):
+Rule (docs/step.md, "Reward-modulated rules", R-STDP with a dopamine trace, 1 ms steps):
 ``c' = exp(−1/τ_c) c + ζ``, ``D' = exp(−1/τ_d) D + r``, ``ΔW = lr · D' · c'``.
 
 Run:  python examples/reward_distal.py [--seconds 3000] [--out out/]

@@ -156,7 +156,7 @@ def main(argv=None):
     parser.add_argument("--T", type=int, default=12, help="time steps per image")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=0.05, help="Adam learning rate of the readout")
-    parser.add_argument("--stdp-lr", type=float, default=0.02, help="STDP learning rate (lr in SPEC)")
+    parser.add_argument("--stdp-lr", type=float, default=0.02, help="STDP learning rate (lr in docs/step.md)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-baseline", action="store_true", help="skip the run with STDP off")
     parser.add_argument("--out", default="out")

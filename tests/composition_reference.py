@@ -1,6 +1,6 @@
 """Independent NumPy reference of one plastic layer: a synaptic map, a rule and a batch.
 
-Written from the equations in the docstrings of ``canns_stdp/step.py`` (SPEC steps 1-7)
+Written from the equations in the docstrings of ``canns_stdp/step.py`` (steps 1-7 of docs/step.md)
 and ``canns_stdp/rules/{pair,triplet,reward}.py``; shares no code with canns_stdp.
 Float64, explicit loop over the samples of a batch (each sample its own membrane,
 traces and rule state; ``W`` shared and fixed within a step).
@@ -121,7 +121,7 @@ def flat_state(state):
 def run(map_, rule, W, xs, rewards=None, posts=None, *, batched=False, reduction="sum", leak=0.9,
         threshold=1.0, v_reset=0.0, d_pre=0.9, d_post=0.9, a_pre=1.0, a_post=1.0, lr=0.01, w_min=0.0,
         w_max=1.0, hardbound=True, state=None):
-    """SPEC steps 1-7 over ``xs`` ``(T,) + in_shape`` (``(T, B) + in_shape`` when ``batched``).
+    """steps 1-7 of docs/step.md over ``xs`` ``(T,) + in_shape`` (``(T, B) + in_shape`` when ``batched``).
 
     Returns ``(W, state, spikes)``; ``state`` has ``v``, ``trace_pre``, ``trace_post`` and
     ``rule`` (one rule state per sample) with the batch axis in front, and can be passed

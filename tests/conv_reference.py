@@ -1,4 +1,4 @@
-"""Independent NumPy transcription of SPEC for batches and convolutions.
+"""Independent NumPy transcription of docs/step.md for batches and convolutions.
 
 Explicit loops over samples, output positions, channels and kernel offsets; shares no
 code with canns_stdp. Maps are given as (current, hebbian) pairs of NumPy functions of
@@ -76,7 +76,7 @@ def dense_maps(mask=None):
 def run(maps, W, xs, posts=None, *, reduction="sum", leak=0.9, threshold=1.0, v_reset=0.0,
         d_pre=0.95, d_post=0.95, a_pre=1.0, a_post=1.0, lr=0.01, A_plus=0.005, A_minus=0.00525,
         w_min=0.0, w_max=1.0, pairing="symmetric", fixed=False, soft=False):
-    """SPEC steps 1-7 on ``xs`` of shape ``(T, B) + in_shape`` (cumulative traces,
+    """steps 1-7 of docs/step.md on ``xs`` of shape ``(T, B) + in_shape`` (cumulative traces,
     additive, or soft bounds ``f+ = relu(w_max - W)``, ``f- = relu(W - w_min)`` when
     ``soft``). Per-sample dW, reduced over the batch by sum or mean; W shared.
 

@@ -8,8 +8,8 @@ EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
 
 
 def load_example(name: str):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
+    found = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(found)
     sys.modules[name] = module  # dataclasses (e.g. a user rule) look their module up while it runs
-    spec.loader.exec_module(module)
+    found.loader.exec_module(module)
     return module

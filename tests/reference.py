@@ -1,6 +1,6 @@
-"""Independent NumPy transcription of SPEC.md, one line per SPEC line.
+"""Independent NumPy transcription of docs/step.md, one line per line of that page.
 
-Written from the SPEC text only; it shares no code with canns_stdp.
+Written from the docs/step.md text only; it shares no code with canns_stdp.
 """
 
 import numpy as np
@@ -31,7 +31,7 @@ def run(W, xs, posts=None, *, leak=0.9, threshold=1.0, v_reset=0.0, d_pre=0.95, 
         a_pre=1.0, a_post=1.0, lr=0.01, A_plus=0.005, A_minus=0.00525, w_min=0.0, w_max=1.0,
         mu=1.0, pairing="symmetric", trace_mode="cumulative", dependence="additive",
         hardbound=True, plastic=True, state=None):
-    """Run SPEC steps 1-7 over ``xs``; returns (W, v, tr_pre, tr_post, spikes (T, n_out))."""
+    """Run steps 1-7 of docs/step.md over ``xs``; returns (W, v, tr_pre, tr_post, spikes (T, n_out))."""
     W = np.array(W, f32)
     n_out, n_in = W.shape
     if state is None:

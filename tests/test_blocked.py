@@ -1,4 +1,4 @@
-"""Running a chunk one block of output neurons at a time computes the same SPEC steps."""
+"""Running a chunk one block of output neurons at a time computes the same steps (docs/step.md)."""
 
 import jax
 import numpy as np

@@ -1,4 +1,4 @@
-"""Deferred LTP (functional.event's ledger) computes the SPEC step, as the dense kernel does."""
+"""Deferred LTP (functional.event's ledger) computes the step of docs/step.md, as the dense kernel does."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""The event-driven kernel computes the SPEC step, as the dense kernel does."""
+"""The event-driven kernel computes the step of docs/step.md, as the dense kernel does."""
 
 import numpy as np
 import pytest

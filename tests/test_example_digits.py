@@ -11,9 +11,9 @@ EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "examples" / "stdp_conv_
 def test_stdp_conv_digits_short_run(tmp_path):
     pytest.importorskip("optax")
     pytest.importorskip("sklearn")
-    spec = importlib.util.spec_from_file_location("stdp_conv_digits", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    found = importlib.util.spec_from_file_location("stdp_conv_digits", EXAMPLE)
+    module = importlib.util.module_from_spec(found)
+    found.loader.exec_module(module)
     result = module.main(["--epochs", "1", "--no-baseline", "--out", str(tmp_path)])["stdp"]
     assert result["test_accuracy"] > 0.25          # ten classes: chance is 0.1
     assert result["W2_change"] > 1e-3              # the STDP layers did learn

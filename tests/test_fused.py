@@ -1,4 +1,4 @@
-"""The fused Pallas kernel computes the SPEC step (interpreted on CPU, compiled on GPU)."""
+"""The fused Pallas kernel computes the step of docs/step.md (interpreted on CPU, compiled on GPU)."""
 
 import numpy as np
 import pytest

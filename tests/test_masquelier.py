@@ -175,7 +175,7 @@ def test_input_statistics_and_pattern():
 
 
 def test_reduced_task_learns_the_pattern():
-    """Issue 6 criterion at a reduced size (1000 afferents, 40 s of training, seed 0)."""
+    """The task's success criterion at a reduced size (1000 afferents, 40 s of training, seed 0)."""
     res = masquelier.run(seed=0, n_afferents=1000, seconds_per_epoch=40.0, epochs=1,
                          test_seconds=10.0, progress=False, echo=lambda *a: None)
     assert res["hit_rate"] > 0.8

@@ -1,4 +1,4 @@
-"""The pair-protocol STDP window (SPEC, "Pair protocol") for every pairing."""
+"""The pair-protocol STDP window (docs/step.md, "Pair protocol") for every pairing."""
 
 import numpy as np
 import pytest

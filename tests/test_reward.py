@@ -1,4 +1,4 @@
-"""Reward-modulated STDP (SPEC "Reward-modulated rules") against NumPy written here."""
+"""Reward-modulated STDP (docs/step.md, "Reward-modulated rules") against NumPy written here."""
 
 import importlib.util
 import math
@@ -12,7 +12,7 @@ from examples_loader import load_example as load
 f32 = np.float32
 
 
-# -- independent NumPy transcription of SPEC steps 1-7 with the reward rules ------------
+# -- independent NumPy transcription of steps 1-7 of docs/step.md with the reward rules ------------
 def reward_reference(W, xs, rewards, posts=None, *, rule, tau_z=25.0, tau_c=1000.0, tau_d=None,
                      dt=1.0, leak=0.9, threshold=1.0, v_reset=0.0, d_pre=0.95, d_post=0.95,
                      lr=0.01, A_plus=0.005, A_minus=0.00525, w_min=0.0, w_max=1.0,

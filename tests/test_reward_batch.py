@@ -1,4 +1,4 @@
-"""Batched reward-modulated STDP (SPEC "Batches" + "Reward-modulated rules") against NumPy
+"""Batched reward-modulated STDP (docs/step.md, "Batches" + "Reward-modulated rules") against NumPy
 written here: every sample runs steps 1-5 and its own ζ_b, eligibility e_b and dopamine D_b;
 the shared W changes once per step by the sum or mean over b of lr · D_b · e_b, then clips."""
 

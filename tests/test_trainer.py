@@ -1,4 +1,4 @@
-"""STDPTrainer against the NumPy transcription of SPEC, compiled and uncompiled."""
+"""STDPTrainer against the NumPy transcription of docs/step.md, compiled and uncompiled."""
 
 import jax
 import jax.numpy as jnp
@@ -119,7 +119,7 @@ def test_default_parameters_are_canns_defaults(rng):
     xs, _ = data(rng, 400, p=0.05)
     W0 = rng.uniform(0, 0.4, (N_OUT, N_IN)).astype(np.float32)
     layer, spikes = train(W0, xs, {}, {}, True, fast=False)
-    W_ref, *_, s_ref = reference.run(W0, xs)  # SPEC defaults
+    W_ref, *_, s_ref = reference.run(W0, xs)  # docs/step.md defaults
     np.testing.assert_array_equal(spikes, s_ref)
     np.testing.assert_allclose(layer.W.value, W_ref, atol=1e-6)
 

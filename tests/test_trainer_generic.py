@@ -48,7 +48,7 @@ def assert_unchanged(before, layer, trainer, names=()):
 
 
 def decay_reference(W0, xs, rate, leak, lr, threshold, d=0.95):
-    """NumPy: SPEC steps 1-5, then dW = rate (s ⊗ tr_pre') - leak W, W' = clip(W + lr dW, 0, 1)."""
+    """NumPy: steps 1-5,  of docs/step.mdthen dW = rate (s ⊗ tr_pre') - leak W, W' = clip(W + lr dW, 0, 1)."""
     W = np.array(W0, np.float32)
     v, tr_pre, tr_post, count = (np.zeros(n, np.float32) for n in (N_OUT, N_IN, N_OUT, N_OUT))
     spikes = []

@@ -4,7 +4,7 @@ Written from the paper's definitions; shares no code with canns_stdp.
 
 * ``event_driven``: continuous time, one synapse, spike times in ms; traces decay
   exactly between events (the paper's equations as written).
-* ``run``: the discrete-time layer of SPEC steps 1-5 with the triplet weight change
+* ``run``: the discrete-time layer of steps 1-5 of docs/step.md with the triplet weight change
   in place of step 6, for many synapses and every option.
 """
 

@@ -32,7 +32,7 @@ spike. With ``n`` neurons and input spikes ``x`` (``x_i = 1`` for ``i`` in ``eve
    neuron, as BindsNET: ``config.threshold_rise = "crossings"``) or ``a = s`` (the winners
    only: ``"winners"``);
 7. when learning: nearest-spike traces (a spike sets its trace to 1), then
-   ``W' = clip(W + nu_post s ⊗ tr_pre - nu_pre tr_post ⊗ x)`` exactly as SPEC steps 5-7
+   ``W' = clip(W + nu_post s ⊗ tr_pre - nu_pre tr_post ⊗ x)`` exactly as steps 5-7 of docs/step.md
    with the ``symmetric`` pairing (both traces include this step's spikes).
 
 The membrane is measured from rest, so Diehl & Cook's ``rest = -65 mV``,

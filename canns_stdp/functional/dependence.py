@@ -44,7 +44,7 @@ __all__ = [
 
 
 class WeightBounds(NamedTuple):
-    """Bounds used by the weight dependence and by the clipping of SPEC step 7."""
+    """Bounds used by the weight dependence and by the clipping of step 7 of docs/step.md."""
 
     w_min: float = 0.0
     w_max: float = 1.0
@@ -100,7 +100,7 @@ DEPENDENCES: dict[str, Callable] = {
 }
 
 
-def resolve_dependence(spec) -> Callable:
+def resolve_dependence(given) -> Callable:
     """Turn a name, a ``(f_plus, f_minus)`` pair or a dependence function into one.
 
     Raises:
@@ -108,26 +108,26 @@ def resolve_dependence(spec) -> Callable:
         TypeError: for anything that is neither a name, a pair of callables nor a
             callable.
     """
-    if isinstance(spec, str):
+    if isinstance(given, str):
         try:
-            return DEPENDENCES[spec]
+            return DEPENDENCES[given]
         except KeyError:
             raise ValueError(
                 f"weight_dependence must be one of {tuple(DEPENDENCES)} or a pair "
-                f"(f_plus, f_minus) of functions of W, got {spec!r}"
+                f"(f_plus, f_minus) of functions of W, got {given!r}"
             ) from None
-    if isinstance(spec, (tuple, list)):
-        if len(spec) != 2 or not all(callable(f) for f in spec):
+    if isinstance(given, (tuple, list)):
+        if len(given) != 2 or not all(callable(f) for f in given):
             raise TypeError(
                 "weight_dependence as a pair must be (f_plus, f_minus), two functions "
-                f"of W, got {spec!r}"
+                f"of W, got {given!r}"
             )
-        return UserDependence(spec[0], spec[1])
-    if callable(spec):
-        return spec
+        return UserDependence(given[0], given[1])
+    if callable(given):
+        return given
     raise TypeError(
         f"weight_dependence must be a name, a pair (f_plus, f_minus) or a function "
-        f"(W, bounds) -> (f_plus, f_minus), got {spec!r}"
+        f"(W, bounds) -> (f_plus, f_minus), got {given!r}"
     )
 
 

@@ -120,7 +120,7 @@ def rows_current(rows, x, x_events):
 
 
 def _update(dependence: Callable, params: STDPParams, hardbound: bool, W_sub, pre, post, P_sub, Q_sub):
-    """SPEC steps 6-7 on a part of ``WT``: its rows' ``pre``/``P``, its columns' ``post``/``Q``."""
+    """steps 6-7 of docs/step.md on a part of ``WT``: its rows' ``pre``/``P``, its columns' ``post``/``Q``."""
     d = stdp_delta(dependence, params, W_sub, pre, post, P_sub, Q_sub, transposed_hebbian)
     return apply_bounds(W_sub, d, params.bounds, hardbound)
 
@@ -219,7 +219,7 @@ def deferred_rows(U, ledger: Ledger, x_events, bounds: WeightBounds, hardbound: 
 
 def deferred_update(dependence: Callable, params: STDPParams, hardbound: bool, d_pre, U, ledger: Ledger,
                     rows, x, x_events, s, P, Q, trace_pre):
-    """SPEC steps 6-7 for one step with deferred LTP: ``(U, ledger)`` after it.
+    """steps 6-7 of docs/step.md for one step with deferred LTP: ``(U, ledger)`` after it.
 
     ``rows`` (from :func:`deferred_rows`) get the full update; every other row is owed
     this step's LTP, ``lr A+ P_j s``, which the ledger records in ``fired``. ``trace_pre``

@@ -13,7 +13,7 @@ Two ways to hold a row block:
   chunk; the weights cross memory once per chunk, not once per step, and each step
   reads only the input and the pre trace terms (shared by all programs, from cache).
 * **streaming** (wider layers): each step visits the block's column
-  tiles once, updating them (SPEC steps 6-7) and, from the updated tile, accumulating
+  tiles once, updating them (steps 6-7 of docs/step.md) and, from the updated tile, accumulating
   the next step's membrane current ``W' x_{t+1}``. Each synapse is read and written
   once per step (the dense roofline: 8 bytes per fp32 synapse) instead of read twice
   and written once by a matvec followed by an update.

@@ -1,4 +1,4 @@
-"""One step of a dense spiking layer, with and without plasticity (all of SPEC).
+"""One step of a dense spiking layer, with and without plasticity (all of docs/step.md).
 
 These two functions are *the* dynamics of :class:`~canns_stdp.SpikingLayer`:
 the layer's ``forward``, the trainer's compiled scan and its Python loop all call
@@ -141,7 +141,7 @@ class NeuronBlocks:
 
 def advance_neurons(config: LayerConfig, params: LayerParams, state: LayerState, x, post, x_events=None,
                     current=None):
-    """SPEC steps 1-5 (:func:`canns_stdp.step.advance_neurons`) from this kernel's layout;
+    """steps 1-5 of docs/step.md (:func:`canns_stdp.step.advance_neurons`) from this kernel's layout;
     returns the new state and the traces' decayed values.
 
     ``current`` (``W @ x``) is computed from ``state.W`` unless given."""
@@ -153,14 +153,14 @@ def advance_neurons(config: LayerConfig, params: LayerParams, state: LayerState,
 
 def forward_step(config: LayerConfig, params: LayerParams, state: LayerState, x,
                  post: Optional[jnp.ndarray] = None, x_events: Optional[jnp.ndarray] = None):
-    """Neuron and traces, no plasticity (SPEC steps 1-5). Returns ``(state, spikes)``."""
+    """Neuron and traces, no plasticity (steps 1-5 of docs/step.md). Returns ``(state, spikes)``."""
     state, _, _ = advance_neurons(config, params, state, x, post, x_events)
     return state, state.spike
 
 
 def advance_and_pair(config: LayerConfig, params: LayerParams, state: LayerState, x, post,
                       x_events=None, current=None):
-    """SPEC steps 1-5, then the trace terms the pairing pairs: ``(state, P, Q)``."""
+    """steps 1-5,  of docs/step.mdthen the trace terms the pairing pairs: ``(state, P, Q)``."""
     state, new, decayed = advance_neurons(config, params, state, x, post, x_events, current)
     P, Q = pairing_terms(config.pairing, new, decayed)
     return state, P, Q
@@ -168,7 +168,7 @@ def advance_and_pair(config: LayerConfig, params: LayerParams, state: LayerState
 
 def plasticity_step(config: LayerConfig, params: LayerParams, state: LayerState, x,
                     post: Optional[jnp.ndarray] = None):
-    """SPEC steps 1-6 without applying the change: returns ``(state, spikes, dW)``.
+    """steps 1-6 of docs/step.md without applying the change: returns ``(state, spikes, dW)``.
 
     ``state.W`` is left as it was. The Hebbian terms come from the synaptic map
     (``config.synapse.hebbian``), summed over a leading batch axis of ``x`` when
@@ -193,7 +193,7 @@ def _hebbian(config: LayerConfig, W, x) -> Callable:
 
 
 def _updated_weights(config: LayerConfig, params: LayerParams, W, x, spikes, P, Q):
-    """SPEC steps 6-7: ``W`` after this step's change.
+    """steps 6-7 of docs/step.md: ``W`` after this step's change.
 
     A ``Dense`` map's rows are its neurons: where it pays (on a CPU,
     :func:`~canns_stdp.functional.in_place.writes_in_place`) the rows are written one half
@@ -215,7 +215,7 @@ def _updated_weights(config: LayerConfig, params: LayerParams, W, x, spikes, P, 
 
 def train_step(config: LayerConfig, params: LayerParams, state: LayerState, x,
                post: Optional[jnp.ndarray] = None, x_events: Optional[jnp.ndarray] = None):
-    """One full training step (SPEC steps 1-7). Returns ``(state, spikes)``.
+    """One full training step (steps 1-7 of docs/step.md). Returns ``(state, spikes)``.
 
     Args:
         config: static choices (trace mode, weight dependence, pairing, clipping,

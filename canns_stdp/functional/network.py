@@ -4,7 +4,7 @@
 
 For gradient-based optimizers (optax) the STDP change is exposed the way
 SpikingJelly's ``on_grad`` does it: during a pass of ``T`` steps the weights are
-held fixed, each STDP layer accumulates its per-step change of SPEC step 6 (reduced
+held fixed, each STDP layer accumulates its per-step change of step 6 of docs/step.md (reduced
 over the batch by its ``batch_reduction``), and its "gradient" is the negative:
 
     g_l = − Σ_t ΔW_l(t)
@@ -12,7 +12,7 @@ over the batch by its ``batch_reduction``), and its "gradient" is the negative:
 so that plain SGD with learning rate 1 (``optax.sgd(1.0)``) adds exactly ``Σ_t ΔW_l``,
 and any other optax optimizer or schedule can be used on it. Gradient-trained layers
 sit in the same parameter pytree: one ``optax.multi_transform`` and one jitted step
-train both. Clipping to ``[w_min, w_max]`` (SPEC step 7) is left to the caller
+train both. Clipping to ``[w_min, w_max]`` (step 7 of docs/step.md) is left to the caller
 (e.g. ``jnp.clip`` after ``optax.apply_updates``).
 
 A stage is a :class:`~canns_stdp.functional.layer_step.LayerConfig` (an STDP layer,

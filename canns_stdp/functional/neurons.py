@@ -1,4 +1,4 @@
-"""Leaky integrate-and-fire neuron step (SPEC steps 2-4).
+"""Leaky integrate-and-fire neuron step (steps 2-4 of docs/step.md).
 
     v'  = leak * v + current
     s   = 1[v' >= threshold]      (or the imposed post spikes)

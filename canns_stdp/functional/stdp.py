@@ -1,4 +1,4 @@
-"""Pair-based STDP with traces (SPEC steps 1, 5, 6 and 7).
+"""Pair-based STDP with traces (steps 1, 5, 6 and 7 of docs/step.md).
 
     tr_pre'  = add(d_pre  * tr_pre,  x, a_pre)
     tr_post' = add(d_post * tr_post, s, a_post)

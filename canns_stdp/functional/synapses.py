@@ -7,7 +7,7 @@ Hebbian term is the weight-gradient of ``post · M(W, pre)``,
 
 which for a dense map is the outer product ``post ⊗ pre`` and for a convolution
 the sum over output positions of ``post`` times the input patch under each
-kernel offset. STDP (SPEC step 6) only ever needs ``H(s, P)`` (LTP) and
+kernel offset. STDP (step 6 of docs/step.md) only ever needs ``H(s, P)`` (LTP) and
 ``H(Q, x)`` (LTD), so a new map needs no new plasticity code: it only defines
 ``current``. With a batch axis in front, ``H`` sums over the batch.
 

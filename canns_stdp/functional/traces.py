@@ -1,6 +1,6 @@
-"""Presynaptic and postsynaptic spike traces (SPEC steps 1 and 5).
+"""Presynaptic and postsynaptic spike traces (steps 1 and 5 of docs/step.md).
 
-A trace step is split in two so that the pairing conventions of SPEC step 6 can
+A trace step is split in two so that the pairing conventions of step 6 of docs/step.md can
 use the trace *decayed to this step but without this step's spikes*:
 
     decayed = decay * trace

@@ -61,7 +61,7 @@ class Activity(NamedTuple):
     Attributes:
         spikes: this step's spikes (``x`` on the presynaptic side, ``s`` on the
             postsynaptic side), 0/1 or real-valued input.
-        trace: the trace including this step's spikes (SPEC steps 1 and 5).
+        trace: the trace including this step's spikes (steps 1 and 5 of docs/step.md).
         decayed: the trace decayed to this step, without this step's spikes.
     """
 

@@ -2,7 +2,7 @@
 
 ``digits``: scikit-learn's bundled 8x8 digits (1,797 images, offline), a seeded
 split of 1,400 training and 397 test images. ``mnist``: IDX files from ``--data``
-(the 10k test set: train on 0-7999, test on 8000-9999, as in ANCHORS.md).
+(the 10k test set: train on 0-7999, test on 8000-9999, the split the MNIST benchmark uses).
 Figures: the learned receptive fields as a grid, and the confusion matrix.
 """
 
