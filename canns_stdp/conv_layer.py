@@ -33,12 +33,12 @@ class ConvSpikingLayer(SpikingLayer):
     Inputs are ``(C_in, H, W)`` per step, or ``(B, C_in, H, W)`` for a batch (one
     membrane and trace per sample, ``W`` shared; the trainer's ``batch_reduction``
     sums or averages the per-sample changes). A 1-D ``input_shape=(L,)`` gives a
-    1-D convolution.
+    1-D convolution, a ``(D, H, W)`` one a 3-D convolution.
 
     Args:
         in_channels, out_channels: ``C_in`` and ``C_out``.
         kernel_size: an int or one per spatial axis.
-        input_shape: spatial shape of the input, ``(H, W)`` (or ``(L,)``).
+        input_shape: spatial shape of the input, ``(H, W)`` (or ``(L,)``, or ``(D, H, W)``).
         stride, padding, dilation: ints or one per spatial axis (``padding`` also
             as ``(lo, hi)`` pairs); zero padding.
         groups: ``C_in`` and ``C_out`` split into this many independent groups.
@@ -91,8 +91,8 @@ class ConvSpikingLayer(SpikingLayer):
         BrainInspiredModel.__init__(self, **kwargs)
         self.in_channels = v.check_positive_int("in_channels", in_channels)
         self.out_channels = v.check_positive_int("out_channels", out_channels)
-        if input_shape is None or isinstance(input_shape, (int, np.integer)) or len(input_shape) not in (1, 2):
-            raise ValueError(f"input_shape must be the spatial shape (H, W) (or (L,)), got {input_shape!r}")
+        if input_shape is None or isinstance(input_shape, (int, np.integer)) or len(input_shape) not in (1, 2, 3):
+            raise ValueError(f"input_shape must be the spatial shape (H, W) (or (L,), or (D, H, W)), got {input_shape!r}")
         n = len(input_shape)
         self.input_shape = int_tuple("input_shape", input_shape, n, 1)
         self.kernel_size = int_tuple("kernel_size", kernel_size, n, 1)

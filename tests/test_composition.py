@@ -91,12 +91,16 @@ def problem(name: str, rng, T: int = T) -> Problem:
     if name == "conv2d":
         return Problem(lambda **kw: ConvSpikingLayer(1, 2, 3, input_shape=(5, 5), padding=1, **kw),
                        ref.conv_map((2, 1, 3, 3), 1), weights(2, 1, 3, 3), spikes(1, 5, 5), rewards(), 2.0, 0.1)
+    if name == "conv3d":
+        return Problem(lambda **kw: ConvSpikingLayer(1, 2, 2, input_shape=(3, 4, 4), **kw),
+                       ref.conv_map((2, 1, 2, 2, 2), 0), weights(2, 1, 2, 2, 2), spikes(1, 3, 4, 4), rewards(), 1.5,
+                       0.1)
     assert name == "conv1d"
     return Problem(lambda **kw: ConvSpikingLayer(2, 2, 3, input_shape=(9,), padding=1, **kw),
                    ref.conv_map((2, 2, 3), 1), weights(2, 2, 3), spikes(2, 9), rewards(), 1.5, 0.15)
 
 
-MAPS = ["dense", "masked", "conv2d", "conv1d", "batch_sum", "batch_mean"]
+MAPS = ["dense", "masked", "conv2d", "conv1d", "conv3d", "batch_sum", "batch_mean"]
 KERNELS = {"default": {}, "event": dict(event_driven=True), "fused": dict(fused=True)}
 
 
@@ -177,7 +181,7 @@ def test_mstdp_with_reward_one_is_pair_stdp(rng, map_name, compiled):
     # e' = 0·e + 1·ζ, D' = 0·D + 1 and dW = D'·e' are exact: MSTDP must round as pair STDP
     # does, on the dense map's kernels as on the plain step
     prob = problem(map_name, rng, T=40)
-    lr = {"conv2d": 0.3, "conv1d": 0.5}.get(map_name, 1.5)
+    lr = {"conv2d": 0.3, "conv1d": 0.5, "conv3d": 0.3}.get(map_name, 1.5)
     (s_pair, W_pair), (s_mstdp, W_mstdp) = pair_and_mstdp(prob, compiled, dict(A_plus=0.05, A_minus=0.06), lr)
     assert 0.02 < s_pair.mean() < 0.8 and moved(W_pair, prob.W0)
     np.testing.assert_array_equal(s_mstdp, s_pair)

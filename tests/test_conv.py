@@ -243,7 +243,7 @@ def test_bad_batch_reduction_and_dense_batch_shapes(rng):
 
 BAD_CONV_LAYERS = [
     (dict(input_shape=None), "input_shape must be the spatial shape"),
-    (dict(input_shape=(8, 8, 8)), "input_shape must be the spatial shape"),
+    (dict(input_shape=(4, 4, 4, 4)), "input_shape must be the spatial shape"),
     (dict(groups=3), "groups must divide in_channels=2 and out_channels=4, got groups=3"),
     (dict(kernel_size=9), r"does not fit input_shape=\(8, 8\)"),
     (dict(stride=0), "stride must be an int >= 1"),
