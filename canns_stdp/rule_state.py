@@ -63,6 +63,10 @@ class RuleStateStore:
             _STRUCTURES[key] = jax.eval_shape(lambda: self._template(batch_shape, rule))
         return _STRUCTURES[key]
 
+    def names(self) -> List[str]:
+        """The variables' names, in the order of the rule's state."""
+        return leaf_names(self._structure((), self.trainer.current_rule()))[0]
+
     def reset(self) -> None:
         """Zero every variable (unbatched)."""
         from .layer import assign

@@ -201,6 +201,10 @@ class Trainer(TrainerBase):
 
     def _commit(self, state: StepState, last_x) -> None:
         """Write the run's final state, after checking every array is finite."""
+        self._check_finite(state)
+        self._write(state, last_x)
+
+    def _check_finite(self, state: StepState) -> None:
         # checked on the host: one small compilation per array shape would slow first calls
         arrays = {**state.layer._asdict(), **self._rule_state.named(state.rule)}
         bad = [k for k, a in arrays.items() if not np.isfinite(np.asarray(a)).all()]
@@ -208,6 +212,8 @@ class Trainer(TrainerBase):
             raise FloatingPointError(
                 f"training produced non-finite values in {bad}; the layer and trainer were left unchanged "
                 "(check the inputs' scale, the rule's amplitudes, or hardbound=False)")
+
+    def _write(self, state: StepState, last_x) -> None:
         values = state.layer._asdict()
         getattr(self.model, self.weight_attr).value = values.pop("W")
         for name, value in values.items():

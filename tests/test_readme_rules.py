@@ -1,4 +1,4 @@
-"""The README's section on rules and the Trainer runs as written."""
+"""The README's sections on rules, the Trainer and ensembles run as written."""
 
 import pathlib
 import re
@@ -31,3 +31,13 @@ def test_rules_section_snippets_run(tmp_path, monkeypatch):
     W = np.asarray(namespace["layer"].W.value)
     np.testing.assert_array_equal(W[mask == 0], W0[mask == 0])   # absent synapses never changed
     assert np.abs(W - W0)[mask == 1].max() > 1e-3                # present ones learned
+
+
+def test_ensemble_section_snippet_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    blocks = re.findall(r"```python\n(.*?)```", section("Ensembles: many models in one call"), re.S)
+    assert len(blocks) == 1
+    namespace = {"__name__": "__main__"}
+    exec(compile(blocks[0], "README.md", "exec"), namespace)
+    assert namespace["spikes"].shape == (12, 1000, 5) and namespace["rates"].shape == (12,)
+    assert np.ptp(namespace["rates"]) > 0  # the members learned differently

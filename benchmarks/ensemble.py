@@ -1,0 +1,60 @@
+"""Ensembles against sequential trainers: member-steps per second, in one run.
+
+    python benchmarks/ensemble.py                       # 20x5 and 784x100, K = 1, 8, 64
+    python benchmarks/ensemble.py --sizes 784x400 --members 1,8,64,256
+
+The job is the benchmark job (``canns_stdp.bench.job``): Poisson inputs with p = 0.05, LIF
+neurons, pair STDP every step; each member has its own seed and learning rate. "sequential"
+trains the K trainers one after the other (each call compiled once before timing);
+"ensemble" trains them in one ``Ensemble.train`` call. Prints one JSON line per row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from canns_stdp import Ensemble, SpikingLayer, STDPTrainer
+
+
+def members(K: int, n_in: int, n_out: int):
+    return [STDPTrainer(SpikingLayer(n_in, n_out, seed=k, threshold=10.0), learning_rate=0.01 * (1 + k / K))
+            for k in range(K)]
+
+
+def timed(fn, repeats: int = 3) -> float:
+    fn()  # compiled, caches warm
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="20x5,784x100")
+    parser.add_argument("--members", default="1,8,64")
+    parser.add_argument("--steps", type=int, default=500)
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(0)
+    for size in args.sizes.split(","):
+        n_in, n_out = (int(n) for n in size.split("x"))
+        X = (rng.random((args.steps, n_in)) < 0.05).astype(np.float32)
+        for K in (int(k) for k in args.members.split(",")):
+            sequential = members(K, n_in, n_out)
+            ensemble = Ensemble(members(K, n_in, n_out))
+            seq_s = timed(lambda: [t.train(X) for t in sequential])
+            ens_s = timed(lambda: ensemble.train(X))
+            row = dict(layer=size, members=K, steps=args.steps,
+                       sequential_member_steps_per_s=K * args.steps / seq_s,
+                       ensemble_member_steps_per_s=K * args.steps / ens_s, ratio=seq_s / ens_s)
+            print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Ensemble: K models in one call; each member ends where it would have ended alone."""
+
+import numpy as np
+import pytest
+
+import reference
+from canns_stdp import ConvSpikingLayer, Ensemble, SpikingLayer, STDPTrainer, Trainer, rules
+
+N_IN, N_OUT, T = 16, 4, 120
+
+
+def inputs(rng, K=None, T=T, shape=(N_IN,), p=0.3):
+    size = (T,) + tuple(shape) if K is None else (K, T) + tuple(shape)
+    return (rng.random(size) < p).astype(np.float32)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_pair_members_match_the_numpy_reference(rng, compiled):
+    lrs, thresholds, A_plus = [0.2, 0.5, 1.0], [1.0, 1.5, 2.0], [0.02, 0.05, 0.08]
+    W0 = [rng.uniform(0.1, 0.5, (N_OUT, N_IN)).astype(np.float32) for _ in lrs]
+    xs = inputs(rng, K=3)  # one sequence per member
+    members = [STDPTrainer(SpikingLayer(N_IN, N_OUT, W_init=W, threshold=th), learning_rate=lr, A_plus=a,
+                           A_minus=0.06, compiled=compiled)
+               for W, th, lr, a in zip(W0, thresholds, lrs, A_plus)]
+    spikes = Ensemble(members).train(list(xs), return_spikes=True)
+    assert spikes.shape == (3, T, N_OUT)
+    for k, t in enumerate(members):
+        W_ref, v_ref, pre_ref, post_ref, s_ref = reference.run(W0[k], xs[k], threshold=thresholds[k], lr=lrs[k],
+                                                               A_plus=A_plus[k], A_minus=0.06)
+        assert 0.02 < s_ref.mean() < 0.9
+        np.testing.assert_array_equal(spikes[k], s_ref)
+        np.testing.assert_allclose(t.model.W.value, W_ref, atol=2e-5)
+        np.testing.assert_allclose(t.model.v.value, v_ref, atol=2e-5)
+        np.testing.assert_allclose(t.model.trace_post.value, post_ref, atol=1e-5)
+
+
+def rule_of(kind, a):
+    return {"triplet": rules.triplet(A2_plus=a, A3_plus=0.02, tau_x=20.0, tau_y=30.0),
+            "rstdp": rules.reward(rules.pair(A_plus=a, A_minus=0.04), "rstdp", tau_c=15.0, tau_d=10.0),
+            "restricted": rules.restricted(A_plus=a, A_minus=0.04, tau_pre=8.0, tau_post=12.0)}[kind]
+
+
+@pytest.mark.parametrize("kind", ["triplet", "rstdp", "restricted"])
+@pytest.mark.parametrize("compiled", [True, False])
+def test_members_end_where_they_end_alone(rng, kind, compiled):
+    amps, lrs = [0.01, 0.03, 0.06, 0.1], [0.3, 0.6, 0.9, 1.2]
+    W0 = [rng.uniform(0.1, 0.5, (N_OUT, N_IN)).astype(np.float32) for _ in amps]
+    xs = inputs(rng)  # one sequence for all
+    reward = [np.sin(np.arange(T) / (k + 3.0)).astype(np.float32) for k in range(4)]  # one per member
+
+    def make(k):
+        return Trainer(SpikingLayer(N_IN, N_OUT, W_init=W0[k], threshold=1.5), rule_of(kind, amps[k]),
+                       learning_rate=lrs[k], compiled=compiled)
+
+    members, alone = [make(k) for k in range(4)], [make(k) for k in range(4)]
+    given = dict(reward=reward) if kind == "rstdp" else {}
+    spikes = Ensemble(members).train(xs, return_spikes=True, **given)
+    for k in range(4):
+        s = alone[k].train(xs, return_spikes=True, **({"reward": reward[k]} if given else {}))
+        np.testing.assert_array_equal(spikes[k], s)
+        np.testing.assert_allclose(members[k].model.W.value, alone[k].model.W.value, atol=1e-6)
+        for name in members[k]._rule_state.names():
+            np.testing.assert_allclose(getattr(members[k], name).value, getattr(alone[k], name).value, atol=1e-6)
+    assert np.abs(np.asarray(members[3].model.W.value) - W0[3]).max() > 0.01
+
+
+def test_conv_members_with_batches(rng):
+    xs = inputs(rng, T=40, shape=(2, 1, 6, 6))  # (T, B, C, H, W)
+    def make(k):
+        layer = ConvSpikingLayer(1, 2, 3, input_shape=(6, 6), padding=1, seed=k, threshold=0.5)
+        return STDPTrainer(layer, learning_rate=0.05 * (k + 1), batch_reduction="mean")
+    members, alone = [make(k) for k in range(3)], [make(k) for k in range(3)]
+    spikes = Ensemble(members).train(xs, return_spikes=True)
+    for k in range(3):
+        np.testing.assert_array_equal(spikes[k], alone[k].train(xs, return_spikes=True))
+        np.testing.assert_allclose(members[k].model.W.value, alone[k].model.W.value, atol=1e-6)
+
+
+def test_mixed_configurations_are_refused_naming_the_difference():
+    a = Trainer(SpikingLayer(N_IN, N_OUT, seed=0), rules.pair())
+    with pytest.raises(ValueError, match=r"member 1 differs from member 0 in rule.pairing \('causal' against "
+                                         r"'symmetric'\)"):
+        Ensemble([a, Trainer(SpikingLayer(N_IN, N_OUT, seed=1), rules.pair(pairing="causal"))])
+    with pytest.raises(ValueError, match=r"input shape \(\(12,\) against \(16,\)\)"):
+        Ensemble([a, Trainer(SpikingLayer(12, N_OUT, seed=1), rules.pair())])
+    with pytest.raises(ValueError, match=r"rule \('Triplet' against 'Pair'\)"):
+        Ensemble([a, Trainer(SpikingLayer(N_IN, N_OUT, seed=1), rules.triplet())])
+    with pytest.raises(ValueError, match="share one"):
+        Ensemble([a, Trainer(a.model, rules.pair())])
+    Ensemble([a, Trainer(SpikingLayer(N_IN, N_OUT, seed=1), rules.pair(A_plus=0.5), learning_rate=0.3)])
+
+
+def test_a_failed_call_changes_no_member(rng):
+    xs = inputs(rng)
+    members = [STDPTrainer(SpikingLayer(N_IN, N_OUT, seed=k), learning_rate=lr, hardbound=False)
+               for k, lr in enumerate([0.01, 1e38])]  # the second overflows
+    before = [np.array(t.model.W.value) for t in members]
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        Ensemble(members).train(xs * 50.0)
+    with pytest.raises(ValueError, match="one shape"):
+        Ensemble(members).train([xs, xs[:50]])
+    for t, W in zip(members, before):
+        np.testing.assert_array_equal(t.model.W.value, W)
+        assert not np.asarray(t.model.v.value).any()
+
+
+def test_predict_batch_runs_every_member_without_plasticity(rng):
+    xs = inputs(rng, T=60)
+    members = [Trainer(SpikingLayer(N_IN, N_OUT, seed=k), rules.triplet(tau_x=10.0), learning_rate=0.5)
+               for k in range(3)]
+    before = [np.array(t.model.W.value) for t in members]
+    spikes = Ensemble(members).predict_batch(xs)
+    for k, t in enumerate(members):
+        *_, s_ref = reference.run(before[k], xs, plastic=False)
+        np.testing.assert_array_equal(spikes[k], s_ref)
+        np.testing.assert_array_equal(t.model.W.value, before[k])
+        assert np.asarray(t.r2.value).any()  # the rule's traces moved
