@@ -11,14 +11,14 @@ alone ends, up to float rounding (spikes identical).
 from __future__ import annotations
 
 import dataclasses
-from functools import lru_cache, partial
+from functools import lru_cache
 from typing import Optional, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .loops import _loop_chunk, default_chunk_size, drive, padded, python_steps
+from .loops import compiled_chunks, default_chunk_size, drive, python_steps
 from .rules.base import Rule, _split
 from .step import StepState, forward_step, plastic_step
 from .trainer import Trainer
@@ -26,19 +26,10 @@ from .trainer import Trainer
 __all__ = ["Ensemble"]
 
 
-@partial(jax.jit, static_argnames=("step", "config", "record"))
-def _members_chunk(step, config, params, state, seq, n_steps, record):
-    """One chunk of every member: the chunk loop under ``vmap`` (inputs ``(chunk, K, ...)``);
-    outputs ``(chunk, K, ...)``."""
-    def one(p, s, q):
-        return _loop_chunk(step, config, p, s, q, n_steps, record)
-    state, outs = jax.vmap(one, in_axes=(0, 0, 1))(params, state, seq)
-    return state, jax.tree_util.tree_map(lambda o: jnp.swapaxes(o, 0, 1), outs)
-
-
 @lru_cache(maxsize=None)
 def _vmapped(step):
-    """``step`` over the members (axis 0 of params, state and per-step inputs)."""
+    """``step`` over the members (axis 0 of params, state and per-step inputs), for the
+    loops of :mod:`canns_stdp.loops` (one compiled program per step function)."""
     def members_step(config, params, state, *inputs):
         return jax.vmap(lambda p, s, *x: step(config, p, s, *x))(params, state, *inputs)
     return members_step
@@ -108,12 +99,11 @@ class Ensemble:
         return plans
 
     # -- a call ----------------------------------------------------------------------------
-    def _inputs(self, name: str, value, K: int):
-        """``value`` for every member: one value for all, or a list of K."""
-        if isinstance(value, (list, tuple)) and len(value) == K and K > 1 and all(
-                np.ndim(v) >= 1 for v in value):
-            return list(value)
-        if isinstance(value, (list, tuple)) and len(value) == K and K == 1 and np.ndim(value[0]) >= 2:
+    @staticmethod
+    def _per_member(value, K: int, ndim: int):
+        """``value`` for every member: a list or tuple of K sequences (each of at least
+        ``ndim`` dimensions) gives one to each, anything else is given to all."""
+        if isinstance(value, (list, tuple)) and len(value) == K and all(np.ndim(v) >= ndim for v in value):
             return list(value)
         return [value] * K
 
@@ -124,7 +114,9 @@ class Ensemble:
         Args:
             train_data: one input sequence for all members (as for
                 :meth:`Trainer.train`), or a list of K sequences of one shape.
-            post_spikes, reward: likewise, one for all or a list of K.
+            post_spikes: likewise, one for all or a list of K.
+            reward: one for all (a number or ``T`` numbers), or a list of K arrays of
+                ``T`` numbers.
             progress: show a progress bar.
             return_spikes: also return the output spikes, ``(K, T) + output shape``.
 
@@ -139,9 +131,11 @@ class Ensemble:
 
     def _run(self, plastic, train_data, post_spikes, reward, progress, record):
         K = len(self.trainers)
+        in_shape, out_shape = self.trainers[0].model.sample_shapes()
         seqs, names = [], None
-        for t, x, post, r in zip(self.trainers, self._inputs("train_data", train_data, K),
-                                 self._inputs("post_spikes", post_spikes, K), self._inputs("reward", reward, K)):
+        for t, x, post, r in zip(self.trainers, self._per_member(train_data, K, len(in_shape) + 1),
+                                 self._per_member(post_spikes, K, len(out_shape) + 1),
+                                 self._per_member(reward, K, 1)):
             xs, posts = t._sequence(x, post)
             if plastic:
                 member_names, series = t._extras(xs, {"reward": r}, t.current_rule())
@@ -164,9 +158,7 @@ class Ensemble:
         first = self.trainers[0]
         chunk = first.chunk_size or default_chunk_size(int(seqs[0][0][0].size))
         if first.compiled:
-            def run_chunk(state, inputs, n, record):
-                return _members_chunk(step, config, params, state, tuple(padded(a, chunk) for a in inputs), n,
-                                      record)
+            run_chunk = compiled_chunks(_vmapped(step), config, params, chunk)
         else:
             state = jax.tree_util.tree_map(jnp.copy, state)
             run_chunk = python_steps(_vmapped(step), config, jax.device_put(params))
