@@ -115,3 +115,14 @@ def test_predict_batch_runs_every_member_without_plasticity(rng):
         np.testing.assert_array_equal(spikes[k], s_ref)
         np.testing.assert_array_equal(t.model.W.value, before[k])
         assert np.asarray(t.r2.value).any()  # the rule's traces moved
+
+
+def test_a_list_of_rows_is_one_input_for_all_even_when_it_has_K_rows(rng):
+    rows = [list(r) for r in inputs(rng, T=3)]  # 3 steps, 3 members: still one sequence
+    members = [STDPTrainer(SpikingLayer(N_IN, N_OUT, seed=k), learning_rate=0.5) for k in range(3)]
+    alone = [STDPTrainer(SpikingLayer(N_IN, N_OUT, seed=k), learning_rate=0.5) for k in range(3)]
+    spikes = Ensemble(members).train(rows, return_spikes=True)
+    assert spikes.shape == (3, 3, N_OUT)
+    for k in range(3):
+        np.testing.assert_array_equal(spikes[k], alone[k].train(rows, return_spikes=True))
+        np.testing.assert_allclose(members[k].model.W.value, alone[k].model.W.value, atol=1e-6)
