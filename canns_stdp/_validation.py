@@ -150,3 +150,31 @@ def check_binary(name: str, arr: np.ndarray) -> np.ndarray:
         bad = arr[~np.isin(arr, (0.0, 1.0))][0]
         raise ValueError(f"{name} must hold spikes (0 or 1), got {float(bad)}")
     return arr
+
+
+def as_per_step(name: str, value, T: int, batch_shape: tuple = ()) -> np.ndarray:
+    """``value`` as a finite float32 array ``(T,)``, or ``(T, B)`` for a batch ``(B,)``
+    (one number, or ``(T,)`` for a batch, is broadcast)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a number or an array of numbers, got {value!r}")
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{name} could not be read as an array: {err}") from None
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    arr = arr.astype(np.float32)
+    batch_shape = tuple(batch_shape)
+    if arr.ndim == 0:
+        arr = np.full((T,), arr, np.float32)
+    elif arr.shape != (T,) and (not batch_shape or arr.shape != (T,) + batch_shape):
+        per_sample = f" or {(T,) + batch_shape} (one value per step and sample)" if batch_shape else ""
+        raise ValueError(f"{name} must be one number or have shape ({T},) (one value per step)"
+                         f"{per_sample}, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        where = tuple(int(k) for k in np.argwhere(~np.isfinite(arr))[0])
+        at = f"step {where[0]}" + (f", sample {where[1]}" if len(where) > 1 else "")
+        raise ValueError(f"{name} must be finite, got {float(arr[where])} at {at}")
+    if batch_shape and arr.ndim == 1:
+        arr = np.broadcast_to(arr[:, None], (T,) + batch_shape)
+    return np.ascontiguousarray(arr)

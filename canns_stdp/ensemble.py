@@ -90,9 +90,9 @@ class Ensemble:
         for t in self.trainers:
             rule = t.current_rule()
             plans.append((rule, *t.plan(extras, rule)))
-        first_trainer, (first_rule, first_config, first_params) = self.trainers[0], plans[0]
-        for k, (t, (rule, config, params)) in enumerate(zip(self.trainers, plans)):
-            difference = _difference(first_trainer, first_rule, first_config, t, rule, config)
+        first_rule, first_config, _ = plans[0]
+        for k, (t, (rule, config, _)) in enumerate(zip(self.trainers, plans)):
+            difference = _difference(self.trainers[0], first_rule, first_config, t, rule, config)
             if difference:
                 raise ValueError(f"member {k} differs from member 0 in {difference}: an Ensemble runs one "
                                  "static configuration (numbers may differ)")

@@ -31,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Optional, Tuple
 
+import jax
 import jax.numpy as jnp
 
 from .functional.dependence import WeightBounds
@@ -40,7 +41,7 @@ from .functional.synapses import Dense, LinearMap
 from .functional.traces import cumulative_add
 from .rules.base import Activity, Rule
 
-__all__ = ["Hebbian", "StepConfig", "StepParams", "StepState", "advance_neurons", "forward_step",
+__all__ = ["Hebbian", "StepConfig", "StepParams", "StepState", "advance_neurons", "check_rule", "forward_step",
            "plastic_step"]
 
 
@@ -146,3 +147,43 @@ def plastic_step(config: StepConfig, params: StepParams, state: StepState, x,
                                         Activity(layer.spike, new.post, decayed.post), W, hebbian, **kwargs)
     W = config.synapse.keep_absent(W, apply_bounds(W, params.lr * dW, params.bounds, config.hardbound))
     return StepState(layer._replace(W=W), rule_state), layer.spike
+
+
+_CHECKED: set = set()  # configurations whose rule has been run abstractly
+
+
+def _built_in(rule: Rule) -> bool:
+    """Whether ``rule`` and every rule it wraps are the library's own."""
+    inner = [value for value in vars(rule).values() if isinstance(value, Rule)]
+    return type(rule).__module__.startswith("canns_stdp.rules.") and all(_built_in(r) for r in inner)
+
+
+def check_rule(config: StepConfig, params: StepParams, state: StepState, seq) -> None:
+    """Run :func:`plastic_step` once abstractly (``jax.eval_shape``, no arithmetic): a user
+    rule whose change does not fit ``W``, or whose state changes structure, fails here
+    with its name before anything runs. Once per configuration and shapes; the library's
+    own rules are trusted.
+
+    Raises:
+        ValueError: naming the rule and what does not fit.
+    """
+    if _built_in(params.rule):
+        return
+    key = (config, jax.tree_util.tree_structure(params), jax.tree_util.tree_structure(state),
+           tuple(jnp.shape(a) for a in jax.tree_util.tree_leaves(state)),
+           tuple(None if a is None else a.shape[1:] for a in seq))
+    if key in _CHECKED:
+        return
+    name, shape = type(params.rule).__name__, tuple(state.layer.W.shape)
+    first = tuple(None if a is None else jax.ShapeDtypeStruct(a.shape[1:], a.dtype) for a in seq)
+    try:
+        out, _ = jax.eval_shape(lambda s, *xs: plastic_step(config, params, s, *xs), state, *first)
+    except Exception as err:  # noqa: BLE001 - a user rule can fail in any way
+        raise ValueError(f"rule {name} failed on W of shape {shape}: {err}") from err
+    if out.layer.W.shape != shape:
+        raise ValueError(f"rule {name} must return dW of W's shape {shape}, got shape {out.layer.W.shape}")
+    want = jax.tree_util.tree_structure(state.rule)
+    if jax.tree_util.tree_structure(out.rule) != want:
+        raise ValueError(f"rule {name} must return a state of the structure its init makes ({want}), "
+                         f"got {jax.tree_util.tree_structure(out.rule)}")
+    _CHECKED.add(key)

@@ -23,7 +23,7 @@ from .functional.layer_step import BATCH_REDUCTIONS
 from .layer import assign
 from .rules.base import Rule, rule_config, rule_from_config
 from .rule_state import RuleStateStore
-from .step import StepConfig, StepParams, StepState
+from .step import StepConfig, StepParams, StepState, check_rule
 
 __all__ = ["Trainer"]
 
@@ -185,7 +185,7 @@ class Trainer(TrainerBase):
                 raise TypeError(f"{name} is required by {type(rule).__name__}: an array "
                                 f"of T numbers or one number")
             names.append(name)
-            series.append(per_step_series(name, value, xs.shape[0], self._batch_shape(xs)))
+            series.append(v.as_per_step(name, value, xs.shape[0], self._batch_shape(xs)))
         return tuple(names), tuple(series)
 
     # -- state -------------------------------------------------------------------------
@@ -267,8 +267,8 @@ class Trainer(TrainerBase):
         layer = self._read_layer(batch_shape)
         rule_state = self._rule_state.read(batch_shape, rule)
         state = StepState(layer, rule_state)
-        if plastic and not _built_in(params.rule):
-            self._check_rule_shapes(config, params, state, seq)
+        if plastic:
+            check_rule(config, params, state, seq)
         progress = self.show_iteration_progress if progress is None else progress
         execution = kernels.choose(self, plastic, config, params, state, seq)
         start = None if checkpoint is None else checkpoint.step
@@ -287,31 +287,6 @@ class Trainer(TrainerBase):
                 checkpoint.step = start
             raise
         return outs
-
-    def _check_rule_shapes(self, config, params, state, seq) -> None:
-        """Run the rule once abstractly: a user rule whose change does not fit ``W`` fails
-        here with its name, before anything runs (once per configuration and shapes)."""
-        from .step import plastic_step
-
-        key = (config, jax.tree_util.tree_structure(params), jax.tree_util.tree_structure(state),
-               tuple(np.shape(a) for a in jax.tree_util.tree_leaves(state)),
-               tuple(None if a is None else a.shape[1:] for a in seq))
-        if key in _CHECKED:
-            return
-        first = tuple(None if a is None else jax.ShapeDtypeStruct(a.shape[1:], a.dtype) for a in seq)
-        try:
-            out, _ = jax.eval_shape(lambda s, *xs: plastic_step(config, params, s, *xs), state, *first)
-        except Exception as err:  # noqa: BLE001 - a user rule can fail in any way
-            raise ValueError(f"rule {type(params.rule).__name__} failed on W of shape {tuple(state.layer.W.shape)}: "
-                             f"{err}") from err
-        if out.layer.W.shape != state.layer.W.shape:
-            raise ValueError(f"rule {type(params.rule).__name__} must return dW of W's shape "
-                             f"{tuple(state.layer.W.shape)}, got shape {out.layer.W.shape}")
-        want = jax.tree_util.tree_structure(state.rule)
-        if jax.tree_util.tree_structure(out.rule) != want:
-            raise ValueError(f"rule {type(params.rule).__name__} must return a state of the structure its "
-                             f"init makes ({want}), got {jax.tree_util.tree_structure(out.rule)}")
-        _CHECKED.add(key)
 
     # -- public API ----------------------------------------------------------------------
     def train(self, train_data, post_spikes=None, *, reward=None, progress: Optional[bool] = None,
@@ -361,43 +336,6 @@ class Trainer(TrainerBase):
         return self._run(False, self._sequence(patterns, None), (), progress, True, "predict")
 
 
-_CHECKED: set = set()  # configurations whose rule has been checked against its shapes
-
-
-def _built_in(rule: Rule) -> bool:
-    """Whether ``rule`` and every rule it wraps are the library's own."""
-    inner = [value for value in vars(rule).values() if isinstance(value, Rule)]
-    return type(rule).__module__.startswith("canns_stdp.rules.") and all(_built_in(r) for r in inner)
-
-
 def _as_float32(leaf):
     return np.float32(leaf) if isinstance(leaf, (float, np.floating)) or (
         isinstance(leaf, (np.ndarray, jax.Array)) and np.issubdtype(leaf.dtype, np.floating)) else leaf
-
-
-def per_step_series(name: str, value, T: int, batch_shape: tuple = ()) -> np.ndarray:
-    """``value`` as a finite float32 array ``(T,)``, or ``(T, B)`` for a batch ``(B,)``
-    (one number, or ``(T,)`` for a batch, is broadcast)."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a number or an array of numbers, got {value!r}")
-    try:
-        arr = np.asarray(value)
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"{name} could not be read as an array: {err}") from None
-    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float32)
-    batch_shape = tuple(batch_shape)
-    if arr.ndim == 0:
-        arr = np.full((T,), arr, np.float32)
-    elif arr.shape != (T,) and (not batch_shape or arr.shape != (T,) + batch_shape):
-        per_sample = f" or {(T,) + batch_shape} (one value per step and sample)" if batch_shape else ""
-        raise ValueError(f"{name} must be one number or have shape ({T},) (one value per step)"
-                         f"{per_sample}, got shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        where = tuple(int(k) for k in np.argwhere(~np.isfinite(arr))[0])
-        at = f"step {where[0]}" + (f", sample {where[1]}" if len(where) > 1 else "")
-        raise ValueError(f"{name} must be finite, got {float(arr[where])} at {at}")
-    if batch_shape and arr.ndim == 1:
-        arr = np.broadcast_to(arr[:, None], (T,) + batch_shape)
-    return np.ascontiguousarray(arr)
