@@ -26,6 +26,9 @@ __all__ = [
 ]
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def check_positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -40,6 +43,8 @@ def check_number(name: str, value) -> float:
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
+    if abs(value) > _FLOAT32_MAX:  # the compiled code computes in float32
+        raise ValueError(f"{name} must be finite in float32 (|{name}| <= {_FLOAT32_MAX:.4g}), got {value!r}")
     return value
 
 

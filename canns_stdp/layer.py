@@ -250,9 +250,31 @@ class SpikingLayer(BrainInspiredModel):
         return LayerState(**arrays)
 
     def set_state(self, state: LayerState) -> None:
-        """Write a state pytree into the layer's variables."""
+        """Write a state pytree into the layer's variables, after checking every array's
+        shape (``W`` the layer's, the others one sample's or one batch's) and finiteness.
+
+        Raises:
+            ValueError: naming the array; nothing is written then.
+        """
+        self._check_state(state)
         for name, value in state._asdict().items():
             assign(self, name, value)
+
+    def _check_state(self, state: LayerState) -> None:
+        in_shape, out_shape = self.sample_shapes()
+        sample = {"W": self.weight_shape, "v": out_shape, "spike": out_shape, "trace_pre": in_shape,
+                  "trace_post": out_shape}
+        batch = None
+        for name, value in state._asdict().items():
+            shape, want = tuple(np.shape(value)), tuple(sample[name])
+            held = shape[:len(shape) - len(want)] if shape[len(shape) - len(want):] == want else None
+            if held is None or (name == "W" and held) or (name != "W" and batch is not None and held != batch):
+                expected = want if name == "W" or not batch else tuple(batch) + want
+                raise ValueError(f"layer.{name} must have shape {expected}, got shape {shape}")
+            if name != "W":
+                batch = held
+            if not np.isfinite(np.asarray(value)).all():
+                raise ValueError(f"layer.{name} must be finite")
 
     def reset_state(self, *args, **kwargs) -> None:
         """Zero the membrane, the last spikes, the last input and both traces (unbatched)."""
@@ -267,6 +289,10 @@ class SpikingLayer(BrainInspiredModel):
         params = self.step_params()
         x = jnp.asarray(v.as_vector("x", x, self.input_size))
         state, spikes = _forward(self.step_config(), params, self.get_state(), x, None)
+        bad = [name for name, a in state._asdict().items() if not np.isfinite(np.asarray(a)).all()]
+        if bad:
+            raise FloatingPointError(f"forward produced non-finite values in {bad}; the layer was left "
+                                     "unchanged (check the input's scale and the weights)")
         self.set_state(state)
         self.x.value = x
         return spikes

@@ -118,6 +118,9 @@ class Trainer(TrainerBase):
         w_max = v.check_number("w_max", self.w_max)
         if w_min >= w_max:
             raise ValueError(f"w_min must be < w_max, got w_min={w_min!r}, w_max={w_max!r}")
+        if np.float32(w_min) >= np.float32(w_max):
+            raise ValueError(f"w_min must be < w_max in float32, got w_min={w_min!r}, w_max={w_max!r} "
+                             "(equal in float32)")
         for name in ("hardbound", "compiled"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")

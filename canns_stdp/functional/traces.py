@@ -25,6 +25,7 @@ import math
 from typing import Callable
 
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = [
     "DECAY_METHODS",
@@ -55,7 +56,11 @@ def decay_from_tau(tau: float, dt: float = 1.0, method: str = "exact") -> float:
     if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
         raise ValueError(f"dt must be a positive finite number, got {dt!r}")
     if method == "exact":
-        return math.exp(-dt / tau)
+        decay = math.exp(-dt / tau)
+        if float(np.float32(decay)) == 0.0:  # what the compiled code would use
+            raise ValueError(f"decay exp(-dt/tau) is 0 in float32 for dt={dt!r}, tau={tau!r}: a trace "
+                             "that forgets everything at once; use tau > dt / 100")
+        return decay
     if method == "euler":
         decay = 1.0 - dt / tau
         if not 0.0 < decay <= 1.0:
