@@ -209,3 +209,30 @@ def test_restricted_rule_refuses_a_conv_layer():
 
     with pytest.raises(ValueError, match=r"restricted pairs spikes per synapse.*\(2, 1, 3, 3\)"):
         Trainer(ConvSpikingLayer(1, 2, 3, input_shape=(5, 5)), rules.restricted())
+
+
+@pytest.mark.parametrize("make", [
+    lambda layer: Trainer(layer, rules.triplet(tau_x=30.0, tau_y=40.0), learning_rate=0.5),
+    lambda layer: Trainer(layer, rules.reward(rules.pair(), "rstdp", tau_c=50.0), learning_rate=0.5),
+    lambda layer: Trainer(layer, rules.pair(), learning_rate=0.2, event_driven=False),
+], ids=["triplet", "rstdp", "pair-dense"])
+def test_splitting_a_sequence_across_a_checkpoint_is_bitwise_one_call(rng, tmp_path, make):
+    xs = (rng.random((700, N_IN)) < 0.25).astype(np.float32)
+    reward = np.sin(np.arange(700) / 30.0).astype(np.float32)
+    W0 = rng.uniform(0.1, 0.4, (N_OUT, N_IN)).astype(np.float32)
+
+    def given(trainer, part):
+        return {"reward": reward[part]} if "reward" in trainer.current_rule().extras() else {}
+
+    whole = make(SpikingLayer(N_IN, N_OUT, W_init=W0, threshold=1.5))
+    whole.train(xs, **given(whole, slice(None)))
+    first = make(SpikingLayer(N_IN, N_OUT, W_init=W0, threshold=1.5))
+    first.train(xs[:283], **given(first, slice(0, 283)))  # not on a chunk boundary
+    first.save(tmp_path / "half.npz")
+    resumed = Trainer.load(tmp_path / "half.npz")
+    resumed.train(xs[283:], **given(resumed, slice(283, None)))
+    assert np.abs(np.asarray(whole.model.W.value) - W0).max() > 0.01
+    for name in ("W", "v", "trace_pre", "trace_post"):
+        np.testing.assert_array_equal(getattr(resumed.model, name).value, getattr(whole.model, name).value)
+    for name in whole._rule_state.names():
+        np.testing.assert_array_equal(getattr(resumed, name).value, getattr(whole, name).value)
