@@ -11,7 +11,7 @@ alone ends, up to float rounding (spikes identical).
 from __future__ import annotations
 
 import dataclasses
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Optional, Sequence
 
 import jax
@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .loops import compiled_chunks, default_chunk_size, drive, python_steps
+from .rule_state import leaf_names
 from .rules.base import Rule, _split
 from .step import StepState, forward_step, plastic_step
 from .trainer import Trainer
@@ -35,15 +36,16 @@ def _vmapped(step):
     return members_step
 
 
+@jax.jit
 def _stack(trees):
-    """The members' pytrees stacked along a new axis 0, on the host: one transfer per leaf."""
-    return jax.tree_util.tree_map(lambda *leaves: jnp.asarray(np.stack([np.asarray(a) for a in leaves])), *trees)
+    """The members' pytrees stacked along a new axis 0, in one dispatch."""
+    return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *trees)
 
 
-def _members(tree, K: int):
-    """The K members of a stacked pytree, fetched to the host once and sliced there."""
-    host = jax.device_get(tree)
-    return [jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a)[k]), host) for k in range(K)]
+@partial(jax.jit, static_argnums=1)
+def _unstack(tree, K: int):
+    """The K members of a stacked pytree, in one dispatch."""
+    return [jax.tree_util.tree_map(lambda a: a[k], tree) for k in range(K)]
 
 
 class Ensemble:
@@ -156,7 +158,7 @@ class Ensemble:
         seq = tuple(None if a is None else np.stack([s[i] for s in seqs], axis=1) for i, a in enumerate(seqs[0]))
         step = plastic_step if plastic else forward_step
         first = self.trainers[0]
-        chunk = first.chunk_size or default_chunk_size(int(seqs[0][0][0].size))
+        chunk = first.chunk_size or default_chunk_size(K * int(seqs[0][0][0].size))
         if first.compiled:
             run_chunk = compiled_chunks(_vmapped(step), config, params, chunk)
         else:
@@ -165,12 +167,23 @@ class Ensemble:
         progress = first.show_iteration_progress if progress is None else progress
         state, outs = drive(run_chunk, state, seq, chunk_size=chunk, record=record, progress=progress,
                             desc=f"ensemble of {K}")
-        members = _members(state, K)
-        for t, member in zip(self.trainers, members):  # every member checked before any is written
-            t._check_finite(member)
+        _check_finite(state)  # every member checked before any is written
+        members = _unstack(state, K)
         for t, member, s in zip(self.trainers, members, seqs):
             t._write(member, s[0][-1])
         return None if outs is None else np.swapaxes(np.asarray(outs), 0, 1)
+
+
+def _check_finite(state: StepState) -> None:
+    """Raise, naming the first member and arrays, if any member's state is not finite."""
+    host = jax.device_get(state)
+    names, leaves, _ = leaf_names(host.rule)
+    arrays = {**host.layer._asdict(), **dict(zip(names, leaves))}
+    for k in range(np.shape(host.layer.W)[0]):
+        bad = [name for name, a in arrays.items() if not np.isfinite(a[k]).all()]
+        if bad:
+            raise FloatingPointError(f"training produced non-finite values in {bad} of member {k}; no member "
+                                     "was changed (check the inputs' scale and the members' numbers)")
 
 
 def _difference(t0, rule0, config0, t, rule, config) -> str:
