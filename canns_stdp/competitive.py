@@ -28,12 +28,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _validation as val
+from . import rules
 from .encoders import poisson_events
 from .functional.competitive_step import (CompetitiveConfig, CompetitiveParams, CompetitiveState,
                                           begin_sample, competitive_step)
 from .functional.neurons import LIFParams
 from .functional.homeostasis import ThetaParams
-from .functional.stdp import STDPParams, TraceParams
+from .functional.stdp import TraceParams
+from .kernels.pair_layer import pair_terms
 from .functional.dependence import WeightBounds
 from .loops import run_compiled, run_python
 from .progress import progress_bar
@@ -94,9 +96,6 @@ class CompetitiveNetwork:
         self.steps_per_sample = val.check_positive_int("steps_per_sample", steps_per_sample)
         self.block = val.check_positive_int("block", block)
         self.batch = val.check_positive_int("batch", batch)
-        self._config = CompetitiveConfig(k=k, winner=winner, inhibition_delay=inhibition_delay,
-                                         input_delay=input_delay, threshold_rise=threshold_rise,
-                                         normalize=bool(normalize))
         self.k, self.compiled, self.normalize = k, bool(compiled), bool(normalize)
         for name, value in (("tau_m", tau_m), ("tau_theta", tau_theta), ("tau_pre", tau_pre),
                             ("tau_post", tau_post), ("norm", norm), ("threshold", threshold)):
@@ -104,6 +103,12 @@ class CompetitiveNetwork:
         for name, value in (("w_inh", w_inh), ("refractory", refractory), ("theta_plus", theta_plus),
                             ("nu_pre", nu_pre), ("nu_post", nu_post), ("w_init", w_init)):
             val.check_nonnegative(name, value)
+        #: the plasticity: pair STDP (nearest-spike traces, symmetric), run by the event kernel
+        self.rule = rules.pair(A_plus=nu_post, A_minus=nu_pre)
+        stdp, choices = pair_terms(self.rule, 1.0, WeightBounds(0.0, 1.0, 1.0))
+        self._config = CompetitiveConfig(k=k, winner=winner, inhibition_delay=inhibition_delay,
+                                         input_delay=input_delay, threshold_rise=threshold_rise,
+                                         normalize=bool(normalize), **choices)
         self.params = CompetitiveParams(
             lif=LIFParams(leak=float(np.exp(-1.0 / tau_m)), threshold=float(threshold),
                           v_reset=float(v_reset)),
@@ -111,8 +116,7 @@ class CompetitiveNetwork:
             theta=ThetaParams(decay=float(np.exp(-1.0 / tau_theta)), theta_plus=float(theta_plus)),
             traces=TraceParams(d_pre=float(np.exp(-1.0 / tau_pre)),
                                d_post=float(np.exp(-1.0 / tau_post)), a_pre=1.0, a_post=1.0),
-            stdp=STDPParams(lr=1.0, A_plus=float(nu_post), A_minus=float(nu_pre),
-                            bounds=WeightBounds(0.0, 1.0, 1.0)),
+            stdp=stdp,
             norm=float(norm))
         if W_init is None:
             W = w_init * np.random.default_rng(seed).random((n_neurons, n_in))

@@ -32,7 +32,7 @@ from ..step import StepState
 from .base import Execution
 from .policy import COLUMN_MAX_FIRED, EVENT_MAX_ACTIVITY, event_max_firing
 
-__all__ = ["layer_step", "plan", "supports"]
+__all__ = ["layer_step", "pair_terms", "plan", "supports"]
 
 
 def supports(plastic: bool, config, params, state, seq) -> bool:
@@ -44,12 +44,17 @@ def supports(plastic: bool, config, params, state, seq) -> bool:
     return not plastic or type(params.rule) is Pair
 
 
+def pair_terms(rule: Pair, lr, bounds):
+    """The pair rule as the event and dense kernels take it: ``(STDPParams, {dependence,
+    pairing})``, the numbers and the static choices."""
+    return (STDPParams(lr, rule.A_plus, rule.A_minus, bounds._replace(mu=rule.mu)),
+            dict(dependence=rule.dependence, pairing=rule.pairing))
+
+
 def layer_step(config, params, plastic: bool = True):
     """The step's configuration and numbers in the layout of :mod:`~canns_stdp.functional.layer_step`."""
-    rule = params.rule
     if plastic:
-        stdp = STDPParams(params.lr, rule.A_plus, rule.A_minus, params.bounds._replace(mu=rule.mu))
-        extra = dict(dependence=rule.dependence, pairing=rule.pairing)
+        stdp, extra = pair_terms(params.rule, params.lr, params.bounds)
     else:
         stdp, extra = STDPParams(params.lr, bounds=params.bounds), {}
     layer_config = LayerConfig(trace_add=config.trace_add, synapse=config.synapse, hardbound=config.hardbound,
