@@ -46,10 +46,8 @@ class RuleStateStore:
         self.trainer = trainer
 
     def _shapes(self):
-        model = self.trainer.model
-        in_shape, out_shape = model.sample_shapes()
-        weight_shape = tuple(getattr(model, "weight_shape", (model.output_size, model.input_size)))
-        return tuple(in_shape), tuple(out_shape), weight_shape
+        in_shape, out_shape = self.trainer.model.sample_shapes()
+        return tuple(in_shape), tuple(out_shape), tuple(self.trainer.weight_shape())
 
     def _template(self, batch_shape=(), rule=None):
         """The rule's initial state (arrays)."""

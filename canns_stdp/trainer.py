@@ -131,7 +131,7 @@ class Trainer(TrainerBase):
             if getattr(self, name) not in (True, False, "auto"):
                 raise ValueError(f"{name} must be True, False or 'auto', got {getattr(self, name)!r}")
         bounds = WeightBounds(w_min, w_max)
-        rule.check_shapes(tuple(self._read_weight_shape()), bounds)
+        rule.check_shapes(self.weight_shape(), bounds)
         return rule, lr, bounds
 
     def plan(self, extras: tuple = (), rule: Optional[Rule] = None):
@@ -149,9 +149,10 @@ class Trainer(TrainerBase):
         numbers = StepParams(layer_params.lif, layer_params.traces, lr, bounds, rule)
         return config, jax.tree_util.tree_map(_as_float32, numbers)
 
-    def _read_weight_shape(self):
+    def weight_shape(self) -> tuple:
+        """The shape of the model's ``W``."""
         model = self.model
-        return getattr(model, "weight_shape", (model.output_size, model.input_size))
+        return tuple(getattr(model, "weight_shape", (model.output_size, model.input_size)))
 
     # -- inputs ------------------------------------------------------------------------
     def _sample_shapes(self):
