@@ -89,14 +89,49 @@ def steps_for(n_in, n_out, budget=5e9):
     return int(min(5000, max(20, budget // (n_in * n_out))))
 
 
+def _choices(known):
+    """An argparse type: a comma-separated list of names from ``known``."""
+    def parse(text: str):
+        names = text.split(",")
+        unknown = [n for n in names if n not in known]
+        if unknown or not text:
+            raise argparse.ArgumentTypeError(f"expected names from {', '.join(known)}, got {text!r}")
+        return names
+    return parse
+
+
+def _probabilities(text: str):
+    """An argparse type: comma-separated input spike probabilities in (0, 1]."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or not all(0.0 < p <= 1.0 for p in values):
+        raise argparse.ArgumentTypeError(f"expected probabilities in (0, 1], got {text!r}")
+    return values
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="canns-stdp bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default=",".join(SIZES), help="comma-separated, from " + ", ".join(SIZES))
-    parser.add_argument("--rates", default="0.01,0.05,0.2")
-    parser.add_argument("--regimes", default="saturated,sparse")
+    parser.add_argument("--sizes", type=_choices(SIZES), default=list(SIZES),
+                        help="comma-separated, from " + ", ".join(SIZES))
+    parser.add_argument("--rates", type=_probabilities, default=[0.01, 0.05, 0.2],
+                        help="input spike probabilities per step, comma-separated")
+    parser.add_argument("--regimes", type=_choices(REGIMES), default=list(REGIMES),
+                        help="comma-separated, from " + ", ".join(REGIMES))
     parser.add_argument("--uncompiled", action="store_true", help="also time the Python loop")
     parser.add_argument("--first-call", action="store_true", help="also time a first call of T = 10,000 (784x100)")
-    parser.add_argument("--steps", type=int, help="steps per measurement (default: about a second's work)")
+    parser.add_argument("--steps", type=_positive, help="steps per measurement (default: about a second's work)")
     parser.add_argument("--json", help="write the rows to this file")
     args = parser.parse_args(argv)
 
@@ -109,11 +144,11 @@ def main(argv=None):
     if device.platform == "gpu":
         print(f"copy bandwidth (read + write): {copy_bandwidth() / 1e12:.2f} TB/s")
     print(f"{'layer':>10} {'p':>5} {'regime':>9} {'loop':>10} {'firing':>7} {'steps/s':>10} {'syn-upd/s':>10}")
-    for size in args.sizes.split(","):
+    for size in args.sizes:
         n_in, n_out = SIZES[size]
         T = args.steps or steps_for(n_in, n_out)
-        for p in map(float, args.rates.split(",")):
-            for regime in args.regimes.split(","):
+        for p in args.rates:
+            for regime in args.regimes:
                 loops = [("compiled", True)] + ([("uncompiled", False)] if args.uncompiled else [])
                 for name, compiled in loops:
                     steps = T if compiled else max(20, T // 10)

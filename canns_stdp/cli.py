@@ -78,6 +78,8 @@ def main(argv=None) -> int:
         parser.error(f"--data is only used by --task mnist, got --task {args.task}")
     out = pathlib.Path(args.out).resolve()
     figures = not args.no_figures
+    if figures and out.exists() and not out.is_dir():
+        parser.error(f"--out must be a folder for the figures, got the file {args.out!r}")
     try:
         if args.task == "masquelier":
             from .tasks import masquelier

@@ -1,11 +1,13 @@
 """The canns-stdp command: help, a tiny digits run with a measured criterion, errors."""
 
 import importlib.util
+import re
 
 import numpy as np
 import pytest
 
 from canns_stdp import cli
+from canns_stdp.cli import main
 from canns_stdp.tasks import masquelier
 
 HAS_SKLEARN = importlib.util.find_spec("sklearn") is not None
@@ -82,3 +84,28 @@ def test_bench_command_prints_a_table(capsys):
                  "--steps", "50"]) == 0
     out = capsys.readouterr().out
     assert "784x100" in out and "sparse" in out and "steps/s" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--sizes", "foo"], "--sizes: expected names from 784x100, 784x400, 4096x4096, got 'foo'"),
+    (["--rates", "-1"], r"--rates: expected probabilities in \(0, 1\], got '-1'"),
+    (["--rates", "0.05,abc"], r"--rates: expected probabilities in \(0, 1\], got '0.05,abc'"),
+    (["--regimes", "busy"], "--regimes: expected names from saturated, sparse, got 'busy'"),
+    (["--steps", "-3"], "--steps: expected a positive integer, got '-3'"),
+])
+def test_bench_refuses_bad_arguments_before_any_work(args, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench"] + args)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "Traceback" not in err
+
+
+def test_demo_refuses_an_out_that_is_a_file_before_training(tmp_path, capsys):
+    existing = tmp_path / "taken"
+    existing.write_text("not a folder")
+    with pytest.raises(SystemExit) as exit_:
+        main(["demo", "--out", str(existing)])
+    assert exit_.value.code == 2
+    assert "--out must be a folder for the figures" in capsys.readouterr().err
+    assert existing.read_text() == "not a folder"
