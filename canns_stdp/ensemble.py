@@ -162,8 +162,7 @@ class Ensemble:
         if first.compiled:
             run_chunk = compiled_chunks(_vmapped(step), config, params, chunk)
         else:
-            state = jax.tree_util.tree_map(jnp.copy, state)
-            run_chunk = python_steps(_vmapped(step), config, jax.device_put(params))
+            run_chunk = python_steps(_vmapped(step), config, params)
         progress = first.show_iteration_progress if progress is None else progress
         state, outs = drive(run_chunk, state, seq, chunk_size=chunk, record=record, progress=progress,
                             desc=f"ensemble of {K}")

@@ -205,11 +205,15 @@ def python_steps(step: Callable, config, params, frame: Optional[Frame] = None):
     """Chunks of ``step`` run by a Python loop, one jitted step per dispatch.
 
     Each step donates its state to the next, so ``W`` is updated in place as in the
-    compiled loop: pass a state the caller no longer needs (:func:`run_python` copies).
-    The frame is applied at the same steps as in :func:`compiled_chunks` (chunks are whole
+    compiled loop; a chunk starts from a copy of the state it is given, so the caller's
+    arrays are left alone. The numbers go to the device once, not at every step. The
+    frame is applied at the same steps as in :func:`compiled_chunks` (chunks are whole
     spans but for the last).
     """
+    params = jax.device_put(params)
+
     def run_chunk(state, chunk, n_steps, record):
+        state = jax.tree_util.tree_map(jnp.copy, state)
         outs = []
         for t in range(n_steps):
             inputs = tuple(None if a is None else a[t] for a in chunk)
@@ -241,8 +245,6 @@ def run_python(step: Callable, config, params, state, seq: tuple, *, record: boo
     """Run ``step`` over ``seq`` with a Python loop, one step per dispatch; the frame and
     the callback come at the steps where :func:`run_compiled` with the same
     ``chunk_size`` applies them, so both loops run the same steps."""
-    params = jax.device_put(params)  # host scalars would be converted again at every step
-    state = jax.tree_util.tree_map(jnp.copy, state)  # the steps consume their state: keep the caller's
     return drive(python_steps(step, config, params, frame), state, seq, chunk_size=chunk_size, record=record,
                  progress=progress, desc=desc, callback=callback)
 

@@ -86,8 +86,8 @@ def plan(trainer, plastic: bool, config, params, state, seq):
     configure = None if fused else _kernel_chooser(trainer.event_driven, step, layer_config, layer_params, seq,
                                                    layer, chunk, blocked=blocks is not None)
     frame = None if configure is None else configure.frame
-    if fused or not trainer.compiled:
-        layer_params = jax.device_put(layer_params)  # once per call, not once per chunk or step
+    if fused:
+        layer_params = jax.device_put(layer_params)  # once per call, not once per chunk
 
     def runner(config):
         """The chunk function for chunks of ``config``."""
@@ -117,8 +117,6 @@ def plan(trainer, plastic: bool, config, params, state, seq):
 
     def run(state, seq, *, callback=None, **options):
         rule_state, layer = state.rule, state.layer
-        if not trainer.compiled:  # the steps donate their state: copy the caller's
-            layer = jax.tree_util.tree_map(jnp.copy, layer)
         wrapped = None if callback is None else (lambda done, s: callback(done, StepState(s, rule_state)))
         layer, outs = drive(run_chunk, layer, seq, chunk_size=chunk, callback=wrapped, **options)
         return StepState(layer, rule_state), outs

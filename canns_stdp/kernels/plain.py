@@ -3,8 +3,6 @@ any synaptic map, driven by the compiled or the Python loop."""
 
 from __future__ import annotations
 
-import jax
-
 from ..loops import compiled_chunks, default_chunk_size, drive, python_steps
 from ..step import forward_step, plastic_step
 from .base import Execution
@@ -18,12 +16,10 @@ def plan(trainer, plastic: bool, config, params, state, seq) -> Execution:
     step = plastic_step if plastic else forward_step
     if trainer.compiled:
         run_chunk = compiled_chunks(step, config, params, chunk)
-    else:  # the steps donate their state: copy the caller's
-        run_chunk = python_steps(step, config, jax.device_put(params))
+    else:
+        run_chunk = python_steps(step, config, params)
 
     def run(state, seq, **options):
-        if not trainer.compiled:
-            state = jax.tree_util.tree_map(jax.numpy.copy, state)
         return drive(run_chunk, state, seq, chunk_size=chunk, **options)
 
     return Execution(run)
