@@ -195,9 +195,6 @@ class RewardSTDPTrainer(STDPTrainer):
         return {**super().checkpoint_config(), "rule": self.rule, "tau_z": self.tau_z, "tau_c": self.tau_c,
                 "tau_d": self.tau_d}
 
-    # modulation state that may carry a leading batch axis (checkpoints store it as it is)
-    batchable_state = ("eligibility", "dopamine")
-
     def get_state(self, batch_shape: Optional[tuple] = None) -> RewardState:
         """The modulation state (eligibility, dopamine), checked against the layer's sizes
         (``batch_shape``: ``None`` for the unbatched state, ``(B,)`` for one per sample)."""
@@ -212,10 +209,6 @@ class RewardSTDPTrainer(STDPTrainer):
                   "dopamine": np.asarray(state.dopamine, np.float32)}
         self._rule_state.check_stored(arrays)
         for name, value in arrays.items():
-            assign(self, name, jnp.asarray(value))
-
-    def restore_checkpoint_state(self, arrays) -> None:
-        for name, value in arrays.items():  # a batched state replaces the unbatched variable
             assign(self, name, jnp.asarray(value))
 
     def train(self, train_data, reward=None, post_spikes=None, *, progress: Optional[bool] = None,

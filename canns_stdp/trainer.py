@@ -226,6 +226,19 @@ class Trainer(TrainerBase):
             assign(self.model, "x", jnp.asarray(last_x))
         self._rule_state.write(state.rule)
 
+    @property
+    def batchable_state(self) -> tuple:
+        """The rule's variables, which may carry a leading batch axis (checkpoints store
+        them as they are)."""
+        return tuple(self._rule_state.names())
+
+    def restore_checkpoint_state(self, arrays) -> None:
+        arrays = dict(arrays)
+        for name in self.batchable_state:  # a batched state replaces the unbatched variable
+            if name in arrays:
+                assign(self, name, jnp.asarray(arrays.pop(name)))
+        super().restore_checkpoint_state(arrays)
+
     def reset_state(self) -> None:
         """Zero the rule's state (unbatched) and the layer's membrane, spikes and traces
         (weights are kept)."""

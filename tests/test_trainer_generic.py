@@ -236,3 +236,19 @@ def test_splitting_a_sequence_across_a_checkpoint_is_bitwise_one_call(rng, tmp_p
         np.testing.assert_array_equal(getattr(resumed.model, name).value, getattr(whole.model, name).value)
     for name in whole._rule_state.names():
         np.testing.assert_array_equal(getattr(resumed, name).value, getattr(whole, name).value)
+
+
+def test_a_batched_rule_state_survives_a_checkpoint(rng, tmp_path):
+    xs = (rng.random((60, 3, N_IN)) < 0.3).astype(np.float32)  # (T, B, n_in)
+    W0 = rng.uniform(0.1, 0.4, (N_OUT, N_IN)).astype(np.float32)
+    trainer = Trainer(SpikingLayer(N_IN, N_OUT, W_init=W0, threshold=1.5), rules.triplet(tau_x=20.0, tau_y=30.0),
+                      learning_rate=0.5)
+    trainer.train(xs)
+    assert trainer.r2.value.shape == (3, N_IN)
+    trainer.save(tmp_path / "batched.npz")
+    loaded = Trainer.load(tmp_path / "batched.npz")
+    np.testing.assert_array_equal(loaded.r2.value, trainer.r2.value)
+    np.testing.assert_array_equal(loaded.o2.value, trainer.o2.value)
+    trainer.train(xs)
+    loaded.train(xs)
+    np.testing.assert_array_equal(loaded.model.W.value, trainer.model.W.value)
