@@ -57,8 +57,9 @@ class Trainer(TrainerBase):
         batch_reduction: ``"sum"`` or ``"mean"`` of the per-sample changes of a batch.
         chunk_size: steps per compiled chunk (default: from the input size).
         weight_attr: name of the model's weight variable.
-        event_driven, fused: kernel choices for the pair rule on a dense layer
-            (see :class:`~canns_stdp.STDPTrainer`); every kernel computes the same step.
+        event_driven, fused: kernel choices for the pair rule on a dense, unbatched
+            layer, ``"auto"`` by default as for :class:`~canns_stdp.STDPTrainer`; every
+            kernel computes the same step.
         show_iteration_progress: show a progress bar by default.
 
     Example:
@@ -73,7 +74,7 @@ class Trainer(TrainerBase):
     def __init__(self, model, rule: Rule, learning_rate: float = 0.01, w_min: float = 0.0,
                  w_max: float = 1.0, compiled: bool = True, *, hardbound: bool = True,
                  batch_reduction: str = "sum", chunk_size: Optional[int] = None, weight_attr: str = "W",
-                 event_driven=False, fused=False, **kwargs):
+                 event_driven="auto", fused="auto", **kwargs):
         super().__init__(model=model, **kwargs)
         self.rule = rule
         self.learning_rate = learning_rate
