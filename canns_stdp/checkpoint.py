@@ -302,6 +302,9 @@ class Checkpointable:
 
     #: Attributes saved besides ``bm.Variable``s (arrays, ints, floats, PRNG keys).
     checkpoint_attrs: tuple = ()
+    #: State entries a file may hold or lack (names starting with it), shapes unchecked:
+    #: ``restore_checkpoint_state`` receives them as stored and checks them itself.
+    optional_checkpoint_prefix: Optional[str] = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -362,9 +365,12 @@ def _describe(obj) -> dict:
 
 def _expected(obj, role: str, arrays: dict, path):
     """The file's ``role/`` arrays and ``obj``'s own (reference) arrays, same names checked."""
-    want = {name: _to_numpy(value) for name, value in obj.checkpoint_state().items()}
+    optional = obj.optional_checkpoint_prefix
+    want = {name: _to_numpy(value) for name, value in obj.checkpoint_state().items()
+            if not (optional and name.startswith(optional))}
     prefix = f"{role}/"
-    have = {k[len(prefix):]: a for k, a in arrays.items() if k.startswith(prefix)}
+    have = {k[len(prefix):]: a for k, a in arrays.items()
+            if k.startswith(prefix) and not (optional and k[len(prefix):].startswith(optional))}
     if set(have) != set(want):
         missing, unexpected = sorted(set(want) - set(have)), sorted(set(have) - set(want))
         raise CheckpointError(
@@ -388,6 +394,11 @@ def _convert(obj, role, arrays, meta, path) -> Dict[str, Any]:
                 f"{ref.shape} and dtype {ref.dtype}"
             )
         out[name] = _from_numpy(arr, meta["arrays"][f"{role}/{name}"])
+    optional = obj.optional_checkpoint_prefix
+    if optional:
+        prefix = f"{role}/{optional}"
+        out.update({k[len(role) + 1:]: _from_numpy(a, meta["arrays"][k]) for k, a in arrays.items()
+                    if k.startswith(prefix)})
     return out
 
 
@@ -442,11 +453,13 @@ def save_trainer(trainer, path, *, model_state: Optional[dict] = None,
     """Save a trainer, its model, and their states in one file.
 
     ``model_state``/``trainer_state`` override arrays of the objects' current
-    state (used to save an intermediate state of a running loop).
+    state (used to save an intermediate state of a running loop); an override of
+    ``None`` leaves the entry out.
     """
     model = trainer.model
     m = {**model.checkpoint_state(), **(model_state or {})}
     t = {**trainer.checkpoint_state(), **(trainer_state or {})}
+    t = {k: a for k, a in t.items() if a is not None}  # an override of None drops an entry
     arrays = {**{f"model/{k}": a for k, a in m.items()}, **{f"trainer/{k}": a for k, a in t.items()}}
     return write_checkpoint(path, {"model": _describe(model), "trainer": _describe(trainer)},
                             arrays, extra)

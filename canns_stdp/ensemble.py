@@ -170,6 +170,9 @@ class Ensemble:
         members = _unstack(state, K)
         for t, member, s in zip(self.trainers, members, seqs):
             t._write(member, s[0][-1])
+            t._open_chunk = None  # the plain step leaves no chunk open
+            if plastic:
+                t.steps_trained += s[0].shape[0]
         return None if outs is None else np.swapaxes(np.asarray(outs), 0, 1)
 
 

@@ -1,9 +1,12 @@
 """The one driver of every run, and the ways a chunk of steps can be executed.
 
 :func:`drive` cuts a sequence of per-step inputs into chunks of ``chunk_size`` steps and
-hands each to a chunk function ``run_chunk(state, chunk, n_steps, record) -> (state,
-outs)``; between chunks it updates the progress bar, calls the checkpoint ``callback``
-and keeps the recorded outputs. It knows nothing of kernels. The chunk functions are:
+hands each to a chunk function ``run_chunk(state, chunk, n_steps, record, offset) ->
+(state, outs)``; between chunks it updates the progress bar, calls the checkpoint
+``callback`` and keeps the recorded outputs. It knows nothing of kernels. Chunks follow
+the global step count: a run that starts at step ``start`` first finishes the chunk in
+progress (``offset = start % chunk_size`` steps of it are done), so a sequence split
+across calls is cut into the same chunks as in one call. The chunk functions are:
 
 * :func:`compiled_chunks`: a compiled loop over a chunk padded to ``chunk_size`` (the
   number of steps run is a traced argument, so one compilation serves every sequence
@@ -13,7 +16,7 @@ and keeps the recorded outputs. It knows nothing of kernels. The chunk functions
   (inside ``jax.disable_jit()`` it runs op by op, for debugging),
 
 each for a step ``step(config, params, state, *inputs_t) -> (state, out)``, optionally
-with a :class:`Frame` around every span of steps. A kernel may build its own (e.g. the
+with a :class:`Frame` renewing the state every span of steps. A kernel may build its own (e.g. the
 fused GPU kernel). :func:`run_compiled` and :func:`run_python` drive a step with the
 first and the last.
 """
@@ -29,7 +32,8 @@ import numpy as np
 
 from .progress import progress_bar
 
-__all__ = ["Frame", "blocked_chunks", "compilation_count", "compiled_chunks", "default_chunk_size", "drive", "padded",
+__all__ = ["Frame", "blocked_chunks", "compilation_count", "compiled_chunks", "convert", "default_chunk_size", "drive",
+           "padded",
            "python_steps", "run_chunk", "run_compiled", "run_python"]
 
 _CHUNK_BYTES = 4 << 20  # host-to-device transfer per chunk
@@ -49,33 +53,29 @@ def _empty_outs(step, config, params, state, seq):
 
 
 class Frame(NamedTuple):
-    """State conversions around every span of ``every`` steps of a chunk.
+    """A state renewed every ``every`` steps of the global step count, inside the loops.
 
-    ``begin(config, params, state, inputs)`` runs before a span's first step, ``inputs``
-    being the per-step inputs of a step (for their shapes), and
-    ``end(config, params, state)`` after its last, inside the compiled chunk: the steps
-    may carry a state of their own in between (e.g. a ledger of deferred LTP,
-    :func:`~canns_stdp.functional.layer_step.begin_span`). Both loops apply them at the
-    same steps; ``every`` divides the chunk size.
+    ``renew(config, params, state)`` runs after each step whose global index ``g`` has
+    ``(g + 1) % every == 0``, so the steps may carry a state of their own that is settled
+    and opened again at fixed steps whatever the calls and chunks (e.g. a ledger of
+    deferred LTP, :func:`~canns_stdp.functional.layer_step.renew_span`). Both loops
+    renew at the same steps; ``every`` divides the chunk size.
     """
 
-    begin: Callable
-    end: Callable
+    renew: Callable
     every: int
 
 
-def _loop_chunk(step, config, params, state, seq, n_steps, record, frame: Optional[Frame] = None):
-    """Run ``step`` over the first ``n_steps`` entries of one chunk (the rest is padding).
+def _loop_chunk(step, config, params, state, seq, n_steps, record, frame: Optional[Frame] = None, offset=0):
+    """Run ``step`` over the first ``n_steps`` entries of one chunk (the rest is padding),
+    whose first step is step ``offset`` of its chunk in the global count.
 
     A loop with a traced trip count, not a ``cond`` per step: XLA copies the operands
     of a ``cond`` nested in another one, and steps may hold a ``cond`` of their own.
-    With a ``frame``, a loop over its spans runs the steps of each span.
+    With a ``frame``, a loop over its spans runs the steps of each span and renews the
+    state after every span that ends on a multiple of ``frame.every``.
     """
-    first = tuple(None if a is None else a[0] for a in seq)  # a step's inputs, for frame.begin
-    outs = None
-    if record:  # the outputs of the steps, which take the state frame.begin makes
-        stepped = state if frame is None else frame.begin(config, params, state, first)
-        outs = _empty_outs(step, config, params, stepped, seq)
+    outs = _empty_outs(step, config, params, state, seq) if record else None
 
     def body(t, carry):
         state, outs = carry
@@ -87,19 +87,28 @@ def _loop_chunk(step, config, params, state, seq, n_steps, record, frame: Option
 
     if frame is None:
         return jax.lax.fori_loop(0, n_steps, body, (state, outs))
+    every = frame.every
+    phase = offset % every  # steps of the first span done before this chunk
+
+    def steps_of_span(k, carry):
+        lo = jnp.maximum(0, k * every - phase)
+        return jax.lax.fori_loop(lo, jnp.minimum(n_steps, (k + 1) * every - phase), body, carry)
+
+    def renew(state):
+        return frame.renew(config, params, state)
 
     def span(k, carry):
-        state, outs = carry
-        start = k * frame.every
-        state = frame.begin(config, params, state, first)
-        state, outs = jax.lax.fori_loop(start, jnp.minimum(start + frame.every, n_steps), body, (state, outs))
-        return frame.end(config, params, state), outs
+        state, outs = steps_of_span(k, carry)
+        return renew(state), outs
 
-    return jax.lax.fori_loop(0, (n_steps + frame.every - 1) // frame.every, span, (state, outs))
+    n_spans = (phase + n_steps + every - 1) // every
+    state, outs = steps_of_span(n_spans - 1, jax.lax.fori_loop(0, n_spans - 1, span, (state, outs)))
+    # the last span is renewed only when it is whole: a later call goes on with it
+    return jax.lax.cond((phase + n_steps) % every == 0, renew, lambda s: s, state), outs
 
 
 _run_chunk = jax.jit(_loop_chunk, static_argnames=("step", "config", "record", "frame"))
-#: ``run_chunk(step, config, params, state, seq, n_steps, record, frame=None)``: the compiled
+#: ``run_chunk(step, config, params, state, seq, n_steps, record, frame=None, offset=0)``: the compiled
 #: loop over the first ``n_steps`` steps of one chunk, for drivers of their own (e.g. a
 #: stack of layers trained inside an optax step); compiled once per step, config and shapes.
 run_chunk = _run_chunk
@@ -118,7 +127,7 @@ def _run_blocked_chunk(step, config, params, state, seq, n_steps, record, blocks
     def one_block(b, carry):
         state, outs, _ = carry
         part, part_seq = blocks.take(config, state, seq, b)
-        part, out = _loop_chunk(step, config, params, part, part_seq, n_steps, record)
+        part, out = _loop_chunk(step, config, params, part, part_seq, n_steps, record)  # no frame: offset unused
         if record:
             outs = jax.tree_util.tree_map(
                 lambda buf, o: jax.lax.dynamic_update_slice_in_dim(buf, o, b * blocks.size, 1), outs, out)
@@ -156,27 +165,33 @@ def _stack_host(outs):
     return jax.tree_util.tree_map(lambda *o: np.concatenate(o), *outs)
 
 
-def drive(run_chunk: Callable, state, seq: tuple, *, chunk_size: int, record: bool = False,
+def drive(run_chunk: Callable, state, seq: tuple, *, chunk_size: int, start: int = 0, record: bool = False,
           progress: bool = False, desc: str = "steps", callback: Optional[Callable] = None):
-    """Run ``seq`` chunk by chunk through ``run_chunk(state, chunk, n_steps, record)``.
+    """Run ``seq`` chunk by chunk through ``run_chunk(state, chunk, n_steps, record, offset)``.
 
     ``seq`` is a tuple of per-step inputs, each an array with leading axis ``T`` or
     ``None`` (e.g. ``(xs, post_spikes)``); a chunk holds ``n_steps <= chunk_size`` of
-    them. Returns ``(state, outs)``: ``outs`` stacks the steps' outputs on the host when
-    ``record``, else ``None``. ``callback(steps_done, state)``, if given, runs on the host
-    after each chunk (e.g. periodic checkpoints); it may raise to stop the run.
+    them. Chunks are cut at multiples of ``chunk_size`` of the global step count, the
+    first step of ``seq`` being step ``start``; ``offset`` is the position of a chunk's
+    first step in its chunk. Returns ``(state, outs)``: ``outs`` stacks the steps'
+    outputs on the host when ``record``, else ``None``. ``callback(steps_done, state)``,
+    if given, runs on the host after each chunk (e.g. periodic checkpoints); it may raise
+    to stop the run.
     """
     T = _length(seq)
     recorded = []
+    done = 0
     with progress_bar(T, progress, desc) as bar:
-        for start in range(0, T, chunk_size):
-            stop = min(T, start + chunk_size)
-            state, out = run_chunk(state, _slice(seq, start, stop), stop - start, record)
+        while done < T:
+            offset = (start + done) % chunk_size
+            stop = min(T, done + chunk_size - offset)
+            state, out = run_chunk(state, _slice(seq, done, stop), stop - done, record, offset)
             if record:  # kept on the device until the end: fetching each chunk would wait for it
-                recorded.append((out, stop - start))
+                recorded.append((out, stop - done))
             if bar is not None:
                 jax.block_until_ready(state)
-                bar.update(stop - start)
+                bar.update(stop - done)
+            done = stop
             if callback is not None:
                 callback(stop, state)
     if not record:
@@ -187,15 +202,15 @@ def drive(run_chunk: Callable, state, seq: tuple, *, chunk_size: int, record: bo
 
 def compiled_chunks(step: Callable, config, params, chunk_size: int, frame: Optional[Frame] = None):
     """Chunks of ``step`` in one compiled loop each, padded to ``chunk_size`` steps."""
-    def run_chunk(state, chunk, n_steps, record):
+    def run_chunk(state, chunk, n_steps, record, offset=0):
         chunk = tuple(padded(a, chunk_size) for a in chunk)
-        return _run_chunk(step, config, params, state, chunk, n_steps, record, frame)
+        return _run_chunk(step, config, params, state, chunk, n_steps, record, frame, offset)
     return run_chunk
 
 
 def blocked_chunks(step: Callable, config, params, chunk_size: int, blocks):
     """Chunks of ``step`` run one block of output neurons at a time (:func:`_run_blocked_chunk`)."""
-    def run_chunk(state, chunk, n_steps, record):
+    def run_chunk(state, chunk, n_steps, record, offset=0):
         chunk = tuple(padded(a, chunk_size) for a in chunk)
         return _run_blocked_chunk(step, config, params, state, chunk, n_steps, record, blocks)
     return run_chunk
@@ -207,23 +222,20 @@ def python_steps(step: Callable, config, params, frame: Optional[Frame] = None):
     Each step donates its state to the next, so ``W`` is updated in place as in the
     compiled loop; a chunk starts from a copy of the state it is given, so the caller's
     arrays are left alone. The numbers go to the device once, not at every step. The
-    frame is applied at the same steps as in :func:`compiled_chunks` (chunks are whole
-    spans but for the last).
+    frame renews the state at the same steps as in :func:`compiled_chunks`.
     """
     params = jax.device_put(params)
 
-    def run_chunk(state, chunk, n_steps, record):
+    def run_chunk(state, chunk, n_steps, record, offset=0):
         state = jax.tree_util.tree_map(jnp.copy, state)
         outs = []
         for t in range(n_steps):
             inputs = tuple(None if a is None else a[t] for a in chunk)
-            if frame is not None and t % frame.every == 0:
-                state = _convert(frame.begin, config, params, state, inputs)
             state, out = _one_step(step, config, params, state, inputs)
             if record:
                 outs.append(out)
-            if frame is not None and ((t + 1) % frame.every == 0 or t + 1 == n_steps):
-                state = _convert(frame.end, config, params, state)
+            if frame is not None and (offset + t + 1) % frame.every == 0:
+                state = _convert(frame.renew, config, params, state)
         if not record:
             return state, None
         return state, jax.tree_util.tree_map(lambda *o: np.stack([np.asarray(a) for a in o]), *outs)
@@ -231,27 +243,33 @@ def python_steps(step: Callable, config, params, frame: Optional[Frame] = None):
 
 
 def run_compiled(step: Callable, config, params, state, seq: tuple, *, record: bool = False,
-                 chunk_size: int = 256, progress: bool = False, desc: str = "steps",
+                 chunk_size: int = 256, start: int = 0, progress: bool = False, desc: str = "steps",
                  callback: Optional[Callable] = None, frame: Optional[Frame] = None):
     """Run ``step(config, params, state, *inputs_t) -> (state, out)`` over ``seq`` in
     compiled chunks (:func:`drive` with :func:`compiled_chunks`)."""
     return drive(compiled_chunks(step, config, params, chunk_size, frame), state, seq, chunk_size=chunk_size,
-                 record=record, progress=progress, desc=desc, callback=callback)
+                 start=start, record=record, progress=progress, desc=desc, callback=callback)
 
 
 def run_python(step: Callable, config, params, state, seq: tuple, *, record: bool = False,
-               chunk_size: int = 256, progress: bool = False, desc: str = "steps",
+               chunk_size: int = 256, start: int = 0, progress: bool = False, desc: str = "steps",
                callback: Optional[Callable] = None, frame: Optional[Frame] = None):
     """Run ``step`` over ``seq`` with a Python loop, one step per dispatch; the frame and
     the callback come at the steps where :func:`run_compiled` with the same
     ``chunk_size`` applies them, so both loops run the same steps."""
-    return drive(python_steps(step, config, params, frame), state, seq, chunk_size=chunk_size, record=record,
-                 progress=progress, desc=desc, callback=callback)
+    return drive(python_steps(step, config, params, frame), state, seq, chunk_size=chunk_size, start=start,
+                 record=record, progress=progress, desc=desc, callback=callback)
 
 
 @partial(jax.jit, static_argnames=("convert", "config"))
 def _convert(convert, config, params, state, *inputs):
     return convert(config, params, state, *inputs)
+
+
+#: ``convert(function, config, params, state, *inputs)``: ``function(config, params, state,
+#: *inputs)`` compiled once per function, config and shapes (a state's change of layout
+#: between kernels, e.g. a ledger opened or settled).
+convert = _convert
 
 
 def compilation_count() -> int:

@@ -90,6 +90,10 @@ class Trainer(TrainerBase):
         self._plan_numbers()
         self._rule_state = RuleStateStore(self)
         self._rule_state.reset()
+        #: plasticity steps this trainer has run; chunks of steps follow this count, so a
+        #: sequence split across calls (or across a checkpoint) runs as in one call
+        self.steps_trained = 0
+        self._open_chunk = None  # (OpenChunk, the arrays committed with it) or None
 
     # -- validation -----------------------------------------------------------------
     def _check_model(self) -> None:
@@ -233,12 +237,22 @@ class Trainer(TrainerBase):
         them as they are)."""
         return tuple(self._rule_state.names())
 
+    optional_checkpoint_prefix = "run."
+
+    def checkpoint_state(self) -> dict:
+        """The rule's variables, the step count and the chunk the last call left open."""
+        return {**super().checkpoint_state(), **_run_arrays(self.steps_trained, self._open_chunk_here())}
+
     def restore_checkpoint_state(self, arrays) -> None:
         arrays = dict(arrays)
+        steps, open_chunk = _read_run_arrays({k: arrays.pop(k) for k in list(arrays) if k.startswith("run.")},
+                                             self.weight_shape())
         for name in self.batchable_state:  # a batched state replaces the unbatched variable
             if name in arrays:
                 assign(self, name, jnp.asarray(arrays.pop(name)))
         super().restore_checkpoint_state(arrays)
+        self.steps_trained = steps
+        self._open_chunk = None if open_chunk is None else (open_chunk, self._committed())
 
     def reset_state(self) -> None:
         """Zero the rule's state (unbatched) and the layer's membrane, spikes and traces
@@ -261,8 +275,9 @@ class Trainer(TrainerBase):
             config["rule"] = rule_from_config(config["rule"])
         return cls(context["model"], **config)
 
-    def _save_running(self, path, total, state: StepState, last_x) -> None:
-        """Save the loop's state after ``total`` steps (a periodic checkpoint)."""
+    def _save_running(self, path, total, state: StepState, last_x, steps: int, open_chunk) -> None:
+        """Save the loop's state after ``total`` steps of this call, ``steps`` in all (a
+        periodic checkpoint), with the chunk it leaves open."""
         arrays = {name: np.asarray(a) for name, a in state.layer._asdict().items()}
         rule_arrays = {name: np.asarray(a) for name, a in self._rule_state.named(state.rule).items()}
         bad = [k for k, a in {**arrays, **rule_arrays}.items() if not np.isfinite(a).all()]
@@ -273,7 +288,8 @@ class Trainer(TrainerBase):
         arrays[self.weight_attr] = arrays.pop("W")
         if hasattr(self.model, "x"):
             arrays["x"] = last_x
-        save_trainer(self, path, model_state=arrays, trainer_state=rule_arrays, extra={"step": total})
+        run = {**dict.fromkeys(_RUN_NAMES), **_run_arrays(steps, open_chunk)}
+        save_trainer(self, path, model_state=arrays, trainer_state={**rule_arrays, **run}, extra={"step": total})
 
     # -- the lifecycle -------------------------------------------------------------------
     def _run(self, plastic: bool, seq: tuple, extra_names: tuple, progress, record: bool, desc: str,
@@ -289,22 +305,44 @@ class Trainer(TrainerBase):
             check_rule(config, params, state, seq)
         progress = self.show_iteration_progress if progress is None else progress
         execution = kernels.choose(self, plastic, config, params, state, seq)
-        start = None if checkpoint is None else checkpoint.step
+        start = self.steps_trained if plastic else 0
+        open_chunk = self._open_chunk_here() if plastic else None
+        first = None if checkpoint is None else checkpoint.step
         callback = None
         if checkpoint is not None:
             def save(path, total, running):
-                self._save_running(path, total, execution.canonical(running), seq[0][total - start - 1])
-            save_chunk = checkpoint.callback(save)
-            callback = save_chunk
+                self._save_running(path, total, execution.canonical(running), seq[0][total - first - 1],
+                                   start + total, execution.left_open(running, start + total) if plastic else None)
+            callback = checkpoint.callback(save)
         try:
-            state, outs = execution.run(state, seq, record=record, progress=progress, desc=desc,
-                                        callback=callback)
+            state, outs = execution.run(state, seq, start=start, open_chunk=open_chunk, record=record,
+                                        progress=progress, desc=desc, callback=callback)
+            left = execution.left_open(state, start + seq[0].shape[0]) if plastic else None
             self._commit(execution.canonical(state), seq[0][-1])
         except BaseException:
             if checkpoint is not None:  # the layer is unchanged: so is the step count
-                checkpoint.step = start
+                checkpoint.step = first
             raise
+        if plastic:
+            self.steps_trained = start + seq[0].shape[0]
+        self._open_chunk = None if left is None else (left, self._committed())
         return outs
+
+    def _committed(self) -> tuple:
+        """The arrays the layer and the rule hold now (compared by identity)."""
+        names = (self.weight_attr,) + _REQUIRED_STATE
+        return (tuple(getattr(self.model, n).value for n in names)
+                + tuple(getattr(self, n).value for n in self._rule_state.names()))
+
+    def _open_chunk_here(self):
+        """The chunk the last call left open, while the layer holds what it committed."""
+        if self._open_chunk is None:
+            return None
+        open_chunk, committed = self._open_chunk
+        now = self._committed()
+        if len(now) != len(committed) or any(a is not b for a, b in zip(now, committed)):
+            return None
+        return open_chunk
 
     # -- public API ----------------------------------------------------------------------
     def train(self, train_data, post_spikes=None, *, reward=None, progress: Optional[bool] = None,
@@ -352,6 +390,60 @@ class Trainer(TrainerBase):
         spikes ``(T,) + output shape``.
         """
         return self._run(False, self._sequence(patterns, None), (), progress, True, "predict")
+
+
+_KERNELS = ("dense", "column", "deferred")
+_LEDGER = ("U", "rate", "fired", "clock")
+_RUN_NAMES = ("run.steps", "run.chunk_size", "run.kernel", "run.span") + tuple(f"run.{n}" for n in _LEDGER)
+
+
+def _run_arrays(steps: int, open_chunk) -> dict:
+    """Checkpoint entries for the step count and an open chunk (:class:`~canns_stdp.kernels.base.OpenChunk`)."""
+    arrays = {"run.steps": np.asarray(steps, np.int64)}
+    if open_chunk is not None:
+        arrays.update({"run.chunk_size": np.asarray(open_chunk.chunk_size, np.int64),
+                       "run.kernel": np.asarray(_KERNELS.index(open_chunk.kernel), np.int64),
+                       "run.span": np.asarray(open_chunk.span, np.int64)})
+        arrays.update({f"run.{k}": np.asarray(a) for k, a in open_chunk.arrays.items()})
+    return arrays
+
+
+def _read_run_arrays(arrays: dict, weight_shape: tuple):
+    """``(steps, OpenChunk or None)`` from checkpoint entries, each checked."""
+    from .checkpoint import CheckpointError
+    from .kernels.base import OpenChunk
+
+    def integer(name, low=0, high=None):
+        a = np.asarray(arrays[name])
+        if a.shape != () or a.dtype != np.int64 or a < low or (high is not None and a > high):
+            raise CheckpointError(f"checkpoint entry {name} must be an int64 scalar in [{low}, {high}], "
+                                  f"got {a!r}")
+        return int(a)
+
+    unknown = sorted(set(arrays) - set(_RUN_NAMES))
+    if unknown:
+        raise CheckpointError(f"checkpoint holds unknown trainer entries {unknown}")
+    if "run.steps" not in arrays:
+        return 0, None  # written before steps were counted
+    steps = integer("run.steps")
+    if "run.chunk_size" not in arrays:
+        return steps, None
+    chunk = integer("run.chunk_size", 1)
+    kernel = _KERNELS[integer("run.kernel", 0, len(_KERNELS) - 1)]
+    span = integer("run.span", 0, chunk)
+    ledger = {n: arrays.get(f"run.{n}") for n in _LEDGER}
+    n_out, n_in = weight_shape[-2:] if len(weight_shape) >= 2 else (None, None)
+    shapes = {"U": (n_in, n_out), "rate": (n_in,), "fired": (n_out,), "clock": ()}
+    present = [n for n in _LEDGER if ledger[n] is not None]
+    if present and (len(present) != len(_LEDGER) or kernel != "deferred"):
+        raise CheckpointError(f"checkpoint holds an incomplete ledger of deferred LTP: {present} "
+                              f"(a {kernel} chunk holds all of {list(_LEDGER)} or none)")
+    for name in present:
+        a = np.asarray(ledger[name])
+        if a.shape != shapes[name] or a.dtype != np.float32 or not np.isfinite(a).all():
+            raise CheckpointError(f"checkpoint entry run.{name} must be finite float32 of shape {shapes[name]}, "
+                                  f"got {a.dtype} {a.shape}")
+    return steps, OpenChunk(chunk, kernel, span, {n: ledger[n] for n in present})
 
 
 def _as_float32(leaf):

@@ -259,12 +259,13 @@ def test_periodic_checkpoints_are_the_states_at_those_steps(rng, tmp_path):
         trainer.train(xs[:100], checkpoint=ckpt)
         trainer.train(xs[100:], checkpoint=ckpt)
         assert ckpt.step == 250
-        # boundaries at 32, 64, ..., 96 | 100+32, ...: first at or after 50, 100, 150, 200, 250
+        # chunks end at multiples of 32 of the step count and where calls end (100, 250);
+        # saved at the first chunk end at or after 50, 100, 150, 200, 250
         names = [p.name for p in ckpt.files()]
-        assert names == ["checkpoint-0000000164.npz", "checkpoint-0000000228.npz",
+        assert names == ["checkpoint-0000000160.npz", "checkpoint-0000000224.npz",
                          "checkpoint-0000000250.npz"]
         files[compiled] = ckpt.files()
-    for step, f_c, f_p in zip((164, 228, 250), files[True], files[False]):
+    for step, f_c, f_p in zip((160, 224, 250), files[True], files[False]):
         meta, a = ck.read_checkpoint(f_c)
         assert meta["extra"]["step"] == step
         _, b = ck.read_checkpoint(f_p)
@@ -274,7 +275,7 @@ def test_periodic_checkpoints_are_the_states_at_those_steps(rng, tmp_path):
         np.testing.assert_array_equal(a["model/x"], xs[step - 1])
     # resuming from a periodic checkpoint gives the uninterrupted result, bitwise
     resumed = STDPTrainer.load(files[True][0])
-    resumed.train(xs[164:])
+    resumed.train(xs[160:])
     layer = SpikingLayer(N_IN, N_OUT, W_init=W0)
     STDPTrainer(layer, chunk_size=32, **FAST).train(xs)
     for k, a in arrays(layer).items():

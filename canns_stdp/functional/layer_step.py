@@ -32,7 +32,7 @@ from .synapses import Dense, LinearMap
 from .traces import cumulative_add
 
 __all__ = ["BATCH_REDUCTIONS", "LayerState", "LayerParams", "LayerConfig", "NeuronBlocks", "advance_neurons",
-           "advance_and_pair", "forward_step", "plasticity_step", "train_step", "begin_span", "end_span"]
+           "advance_and_pair", "forward_step", "plasticity_step", "train_step", "begin_span", "end_span", "renew_span"]
 
 BATCH_REDUCTIONS = ("sum", "mean")
 
@@ -263,9 +263,8 @@ def _deferred_train_step(config: LayerConfig, params: LayerParams, state: Deferr
 
 
 def begin_span(config: LayerConfig, params: LayerParams, state, inputs):
-    """The state the steps of a span of ``config`` take, from the state between spans
-    (a :class:`~canns_stdp.loops.Frame` runs it); ``inputs`` are a step's inputs
-    ``(x, post, x_events)``, for their shapes.
+    """The state the steps of ``config`` take, from a settled layer state; ``inputs``
+    are a step's inputs ``(x, post, x_events)``, for their shapes.
 
     With ``config.deferred_ltp`` it opens a :class:`~canns_stdp.functional.event.Ledger`
     on the event kernel's ``W.T``, with a buffer for the rows of ``x_events``; otherwise
@@ -279,8 +278,17 @@ def begin_span(config: LayerConfig, params: LayerParams, state, inputs):
 
 
 def end_span(config: LayerConfig, params: LayerParams, state):
-    """The state between spans: a span's owed LTP settled into ``W.T``."""
+    """The settled layer state: a span's owed LTP written into ``W.T``."""
     if not config.deferred_ltp:
         return state
     layer, ledger, _ = state
     return layer._replace(W=settle(layer.W, ledger, params.stdp.bounds, config.hardbound))
+
+
+def renew_span(config: LayerConfig, params: LayerParams, state):
+    """A span's end and the next one's start (the loops' :class:`~canns_stdp.loops.Frame`):
+    the owed LTP settled and a new ledger opened, the rows buffer kept."""
+    if not config.deferred_ltp:
+        return state
+    layer = end_span(config, params, state)
+    return DeferredState(layer, open_ledger(params.stdp, layer.trace_pre, layer.v.shape[-1]), state.rows)

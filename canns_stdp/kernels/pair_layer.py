@@ -9,8 +9,12 @@ with other memory layouts and less work (:mod:`canns_stdp.functional.layer_step`
 * deferred LTP, a ledger settled every span of steps (the additive dependence),
 * the fused Pallas kernel (GPU), many steps per launch.
 
-The choice is made per chunk from the chunk's input activity and the post trace's
-estimate of the firing rate, with the thresholds of :mod:`canns_stdp.kernels.policy`.
+The choice is made at the start of each chunk of the global step count, from what any
+call that reaches that step knows alike: the input of the chunk's first step, the pre
+and post traces' estimates of the input activity and the firing rate, with the
+thresholds of :mod:`canns_stdp.kernels.policy`. A call that ends inside a chunk hands
+the next call the chunk's kernel and running state (:class:`~canns_stdp.kernels.base.OpenChunk`),
+so a sequence split across calls runs bitwise as in one call.
 """
 
 from __future__ import annotations
@@ -20,16 +24,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..functional.event import deferred_compatible, deferred_span, event_compatible, input_events
+from ..functional.event import (DeferredState, Ledger, deferred_compatible, deferred_span, event_compatible,
+                                input_events, open_ledger)
 from ..functional.fused import fused_available, fused_chunk, fused_compatible
+from ..functional.in_place import rows_buffer
 from ..functional.layer_step import (LayerConfig, LayerParams, NeuronBlocks, begin_span, end_span, forward_step,
-                                     train_step)
+                                     renew_span, train_step)
 from ..functional.stdp import STDPParams
 from ..functional.synapses import Dense
-from ..loops import Frame, blocked_chunks, compiled_chunks, default_chunk_size, drive, padded, python_steps
+from ..loops import Frame, blocked_chunks, compiled_chunks, convert, default_chunk_size, drive, padded, python_steps
 from ..rules.pair import Pair
 from ..step import StepState
-from .base import Execution
+from .base import Execution, OpenChunk
 from .policy import COLUMN_MAX_FIRED, EVENT_MAX_ACTIVITY, event_max_firing
 
 __all__ = ["layer_step", "pair_terms", "plan", "supports"]
@@ -83,17 +89,17 @@ def plan(trainer, plastic: bool, config, params, state, seq):
     if fused:
         layer_config = dataclasses.replace(layer_config, fused=True)
     blocks = None if fused or not trainer.compiled else _neuron_blocks(layer_params, seq, layer)
-    configure = None if fused else _kernel_chooser(trainer.event_driven, step, layer_config, layer_params, seq,
-                                                   layer, chunk, blocked=blocks is not None)
-    frame = None if configure is None else configure.frame
+    chooser = None if fused else _KernelChooser(trainer.event_driven, step, layer_config, layer_params, seq,
+                                                layer, chunk, blocked=blocks is not None)
     if fused:
         layer_params = jax.device_put(layer_params)  # once per call, not once per chunk
 
     def runner(config):
         """The chunk function for chunks of ``config``."""
         if fused and trainer.compiled:
-            return lambda state, inputs, n, record: fused_chunk(config, layer_params, state,
-                                                                tuple(padded(a, chunk) for a in inputs), n)
+            return lambda state, inputs, n, record, offset: fused_chunk(
+                config, layer_params, state, tuple(padded(a, chunk) for a in inputs), n)
+        frame = chooser.frame if config.deferred_ltp else None
         if not trainer.compiled:
             return python_steps(step, config, layer_params, frame)
         if blocks is not None and blocks.fits(config):
@@ -102,26 +108,31 @@ def plan(trainer, plastic: bool, config, params, state, seq):
 
     runners = {}
 
-    def run_chunk(state, chunk_inputs, n_steps, record):
+    def run_chunk(state, chunk_inputs, n_steps, record, offset):
         config = layer_config
-        if configure is not None:  # dense or event-driven, for this chunk
-            config, state, chunk_inputs = configure(state, chunk_inputs)
+        if chooser is not None:  # dense or event-driven, for this chunk
+            config, state, chunk_inputs = chooser.configure(state, chunk_inputs, offset)
         if config not in runners:
             runners[config] = runner(config)
-        return runners[config](state, chunk_inputs, n_steps, record)
+        return runners[config](state, chunk_inputs, n_steps, record, offset)
 
-    def canonical_layer(layer):  # W, not the event kernels' W.T
-        if configure is not None and configure.layout[0].event_driven:
-            return layer._replace(W=_transposed(layer.W))
-        return layer
+    def canonical(state):  # W, not the event kernels' W.T or a ledger
+        if chooser is None:
+            return state
+        return StepState(chooser.canonical(state.layer), state.rule)
 
-    def run(state, seq, *, callback=None, **options):
+    def left_open(state, end: int):
+        return None if chooser is None else chooser.left_open(state.layer, end)
+
+    def run(state, seq, *, start=0, open_chunk=None, callback=None, **options):
         rule_state, layer = state.rule, state.layer
+        if chooser is not None:
+            layer = chooser.resume(layer, open_chunk if start % chunk else None)
         wrapped = None if callback is None else (lambda done, s: callback(done, StepState(s, rule_state)))
-        layer, outs = drive(run_chunk, layer, seq, chunk_size=chunk, callback=wrapped, **options)
+        layer, outs = drive(run_chunk, layer, seq, chunk_size=chunk, start=start, callback=wrapped, **options)
         return StepState(layer, rule_state), outs
 
-    return Execution(run, lambda s: StepState(canonical_layer(s.layer), s.rule))
+    return Execution(run, canonical, left_open)
 
 
 def _transposed(W):
@@ -132,16 +143,38 @@ def _transposed(W):
     return W.T
 
 
-def _firing_estimate(state, params) -> float:
-    """Fraction of neurons firing per step, from the post trace (which averages the
-    recent spikes: ``E[tr_post] = a_post * rate / (1 - d_post)``); 1 for a layer that
-    has not run yet, whose activity is unknown."""
-    a_post, d_post = float(params.traces.a_post), float(params.traces.d_post)
-    if not (np.any(np.asarray(state.trace_pre)) or np.any(np.asarray(state.trace_post))):
+def _per_step_estimate(trace, amplitude, decay) -> float:
+    """The fraction of a population active per step, from its trace, which averages the
+    recent activity (``E[tr] = a * rate / (1 - d)`` for cumulative traces; more for
+    nearest ones, so the estimate errs toward the dense kernel)."""
+    a, d = float(amplitude), float(decay)
+    if a <= 0 or not 0 <= d < 1:
+        return 0.0
+    return float(np.mean(np.abs(np.asarray(trace)))) * (1.0 - d) / a
+
+
+def _fresh(layer) -> bool:
+    """Whether a layer has not run yet (its traces are zero): its activity is unknown."""
+    return not (np.any(np.asarray(layer.trace_pre)) or np.any(np.asarray(layer.trace_post)))
+
+
+def _firing_estimate(layer, params) -> float:
+    """Fraction of neurons firing per step, from the post trace; 1 for a layer that has
+    not run yet."""
+    if _fresh(layer):
         return 1.0
-    if a_post <= 0:
-        return float(np.mean(np.asarray(state.spike)))
-    return float(np.mean(np.asarray(state.trace_post))) * (1.0 - d_post) / a_post
+    if float(params.traces.a_post) <= 0:
+        return float(np.mean(np.asarray(layer.spike)))
+    return _per_step_estimate(layer.trace_post, params.traces.a_post, params.traces.d_post)
+
+
+def _input_activity(layer, params, x0) -> float:
+    """Fraction of inputs active per step: the larger of the chunk's first step and the
+    pre trace's estimate (only what every call reaching this step sees alike)."""
+    first = float(np.count_nonzero(np.asarray(x0))) / max(1, x0.size)
+    if _fresh(layer):
+        return first
+    return max(first, _per_step_estimate(layer.trace_pre, params.traces.a_pre, params.traces.d_pre))
 
 
 def _neuron_blocks(params, seq, state):
@@ -174,54 +207,124 @@ def _deferred_span(step, config, params, seq, state, chunk: int) -> int:
     return deferred_span(float(stdp.lr) * float(stdp.A_plus), d_pre, trace_bound, scale, chunk)
 
 
-def _kernel_chooser(event_driven, step, dense_config, params, seq, state, chunk: int, blocked=False):
-    """``configure(state, chunk)`` for the loops: dense or event-driven per chunk.
+class _KernelChooser:
+    """Dense or event-driven kernels, chosen at the start of each chunk.
 
-    The event-driven kernels keep ``W.T`` in the state; the chooser transposes when it
-    switches. Where LTP can be deferred it uses the deferred-LTP kernel unless fewer than
-    ``COLUMN_MAX_FIRED`` neurons fire per step, and the fired-column kernel then;
-    ``configure.frame`` is the :class:`~canns_stdp.loops.Frame` with which the loops open
-    and settle the ledger every span (``None`` otherwise). It only switches to an event
-    kernel when the weights are within their bounds (they leave untouched synapses unclipped).
+    The event-driven kernels keep ``W.T`` in the state, the deferred-LTP one a
+    :class:`~canns_stdp.functional.event.DeferredState` (``W.T`` minus the LTP it owes,
+    and its ledger); the chooser converts the state when it switches. Where LTP can be
+    deferred it uses the deferred-LTP kernel unless fewer than ``COLUMN_MAX_FIRED``
+    neurons fire per step, and the fired-column kernel then; the ledger is settled and
+    opened again every ``frame.every`` steps of the global count. It only switches to an
+    event kernel when the weights are within their bounds (they leave untouched synapses
+    unclipped). Once chosen, a chunk's kernel runs all of it, however many calls it takes.
     """
-    if event_driven is False or not event_compatible(dense_config.dependence):
-        return None
-    span = _deferred_span(step, dense_config, params, seq, state, chunk)
-    column_config = dataclasses.replace(dense_config, event_driven=True)
-    deferred_config = dataclasses.replace(column_config, deferred_ltp=True) if span else None
-    bounds = params.stdp.bounds
-    current = [dense_config]
 
-    def event_kernel(state, xs):
-        """The event kernel for this chunk, or ``None`` when the dense one is faster."""
-        forced = event_driven is True
-        if not (forced or np.count_nonzero(xs) <= EVENT_MAX_ACTIVITY * xs.size):
-            return None
-        n_out = state.v.shape[-1]
-        firing = _firing_estimate(state, params)
-        if deferred_config is not None and firing * n_out >= COLUMN_MAX_FIRED:
-            return deferred_config
-        return column_config if forced or firing <= event_max_firing(n_out, blocked) else None
+    def __init__(self, event_driven, step, dense_config, params, seq, layer, chunk: int, blocked=False):
+        self.forced = event_driven is True
+        self.params, self.chunk, self.blocked = params, chunk, blocked
+        self.dense = dense_config
+        usable = event_driven is not False and event_compatible(dense_config.dependence)
+        self.column = dataclasses.replace(dense_config, event_driven=True) if usable else None
+        span = _deferred_span(step, dense_config, params, seq, layer, chunk) if usable else 0
+        self.deferred = dataclasses.replace(self.column, deferred_ltp=True) if span else None
+        self.frame = Frame(renew_span, span) if span else None
+        self.current = dense_config  # the kernel whose layout the state is in
+        self.decided = False         # whether the chunk in progress has its kernel
 
-    def configure(state, chunk):
-        xs = chunk[0]
-        wanted = event_kernel(state, xs)
-        x_events = None
-        if wanted is not None:
-            x_events = input_events(xs, xs.shape[1] if event_driven is True else xs.shape[1] // 4)
-        if x_events is not None and current[0] is dense_config and dense_config.hardbound:
-            W = np.asarray(state.W)  # on the host: no compilation on a first call
-            if not np.all((W >= bounds.w_min) & (W <= bounds.w_max)):
-                x_events = None
-        if x_events is None:
-            wanted = dense_config
-        if wanted.event_driven != current[0].event_driven:
+    # -- layouts ------------------------------------------------------------------------
+    def _layer(self, state):
+        return state.layer if isinstance(state, DeferredState) else state
+
+    def _convert(self, state, wanted, inputs):
+        """``state`` from the layout of ``self.current`` to that of ``wanted``."""
+        current = self.current
+        if current.deferred_ltp and not wanted.deferred_ltp:
+            state = convert(end_span, current, self.params, state)
+        if current.event_driven != wanted.event_driven:
             state = state._replace(W=_transposed(state.W))
-        current[0] = wanted
-        if x_events is not None:
-            chunk = (*chunk, x_events)
-        return wanted, state, chunk
+        if wanted.deferred_ltp and not current.deferred_ltp:
+            state = convert(begin_span, wanted, self.params, state, inputs)
+        elif wanted.deferred_ltp:  # a buffer for this chunk's rows of W.T
+            rows = rows_buffer(inputs[2].shape[-1], (state.layer.v.shape[-1],), state.layer.W.dtype)
+            held = state.rows
+            if (rows is None) != (held is None) or (rows is not None and rows.shape != held.shape):
+                state = state._replace(rows=rows)
+        self.current = wanted
+        return state
 
-    configure.layout = current  # read by canonical_layer to undo the transposition
-    configure.frame = Frame(begin_span, end_span, span) if span else None
-    return configure
+    def canonical(self, state):
+        """The settled layer state with ``W`` (not ``W.T``)."""
+        if isinstance(state, DeferredState):
+            state = convert(end_span, self.deferred, self.params, state)
+        if self.current.event_driven:
+            state = state._replace(W=_transposed(state.W))
+        return state
+
+    # -- choosing -------------------------------------------------------------------------
+    def _choose(self, state, x0, deferred_allowed=True):
+        if self.column is None:
+            return self.dense
+        layer = self._layer(state)
+        if not self.forced and _input_activity(layer, self.params, x0) > EVENT_MAX_ACTIVITY:
+            return self.dense
+        if self.current is self.dense and self.dense.hardbound:
+            bounds = self.params.stdp.bounds
+            W = np.asarray(layer.W)  # on the host: no compilation on a first call
+            if not np.all((W >= bounds.w_min) & (W <= bounds.w_max)):
+                return self.dense
+        firing = _firing_estimate(layer, self.params)
+        n_out = layer.v.shape[-1]
+        if self.deferred is not None and deferred_allowed and firing * n_out >= COLUMN_MAX_FIRED:
+            return self.deferred
+        if self.forced or firing <= event_max_firing(n_out, self.blocked):
+            return self.column
+        return self.dense
+
+    def configure(self, state, chunk, offset):
+        """``(config, state, chunk)`` for a chunk whose first step is step ``offset`` of
+        its chunk: its kernel, the state in that kernel's layout, and the inputs it takes."""
+        xs = chunk[0]
+        wanted = self.current if (offset and self.decided) else self._choose(state, xs[0])
+        self.decided = True
+        if wanted.event_driven:
+            n_in = xs.shape[1]
+            x_events = input_events(xs, n_in if self.forced else n_in // 4)
+            if x_events is None:  # busier than the chunk's first step: every input may be an event
+                x_events = input_events(xs, n_in)
+            chunk = (*chunk, x_events)
+        first = tuple(None if a is None else a[0] for a in chunk)
+        return wanted, self._convert(state, wanted, first), chunk
+
+    # -- between calls --------------------------------------------------------------------
+    def left_open(self, state, end: int):
+        """What a call ending at global step ``end`` leaves of its last chunk, or ``None``
+        when that chunk is complete."""
+        if end % self.chunk == 0 or not self.decided:
+            return None
+        kernel = "deferred" if self.current.deferred_ltp else "column" if self.current.event_driven else "dense"
+        arrays = {}
+        if isinstance(state, DeferredState) and float(state.ledger.clock) > 0:
+            arrays = {"U": state.layer.W, **state.ledger._asdict()}  # a fresh ledger is rebuilt, not stored
+        return OpenChunk(self.chunk, kernel, self.frame.every if self.frame else 0, arrays)
+
+    def resume(self, layer, open_chunk):
+        """The layer state in the layout of the kernel ``open_chunk`` ran (the settled,
+        canonical ``layer`` otherwise), the chooser going on with that kernel."""
+        if open_chunk is None or open_chunk.chunk_size != self.chunk:
+            return layer
+        wanted = {"dense": self.dense, "column": self.column, "deferred": self.deferred}.get(open_chunk.kernel)
+        if wanted is None or (wanted.deferred_ltp and open_chunk.span != self.frame.every):
+            return layer
+        self.decided = True
+        if not wanted.event_driven:
+            return layer
+        layer = layer._replace(W=_transposed(layer.W))
+        self.current = self.column
+        if not wanted.deferred_ltp:
+            return layer
+        self.current = wanted
+        if not open_chunk.arrays:
+            return DeferredState(layer, open_ledger(self.params.stdp, layer.trace_pre, layer.v.shape[-1]), None)
+        arrays = {k: jnp.asarray(a) for k, a in open_chunk.arrays.items()}
+        return DeferredState(layer._replace(W=arrays.pop("U")), Ledger(**arrays), None)

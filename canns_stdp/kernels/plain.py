@@ -19,7 +19,7 @@ def plan(trainer, plastic: bool, config, params, state, seq) -> Execution:
     else:
         run_chunk = python_steps(step, config, params)
 
-    def run(state, seq, **options):
+    def run(state, seq, *, open_chunk=None, **options):  # its chunks hold nothing between calls
         return drive(run_chunk, state, seq, chunk_size=chunk, **options)
 
     return Execution(run)

@@ -1,0 +1,120 @@
+"""A sequence split across calls, with or without a checkpoint between, trains bitwise as
+one call does, whatever kernel runs it (chunks and spans of deferred LTP follow the
+trainer's step count)."""
+
+import numpy as np
+import pytest
+
+import canns_stdp.kernels.pair_layer as pair_layer
+import reference
+from canns_stdp import SpikingLayer, STDPTrainer
+from canns_stdp.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
+from canns_stdp.functional.layer_step import begin_span
+
+N_IN, N_OUT, T = 200, 40, 1500
+STATE = ("W", "v", "spike", "trace_pre", "trace_post")
+KERNELS = {  # trainer keywords; which kernel runs the chunks
+    "auto": dict(),                                          # deferred LTP (enough neurons fire)
+    "column": dict(event_driven=True, weight_dependence="soft"),  # LTP cannot be deferred
+    "dense": dict(event_driven=False),
+    "python": dict(compiled=False, chunk_size=64),           # deferred LTP in the Python loop
+}
+THRESHOLD, LR = 2.0, 0.2
+
+
+@pytest.fixture
+def problem(rng):
+    xs = (rng.random((T, N_IN)) < 0.04).astype(np.float32)
+    W0 = rng.uniform(0.0, 0.3, (N_OUT, N_IN)).astype(np.float32)
+    return xs, W0
+
+
+def trainer_for(W0, **kw):
+    layer = SpikingLayer(N_IN, N_OUT, W_init=W0, threshold=THRESHOLD)
+    return STDPTrainer(layer, learning_rate=LR, **{"chunk_size": 256, **kw})
+
+
+def state_of(trainer):
+    return {name: np.asarray(getattr(trainer.model, name).value) for name in STATE}
+
+
+def deferred_spans_opened(monkeypatch):
+    seen = []
+
+    def spy(config, params, state, inputs):
+        seen.append(config.deferred_ltp)
+        return begin_span(config, params, state, inputs)
+
+    monkeypatch.setattr(pair_layer, "begin_span", spy)
+    return seen
+
+
+@pytest.mark.parametrize("kernel", list(KERNELS))
+def test_calls_split_anywhere_give_bitwise_the_one_call_result(problem, tmp_path, monkeypatch, kernel):
+    xs, W0 = problem
+    T_short = 700 if kernel == "python" else T
+    xs = xs[:T_short]
+    seen = deferred_spans_opened(monkeypatch)
+    whole = trainer_for(W0, **KERNELS[kernel])
+    spikes = whole.train(xs, return_spikes=True)
+    dependence = KERNELS[kernel].get("weight_dependence", "additive")
+    W_ref, v_ref, *_, s_ref = reference.run(W0, xs, threshold=THRESHOLD, lr=LR, dependence=dependence)
+    np.testing.assert_array_equal(spikes, s_ref)  # the one call is right, to begin with
+    np.testing.assert_allclose(whole.model.W.value, W_ref, atol=2e-5)
+    assert 0.1 < s_ref.mean() < 0.9 and np.abs(W_ref - W0).max() > 0.03
+    assert any(seen) == (kernel in ("auto", "python"))
+
+    cuts = [0, 283, 301, 517, T_short - 89, T_short]  # none on a chunk or span boundary
+    split = trainer_for(W0, **KERNELS[kernel])
+    for k, (a, b) in enumerate(zip(cuts, cuts[1:])):
+        if k == 2:  # a checkpoint between two calls, mid-chunk
+            split.save(tmp_path / "mid.npz")
+            split = STDPTrainer.load(tmp_path / "mid.npz")
+            assert split.steps_trained == a
+        split.train(xs[a:b])
+    assert split.steps_trained == T_short
+    for name, value in state_of(whole).items():
+        np.testing.assert_array_equal(state_of(split)[name], value, err_msg=name)
+
+
+def test_a_checkpoint_mid_span_stores_the_open_ledger(problem, tmp_path):
+    xs, W0 = problem
+    trainer = trainer_for(W0)
+    trainer.train(xs[:283])
+    trainer.save(tmp_path / "mid.npz")
+    _, arrays = read_checkpoint(tmp_path / "mid.npz")
+    assert int(arrays["trainer/run.steps"]) == 283
+    assert arrays["trainer/run.U"].shape == (N_IN, N_OUT)  # W.T less the LTP it is owed
+    assert float(arrays["trainer/run.clock"]) > 0
+
+
+def test_a_layer_changed_between_calls_starts_afresh(problem):
+    xs, W0 = problem
+    trainer = trainer_for(W0)
+    trainer.train(xs[:283])  # leaves a chunk, and a ledger, open
+    W1 = np.flip(W0, axis=1).copy()
+    trainer.model.reset_state()
+    trainer.model.W.value = W1
+    trainer.train(xs[283:])
+    W_ref, v_ref, *_ = reference.run(W1, xs[283:], threshold=THRESHOLD, lr=LR)
+    np.testing.assert_allclose(trainer.model.W.value, W_ref, atol=2e-5)
+    np.testing.assert_allclose(trainer.model.v.value, v_ref, atol=2e-5)
+
+
+@pytest.mark.parametrize("entry, value, message", [
+    ("run.U", np.zeros((3, 3), np.float32), r"run\.U must be finite float32 of shape \(200, 40\)"),
+    ("run.clock", np.float32(np.nan), r"run\.clock must be finite"),
+    ("run.steps", np.int64(-4), r"run\.steps must be an int64 scalar"),
+    ("run.kernel", np.int64(7), r"run\.kernel must be an int64 scalar in \[0, 2\]"),
+    ("run.extra", np.int64(1), r"unknown trainer entries \['run\.extra'\]"),
+])
+def test_a_forged_open_chunk_is_refused(problem, tmp_path, entry, value, message):
+    xs, W0 = problem
+    trainer = trainer_for(W0)
+    trainer.train(xs[:283])
+    trainer.save(tmp_path / "mid.npz")
+    meta, arrays = read_checkpoint(tmp_path / "mid.npz")
+    arrays[f"trainer/{entry}"] = value
+    write_checkpoint(tmp_path / "forged.npz", meta["objects"], arrays, meta.get("extra"))
+    with pytest.raises(CheckpointError, match=message):
+        STDPTrainer.load(tmp_path / "forged.npz")
