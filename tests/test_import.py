@@ -1,0 +1,39 @@
+"""``import canns_stdp`` is light: the public names load their modules on first use."""
+
+import subprocess
+import sys
+
+import canns_stdp
+
+
+def test_import_loads_neither_jax_nor_brainpy():
+    code = "import sys, canns_stdp; print(sorted({'jax', 'brainpy'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_cli_help_loads_neither_jax_nor_brainpy():
+    code = ("import sys, contextlib, io\n"
+            "from canns_stdp import cli\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    try: cli.main(['demo', '--help'])\n"
+            "    except SystemExit: pass\n"
+            "print(sorted({'jax', 'brainpy'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().endswith("[]")
+
+
+def test_every_public_name_resolves():
+    for name in canns_stdp.__all__:
+        assert getattr(canns_stdp, name) is not None
+    from canns_stdp import SpikingLayer, Trainer, rules  # noqa: F401  (from-import goes through __getattr__)
+    assert set(canns_stdp.__all__) <= set(dir(canns_stdp))
+
+
+def test_unknown_name_is_an_attribute_error():
+    try:
+        canns_stdp.NoSuchThing
+    except AttributeError as err:
+        assert "NoSuchThing" in str(err)
+    else:
+        raise AssertionError("expected AttributeError")
