@@ -1,7 +1,8 @@
 """The ``canns-stdp`` command: ``canns-stdp demo [--task ...]``.
 
 The last line printed states the result for scripts: ``accuracy: 0.912`` (digits,
-mnist) or ``hit_rate: 0.97 false_alarm_rate: 0.01`` (masquelier).
+mnist; with ``--seeds N``: ``accuracy: MEAN std: S min: A max: B seeds: N``) or
+``hit_rate: 0.97 false_alarm_rate: 0.01`` (masquelier).
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="passes over the training data (digits: 3, mnist: 1; "
                            "masquelier: training length in units of 50 s)")
     demo.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    demo.add_argument("--seeds", type=_positive_int, metavar="N",
+                      help="digits, mnist: train N seeds (--seed, --seed + 1, ...), one after the other; "
+                           "print each seed's accuracy, then 'accuracy: MEAN std: S min: A max: B seeds: N' "
+                           "(figures of the first seed)")
     demo.add_argument("--out", default="canns_stdp_demo", metavar="DIR",
                       help="folder for the PNG figures (default: ./canns_stdp_demo)")
     demo.add_argument("--no-figures", action="store_true", help="do not write figures")
@@ -76,6 +81,8 @@ def main(argv=None) -> int:
         return 2
     if args.data is not None and args.task != "mnist":
         parser.error(f"--data is only used by --task mnist, got --task {args.task}")
+    if args.seeds is not None and args.task == "masquelier":
+        parser.error("--seeds is only used by --task digits and mnist, got --task masquelier")
     out = pathlib.Path(args.out).resolve()
     figures = not args.no_figures
     if figures and out.exists() and not out.is_dir():
@@ -88,6 +95,14 @@ def main(argv=None) -> int:
             print(f"hit_rate: {res['hit_rate']:.2f} false_alarm_rate: {res['false_alarm_rate']:.2f}")
         else:
             from .tasks import digits
+            if args.seeds is not None:
+                res = digits.run_seeds(args.task, range(args.seed, args.seed + args.seeds), data=args.data,
+                                       neurons=args.neurons, epochs=args.epochs, out=out if figures else None,
+                                       progress=not args.no_progress, n_train=args.train_size,
+                                       n_test=args.test_size, steps=args.steps)
+                print(f"accuracy: {res['mean']:.3f} std: {res['std']:.3f} min: {res['min']:.3f} "
+                      f"max: {res['max']:.3f} seeds: {len(res['seeds'])}")
+                return 0
             res = digits.run(args.task, data=args.data, neurons=args.neurons, epochs=args.epochs,
                              seed=args.seed, out=out if figures else None,
                              progress=not args.no_progress, n_train=args.train_size,

@@ -109,3 +109,29 @@ def test_demo_refuses_an_out_that_is_a_file_before_training(tmp_path, capsys):
     assert exit_.value.code == 2
     assert "--out must be a folder for the figures" in capsys.readouterr().err
     assert existing.read_text() == "not a folder"
+
+
+@pytest.mark.skipif(not HAS_SKLEARN, reason="needs the digits extra (scikit-learn)")
+def test_digits_seeds_prints_each_seed_as_run_alone_and_a_summary(capsys):
+    from canns_stdp.tasks import digits
+    tiny = ["--neurons", "20", "--epochs", "1", "--train-size", "200", "--test-size", "100", "--steps", "50",
+            "--no-progress", "--no-figures"]
+    assert cli.main(["demo", "--task", "digits", "--seed", "4", "--seeds", "3"] + tiny) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    alone = [digits.run("digits", seed=s, neurons=20, epochs=1, n_train=200, n_test=100, steps=50,
+                        progress=False, echo=lambda line: None)["accuracy"] for s in (4, 5, 6)]
+    for line, s, acc in zip(lines[-4:-1], (4, 5, 6), alone):
+        assert line.startswith(f"seed {s}: accuracy {acc:.3f} ")
+    summary = dict(zip(lines[-1].split()[::2], lines[-1].split()[1::2]))
+    assert float(summary["accuracy:"]) == pytest.approx(np.mean(alone), abs=5e-4)
+    assert float(summary["std:"]) == pytest.approx(np.std(alone), abs=5e-4)
+    assert float(summary["min:"]) == pytest.approx(min(alone), abs=5e-4)
+    assert float(summary["max:"]) == pytest.approx(max(alone), abs=5e-4)
+    assert summary["seeds:"] == "3"
+
+
+def test_seeds_is_refused_for_masquelier(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["demo", "--task", "masquelier", "--seeds", "2"])
+    assert exit_.value.code == 2
+    assert "--seeds is only used by --task digits and mnist" in capsys.readouterr().err

@@ -15,7 +15,7 @@ import numpy as np
 from ..datasets import load_digits, load_mnist
 from .classify import train_and_test
 
-__all__ = ["DEFAULTS", "load_task_data", "run", "plot"]
+__all__ = ["DEFAULTS", "load_task_data", "run", "run_seeds", "plot"]
 
 # per task: neurons, epochs, steps per image, max input rate (Hz), row-sum norm, input delay
 # (the 8x8 digits fire fast enough, up to 40% of inputs per step, that pairing each post
@@ -77,6 +77,25 @@ def run(task: str, *, data=None, neurons=None, epochs=None, seed: int = 0, out=N
             echo(f"figure: {f}")
     return {"accuracy": r.accuracy, "accuracy_proportion": r.accuracy_proportion,
             "result": r, "figures": files}
+
+
+def run_seeds(task: str, seeds, *, out=None, echo=print, **kwargs) -> dict:
+    """:func:`run` once per seed (seed ``s`` draws the split, the initial weights and the
+    spikes), one after the other: the competitive network trains one sample at a time
+    and batches only its samples, not networks. Figures are written for the first seed.
+    Returns ``{"seeds", "accuracies", "mean", "std", "min", "max"}`` (std with ``ddof=0``)."""
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must hold at least one seed, got none")
+    accuracies = []
+    for i, seed in enumerate(seeds):
+        res = run(task, seed=seed, out=out if i == 0 else None, echo=lambda line: None, **kwargs)
+        accuracies.append(float(res["accuracy"]))
+        echo(f"seed {seed}: accuracy {res['accuracy']:.3f} (proportion weighting {res['accuracy_proportion']:.3f})"
+             + "".join(f"; figure: {f}" for f in res["figures"]))
+    acc = np.asarray(accuracies)
+    return {"seeds": seeds, "accuracies": accuracies, "mean": float(acc.mean()), "std": float(acc.std()),
+            "min": float(acc.min()), "max": float(acc.max())}
 
 
 def plot(r, side: int, out: pathlib.Path, task: str):
