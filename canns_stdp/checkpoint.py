@@ -45,13 +45,10 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
 import tempfile
-import zipfile
-import zlib
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
@@ -59,8 +56,13 @@ import brainpy.math as bm
 import jax
 import numpy as np
 
+from .checkpoint_file import FORMAT_NAME, FORMAT_VERSION, CheckpointError, as_path, read_file
+from .checkpoint_file import META as _META
+from .checkpoint_file import digest as _digest
+
 __all__ = [
     "FORMAT_VERSION",
+    "MAX_CHECKPOINT_BYTES",
     "CheckpointError",
     "Checkpointable",
     "PeriodicCheckpoint",
@@ -73,17 +75,13 @@ __all__ = [
     "write_checkpoint",
 ]
 
-FORMAT_NAME = "canns_stdp-checkpoint"
-FORMAT_VERSION = 1
-_META = "__meta__"
+#: The largest checkpoint file the loaders read (bytes); raise it to load larger files, or
+#: pass ``max_bytes=`` to :func:`read_checkpoint`, :func:`load_model` or :func:`load_trainer`.
+MAX_CHECKPOINT_BYTES = 8 * 2**30
 _UNSERIALIZABLE = "__unserializable__"
 _REGISTRY: Dict[str, type] = {}
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be read or does not fit what it is loaded into."""
 
 
 # -- atomic files ------------------------------------------------------------------------
@@ -94,7 +92,7 @@ def atomic_write(path):
     If the block raises (or the process dies), ``path`` is untouched and the
     temporary file is removed (or, after a kill, left as a hidden ``.tmp`` file).
     """
-    path = Path(path)
+    path = as_path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(f"cannot write '{path}': folder '{folder}' does not exist")
@@ -144,17 +142,17 @@ def _to_numpy(value):
     return arr, {}
 
 
-def _from_numpy(arr: np.ndarray, info: dict):
+def _from_numpy(arr: np.ndarray, info: dict, name: str, path):
     if "key_impl" in info:
-        return jax.random.wrap_key_data(arr, impl=info["key_impl"])
+        try:
+            return jax.random.wrap_key_data(arr, impl=info["key_impl"])
+        except (ValueError, TypeError, KeyError) as err:
+            raise CheckpointError(f"checkpoint '{path}': array '{name}' is not a PRNG key of "
+                                  f"{info['key_impl']!r}: {err}") from None
     python = info.get("python")
     if python is not None:
         return {"bool": bool, "int": int, "float": float}[python](arr.item())
     return arr
-
-
-def _digest(arr: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
 
 
 def _jsonable(value, where: str):
@@ -210,7 +208,7 @@ def write_checkpoint(path, objects: Dict[str, dict], arrays: Dict[str, Any],
     """
     from . import __version__
 
-    path = Path(path)
+    path = as_path(path)
     stored, info = {}, {}
     for name, value in arrays.items():
         arr, meta = _to_numpy(value)
@@ -228,63 +226,24 @@ def write_checkpoint(path, objects: Dict[str, dict], arrays: Dict[str, Any],
     return path
 
 
-def read_checkpoint(path):
+def read_checkpoint(path, *, max_bytes: Optional[int] = None):
     """Read and verify a checkpoint: ``(meta, arrays)``.
 
+    The file is untrusted input: its size, zip directory, metadata, every array's
+    header, checksum and finiteness are checked before anything is built from it
+    (see :mod:`canns_stdp.checkpoint_file`).
+
+    Args:
+        path: the file.
+        max_bytes: the largest file accepted (default :data:`MAX_CHECKPOINT_BYTES`).
+
     Raises:
+        TypeError: ``path`` is not a path.
         FileNotFoundError: no such file.
-        CheckpointError: not a checkpoint, truncated or corrupted, or written by a
-            newer format version than this library reads.
+        CheckpointError: not a checkpoint, too large, truncated or corrupted, or written
+            by a newer format version than this library reads.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at '{path}'")
-    if not zipfile.is_zipfile(path):
-        raise CheckpointError(
-            f"checkpoint '{path}' is truncated or corrupted, or not a checkpoint: it is not "
-            "a complete .npz (zip) file"
-        )
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            if _META not in npz.files:
-                raise CheckpointError(f"'{path}' is not a canns_stdp checkpoint (no {_META} entry)")
-            meta = json.loads(npz[_META].tobytes().decode("utf-8"))
-            arrays = {name: npz[name] for name in npz.files if name != _META}
-    except CheckpointError:
-        raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, UnicodeDecodeError,
-            json.JSONDecodeError, zlib.error) as err:
-        if "allow_pickle" in str(err):
-            raise CheckpointError(
-                f"'{path}' holds pickled Python objects, which canns_stdp never writes and "
-                "does not load (allow_pickle=False)"
-            ) from None
-        raise CheckpointError(f"checkpoint '{path}' is truncated or corrupted: {err}") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise CheckpointError(f"'{path}' is not a canns_stdp checkpoint")
-    version = meta.get("format_version")
-    if not isinstance(version, int) or version < 1:
-        raise CheckpointError(f"checkpoint '{path}' has an invalid format version {version!r}")
-    if version > FORMAT_VERSION:
-        raise CheckpointError(
-            f"checkpoint '{path}' has format version {version}, written by canns_stdp "
-            f"{meta.get('library_version', '?')}; this canns_stdp reads versions up to "
-            f"{FORMAT_VERSION}: upgrade canns_stdp to load it"
-        )
-    info = meta.get("arrays")
-    if not isinstance(info, dict) or not isinstance(meta.get("objects"), dict) \
-            or not all(isinstance(i, dict) and {"shape", "dtype", "sha256"} <= set(i) for i in info.values()):
-        raise CheckpointError(f"checkpoint '{path}' is corrupted: its metadata is incomplete")
-    if set(info) != set(arrays):
-        raise CheckpointError(
-            f"checkpoint '{path}' is corrupted: arrays {sorted(arrays)} do not match "
-            f"the listed {sorted(info)}"
-        )
-    for name, arr in arrays.items():
-        if list(arr.shape) != info[name]["shape"] or arr.dtype.str != info[name]["dtype"] \
-                or _digest(arr) != info[name]["sha256"]:
-            raise CheckpointError(f"checkpoint '{path}' is corrupted: array '{name}' fails its checksum")
-    return meta, arrays
+    return read_file(path, MAX_CHECKPOINT_BYTES if max_bytes is None else max_bytes)
 
 
 # -- the protocol ---------------------------------------------------------------------------------
@@ -323,6 +282,16 @@ class Checkpointable:
             return cls(context["model"], **config)
         return cls(**config)
 
+    @classmethod
+    def checkpoint_shapes(cls, config: dict) -> Optional[Dict[str, tuple]]:
+        """The shapes of the state an object built from ``config`` holds, computed without
+        building it, or ``None`` when unknown. Loaders compare a file's arrays with them
+        before building, so a forged size cannot make them allocate; the library's layers
+        are described in :mod:`canns_stdp.checkpoint_shapes`."""
+        from .checkpoint_shapes import library_shapes
+
+        return library_shapes(_kind(cls), config)
+
     def _checkpoint_variables(self) -> Dict[str, bm.Variable]:
         if hasattr(self, "vars") and callable(self.vars):
             found = self.vars(method="relative")
@@ -354,7 +323,8 @@ class Checkpointable:
 
     @classmethod
     def load(cls, path, **kwargs):
-        """Load an object of this class saved with :meth:`save` (or a trainer's file for a model)."""
+        """Load an object of this class saved with :meth:`save` (or a trainer's file for a
+        model); ``max_bytes=`` raises the size limit (:data:`MAX_CHECKPOINT_BYTES`)."""
         loader = load_trainer if getattr(cls, "_checkpoint_role", "model") == "trainer" else load_model
         return loader(path, cls=cls, **kwargs)
 
@@ -380,9 +350,11 @@ def _expected(obj, role: str, arrays: dict, path):
     return have, want
 
 
-def _convert(obj, role, arrays, meta, path) -> Dict[str, Any]:
+def _convert(obj, role, arrays, meta, path):
+    """``(values, batches)``: the file's ``role/`` values as ``obj`` stores them, and the
+    batch size of each array held with a leading batch axis."""
     have, want = _expected(obj, role, arrays, path)
-    out = {}
+    out, batches = {}, {}
     batchable = getattr(obj, "batchable_state", ())
     for name, arr in have.items():
         ref, ref_info = want[name]
@@ -393,17 +365,51 @@ def _convert(obj, role, arrays, meta, path) -> Dict[str, Any]:
                 f"{arr.dtype}, but the configuration {obj.checkpoint_config()} needs shape "
                 f"{ref.shape} and dtype {ref.dtype}"
             )
-        out[name] = _from_numpy(arr, meta["arrays"][f"{role}/{name}"])
+        if batched:
+            batches[f"{role}/{name}"] = arr.shape[0]
+        out[name] = _from_numpy(arr, meta["arrays"][f"{role}/{name}"], f"{role}/{name}", path)
     optional = obj.optional_checkpoint_prefix
     if optional:
         prefix = f"{role}/{optional}"
-        out.update({k[len(role) + 1:]: _from_numpy(a, meta["arrays"][k]) for k, a in arrays.items()
-                    if k.startswith(prefix)})
-    return out
+        out.update({k[len(role) + 1:]: _from_numpy(a, meta["arrays"][k], k, path)
+                    for k, a in arrays.items() if k.startswith(prefix)})
+    return out, batches
+
+
+def _check_batches(batches: Dict[str, int], path) -> None:
+    """Arrays held per sample of a batch must agree on its size (and it is not empty)."""
+    sizes = sorted(set(batches.values()))
+    if sizes and (len(sizes) > 1 or sizes[0] == 0):
+        raise CheckpointError(
+            f"checkpoint '{path}' holds state for batches of different or empty sizes: "
+            + ", ".join(f"{name} {size}" for name, size in sorted(batches.items())))
+
+
+def _check_declared_shapes(meta, role, klass, config, path) -> None:
+    """The file's ``role`` arrays against the shapes ``config`` gives, before building."""
+    expected = klass.checkpoint_shapes(config)
+    if expected is None:
+        return
+    batchable = getattr(klass, "batchable_state", ())
+    batchable = batchable if isinstance(batchable, (tuple, list, set, frozenset)) else ()
+    for name, shape in expected.items():
+        spec = meta["arrays"].get(f"{role}/{name}")
+        if spec is None:
+            raise CheckpointError(f"checkpoint '{path}' does not fit a {klass.__name__} with its "
+                                  f"configuration: {role} array '{name}' is missing")
+        held = tuple(spec["shape"])
+        if held != tuple(shape) and not (name in batchable and held[1:] == tuple(shape)):
+            raise CheckpointError(
+                f"checkpoint '{path}': {role} array '{name}' has shape {held}, but its configuration "
+                f"{_summary(config)} needs shape {tuple(shape)}; nothing was built")
+
+
+def _summary(config: dict) -> str:
+    return "{" + ", ".join(f"{k}={v!r}" for k, v in config.items() if isinstance(v, (int, float, str)))[:300] + "}"
 
 
 def _build(meta, role, cls, path, overrides, **context):
-    objects = meta.get("objects", {})
+    objects = meta["objects"]
     if role not in objects:
         raise CheckpointError(f"checkpoint '{path}' holds no {role} (it holds {sorted(objects)})")
     kind = objects[role]["kind"]
@@ -424,9 +430,10 @@ def _build(meta, role, cls, path, overrides, **context):
             f"checkpoint '{path}': {role} argument {name}={text} is not storable; pass it "
             f"again when loading, e.g. {klass.__name__}.load(path, {name}=...)"
         )
+    _check_declared_shapes(meta, role, klass, config, path)
     try:
         return klass.from_checkpoint_config(config, **context)
-    except (TypeError, ValueError, KeyError, AttributeError) as err:
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as err:
         raise CheckpointError(
             f"checkpoint '{path}': its {role} configuration is invalid for {klass.__name__}: {err}"
         ) from err
@@ -440,11 +447,14 @@ def save_model(model, path, *, state: Optional[dict] = None, extra: Optional[dic
                             {f"model/{k}": a for k, a in arrays.items()}, extra)
 
 
-def load_model(path, cls=None):
-    """Rebuild a model from a model or trainer checkpoint (checked against ``cls`` if given)."""
-    meta, arrays = read_checkpoint(path)
+def load_model(path, cls=None, *, max_bytes: Optional[int] = None):
+    """Rebuild a model from a model or trainer checkpoint (checked against ``cls`` if given;
+    ``max_bytes``: see :func:`read_checkpoint`)."""
+    meta, arrays = read_checkpoint(path, max_bytes=max_bytes)
     model = _build(meta, "model", cls, path, {})
-    model.restore_checkpoint_state(_convert(model, "model", arrays, meta, path))
+    values, batches = _convert(model, "model", arrays, meta, path)
+    _check_batches(batches, path)
+    model.restore_checkpoint_state(values)
     return model
 
 
@@ -465,21 +475,28 @@ def save_trainer(trainer, path, *, model_state: Optional[dict] = None,
                             arrays, extra)
 
 
-def load_trainer(path, cls=None, *, model=None, **overrides):
+def load_trainer(path, cls=None, *, model=None, max_bytes: Optional[int] = None, **overrides):
     """Rebuild a trainer (and its model, unless ``model`` is given) from a checkpoint.
 
     With ``model=``, the file's model state is written into that model (after every
-    check has passed). ``overrides`` replace stored trainer arguments, and are
-    required for arguments that could not be stored (user functions).
+    check has passed; a failure leaves it as it was). ``overrides`` replace stored
+    trainer arguments, and are required for arguments that could not be stored (user
+    functions). ``max_bytes``: see :func:`read_checkpoint`.
     """
-    meta, arrays = read_checkpoint(path)
+    meta, arrays = read_checkpoint(path, max_bytes=max_bytes)
     if model is None:
         model = _build(meta, "model", None, path, {})
-    model_arrays = _convert(model, "model", arrays, meta, path)
+    model_arrays, model_batches = _convert(model, "model", arrays, meta, path)
     trainer = _build(meta, "trainer", cls, path, overrides, model=model)
-    trainer_arrays = _convert(trainer, "trainer", arrays, meta, path)
-    model.restore_checkpoint_state(model_arrays)
-    trainer.restore_checkpoint_state(trainer_arrays)
+    trainer_arrays, trainer_batches = _convert(trainer, "trainer", arrays, meta, path)
+    _check_batches({**model_batches, **trainer_batches}, path)
+    before = model.checkpoint_state()
+    try:
+        model.restore_checkpoint_state(model_arrays)
+        trainer.restore_checkpoint_state(trainer_arrays)  # checks the run.* entries
+    except BaseException:
+        model.restore_checkpoint_state(before)
+        raise
     return trainer
 
 

@@ -1,0 +1,62 @@
+"""The state shapes of the library's layers, from their checkpoint configuration alone.
+
+A loader compares a file's arrays with these shapes before it builds the layer, so a
+forged configuration (a few bytes declaring a 20000 x 20000 layer) is refused without
+allocating anything. A configuration these functions cannot read gives ``None``: the
+layer's constructor then names what is wrong, before it allocates.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+from .functional.synapses import Conv
+
+__all__ = ["library_shapes", "layer_shapes", "conv_layer_shapes"]
+
+
+def _size(config: dict, name: str) -> int:
+    value = config[name]
+    if type(value) is not int or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def _state(weight: tuple, in_shape: tuple, out_shape: tuple) -> Dict[str, tuple]:
+    return {"W": weight, "x": in_shape, "v": out_shape, "spike": out_shape,
+            "trace_pre": in_shape, "trace_post": out_shape}
+
+
+def layer_shapes(config: dict) -> Dict[str, tuple]:
+    """:class:`~canns_stdp.SpikingLayer`: ``W (out, in)``, inputs ``(in,)``, neurons ``(out,)``."""
+    n_in, n_out = _size(config, "input_size"), _size(config, "output_size")
+    return _state((n_out, n_in), (n_in,), (n_out,))
+
+
+def conv_layer_shapes(config: dict) -> Dict[str, tuple]:
+    """:class:`~canns_stdp.conv_layer.ConvSpikingLayer`: the convolution's shapes."""
+    c_in, c_out = _size(config, "in_channels"), _size(config, "out_channels")
+    spatial = config["input_shape"]
+    if not isinstance(spatial, list) or not all(type(n) is int and n > 0 for n in spatial):
+        raise ValueError(f"input_shape must be a list of positive integers, got {spatial!r}")
+    conv = Conv.create((c_in, *spatial), config["kernel_size"], config.get("stride", 1),
+                       config.get("padding", 0), config.get("dilation", 1), config.get("groups", 1))
+    if min(conv.out_spatial) < 1:
+        raise ValueError(f"the kernel does not fit the input: output {conv.out_spatial}")
+    return _state(tuple(conv.weight_shape(c_out)), tuple(conv.in_shape), (c_out, *conv.out_spatial))
+
+
+_SHAPES = {"canns_stdp.layer.SpikingLayer": layer_shapes,
+           "canns_stdp.conv_layer.ConvSpikingLayer": conv_layer_shapes}
+
+
+def library_shapes(kind: str, config: dict) -> Optional[Dict[str, tuple]]:
+    """The state shapes of a library layer of class ``kind`` (exactly; a subclass may take
+    other arguments), or ``None`` when ``kind`` is not one or ``config`` is unreadable."""
+    shapes = _SHAPES.get(kind)
+    if shapes is None:
+        return None
+    try:
+        return shapes(config)
+    except (TypeError, ValueError, KeyError):
+        return None
