@@ -28,11 +28,13 @@ __all__ = ["Ensemble"]
 
 
 @lru_cache(maxsize=None)
-def _vmapped(step):
-    """``step`` over the members (axis 0 of params, state and per-step inputs), for the
-    loops of :mod:`canns_stdp.loops` (one compiled program per step function)."""
+def _vmapped(step, input_axes: tuple):
+    """``step`` over the members (axis 0 of params and state; of each per-step input, its
+    axis in ``input_axes``: 0 for one input per member, ``None`` for one shared by all),
+    for the loops of :mod:`canns_stdp.loops` (one compiled program per step and axes)."""
     def members_step(config, params, state, *inputs):
-        return jax.vmap(lambda p, s, *x: step(config, p, s, *x))(params, state, *inputs)
+        return jax.vmap(lambda p, s, *x: step(config, p, s, *x),
+                        in_axes=(0, 0) + input_axes)(params, state, *inputs)
     return members_step
 
 
@@ -42,10 +44,26 @@ def _stack(trees):
     return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *trees)
 
 
+def _stack_numbers(trees):
+    """The members' numbers (NumPy scalars and arrays) stacked on the host, then put on
+    the device in one transfer: a jitted stack would transfer each member's scalars."""
+    leaves = [jax.tree_util.tree_leaves(t) for t in trees]
+    treedef = jax.tree_util.tree_structure(trees[0])
+    stacked = [np.stack([np.asarray(member[i]) for member in leaves]) for i in range(len(leaves[0]))]
+    return jax.device_put(jax.tree_util.tree_unflatten(treedef, stacked))
+
+
 @partial(jax.jit, static_argnums=1)
 def _unstack(tree, K: int):
     """The K members of a stacked pytree, in one dispatch."""
     return [jax.tree_util.tree_map(lambda a: a[k], tree) for k in range(K)]
+
+
+@jax.jit
+def _finite_members(state):
+    """For each array of ``state``, whether each member's part is finite: ``(arrays, K)``,
+    reduced on the device (only ``K`` booleans per array come back)."""
+    return jnp.stack([jnp.isfinite(a).reshape(a.shape[0], -1).all(axis=1) for a in jax.tree_util.tree_leaves(state)])
 
 
 class Ensemble:
@@ -93,7 +111,10 @@ class Ensemble:
             rule = t.current_rule()
             plans.append((rule, *t.plan(extras, rule)))
         first_rule, first_config, _ = plans[0]
+        first_key = _static_key(self.trainers[0], first_rule, first_config)
         for k, (t, (rule, config, _)) in enumerate(zip(self.trainers, plans)):
+            if _static_key(t, rule, config) == first_key:
+                continue
             difference = _difference(self.trainers[0], first_rule, first_config, t, rule, config)
             if difference:
                 raise ValueError(f"member {k} differs from member 0 in {difference}: an Ensemble runs one "
@@ -133,59 +154,103 @@ class Ensemble:
 
     def _run(self, plastic, train_data, post_spikes, reward, progress, record):
         K = len(self.trainers)
-        in_shape, out_shape = self.trainers[0].model.sample_shapes()
-        seqs, names = [], None
-        for t, x, post, r in zip(self.trainers, self._per_member(train_data, K, len(in_shape) + 1),
-                                 self._per_member(post_spikes, K, len(out_shape) + 1),
-                                 self._per_member(reward, K, 1)):
-            xs, posts = t._sequence(x, post)
-            if plastic:
-                member_names, series = t._extras(xs, {"reward": r}, t.current_rule())
-            else:
-                member_names, series = (), ()
-            names = member_names if names is None else names
-            seqs.append((xs, posts, *series))
-        shapes = {tuple(None if a is None else a.shape for a in seq) for seq in seqs}
-        if len(shapes) != 1:
-            raise ValueError(f"every member's inputs must have one shape, got {sorted(map(str, shapes))}")
-        plans = self._plans(names)
-        config = plans[0][1]
-        batch_shape = self.trainers[0]._batch_shape(seqs[0][0])
-        states = [StepState(t._read_layer(batch_shape), t._rule_state.read(batch_shape, rule))
-                  for t, (rule, _, _) in zip(self.trainers, plans)]
-        params = _stack([p for _, _, p in plans])
-        state = _stack(states)
-        seq = tuple(None if a is None else np.stack([s[i] for s in seqs], axis=1) for i, a in enumerate(seqs[0]))
-        step = plastic_step if plastic else forward_step
         first = self.trainers[0]
-        chunk = first.chunk_size or default_chunk_size(K * int(seqs[0][0][0].size))
+        # the static configuration first: then one input given to many members is checked once
+        plans = self._plans(first.current_rule().required_extras() if plastic else ())
+        seq, input_axes = self._inputs(plastic, plans, train_data, post_spikes, reward)
+        xs = seq[0] if input_axes[0] is None else seq[0][:, 0]
+        batch_shape = first._batch_shape(xs)
+        config = plans[0][1]
+        params = _stack_numbers([p for _, _, p in plans])
+        state = _stack(self._states(plans, batch_shape))
+        step = _vmapped(plastic_step if plastic else forward_step, input_axes)
+        per_step = sum(int(np.prod(a.shape[1:])) for a in seq if a is not None)
+        chunk = first.chunk_size or default_chunk_size(per_step)
         if first.compiled:
-            run_chunk = compiled_chunks(_vmapped(step), config, params, chunk)
+            run_chunk = compiled_chunks(step, config, params, chunk)
         else:
-            run_chunk = python_steps(_vmapped(step), config, params)
+            run_chunk = python_steps(step, config, params)
         progress = first.show_iteration_progress if progress is None else progress
         state, outs = drive(run_chunk, state, seq, chunk_size=chunk, record=record, progress=progress,
                             desc=f"ensemble of {K}")
         _check_finite(state)  # every member checked before any is written
-        members = _unstack(state, K)
-        for t, member, s in zip(self.trainers, members, seqs):
-            t._write(member, s[0][-1])
+        last_x = jax.device_put(seq[0][-1] if input_axes[0] == 0 else np.broadcast_to(seq[0][-1], (K,) + xs.shape[1:]))
+        for t, (member, x) in zip(self.trainers, _unstack((state, last_x), K)):
+            t._write(member, x)
             t._open_chunk = None  # the plain step leaves no chunk open
             if plastic:
-                t.steps_trained += s[0].shape[0]
+                t.steps_trained += xs.shape[0]
         return None if outs is None else np.swapaxes(np.asarray(outs), 0, 1)
+
+    def _inputs(self, plastic, plans, train_data, post_spikes, reward):
+        """The per-step inputs ``(xs, post_spikes or None, *extras)`` and, for each, its
+        member axis: an input given to every member is checked once and kept once (axis
+        ``None``); inputs given one per member are stacked along axis 1 (axis 0 of a step)."""
+        K = len(self.trainers)
+        in_shape, out_shape = self.trainers[0].model.sample_shapes()
+        given = zip(self._per_member(train_data, K, len(in_shape) + 1),
+                    self._per_member(post_spikes, K, len(out_shape) + 1), self._per_member(reward, K, 1))
+        checked, seqs = {}, []
+        for t, (rule, _, _), (x, post, r) in zip(self.trainers, plans, given):
+            key = (id(x), id(post), id(r))  # the members share one configuration: one check per object
+            if key not in checked:
+                xs, posts = t._sequence(x, post)
+                series = t._extras(xs, {"reward": r}, rule)[1] if plastic else ()
+                checked[key] = (x, post, r), (xs, posts, *series)
+            seqs.append(checked[key][1])
+        shapes = {tuple(None if a is None else a.shape for a in seq) for seq in seqs}
+        if len(shapes) != 1:
+            raise ValueError(f"every member's inputs must have one shape, got {sorted(map(str, shapes))}")
+        seq, axes = [], []
+        for i, a in enumerate(seqs[0]):
+            if a is None or all(s[i] is a for s in seqs):
+                seq.append(a)
+                axes.append(None)
+            else:
+                seq.append(np.stack([s[i] for s in seqs], axis=1))
+                axes.append(0)
+        return tuple(seq), tuple(axes)
+
+    def _states(self, plans, batch_shape):
+        """Each member's state for a run on ``batch_shape``: the arrays it holds as they are
+        when they already have the run's shapes (no copy, no transfer), else the trainer's
+        own read (which broadcasts an unbatched state, or names what is wrong)."""
+        def read(t, rule):
+            return StepState(t._read_layer(batch_shape), t._rule_state.read(batch_shape, rule))
+        template = read(self.trainers[0], plans[0][0])
+        layer_names = template.layer._fields
+        rule_names, rule_leaves, rule_def = leaf_names(template.rule)
+        wanted = [(a.shape, a.dtype) for a in (*template.layer, *rule_leaves)]
+        states = [template]
+        for t, (rule, _, _) in zip(self.trainers[1:], plans[1:]):
+            layer = [getattr(t.model, t.weight_attr if n == "W" else n).value for n in layer_names]
+            rule_state = [getattr(getattr(t, n, None), "value", None) for n in rule_names]
+            held = layer + rule_state
+            if all(isinstance(a, jax.Array) and (a.shape, a.dtype) == w for a, w in zip(held, wanted)):
+                states.append(StepState(type(template.layer)(*layer), jax.tree_util.tree_unflatten(rule_def, rule_state)))
+            else:
+                states.append(read(t, rule))
+        return states
 
 
 def _check_finite(state: StepState) -> None:
     """Raise, naming the first member and arrays, if any member's state is not finite."""
-    host = jax.device_get(state)
-    names, leaves, _ = leaf_names(host.rule)
-    arrays = {**host.layer._asdict(), **dict(zip(names, leaves))}
-    for k in range(np.shape(host.layer.W)[0]):
-        bad = [name for name, a in arrays.items() if not np.isfinite(a[k]).all()]
-        if bad:
-            raise FloatingPointError(f"training produced non-finite values in {bad} of member {k}; no member "
-                                     "was changed (check the inputs' scale and the members' numbers)")
+    finite = np.asarray(_finite_members(state))
+    if finite.all():
+        return
+    names, _, _ = leaf_names(state.rule)
+    arrays = list(state.layer._fields) + names
+    k = int(np.flatnonzero(~finite.all(axis=0))[0])
+    bad = [name for name, ok in zip(arrays, finite[:, k]) if not ok]
+    raise FloatingPointError(f"training produced non-finite values in {bad} of member {k}; no member "
+                             "was changed (check the inputs' scale and the members' numbers)")
+
+
+def _static_key(t, rule, config) -> tuple:
+    """What shapes the compiled program, compared quickly; :func:`_difference` names it."""
+    m = t.model
+    return (type(m), m.sample_shapes(), t.weight_shape(), t.compiled, t.chunk_size, config,
+            jax.tree_util.tree_structure(rule), tuple(np.shape(a) for a in jax.tree_util.tree_leaves(rule)))
 
 
 def _difference(t0, rule0, config0, t, rule, config) -> str:

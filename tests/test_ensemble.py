@@ -126,3 +126,24 @@ def test_a_list_of_rows_is_one_input_for_all_even_when_it_has_K_rows(rng):
     for k in range(3):
         np.testing.assert_array_equal(spikes[k], alone[k].train(rows, return_spikes=True))
         np.testing.assert_allclose(members[k].model.W.value, alone[k].model.W.value, atol=1e-6)
+
+
+def test_a_sequence_split_across_calls_ends_where_one_call_ends_alone(rng):
+    xs = inputs(rng, K=3, T=90, shape=(2, N_IN))  # per member, with a batch of 2
+    reward = np.cos(np.arange(90) / 7.0).astype(np.float32)  # one for all
+
+    def make(k):
+        return Trainer(SpikingLayer(N_IN, N_OUT, seed=k, threshold=1.2), rule_of("rstdp", 0.02 * (k + 1)),
+                       learning_rate=0.5)
+    members, alone = [make(k) for k in range(3)], [make(k) for k in range(3)]
+    ensemble = Ensemble(members)
+    first = ensemble.train([x[:35] for x in xs], reward=reward[:35], return_spikes=True)
+    second = ensemble.train([x[35:] for x in xs], reward=reward[35:], return_spikes=True)
+    for k in range(3):
+        s = alone[k].train(xs[k], reward=reward, return_spikes=True)
+        np.testing.assert_array_equal(np.concatenate([first[k], second[k]]), s)
+        np.testing.assert_allclose(members[k].model.W.value, alone[k].model.W.value, atol=1e-6)
+        np.testing.assert_allclose(members[k].eligibility.value, alone[k].eligibility.value, atol=1e-6)
+        assert members[k].steps_trained == 90
+    with pytest.raises(ValueError, match=r"batch of shape \(2,\), the input a batch of shape \(3,\)"):
+        ensemble.train(inputs(rng, T=5, shape=(3, N_IN)), reward=1.0)
