@@ -7,12 +7,18 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+from pathlib import Path
 
 import jax
 import numpy as np
 
 __all__ = [
     "check_positive_int",
+    "check_nonnegative_int",
+    "check_bool",
+    "check_seed",
+    "check_path",
     "check_number",
     "check_nonnegative",
     "check_positive",
@@ -33,6 +39,33 @@ def check_positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def check_nonnegative_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
+def check_bool(name: str, value) -> bool:
+    """``True`` or ``False`` (NumPy's too), never a truthy string or number."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_seed(name: str, value) -> int:
+    """A random seed: an integer >= 0 (what ``numpy.random.default_rng`` takes)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= 0, got {value!r}")
+    return check_nonnegative_int(name, value)
+
+
+def check_path(name: str, value) -> Path:
+    """A file or folder path (``str``, ``bytes`` or ``os.PathLike``)."""
+    if not isinstance(value, (str, bytes, os.PathLike)):
+        raise TypeError(f"{name} must be a path (str or os.PathLike), got {value!r}")
+    return Path(os.fsdecode(value))
 
 
 def check_number(name: str, value) -> float:

@@ -22,12 +22,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from ._validation import check_path
 
 __all__ = ["CheckpointError", "FORMAT_NAME", "FORMAT_VERSION", "META", "as_path", "check_meta",
            "digest", "read_file"]
@@ -50,9 +51,7 @@ CheckpointError.__module__ = "canns_stdp.checkpoint"
 
 def as_path(path) -> Path:
     """``path`` as a :class:`~pathlib.Path`; a clear ``TypeError`` for anything else."""
-    if isinstance(path, bool) or not isinstance(path, (str, bytes, os.PathLike)):
-        raise TypeError(f"path must be a file path (str or os.PathLike), got {path!r}")
-    return Path(os.fsdecode(path))
+    return check_path("path", path)
 
 
 def digest(arr: np.ndarray) -> str:

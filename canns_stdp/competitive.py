@@ -47,6 +47,17 @@ _BATCH_AXES = CompetitiveState(WT=None, v=0, spike=0, spike_before=0, pending=0,
                                trace_post=0, theta=None, refractory=0)
 
 
+def _check_floor(name: str, value) -> float:
+    """A lower bound of the membrane: a finite number, or ``-inf`` for none."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+            and float(value) == -np.inf:
+        return -np.inf
+    try:
+        return val.check_number(name, value)
+    except ValueError:
+        raise ValueError(f"{name} must be a finite number or -inf (no floor), got {value!r}") from None
+
+
 def _counting_step(config, params, carry, events, new_sample, u):
     """A batch of samples side by side (learning off), counting each one's spikes."""
     state, counts = carry
@@ -96,13 +107,19 @@ class CompetitiveNetwork:
         self.steps_per_sample = val.check_positive_int("steps_per_sample", steps_per_sample)
         self.block = val.check_positive_int("block", block)
         self.batch = val.check_positive_int("batch", batch)
-        self.k, self.compiled, self.normalize = k, bool(compiled), bool(normalize)
+        self.k = k
+        self.compiled = val.check_bool("compiled", compiled)
+        self.normalize = normalize = val.check_bool("normalize", normalize)
         for name, value in (("tau_m", tau_m), ("tau_theta", tau_theta), ("tau_pre", tau_pre),
                             ("tau_post", tau_post), ("norm", norm), ("threshold", threshold)):
             val.check_positive(name, value)
-        for name, value in (("w_inh", w_inh), ("refractory", refractory), ("theta_plus", theta_plus),
+        for name, value in (("w_inh", w_inh), ("theta_plus", theta_plus),
                             ("nu_pre", nu_pre), ("nu_post", nu_post), ("w_init", w_init)):
             val.check_nonnegative(name, value)
+        val.check_nonnegative_int("refractory", refractory)  # in steps
+        val.check_number("v_reset", v_reset)
+        v_min = _check_floor("v_min", v_min)
+        seed = val.check_seed("seed", seed)
         #: the plasticity: pair STDP (nearest-spike traces, symmetric), run by the event kernel
         self.rule = rules.pair(A_plus=nu_post, A_minus=nu_pre)
         stdp, choices = pair_terms(self.rule, 1.0, WeightBounds(0.0, 1.0, 1.0))
@@ -121,9 +138,10 @@ class CompetitiveNetwork:
         if W_init is None:
             W = w_init * np.random.default_rng(seed).random((n_neurons, n_in))
         else:
-            W = np.asarray(W_init, np.float32)
+            W = val._to_float_array("W_init", W_init)
             if W.shape != (n_neurons, n_in):
                 raise ValueError(f"W_init must have shape ({n_neurons}, {n_in}), got shape {W.shape}")
+            val.check_finite("W_init", W)
         self.state = CompetitiveState.zeros(n_in, n_neurons, W=W)
 
     @property
@@ -152,7 +170,12 @@ class CompetitiveNetwork:
                 ``numpy.random.default_rng((seed, i))``).
             progress: show a progress bar over samples.
         """
-        probs = np.asarray(probabilities, np.float32)
+        learn = val.check_bool("learn", learn)
+        seed = val.check_seed("seed", seed)
+        progress = val.check_bool("progress", progress)
+        if desc is not None and not isinstance(desc, str):
+            raise TypeError(f"desc must be a string or None, got {desc!r}")
+        probs = val._to_float_array("probabilities", probabilities)
         if probs.ndim != 2 or probs.shape[1] != self.n_in or probs.shape[0] == 0:
             raise ValueError(f"probabilities must have shape (N, {self.n_in}) with N >= 1, "
                              f"got shape {probs.shape}")

@@ -12,10 +12,13 @@ Example:
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import pathlib
 
 import numpy as np
+
+from ._validation import check_path
 
 __all__ = ["IDXError", "load_idx", "load_mnist", "load_digits"]
 
@@ -34,7 +37,7 @@ def load_idx(path) -> np.ndarray:
         FileNotFoundError: when ``path`` does not exist.
         IDXError: when the file is not valid IDX (bad magic, truncated, bad gzip).
     """
-    path = pathlib.Path(path)
+    path = check_path("path", path)
     if not path.is_file():
         raise FileNotFoundError(f"IDX file not found: {str(path)!r}")
     raw = path.read_bytes()
@@ -51,7 +54,7 @@ def load_idx(path) -> np.ndarray:
         raise IDXError(f"{str(path)!r} is truncated: header needs {header} bytes, file has {len(raw)}")
     shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", ndim, 4))
     dtype = np.dtype(_IDX_TYPES[raw[2]])
-    expected = header + int(np.prod(shape)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize  # Python integers: no wrap-around
     if len(raw) != expected:
         raise IDXError(f"{str(path)!r} has {len(raw)} bytes, its header (shape {shape}, "
                        f"{dtype}) needs {expected}: truncated or corrupt")
@@ -76,7 +79,7 @@ def load_mnist(folder, split: str = "t10k"):
     """
     if split not in ("t10k", "train"):
         raise ValueError(f"split must be 't10k' or 'train', got {split!r}")
-    folder = pathlib.Path(folder)
+    folder = check_path("folder", folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"MNIST folder not found: {str(folder)!r}")
     images = load_idx(_find(folder, f"{split}-images-idx3-ubyte"))

@@ -28,26 +28,64 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _validation as val
 from .functional.event import event_width, pack_events
 
 __all__ = ["poisson_encode", "poisson_events", "rate_to_probability", "latency_encode"]
 
 
+def _concrete(value) -> bool:
+    """Whether ``value`` holds numbers now (not a tracer inside a user's ``jax.jit``)."""
+    return not isinstance(value, jax.core.Tracer)
+
+
+def _finite_values(name: str, values):
+    """``values`` as float32; checked finite when concrete (traced values pass through)."""
+    if not _concrete(values):
+        return jnp.asarray(values, jnp.float32)
+    arr = val._to_float_array(name, values)
+    val.check_finite(name, arr)
+    return jnp.asarray(arr)
+
+
+def _check_probabilities(name: str, arr: np.ndarray) -> None:
+    val.check_finite(name, arr)
+    if arr.size and (arr.min() < 0 or arr.max() > 1):
+        raise ValueError(f"{name} must be in [0, 1], got values in [{arr.min()}, {arr.max()}]")
+
+
 def rate_to_probability(values, value_max: float, max_rate_hz: float = 128.0, dt_ms: float = 1.0):
     """Spike probability per step for intensities in ``[0, value_max]``."""
-    p = jnp.asarray(values, jnp.float32) / value_max * (max_rate_hz * dt_ms / 1000.0)
+    value_max = val.check_positive("value_max", value_max)
+    max_rate_hz = val.check_nonnegative("max_rate_hz", max_rate_hz)
+    dt_ms = val.check_positive("dt_ms", dt_ms)
+    p = _finite_values("values", values) / value_max * (max_rate_hz * dt_ms / 1000.0)
     return jnp.clip(p, 0.0, 1.0)
 
 
-@partial(jax.jit, static_argnames=("n_steps",))
 def poisson_encode(key, probability, n_steps: int):
     """Bernoulli spikes ``(n_steps, *probability.shape)``, float32 0/1.
 
     Args:
         key: a ``jax.random`` key; the same key gives the same spikes.
-        probability: spike probability per step, any shape, values in ``[0, 1]``.
+        probability: spike probability per step, any shape, values in ``[0, 1]``
+            (checked unless traced).
         n_steps: number of time steps (static).
     """
+    n_steps = val.check_positive_int("n_steps", n_steps)
+    if _concrete(probability):
+        arr = val._to_float_array("probability", probability)
+        _check_probabilities("probability", arr)
+        probability = arr
+    is_key = jax.dtypes.issubdtype(getattr(key, "dtype", None), jax.dtypes.prng_key) or (
+        np.shape(key) == (2,) and getattr(key, "dtype", None) == jnp.uint32)
+    if not is_key:
+        raise TypeError(f"key must be a jax.random key (jax.random.key(seed) or PRNGKey(seed)), got {key!r}")
+    return _poisson_encode(key, probability, n_steps)
+
+
+@partial(jax.jit, static_argnames=("n_steps",))
+def _poisson_encode(key, probability, n_steps: int):
     probability = jnp.asarray(probability, jnp.float32)
     u = jax.random.uniform(key, (n_steps,) + probability.shape, jnp.float32)
     return (u < probability[None]).astype(jnp.float32)
@@ -67,9 +105,19 @@ def poisson_events(probabilities, n_steps: int, rng) -> np.ndarray:
         rng: a ``numpy.random.Generator`` drawing every sample in turn, or a sequence of
             generators, one per sample (then a sample's spikes do not depend on the others).
     """
-    probabilities = np.asarray(probabilities, np.float32)
+    probabilities = val._to_float_array("probabilities", probabilities)
+    if probabilities.ndim != 2 or 0 in probabilities.shape:
+        raise ValueError(f"probabilities must have shape (N, n_in) with N, n_in >= 1, got shape "
+                         f"{probabilities.shape}")
+    _check_probabilities("probabilities", probabilities)
+    n_steps = val.check_positive_int("n_steps", n_steps)
     n_samples, n_in = probabilities.shape
-    rngs = [rng] * n_samples if isinstance(rng, np.random.Generator) else list(rng)
+    if isinstance(rng, np.random.Generator):
+        rngs = [rng] * n_samples
+    elif isinstance(rng, (list, tuple)) and all(isinstance(r, np.random.Generator) for r in rng):
+        rngs = list(rng)
+    else:
+        raise TypeError(f"rng must be a numpy.random.Generator or a list of them, got {rng!r}")
     if len(rngs) != n_samples:
         raise ValueError(f"rng must be a Generator or {n_samples} generators, got {len(rngs)}")
     drawn = []
@@ -87,7 +135,9 @@ def poisson_events(probabilities, n_steps: int, rng) -> np.ndarray:
 
 def latency_encode(values, n_steps: int, value_max: float = 1.0):
     """One spike per nonzero input at ``round((1 - value / value_max) * (n_steps - 1))``."""
-    values = jnp.clip(jnp.asarray(values, jnp.float32) / value_max, 0.0, 1.0)
+    n_steps = val.check_positive_int("n_steps", n_steps)
+    value_max = val.check_positive("value_max", value_max)
+    values = jnp.clip(_finite_values("values", values) / value_max, 0.0, 1.0)
     t_spike = jnp.round((1.0 - values) * (n_steps - 1)).astype(jnp.int32)
     steps = jnp.arange(n_steps).reshape((n_steps,) + (1,) * values.ndim)
     return ((steps == t_spike[None]) & (values[None] > 0)).astype(jnp.float32)
