@@ -134,6 +134,8 @@ def main(argv=None):
     parser.add_argument("--steps", type=_positive, help="steps per measurement (default: about a second's work)")
     parser.add_argument("--json", help="write the rows to this file")
     args = parser.parse_args(argv)
+    if args.json and (os.path.isdir(args.json) or not os.path.isdir(os.path.dirname(os.path.abspath(args.json)))):
+        parser.error(f"--json must name a file in an existing folder, got {args.json!r}")
 
     rows = []
     import jax

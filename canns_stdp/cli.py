@@ -27,6 +27,44 @@ def _positive_int(text: str) -> int:
     return value
 
 
+_MAX_SEED = 2**32 - 1
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= _MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, {_MAX_SEED}], got {text!r}")
+    return value
+
+
+def _check_out(parser, text: str) -> pathlib.Path:
+    """``--out`` as a folder, created now (before any work) if it does not exist."""
+    out = pathlib.Path(text).resolve()
+    if out.exists() and not out.is_dir():
+        parser.error(f"--out must be a folder for the figures, got the file {text!r}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        parser.error(f"--out {text!r} cannot be created: {err.strerror or err}")
+    return out
+
+
+def _check_demo_args(parser, args) -> None:
+    """Options that do not fit the task, checked before any work."""
+    if args.data is not None and args.task != "mnist":
+        parser.error(f"--data is only used by --task mnist, got --task {args.task}")
+    if args.task == "masquelier":
+        for option in ("seeds", "train_size", "test_size", "steps"):
+            if getattr(args, option) is not None:
+                parser.error(f"--{option.replace('_', '-')} is only used by --task digits and mnist, "
+                             "got --task masquelier")
+    if args.seeds is not None and args.seed + args.seeds - 1 > _MAX_SEED:
+        parser.error(f"--seed {args.seed} with --seeds {args.seeds} goes past the largest seed {_MAX_SEED}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="canns-stdp", description="Spiking networks trained with STDP (canns_stdp).")
@@ -49,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--epochs", type=_positive_int, metavar="E",
                       help="passes over the training data (digits: 3, mnist: 1; "
                            "masquelier: training length in units of 50 s)")
-    demo.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    demo.add_argument("--seed", type=_seed, default=0, metavar="S", help="random seed (default 0)")
     demo.add_argument("--seeds", type=_positive_int, metavar="N",
                       help="digits, mnist: train N seeds (--seed, --seed + 1, ...), one after the other; "
                            "print each seed's accuracy, then 'accuracy: MEAN std: S min: A max: B seeds: N' "
@@ -79,14 +117,12 @@ def main(argv=None) -> int:
     if args.command != "demo":
         parser.print_help()
         return 2
-    if args.data is not None and args.task != "mnist":
-        parser.error(f"--data is only used by --task mnist, got --task {args.task}")
-    if args.seeds is not None and args.task == "masquelier":
-        parser.error("--seeds is only used by --task digits and mnist, got --task masquelier")
-    out = pathlib.Path(args.out).resolve()
+    _check_demo_args(parser, args)
     figures = not args.no_figures
-    if figures and out.exists() and not out.is_dir():
-        parser.error(f"--out must be a folder for the figures, got the file {args.out!r}")
+    out = _check_out(parser, args.out) if figures else None
+    if args.task == "mnist" and args.data is not None and not pathlib.Path(args.data).is_dir():
+        print(f"canns-stdp: error: --data: MNIST folder not found: {args.data!r}", file=sys.stderr)
+        return 1
     try:
         if args.task == "masquelier":
             from .tasks import masquelier
@@ -108,7 +144,7 @@ def main(argv=None) -> int:
                              progress=not args.no_progress, n_train=args.train_size,
                              n_test=args.test_size, steps=args.steps)
             print(f"accuracy: {res['accuracy']:.3f}")
-    except (ImportError, FileNotFoundError, ValueError) as err:
+    except (ImportError, OSError, ValueError, TypeError, FloatingPointError, MemoryError) as err:
         print(f"canns-stdp: error: {err}", file=sys.stderr)
         return 1
     return 0
