@@ -1,9 +1,15 @@
 """Inputs that used to be accepted silently now raise a clear error and change nothing."""
 
+import re
+import zipfile
+
 import numpy as np
 import pytest
 
-from canns_stdp import SpikingLayer, STDPTrainer, Trainer, rules
+from canns_stdp import RewardSTDPTrainer, SpikingLayer, STDPTrainer, Trainer, checkpoint, rules
+from canns_stdp.checkpoint import CheckpointError
+from canns_stdp.conv_layer import ConvSpikingLayer
+from checkpoint_forgery import npy_header, read_parts, replace_entry, write_parts
 
 N_IN, N_OUT = 6, 3
 
@@ -85,3 +91,179 @@ def test_trainer_parameters_are_checked_in_float32(kwargs, match):
 def test_amplitudes_beyond_float32_are_refused():
     with pytest.raises(ValueError, match="A_plus must be finite in float32"):
         rules.pair(A_plus=1e39)
+
+
+# -- checkpoints are untrusted input -------------------------------------------------------
+@pytest.fixture(scope="module")
+def good_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ckpt") / "good.npz"
+    rng = np.random.default_rng(0)
+    layer = SpikingLayer(N_IN, N_OUT, W_init=rng.uniform(0.2, 0.6, (N_OUT, N_IN)))
+    STDPTrainer(layer).train((rng.random((20, N_IN)) < 0.5).astype(np.float32))
+    STDPTrainer(layer).save(path)
+    return path
+
+
+def forged(good_file, tmp_path, change_meta=None, change_arrays=None):
+    meta, arrays = read_parts(good_file)
+    if change_meta:
+        meta = change_meta(meta)
+    if change_arrays:
+        change_arrays(meta, arrays)
+    return write_parts(tmp_path / "forged.npz", meta, arrays)
+
+
+def _set(path, value):
+    def change(meta):
+        target = meta
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        return meta
+    return change
+
+
+@pytest.mark.parametrize("change, match", [
+    (_set(["format_version"], True), r"invalid format version True"),
+    (_set(["format_version"], 1.0), r"invalid format version 1.0"),
+    (_set(["format_version"], 99), r"format version 99.*upgrade canns_stdp"),
+    (_set(["library_version"], 3), r"library_version 3, not a string"),
+    (_set(["objects"], ["model"]), r"objects and arrays must be mappings"),
+    (_set(["objects", "model"], "abc"), r"describes the model as 'abc'"),
+    (_set(["objects", "model"], {"config": {}}), r"describes the model as \{'config': \{\}\}"),
+    (_set(["objects", "model", "kind"], 5), r"describes the model as"),
+    (_set(["objects", "model", "config"], [1]), r"describes the model as"),
+    (_set(["objects", "model", "kind"], "os.system"), r"holds a os.system, which is not defined"),
+    (_set(["arrays", "model/W", "shape"], "abc"), r"gives array 'model/W' the shape 'abc'"),
+    (_set(["arrays", "model/W", "shape"], [3, True]), r"gives array 'model/W' the shape \[3, True\]"),
+    (_set(["arrays", "model/W", "python"], "zzz"), r"tags array 'model/W' .* as a Python 'zzz'"),
+    (_set(["arrays", "model/W", "key_impl"], "zzz"), r"tags array 'model/W' of dtype <f4 as a key"),
+    (_set(["arrays", "model/W", "extra_field"], 1), r"describes array 'model/W'"),
+    (_set(["arrays", "elsewhere/W"], {"shape": [], "dtype": "<f4", "sha256": "0" * 64}),
+     r"lists an array 'elsewhere/W' of no object"),
+    (_set(["extra"], "zz"), r"has extra 'zz', not a mapping"),
+    (_set(["objects", "model", "config", "input_size"], "6"), r"model configuration is invalid .*input_size"),
+    (lambda meta: [meta], r"is not a canns_stdp checkpoint"),
+])
+def test_forged_metadata_is_refused_naming_the_file(good_file, tmp_path, change, match):
+    path = forged(good_file, tmp_path, change)
+    with pytest.raises(CheckpointError, match=match) as err:
+        STDPTrainer.load(path)
+    assert str(path) in str(err.value)
+
+
+def test_a_layer_declared_larger_than_its_arrays_is_not_built(good_file, tmp_path, monkeypatch):
+    path = forged(good_file, tmp_path, lambda m: (m["objects"]["model"]["config"].update(
+        input_size=20000, output_size=20000), m)[1])
+    assert path.stat().st_size < 10_000
+
+    def never(*args, **kwargs):
+        raise AssertionError("the layer was built")
+
+    monkeypatch.setattr(SpikingLayer, "_init_dynamics", never)
+    for load in (SpikingLayer.load, STDPTrainer.load):
+        with pytest.raises(CheckpointError, match=r"'W' has shape \(3, 6\), but its configuration .*"
+                                                  r"needs shape \(20000, 20000\); nothing was built"):
+            load(path)
+
+
+def test_a_conv_layer_declared_larger_than_its_arrays_is_not_built(tmp_path, monkeypatch):
+    path = ConvSpikingLayer(1, 2, 3, input_shape=(5, 5), seed=0).save(tmp_path / "conv.npz")
+    meta, arrays = read_parts(path)
+    meta["objects"]["model"]["config"]["input_shape"] = [50000, 50000]
+    write_parts(path, meta, arrays)
+    monkeypatch.setattr(ConvSpikingLayer, "_init_dynamics", lambda *a, **k: pytest.fail("built"))
+    with pytest.raises(CheckpointError, match=r"'x' has shape \(1, 5, 5\), .*needs shape \(1, 50000, 50000\)"):
+        ConvSpikingLayer.load(path)
+
+
+def test_an_npy_header_declaring_a_huge_array_allocates_nothing(good_file, tmp_path):
+    W = np.zeros((N_OUT, N_IN), np.float32)
+    huge = npy_header((10**6, 10**6)) + W.tobytes()
+    path = replace_entry(good_file, tmp_path / "huge.npz", "model/W.npy", huge)
+    with pytest.raises(CheckpointError, match=r"'model/W' has shape \(1000000, 1000000\) .* metadata lists \(3, 6\)"):
+        STDPTrainer.load(path)
+    # metadata forged to agree with the header: the entry is too small for it
+    meta, arrays = read_parts(good_file)
+    meta["arrays"]["model/W"]["shape"] = [10**6, 10**6]
+    write_parts(tmp_path / "meta.npz", meta, arrays, fix_digests=False)
+    path = replace_entry(tmp_path / "meta.npz", tmp_path / "both.npz", "model/W.npy", huge)
+    with pytest.raises(CheckpointError, match=r"declares shape \(1000000, 1000000\) .* its entry holds 72 bytes"):
+        STDPTrainer.load(path)
+
+
+def test_compressed_and_pickled_entries_are_refused(good_file, tmp_path):
+    with zipfile.ZipFile(good_file) as z:
+        data = z.read("model/W.npy")
+    path = replace_entry(good_file, tmp_path / "deflated.npz", "model/W.npy", data, zipfile.ZIP_DEFLATED)
+    with pytest.raises(CheckpointError, match="entry 'model/W.npy' is compressed"):
+        STDPTrainer.load(path)
+    pickled = npy_header((2,), "|O") + b"\x80\x04N."
+    path = replace_entry(good_file, tmp_path / "pickled.npz", "model/W.npy", pickled)
+    with pytest.raises(CheckpointError, match="pickled Python objects"):
+        STDPTrainer.load(path)
+
+
+@pytest.mark.parametrize("name, value, match", [
+    ("model/W", np.nan, r"'model/W' holds the non-finite value nan at index \(0, 0\)"),
+    ("model/v", np.inf, r"'model/v' holds the non-finite value inf at index \(0,\)"),
+])
+def test_non_finite_state_is_refused(good_file, tmp_path, name, value, match):
+    def poison(meta, arrays):
+        arrays[name] = arrays[name].copy()
+        arrays[name].flat[0] = value
+    path = forged(good_file, tmp_path, change_arrays=poison)
+    with pytest.raises(CheckpointError, match=match):
+        SpikingLayer.load(path)
+
+
+def test_state_of_disagreeing_batch_sizes_is_refused(tmp_path):
+    rng = np.random.default_rng(1)
+    layer = SpikingLayer(N_IN, N_OUT, W_init=rng.uniform(0.2, 0.6, (N_OUT, N_IN)))
+    trainer = RewardSTDPTrainer(layer)
+    trainer.train((rng.random((5, 2, N_IN)) < 0.5).astype(np.float32), reward=1.0)
+    good = trainer.save(tmp_path / "batched.npz")
+    assert RewardSTDPTrainer.load(good).eligibility.value.shape == (2, N_OUT, N_IN)
+
+    def rebatch(meta, arrays):
+        for name in ("model/v", "model/spike", "model/trace_post"):
+            arrays[name] = np.zeros((3, N_OUT), np.float32)
+            meta["arrays"][name]["shape"] = [3, N_OUT]
+    meta, arrays = read_parts(good)
+    rebatch(meta, arrays)
+    path = write_parts(tmp_path / "mixed.npz", meta, arrays)
+    with pytest.raises(CheckpointError, match=r"batches of different or empty sizes: .*model/v 3.*trainer/eligibility 2"):
+        RewardSTDPTrainer.load(path)
+
+
+def test_the_size_limit_is_a_setting_and_a_keyword(good_file, monkeypatch):
+    size = good_file.stat().st_size
+    with pytest.raises(CheckpointError, match=rf"is {size} bytes, more than the limit of 100: raise "
+                                              r"canns_stdp.checkpoint.MAX_CHECKPOINT_BYTES"):
+        STDPTrainer.load(good_file, max_bytes=100)
+    monkeypatch.setattr(checkpoint, "MAX_CHECKPOINT_BYTES", size - 1)
+    with pytest.raises(CheckpointError, match="more than the limit"):
+        SpikingLayer.load(good_file)
+    assert SpikingLayer.load(good_file, max_bytes=size).W.value.shape == (N_OUT, N_IN)
+    with pytest.raises(ValueError, match="max_bytes must be a positive integer, got 0"):
+        SpikingLayer.load(good_file, max_bytes=0)
+
+
+@pytest.mark.parametrize("path", [None, 3, ["a.npz"]])
+def test_a_path_that_is_not_one_is_a_type_error(path):
+    for load in (Trainer.load, STDPTrainer.load, SpikingLayer.load):
+        with pytest.raises(TypeError, match=rf"path must be a path \(str or os.PathLike\), got {re.escape(repr(path))}"):
+            load(path)
+
+
+def test_a_failed_load_into_a_given_model_leaves_it_unchanged(good_file, tmp_path):
+    def bad_steps(meta, arrays):
+        arrays["trainer/run.steps"] = np.asarray(-1, np.int64)
+    path = forged(good_file, tmp_path, change_arrays=bad_steps)
+    layer = trained_layer()
+    layer.W.value = layer.W.value * 0.5
+    before = layer_arrays(layer)
+    with pytest.raises(CheckpointError, match=r"run.steps must be an int64 scalar"):
+        STDPTrainer.load(path, model=layer)
+    assert_same(before, layer)
+    assert not np.array_equal(STDPTrainer.load(good_file, model=layer).model.W.value, before["W"])
