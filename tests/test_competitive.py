@@ -55,3 +55,44 @@ def test_constructor_errors_name_the_parameter():
         CompetitiveNetwork(4, 2, tau_m=-1.0)
     with pytest.raises(ValueError, match="W_init"):
         CompetitiveNetwork(4, 2, W_init=np.zeros((3, 4)))
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(v_reset=np.nan), ValueError, r"v_reset must be finite, got nan"),
+    (dict(v_min=np.nan), ValueError, r"v_min must be a finite number or -inf \(no floor\), got nan"),
+    (dict(v_min=np.inf), ValueError, r"v_min must be a finite number or -inf"),
+    (dict(W_init=np.full((2, 4), np.nan)), ValueError, r"W_init must be finite, got nan at index \(0, 0\)"),
+    (dict(W_init="abc"), TypeError, r"W_init must be an array or a sequence of rows, got str"),
+    (dict(compiled="no"), TypeError, r"compiled must be True or False, got 'no'"),
+    (dict(normalize="no"), TypeError, r"normalize must be True or False, got 'no'"),
+    (dict(refractory=2.5), ValueError, r"refractory must be an integer >= 0, got 2.5"),
+    (dict(seed="a"), TypeError, r"seed must be an integer >= 0, got 'a'"),
+    (dict(seed=1.5), TypeError, r"seed must be an integer >= 0, got 1.5"),
+    (dict(seed=-1), ValueError, r"seed must be an integer >= 0, got -1"),
+])
+def test_constructor_refuses_bad_arguments_naming_them(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        CompetitiveNetwork(4, 2, **kwargs)
+
+
+def test_a_floor_of_minus_infinity_and_integer_refractory_steps_are_accepted():
+    net = CompetitiveNetwork(4, 2, v_min=-np.inf, refractory=np.int64(3), seed=np.int64(2))
+    assert net.params.v_min == -np.inf and net.params.refractory == 3.0
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(learn="False"), TypeError, r"learn must be True or False, got 'False'"),
+    (dict(learn=True, seed="a"), TypeError, r"seed must be an integer >= 0, got 'a'"),
+    (dict(learn=True, seed=-2), ValueError, r"seed must be an integer >= 0, got -2"),
+    (dict(learn=True, progress="yes"), TypeError, r"progress must be True or False, got 'yes'"),
+    (dict(learn=True, desc=3), TypeError, r"desc must be a string or None, got 3"),
+])
+def test_present_refuses_bad_arguments_and_changes_nothing(kwargs, error, match):
+    net = _net(True)
+    before = [np.asarray(x).copy() for x in net.state]
+    with pytest.raises(error, match=match):
+        net.present(np.full((2, 16), 0.1), **kwargs)
+    with pytest.raises(TypeError, match="probabilities must be an array"):
+        net.present("abc", learn=True)
+    for x, y in zip(before, net.state):
+        np.testing.assert_array_equal(x, np.asarray(y))

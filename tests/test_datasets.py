@@ -65,3 +65,22 @@ def test_mismatched_images_and_labels(tmp_path, rng):
     write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(5, np.uint8))
     with pytest.raises(IDXError, match="do not match"):
         load_mnist(tmp_path)
+
+
+def test_dimensions_whose_product_wraps_to_zero_are_refused_naming_the_path(tmp_path):
+    # 65536**4 = 2**64: a 64-bit product wraps to 0 and would match a file of only a header
+    path = tmp_path / "wrap.idx"
+    path.write_bytes(bytes([0, 0, 0x08, 4]) + struct.pack(">IIII", *[65536] * 4))
+    with pytest.raises(IDXError, match=rf"{path.name}' has 20 bytes, its header \(shape \(65536, 65536, "
+                                       r"65536, 65536\), uint8\) needs 18446744073709551636"):
+        load_idx(path)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: load_idx(None), r"path must be a path \(str or os.PathLike\), got None"),
+    (lambda: load_idx(3), r"path must be a path \(str or os.PathLike\), got 3"),
+    (lambda: load_mnist(None), r"folder must be a path \(str or os.PathLike\), got None"),
+])
+def test_paths_that_are_not_paths_are_type_errors(call, match):
+    with pytest.raises(TypeError, match=match):
+        call()

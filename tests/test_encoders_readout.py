@@ -1,6 +1,7 @@
 """Encoders and the Diehl & Cook readout against independent references."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -126,3 +127,56 @@ def test_readout_rejects_bad_labels():
         readout.assign_labels(np.ones((2, 3)), np.array([0, 5]), 3)
     with pytest.raises(ValueError, match="labels must have shape"):
         readout.assign_labels(np.ones((2, 3)), np.array([0]), 3)
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda r: poisson_events(np.full((2, 3), 1.5), 5, r), ValueError, r"probabilities must be in \[0, 1\], got values in \[1.5, 1.5\]"),
+    (lambda r: poisson_events(np.full((2, 3), -0.5), 5, r), ValueError, r"probabilities must be in \[0, 1\]"),
+    (lambda r: poisson_events(np.full((2, 3), np.nan), 5, r), ValueError, r"probabilities must be finite"),
+    (lambda r: poisson_events(np.full(3, 0.5), 5, r), ValueError, r"shape \(N, n_in\) with N, n_in >= 1, got shape \(3,\)"),
+    (lambda r: poisson_events(np.zeros((0, 3)), 5, r), ValueError, r"got shape \(0, 3\)"),
+    (lambda r: poisson_events(np.full((2, 3), 0.5), 0, r), ValueError, r"n_steps must be a positive integer, got 0"),
+    (lambda r: poisson_events(np.full((2, 3), 0.5), 2.5, r), ValueError, r"n_steps must be a positive integer, got 2.5"),
+    (lambda r: poisson_events(np.full((2, 3), 0.5), 5, 3), TypeError, r"rng must be a numpy.random.Generator"),
+    (lambda r: poisson_events(np.full((2, 3), 0.5), 5, [1, 2]), TypeError, r"rng must be a numpy.random.Generator"),
+    (lambda r: poisson_events(np.full((2, 3), 0.5), 5, [r]), ValueError, r"rng must be a Generator or 2 generators, got 1"),
+    (lambda r: poisson_encode(jax.random.PRNGKey(0), np.full(3, 2.0), 3), ValueError, r"probability must be in \[0, 1\]"),
+    (lambda r: poisson_encode(jax.random.PRNGKey(0), np.full(3, 0.5), -1), ValueError, r"n_steps must be a positive integer, got -1"),
+    (lambda r: poisson_encode("k", np.full(3, 0.5), 3), TypeError, r"key must be a jax.random key"),
+    (lambda r: rate_to_probability([1.0], 0.0), ValueError, r"value_max must be > 0, got 0.0"),
+    (lambda r: rate_to_probability([np.nan], 1.0), ValueError, r"values must be finite, got nan at index \(0,\)"),
+    (lambda r: rate_to_probability([1.0], 1.0, max_rate_hz=-1), ValueError, r"max_rate_hz must be >= 0, got -1"),
+    (lambda r: latency_encode([1.0], 0), ValueError, r"n_steps must be a positive integer, got 0"),
+    (lambda r: latency_encode([1.0], 3, 0.0), ValueError, r"value_max must be > 0, got 0.0"),
+    (lambda r: latency_encode([np.inf], 3), ValueError, r"values must be finite, got inf"),
+])
+def test_encoders_refuse_bad_arguments_naming_them(call, error, match):
+    with pytest.raises(error, match=match):
+        call(np.random.default_rng(0))
+
+
+def test_poisson_encode_still_runs_inside_jit():
+    encode = jax.jit(lambda key, p: poisson_encode(key, p, 4))
+    spikes = encode(jax.random.PRNGKey(1), jnp.full(3, 1.0))
+    np.testing.assert_array_equal(spikes, np.ones((4, 3)))  # probability 1 fires at every step
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: readout.assign_labels(np.full((2, 3), np.nan), [0, 1], 2), ValueError, r"counts must be finite"),
+    (lambda: readout.assign_labels(-np.ones((2, 3)), [0, 1], 2), ValueError, r"counts must be >= 0, got -1.0"),
+    (lambda: readout.assign_labels("abc", [0, 1], 2), TypeError, r"counts must be an array"),
+    (lambda: readout.assign_labels(np.ones((2, 3)), [0.5, 1.0], 2), TypeError, r"labels must hold integers"),
+    (lambda: readout.assign_labels(np.ones((2, 3)), [0, 1], 0), ValueError, r"n_classes must be a positive integer, got 0"),
+    (lambda: readout.class_rates(np.ones((2, 3)), [0, 1], 1.5), ValueError, r"n_classes must be a positive integer, got 1.5"),
+    (lambda: readout.predict_all_activity(np.ones((2, 3)), np.zeros(5, int), 2), ValueError, r"assignments must have shape \(3,\), got shape \(5,\)"),
+    (lambda: readout.predict_all_activity(np.ones((2, 3)), [0, 7, 1], 2), ValueError, r"assignments must be in \[-1, 2\), got values in \[0, 7\]"),
+    (lambda: readout.predict_proportion(np.ones((2, 3)), [0, 0, 1], np.ones((2, 2)), 2), ValueError, r"proportions must have shape \(3, 2\)"),
+    (lambda: readout.predict_proportion(np.ones((2, 3)), [0, 0, 1], np.full((3, 2), np.nan), 2), ValueError, r"proportions must be finite"),
+    (lambda: readout.accuracy([1, 2, 3], [1, 2]), ValueError, r"predicted must have shape \(2,\), got shape \(3,\)"),
+    (lambda: readout.accuracy([], []), ValueError, r"labels must be a non-empty 1-D array"),
+    (lambda: readout.confusion_matrix([5], [0], 2), ValueError, r"predicted must be in \[0, 2\), got values in \[5, 5\]"),
+    (lambda: readout.confusion_matrix([0], [-1], 2), ValueError, r"labels must be in \[0, 2\)"),
+])
+def test_readout_refuses_bad_arguments_naming_them(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
