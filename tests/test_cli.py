@@ -135,3 +135,70 @@ def test_seeds_is_refused_for_masquelier(capsys):
         main(["demo", "--task", "masquelier", "--seeds", "2"])
     assert exit_.value.code == 2
     assert "--seeds is only used by --task digits and mnist" in capsys.readouterr().err
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Any task run fails the test: refusals must come before any work."""
+    from canns_stdp.tasks import digits
+
+    def fail(*args, **kwargs):
+        pytest.fail("a task ran despite a bad argument")
+
+    for module, name in ((digits, "run"), (digits, "run_seeds"), (masquelier, "run")):
+        monkeypatch.setattr(module, name, fail)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seed", "-1"], r"--seed: expected an integer in \[0, 4294967295\], got '-1'"),
+    (["--seed", "abc"], r"--seed: expected an integer in \[0, 4294967295\], got 'abc'"),
+    (["--seed", str(2**40)], r"--seed: expected an integer in \[0, 4294967295\], got '1099511627776'"),
+    (["--seed", "4294967295", "--seeds", "2"], r"--seed 4294967295 with --seeds 2 goes past the largest seed"),
+    (["--task", "masquelier", "--steps", "5"], r"--steps is only used by --task digits and mnist"),
+    (["--task", "masquelier", "--train-size", "5"], r"--train-size is only used by --task digits and mnist"),
+    (["--task", "masquelier", "--test-size", "5"], r"--test-size is only used by --task digits and mnist"),
+    (["--task", "masquelier", "--seeds", "2"], r"--seeds is only used by --task digits and mnist"),
+    (["--task", "digits", "--data", "x"], r"--data is only used by --task mnist, got --task digits"),
+    (["--epochs", "1.5"], r"--epochs: expected a positive integer, got '1.5'"),
+])
+def test_demo_refuses_bad_arguments_before_any_work(args, message, capsys, no_work):
+    with pytest.raises(SystemExit) as exit_:
+        main(["demo"] + args)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "Traceback" not in err
+
+
+def test_demo_refuses_an_out_it_cannot_create_and_mnist_data_that_is_no_folder(tmp_path, capsys, no_work):
+    existing = tmp_path / "taken"
+    existing.write_text("not a folder")
+    with pytest.raises(SystemExit) as exit_:
+        main(["demo", "--out", str(existing / "figures")])
+    assert exit_.value.code == 2
+    assert re.search(r"--out '.*taken/figures' cannot be created: Not a directory", capsys.readouterr().err)
+    assert main(["demo", "--task", "mnist", "--data", str(existing), "--no-figures"]) == 1
+    assert "--data: MNIST folder not found" in capsys.readouterr().err
+
+
+def test_bench_refuses_a_json_file_it_cannot_write_before_any_work(tmp_path, capsys, monkeypatch):
+    from canns_stdp import bench
+
+    monkeypatch.setattr(bench, "measure", lambda *a, **k: pytest.fail("measured despite a bad --json"))
+    for target in (str(tmp_path / "missing" / "rows.json"), str(tmp_path)):
+        with pytest.raises(SystemExit) as exit_:
+            main(["bench", "--json", target])
+        assert exit_.value.code == 2
+        assert f"--json must name a file in an existing folder, got {target!r}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("error", [OSError("No space left on device"), TypeError("bad type"),
+                                   FloatingPointError("non-finite"), MemoryError("Unable to allocate")])
+def test_a_failed_run_is_one_line_and_status_1(error, capsys, monkeypatch):
+    from canns_stdp.tasks import digits
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(digits, "run", fail)
+    assert main(["demo", "--task", "digits", "--no-figures"]) == 1
+    assert capsys.readouterr().err == f"canns-stdp: error: {error}\n"
