@@ -166,7 +166,8 @@ def _stack_host(outs):
 
 
 def drive(run_chunk: Callable, state, seq: tuple, *, chunk_size: int, start: int = 0, record: bool = False,
-          progress: bool = False, desc: str = "steps", callback: Optional[Callable] = None):
+          progress: bool = False, desc: str = "steps", callback: Optional[Callable] = None,
+          consume: Optional[Callable] = None):
     """Run ``seq`` chunk by chunk through ``run_chunk(state, chunk, n_steps, record, offset)``.
 
     ``seq`` is a tuple of per-step inputs, each an array with leading axis ``T`` or
@@ -176,7 +177,9 @@ def drive(run_chunk: Callable, state, seq: tuple, *, chunk_size: int, start: int
     first step in its chunk. Returns ``(state, outs)``: ``outs`` stacks the steps'
     outputs on the host when ``record``, else ``None``. ``callback(steps_done, state)``,
     if given, runs on the host after each chunk (e.g. periodic checkpoints); it may raise
-    to stop the run.
+    to stop the run. With ``consume``, each chunk's recorded outputs go to
+    ``consume(outs, n_steps, first_step)`` on the host as the chunk ends (e.g. monitors
+    that keep a part of them) instead of being kept and returned.
     """
     T = _length(seq)
     recorded = []
@@ -186,7 +189,10 @@ def drive(run_chunk: Callable, state, seq: tuple, *, chunk_size: int, start: int
             offset = (start + done) % chunk_size
             stop = min(T, done + chunk_size - offset)
             state, out = run_chunk(state, _slice(seq, done, stop), stop - done, record, offset)
-            if record:  # kept on the device until the end: fetching each chunk would wait for it
+            if record and consume is not None:
+                consume(jax.tree_util.tree_map(lambda o: np.asarray(o)[:stop - done], out), stop - done,
+                        start + done)
+            elif record:  # kept on the device until the end: fetching each chunk would wait for it
                 recorded.append((out, stop - done))
             if bar is not None:
                 jax.block_until_ready(state)
@@ -194,7 +200,7 @@ def drive(run_chunk: Callable, state, seq: tuple, *, chunk_size: int, start: int
             done = stop
             if callback is not None:
                 callback(stop, state)
-    if not record:
+    if not record or consume is not None:
         return state, None
     # sliced on the host: no compilation per sequence length
     return state, _stack_host([jax.tree_util.tree_map(lambda o: np.asarray(o)[:n], out) for out, n in recorded])

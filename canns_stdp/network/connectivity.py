@@ -1,0 +1,222 @@
+"""Who connects to whom in a projection, and how its weights map spikes to input.
+
+A connectivity stores the weights of a projection ``pre → post`` its own way and gives
+the input they deliver, ``current(W, a)``, and the Hebbian term
+``hebbian(W, post_term, pre_term)`` shaped like ``W``, for the arrivals ``a`` either per
+presynaptic neuron (``(n_pre,)``) or, with per-synapse delays, per synapse (shaped like
+``W``):
+
+* :class:`AllToAll`: ``W`` of shape ``(n_post, n_pre)``,
+* :class:`Masked`: the same, absent synapses carrying nothing and never changing,
+* :class:`Sparse`: only the synapses that exist, ``W`` of shape ``(n_syn,)`` with their
+  presynaptic and postsynaptic indices (built by :func:`fixed_probability`,
+  :func:`fixed_in_degree` or :func:`from_indices`); the input is a segment sum over
+  the synapses, so memory and work follow the synapses, not ``n_pre · n_post``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["AllToAll", "Masked", "Sparse", "fixed_in_degree", "fixed_probability", "from_indices"]
+
+
+class Connectivity:
+    """Base: ``shape`` of ``W``; :meth:`current`, :meth:`hebbian`, :meth:`keep_absent`."""
+
+    n_pre: int
+    n_post: int
+
+    def bind(self, n_pre: int, n_post: int) -> "Connectivity":
+        """This connectivity for populations of ``n_pre`` and ``n_post`` neurons (checked)."""
+        return self
+
+    def arrays(self) -> dict:
+        """Index arrays (traced: new random connections of the same size never recompile)."""
+        return {}
+
+    @property
+    def shape(self):
+        return (self.n_post, self.n_pre)
+
+    def current(self, arrays, W, a, per_synapse: bool):
+        return jnp.sum(W * a, axis=1) if per_synapse else W @ a
+
+    def hebbian(self, arrays, W, post, pre, per_synapse: bool):
+        return post[:, None] * (pre if per_synapse else pre[None, :])
+
+    def keep_absent(self, arrays, W_old, W_new):
+        return W_new
+
+    def pre_index(self, arrays):
+        """The presynaptic neuron of every synapse, shaped like ``W``."""
+        return jnp.broadcast_to(jnp.arange(self.n_pre), self.shape)
+
+
+@dataclass(frozen=True)
+class AllToAll(Connectivity):
+    """Every presynaptic neuron onto every postsynaptic one."""
+
+    n_pre: int = 0
+    n_post: int = 0
+
+    def bind(self, n_pre, n_post):
+        return AllToAll(n_pre, n_post)
+
+
+class Masked(Connectivity):
+    """All-to-all under a 0/1 ``mask`` of shape ``(n_post, n_pre)``."""
+
+    def __init__(self, mask):
+        mask = np.asarray(mask)
+        if mask.ndim != 2 or not np.isin(mask, (0, 1)).all():
+            raise ValueError(f"mask must be a 2-D array of 0/1, got shape {mask.shape}")
+        self.mask = mask.astype(np.float32)
+        self.n_post, self.n_pre = mask.shape
+
+    def bind(self, n_pre, n_post):
+        if self.mask.shape != (n_post, n_pre):
+            raise ValueError(f"mask must have shape (n_post, n_pre) = {(n_post, n_pre)}, got {self.mask.shape}")
+        return self
+
+    def __hash__(self):
+        return hash(self.mask.shape)
+
+    def __eq__(self, other):
+        return isinstance(other, Masked) and other.mask.shape == self.mask.shape
+
+    def arrays(self):
+        return {"mask": self.mask}
+
+    def current(self, arrays, W, a, per_synapse):
+        return super().current(arrays, W * arrays["mask"], a, per_synapse)
+
+    def hebbian(self, arrays, W, post, pre, per_synapse):
+        return arrays["mask"] * super().hebbian(arrays, W, post, pre, per_synapse)
+
+    def keep_absent(self, arrays, W_old, W_new):
+        return jnp.where(arrays["mask"] > 0, W_new, W_old)
+
+
+class Sparse(Connectivity):
+    """The synapses ``pre[k] → post[k]``, ``k < n_syn``; ``W`` has shape ``(n_syn,)``."""
+
+    def __init__(self, pre, post, n_pre: Optional[int] = None, n_post: Optional[int] = None):
+        pre, post = np.asarray(pre), np.asarray(post)
+        if pre.ndim != 1 or post.shape != pre.shape or not (np.issubdtype(pre.dtype, np.integer)
+                                                              and np.issubdtype(post.dtype, np.integer)):
+            raise ValueError(f"pre and post must be 1-D integer arrays of one length, got {pre.dtype} "
+                             f"{pre.shape} and {post.dtype} {post.shape}")
+        order = np.lexsort((pre, post))  # by target: segment sums read W in order
+        self.pre, self.post = pre[order].astype(np.int32), post[order].astype(np.int32)
+        self.n_pre, self.n_post = n_pre, n_post
+
+    def bind(self, n_pre, n_post):
+        for name, idx, n in (("pre", self.pre, n_pre), ("post", self.post, n_post)):
+            if idx.size and (idx.min() < 0 or idx.max() >= n):
+                raise ValueError(f"{name} indices must be in [0, {n}), got values in [{idx.min()}, {idx.max()}]")
+        pairs = self.post.astype(np.int64) * n_pre + self.pre
+        if np.unique(pairs).size != pairs.size:
+            raise ValueError("a sparse connectivity lists a synapse twice (same pre and post)")
+        bound = Sparse.__new__(Sparse)
+        bound.pre, bound.post, bound.n_pre, bound.n_post = self.pre, self.post, n_pre, n_post
+        return bound
+
+    @property
+    def shape(self):
+        return (self.pre.size,)
+
+    def __hash__(self):
+        return hash((self.pre.size, self.n_pre, self.n_post))
+
+    def __eq__(self, other):
+        return (isinstance(other, Sparse) and other.pre.size == self.pre.size
+                and (other.n_pre, other.n_post) == (self.n_pre, self.n_post))
+
+    def arrays(self):
+        return {"pre": self.pre, "post": self.post}
+
+    def current(self, arrays, W, a, per_synapse):
+        carried = W * (a if per_synapse else a[arrays["pre"]])
+        return jax.ops.segment_sum(carried, arrays["post"], num_segments=self.n_post, indices_are_sorted=True)
+
+    def hebbian(self, arrays, W, post, pre, per_synapse):
+        return post[arrays["post"]] * (pre if per_synapse else pre[arrays["pre"]])
+
+    def pre_index(self, arrays):
+        return arrays["pre"]
+
+    def indices(self):
+        """``(pre, post)``: the synapses, in the order of ``W``."""
+        return self.pre.copy(), self.post.copy()
+
+
+def from_indices(pre, post) -> Sparse:
+    """The synapses ``pre[k] → post[k]``."""
+    return Sparse(pre, post)
+
+
+def fixed_probability(p: float, seed: int = 0, allow_self: bool = True) -> "_Deferred":
+    """Each possible synapse present with probability ``p`` (drawn when the projection
+    learns its populations' sizes); ``allow_self=False`` leaves out ``i → i``."""
+    if not 0.0 <= float(p) <= 1.0:
+        raise ValueError(f"p must be in [0, 1], got {p!r}")
+
+    def build(n_pre, n_post):
+        rng = np.random.default_rng(seed)
+        present = rng.random((n_post, n_pre)) < p
+        if not allow_self:
+            np.fill_diagonal(present[:, :], False)
+        post, pre = np.nonzero(present)
+        return Sparse(pre, post)
+    return _Deferred(build, f"fixed_probability({p!r}, seed={seed!r})")
+
+
+def fixed_in_degree(k: int, seed: int = 0, allow_self: bool = True) -> "_Deferred":
+    """Every postsynaptic neuron receives ``k`` synapses from distinct presynaptic neurons
+    drawn at random."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+        raise ValueError(f"k must be an integer >= 0, got {k!r}")
+
+    def build(n_pre, n_post):
+        available = n_pre - (0 if allow_self else 1)
+        if k > available:
+            raise ValueError(f"k = {k} exceeds the {available} presynaptic neurons available")
+        rng = np.random.default_rng(seed)
+        pre = np.empty((n_post, k), np.int64)
+        for i in range(n_post):
+            choices = np.arange(n_pre) if allow_self or i >= n_pre else np.delete(np.arange(n_pre), i)
+            pre[i] = rng.choice(choices, size=k, replace=False)
+        return Sparse(pre.ravel(), np.repeat(np.arange(n_post), k))
+    return _Deferred(build, f"fixed_in_degree({k!r}, seed={seed!r})")
+
+
+class _Deferred:
+    """A connectivity drawn once the populations' sizes are known."""
+
+    def __init__(self, build, text: str):
+        self.build, self.text = build, text
+
+    def bind(self, n_pre, n_post):
+        return self.build(n_pre, n_post).bind(n_pre, n_post)
+
+    def __repr__(self):
+        return self.text
+
+
+def resolve(connectivity: Any, n_pre: int, n_post: int) -> Connectivity:
+    """A bound connectivity from what a projection was given (``"all"``, a mask, a
+    :class:`Sparse`, a builder)."""
+    if connectivity is None or (isinstance(connectivity, str) and connectivity == "all"):
+        return AllToAll(n_pre, n_post)
+    if isinstance(connectivity, (Connectivity, _Deferred)):
+        return connectivity.bind(n_pre, n_post)
+    if isinstance(connectivity, np.ndarray) or hasattr(connectivity, "__array__"):
+        return Masked(connectivity).bind(n_pre, n_post)
+    raise ValueError(f"connectivity must be 'all', a 0/1 mask, a Sparse or a builder such as "
+                     f"fixed_probability(p), got {connectivity!r}")

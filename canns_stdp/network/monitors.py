@@ -1,0 +1,173 @@
+"""Monitors: what a network run records, inside the compiled loop, without keeping the
+whole history.
+
+Each monitor samples its quantity after every step (a few numbers: the chosen neurons'
+variables, the chosen synapses' weights, or one population's spikes); at the end of every
+chunk of steps it keeps what it was asked for (spike times and indices, every ``every``-th
+sample) on the host, and drops the rest. They accumulate over runs; a failed run adds
+nothing. Times are in ms from the network's first step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["PopulationRateMonitor", "SpikeMonitor", "StateMonitor", "WeightMonitor"]
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """What a monitor samples inside the compiled step (static: its kind, the population
+    or projection, the variable); the indices it takes are traced (``take``)."""
+
+    kind: str          # "spikes", "state", "weights" or "rate"
+    index: int
+    variable: str = ""
+
+    def __call__(self, state, spikes, take):
+        if self.kind == "spikes":
+            return spikes[self.index] > 0
+        if self.kind == "rate":
+            return jnp.mean(spikes[self.index])
+        if self.kind == "state":
+            return getattr(state.pops[self.index], self.variable)[take]
+        return state.projs[self.index].W.reshape(-1)[take]
+
+
+class Monitor:
+    """Base: ``bind(network)`` resolves names and returns ``(Sampler, take)``; ``consume``
+    keeps a chunk's samples on the host; ``commit`` makes a run's samples visible."""
+
+    def __init__(self):
+        self._pending, self._kept = [], []
+
+    def bind(self, network):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def consume(self, samples: np.ndarray, first_step: int, dt: float) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def begin(self) -> None:
+        self._pending = []
+
+    def commit(self) -> None:
+        self._kept.extend(self._pending)
+        self._pending = []
+
+    def _concat(self, i: int, empty_shape=(0,), dtype=np.float64):
+        parts = [p[i] for p in self._kept]
+        return np.concatenate(parts) if parts else np.zeros(empty_shape, dtype)
+
+
+class SpikeMonitor(Monitor):
+    """Spikes of a population: ``t`` (ms) and ``i`` (neuron) of every spike, as Brian2's."""
+
+    def __init__(self, population: str):
+        super().__init__()
+        self.population = population
+
+    def bind(self, network):
+        self.n = network.populations[self.population].n
+        return Sampler("spikes", network._population_index(self.population)), None
+
+    def consume(self, samples, first_step, dt):
+        steps, neurons = np.nonzero(samples)
+        self._pending.append(((steps + first_step) * dt, neurons))
+
+    @property
+    def t(self) -> np.ndarray:
+        return self._concat(0)
+
+    @property
+    def i(self) -> np.ndarray:
+        return self._concat(1, dtype=np.int64)
+
+    @property
+    def count(self) -> np.ndarray:
+        """Spikes per neuron."""
+        return np.bincount(self.i, minlength=self.n)
+
+
+class StateMonitor(Monitor):
+    """A state variable (``"v"``, ``"g_exc"``, ...) of chosen neurons every ``every`` steps:
+    ``t`` (ms) and ``values`` of shape ``(len(t), len(indices))``."""
+
+    def __init__(self, population: str, variable: str, indices=None, every: int = 1):
+        super().__init__()
+        self.population, self.variable, self.indices, self.every = population, variable, indices, every
+        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+            raise ValueError(f"every must be an integer >= 1, got {every!r}")
+
+    def bind(self, network):
+        index = network._population_index(self.population)
+        pop = network.populations[self.population]
+        if self.variable not in pop.variables:
+            raise ValueError(f"{type(pop).__name__} population {self.population!r} has no variable "
+                             f"{self.variable!r} (it has {pop.variables})")
+        self._take = _indices("indices", self.indices, pop.n)
+        return Sampler("state", index, self.variable), self._take
+
+    def consume(self, samples, first_step, dt):
+        keep = (first_step + np.arange(samples.shape[0]) + 1) % self.every == 0
+        steps = first_step + np.nonzero(keep)[0] + 1  # the state after step k is at time (k + 1) dt
+        self._pending.append((steps * dt, samples[keep]))
+
+    @property
+    def t(self) -> np.ndarray:
+        return self._concat(0)
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._concat(1, (0, len(self._take)))
+
+
+class WeightMonitor(StateMonitor):
+    """Weights of chosen synapses of a projection (indices into its ``W`` flattened; all by
+    default) every ``every`` steps: ``t`` (ms) and ``values``."""
+
+    def __init__(self, projection: str, synapses=None, every: int = 1):
+        Monitor.__init__(self)
+        self.projection, self.indices, self.every = projection, synapses, every
+        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+            raise ValueError(f"every must be an integer >= 1, got {every!r}")
+
+    def bind(self, network):
+        index = network._projection_index(self.projection)
+        size = int(np.prod(network._state.projs[index].W.shape))
+        self._take = _indices("synapses", self.indices, size)
+        return Sampler("weights", index), self._take
+
+
+class PopulationRateMonitor(Monitor):
+    """The population's mean rate (Hz) at every step: ``t`` (ms) and ``rate``."""
+
+    def __init__(self, population: str):
+        super().__init__()
+        self.population = population
+
+    def bind(self, network):
+        return Sampler("rate", network._population_index(self.population)), None
+
+    def consume(self, samples, first_step, dt):
+        self._pending.append(((first_step + np.arange(samples.shape[0])) * dt, samples * (1000.0 / dt)))
+
+    @property
+    def t(self) -> np.ndarray:
+        return self._concat(0)
+
+    @property
+    def rate(self) -> np.ndarray:
+        return self._concat(1)
+
+
+def _indices(name: str, indices: Optional[object], size: int) -> np.ndarray:
+    if indices is None:
+        return np.arange(size)
+    idx = np.atleast_1d(np.asarray(indices))
+    if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer) or (idx.size and (idx.min() < 0 or idx.max() >= size)):
+        raise ValueError(f"{name} must be integers in [0, {size}), got {indices!r}")
+    return idx.astype(np.int32)

@@ -1,0 +1,189 @@
+"""One step of a network (the order is that of docs/step.md, "Networks"):
+
+1. input populations emit (given activity, or Poisson spikes from the key and the step),
+2. each projection's arrivals ``a(t) = s_pre(t - D)`` are read from its source's ring
+   buffer of past spikes (its current spikes for ``D = 0``),
+3. populations update in the order of the zero-delay projections, each from the input its
+   projections deliver, ``Σ current(W, a)`` per receptor; their spikes enter their ring
+   buffers at once,
+4. each plastic projection advances its traces (``x := a(t)``, ``s :=`` its target's
+   spikes), asks its rule for ``dW`` from its connectivity's Hebbian term, and applies
+   ``W' = clip(W + lr · dW, w_min, w_max)`` (absent synapses never change).
+
+The functions of a layer's step (:mod:`canns_stdp.step`) are used as they are, so a
+network of one input, one :class:`~canns_stdp.network.LayerLIF` population and one
+projection of delay 0 computes bitwise what the layer computes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+
+from ..functional.dependence import WeightBounds
+from ..functional.stdp import TraceParams, Traces, apply_bounds, update_traces
+from ..rules.base import Activity
+
+__all__ = ["NetConfig", "NetParams", "NetState", "PopConfig", "ProjConfig", "ProjState", "network_step"]
+
+
+@dataclass(frozen=True)
+class PopConfig:
+    """A population's static part: its name, its template (numbers left out), its ring
+    buffer length (0: none) and whether the caller gives its activity or imposes spikes."""
+
+    name: str
+    template: Any
+    history: int
+    given: bool
+    imposed: bool
+
+
+@dataclass(frozen=True)
+class ProjConfig:
+    """A projection's static part."""
+
+    name: str
+    pre: int           # population indices
+    post: int
+    receptor: str
+    connectivity: Any
+    delay: Optional[int]       # uniform delay, or None when per synapse
+    plastic: bool
+    trace_add: Any
+    hardbound: bool
+    extras: Tuple[str, ...]    # the rule's extra inputs (``bounds``, ``reward``)
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    pops: Tuple[PopConfig, ...]
+    projs: Tuple[ProjConfig, ...]
+    order: Tuple[int, ...]     # population update order
+    learn: bool = True
+    reward: bool = False       # a reward is given at every step
+    samplers: tuple = ()       # what the monitors record (monitors.Sampler)
+
+
+class ProjParams(NamedTuple):
+    arrays: dict               # connectivity index arrays
+    delays: Any                # per-synapse delays, or None
+    lr: Any
+    bounds: WeightBounds
+    traces: TraceParams
+    rule: Any
+
+
+class NetParams(NamedTuple):
+    dt: Any
+    pops: tuple                # per population: its numbers
+    projs: tuple               # per projection: ProjParams
+    take: tuple = ()           # per sampler: the indices it records
+
+
+class ProjState(NamedTuple):
+    W: Any
+    trace_pre: Any
+    trace_post: Any
+    rule: Any
+
+
+class NetState(NamedTuple):
+    t: Any                     # steps run so far (int32)
+    seed: Any                  # uint32 seed of the Poisson inputs' streams
+    pops: tuple
+    history: tuple             # per population: (H, n) past spikes, or None
+    projs: tuple
+
+
+def _arrivals(config: NetConfig, params: NetParams, state: NetState, history, spikes, k: int):
+    """``a(t)`` of projection ``k``: per presynaptic neuron, or per synapse."""
+    proj, p = config.projs[k], params.projs[k]
+    if proj.delay == 0:
+        return spikes[proj.pre]
+    buffer = history[proj.pre]
+    H = buffer.shape[0]
+    if proj.delay is not None:
+        return buffer[(state.t - proj.delay) % H]
+    return buffer[(state.t - p.delays) % H, proj.connectivity.pre_index(p.arrays)]
+
+
+def network_step(config: NetConfig, params: NetParams, state: NetState, given: tuple, imposed: tuple,
+                 reward=None):
+    """One step; ``given`` holds this step's activity of the populations whose activity
+    the caller gives, ``imposed`` the spikes imposed on populations (in the order of
+    ``config.pops`` among those that take them). Returns ``(state', spikes per population)``."""
+    n_pops = len(config.pops)
+    pops, history = list(state.pops), list(state.history)
+    spikes: list = [None] * n_pops
+    arrivals: dict = {}
+    given_of = dict(zip([i for i, c in enumerate(config.pops) if c.given], given))
+    imposed_of = dict(zip([i for i, c in enumerate(config.pops) if c.imposed], imposed))
+    for i in config.order:
+        pop = config.pops[i]
+        template = pop.template
+        if pop.given:
+            s = given_of[i]
+            pops[i] = pops[i]._replace(spike=s)
+        elif template.is_input:  # Poisson
+            s = template.emit(params.pops[i], state.seed + jnp.uint32(i * 0x632BE5AB), state.t, params.dt)
+            pops[i] = pops[i]._replace(spike=s)
+        else:
+            drive: dict = {}
+            for k, proj in enumerate(config.projs):
+                if proj.post != i:
+                    continue
+                a = _arrivals(config, params, state, history, spikes, k)
+                arrivals[k] = a
+                c = proj.connectivity.current(params.projs[k].arrays, state.projs[k].W, a,
+                                              proj.delay is None)
+                drive[proj.receptor] = c if proj.receptor not in drive else drive[proj.receptor] + c
+            pops[i], s = template.step(params.pops[i], pops[i], drive, params.dt, imposed_of.get(i))
+        spikes[i] = s
+        if pop.history:
+            history[i] = history[i].at[state.t % pop.history].set(s.astype(history[i].dtype))
+    projs = list(state.projs)
+    if config.learn:
+        for k, proj in enumerate(config.projs):
+            if proj.plastic:
+                projs[k] = _plasticity(proj, params.projs[k], state.projs[k], arrivals[k], spikes[proj.post],
+                                       reward)
+    return NetState(state.t + 1, state.seed, tuple(pops), tuple(history), tuple(projs)), tuple(spikes)
+
+
+def _plasticity(proj: ProjConfig, p: ProjParams, st: ProjState, a, s_post, reward):
+    """Traces, the rule's change and the clipped update of one projection (steps 5-7)."""
+    new, decayed = update_traces(proj.trace_add, p.traces, Traces(st.trace_pre, st.trace_post), a, s_post)
+    W, per_synapse = st.W, proj.delay is None
+
+    def hebbian(post_term, pre_term):
+        return proj.connectivity.hebbian(p.arrays, W, post_term, pre_term, per_synapse)
+
+    kwargs = {}
+    if "bounds" in proj.extras:
+        kwargs["bounds"] = p.bounds
+    if "reward" in proj.extras:
+        kwargs["reward"] = reward
+    dW, rule_state = p.rule.update(st.rule, Activity(a, new.pre, decayed.pre), Activity(s_post, new.post, decayed.post),
+                                   W, hebbian, **kwargs)
+    W_new = proj.connectivity.keep_absent(p.arrays, W, apply_bounds(W, p.lr * dW, p.bounds, proj.hardbound))
+    return ProjState(W_new, new.pre, new.post, rule_state)
+
+
+def monitored_step(config: NetConfig, params: NetParams, state: NetState, tick, *inputs):
+    """:func:`network_step` as the loops drive it: the per-step inputs flat (``tick``, the
+    step's number in the call, then the given activities, the imposed spikes and the
+    reward), and what the monitors sample as the step's output."""
+    n_given = sum(p.given for p in config.pops)
+    n_imposed = sum(p.imposed for p in config.pops)
+    given, imposed = inputs[:n_given], inputs[n_given:n_given + n_imposed]
+    reward = inputs[n_given + n_imposed] if config.reward else None
+    state, spikes = network_step(config, params, state, given, imposed, reward)
+    return state, tuple(s(state, spikes, take) for s, take in zip(config.samplers, params.take))
+
+
+def empty_history(length: int, n: int):
+    return jnp.zeros((length, n), jnp.float32) if length else None
