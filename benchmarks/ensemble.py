@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import time
+
+import jax
 
 import numpy as np
 
@@ -50,7 +54,8 @@ def main(argv=None) -> None:
             ensemble = Ensemble(members(K, n_in, n_out))
             seq_s = timed(lambda: [t.train(X) for t in sequential])
             ens_s = timed(lambda: ensemble.train(X))
-            row = dict(layer=size, members=K, steps=args.steps,
+            row = dict(machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+                               f"jax {jax.default_backend()}", layer=size, members=K, steps=args.steps,
                        sequential_member_steps_per_s=K * args.steps / seq_s,
                        ensemble_member_steps_per_s=K * args.steps / ens_s, ratio=seq_s / ens_s)
             print(json.dumps(row), flush=True)
