@@ -237,3 +237,48 @@ def test_sparse_builders_draw_what_they_promise():
                   [Projection("a", "b", connectivity=fixed_in_degree(7, seed=1), weights=0.0, delay=1)])
     pre, post = net.connectivity("a->b").indices()
     np.testing.assert_array_equal(np.bincount(post, minlength=20), np.full(20, 7))
+
+
+def test_a_saved_network_goes_on_exactly_where_it_stood(rng, tmp_path):
+    net, _, _, xs, _ = build(rng, "sparse", "per-synapse", "conductance")
+    whole, *_ = build(np.random.default_rng(12345), "sparse", "per-synapse", "conductance")
+    whole.run(inputs={"x": xs})
+    net.run(inputs={"x": xs[:70]})
+    net.save(tmp_path / "net.npz")
+    loaded = Network.load(tmp_path / "net.npz")
+    assert loaded.steps_run == 70
+    loaded.run(inputs={"x": xs[70:]})
+    for proj in whole.projections:
+        np.testing.assert_array_equal(loaded.weights(proj.name), whole.weights(proj.name))
+    np.testing.assert_array_equal(loaded.state("e", "v"), whole.state("e", "v"))
+
+
+def test_a_saved_network_with_poisson_inputs_and_rule_state_resumes(tmp_path):
+    def make():
+        return Network({"p": PoissonInput(50, rates_hz=40.0), "y": LIF(5, synapse="current")},
+                       [Projection("p", "y", weights=2.0, rule=rules.triplet(tau_x=30.0, tau_y=40.0), w_max=5.0,
+                                   delay=3)], dt=0.5, seed=7)
+    whole, part = make(), make()
+    whole.run(400)
+    part.run(150)
+    part.save(tmp_path / "p.npz")
+    loaded = Network.load(tmp_path / "p.npz")
+    loaded.run(250)
+    np.testing.assert_array_equal(loaded.weights("p->y"), whole.weights("p->y"))
+    assert np.abs(whole.weights("p->y") - 2.0).max() > 0.01
+
+
+def test_a_network_checkpoint_that_does_not_fit_is_refused(rng, tmp_path):
+    from canns_stdp.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
+
+    net, *_ = build(rng, "masked", "uniform", "layer")
+    net.save(tmp_path / "net.npz")
+    meta, arrays = read_checkpoint(tmp_path / "net.npz")
+    arrays["network/state/proj/x->e/W"] = np.zeros((3, 3), np.float32)
+    write_checkpoint(tmp_path / "bad.npz", meta["objects"], arrays)
+    with pytest.raises(CheckpointError, match=r"state/proj/x->e/W has shape \(3, 3\)"):
+        Network.load(tmp_path / "bad.npz")
+    arrays.pop("network/state/proj/x->e/W")
+    write_checkpoint(tmp_path / "missing.npz", meta["objects"], arrays)
+    with pytest.raises(CheckpointError, match=r"missing \['state/proj/x->e/W'\]"):
+        Network.load(tmp_path / "missing.npz")

@@ -33,9 +33,14 @@ class Sampler:
             return spikes[self.index] > 0
         if self.kind == "rate":
             return jnp.mean(spikes[self.index])
+        return self.read(state, take)
+
+    def read(self, state, take, xp=jnp):
+        """A state variable's or a projection's weights' entries ``take`` (``xp``: jnp
+        inside the step, np on the host)."""
         if self.kind == "state":
-            return getattr(state.pops[self.index], self.variable)[take]
-        return state.projs[self.index].W.reshape(-1)[take]
+            return xp.asarray(getattr(state.pops[self.index], self.variable)).reshape(-1)[take]
+        return xp.asarray(state.projs[self.index].W).reshape(-1)[take]
 
 
 class Monitor:
@@ -115,6 +120,12 @@ class StateMonitor(Monitor):
         keep = (first_step + np.arange(samples.shape[0]) + 1) % self.every == 0
         steps = first_step + np.nonzero(keep)[0] + 1  # the state after step k is at time (k + 1) dt
         self._pending.append((steps * dt, samples[keep]))
+
+    def snapshot(self, sampler: Sampler, take, state, steps_done: int, dt) -> None:
+        """Record from the state between chunks, at ``steps_done`` steps (a multiple of
+        ``every``): what the network does when chunks end on those steps, instead of
+        sampling every step."""
+        self._pending.append((np.array([steps_done * dt]), sampler.read(state, take, np)[None]))
 
     @property
     def t(self) -> np.ndarray:

@@ -239,30 +239,56 @@ class Network:
             if not isinstance(m, Monitor):
                 raise TypeError(f"monitors must be canns_stdp.network monitors, got {m!r}")
         bound = [m.bind(self) for m in monitors]
+        chunk, snapshots = self._chunking(monitors, seq_width=sum(p.n for n, p in self.populations.items()
+                                                                  if n in given or n in forced) + 1)
+        sampled = [(m, b) for m, b in zip(monitors, bound) if m not in snapshots]
         order = [n for n in self.populations]
         seq = [np.arange(T, dtype=np.int32)]
         seq += [given[n] for n in order if n in given] + [forced[n] for n in order if n in forced]
         if wants_reward:
             seq.append(v.as_per_step("reward", reward, T))
         config, params = self._plan(learn, set(given), set(forced), wants_reward,
-                                    [s for s, _ in bound], [t for _, t in bound])
-        chunk = self.chunk_size or default_chunk_size(sum(int(a[0].size) for a in seq) + 1)
+                                    [b[0] for _, b in sampled], [b[1] for _, b in sampled])
         run_chunk = (compiled_chunks(monitored_step, config, params, chunk) if self.compiled
                      else python_steps(monitored_step, config, params))
         for m in monitors:
             m.begin()
 
         def consume(outs, n_steps, first_step):
-            for m, samples in zip(monitors, outs):
+            for (m, _), samples in zip(sampled, outs):
                 m.consume(np.asarray(samples), first_step, self.dt)
 
-        state, _ = drive(run_chunk, self._state, tuple(seq), chunk_size=chunk, start=self.steps_run,
-                         record=bool(monitors), progress=progress, desc="network", consume=consume)
+        start = self.steps_run
+
+        def between_chunks(done, state):
+            for m, (sampler, take) in snapshots.items():
+                if (start + done) % m.every == 0:
+                    m.snapshot(sampler, take, state, start + done, self.dt)
+
+        state, _ = drive(run_chunk, self._state, tuple(seq), chunk_size=chunk, start=start,
+                         record=bool(sampled), progress=progress, desc="network", consume=consume,
+                         callback=between_chunks if snapshots else None)
         self._check_finite(state)
         self._state = state
         self.steps_run += T
         for m in monitors:
             m.commit()
+
+    def _chunking(self, monitors, seq_width: int):
+        """``(chunk size, {monitor: (sampler, take)} read between chunks)``.
+
+        Monitors that sample every ``k > 1`` steps are read from the state between chunks
+        when chunks can end on their steps (a chunk size dividing every ``k``, of at least
+        128 steps), which costs nothing per step; otherwise they sample every step."""
+        chunk = self.chunk_size or default_chunk_size(seq_width)
+        periodic = [m for m in monitors if getattr(m, "every", 1) > 1]
+        if not periodic or self.chunk_size is not None:
+            return chunk, {}
+        common = int(np.gcd.reduce([m.every for m in periodic]))
+        divisor = max(d for d in range(1, min(common, chunk) + 1) if common % d == 0)
+        if divisor < 128:
+            return chunk, {}
+        return divisor, {m: m.bind(self) for m in periodic}
 
     def _check_finite(self, state: NetState) -> None:
         names = list(self.populations)
@@ -307,6 +333,18 @@ class Network:
         if variable not in pop.variables:
             raise ValueError(f"population {population!r} has no variable {variable!r} (it has {pop.variables})")
         return np.array(getattr(self._state.pops[i], variable))
+
+    def save(self, path):
+        """Save the network (structure and state) to ``path`` atomically; returns the path."""
+        from .persist import save
+        return save(self, path)
+
+    @classmethod
+    def load(cls, path) -> "Network":
+        """A network saved with :meth:`save`: it goes on exactly where it stood (a user
+        weight-dependence function or rule class must be importable)."""
+        from .persist import load
+        return load(path, cls)
 
     def reset_state(self) -> None:
         """Neurons, traces, ring buffers and rule states back to their start; weights and

@@ -1,0 +1,75 @@
+"""Song, Miller & Abbott (2000) here and in Brian2, in one run: wall time of each whole
+command (imports, compilation and figures-off included) and the statistics that must agree.
+
+    python benchmarks/networks.py --brian-python /path/to/env-with-brian2/bin/python [--duration 100] [--seeds 3]
+
+Brian2 runs benchmarks/brian2/song.py (its code generation targets: cython, and
+cpp_standalone with --standalone); ours runs ``canns-stdp demo --task song``. Prints a
+table and one JSON line per command; with --json, writes the rows to that file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import platform
+import re
+import subprocess
+import sys
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def timed(command):
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return time.perf_counter() - start, done.stdout
+
+
+def ours(duration: float, seed: int):
+    seconds, out = timed([sys.executable, "-m", "canns_stdp.cli", "demo", "--task", "song", "--duration",
+                          str(duration), "--seed", str(seed), "--no-figures", "--no-progress"])
+    last = out.strip().splitlines()[-1]
+    stats = dict(zip(re.findall(r"(\w+):", last), map(float, re.findall(r": ([-\d.e]+)", last))))
+    return dict(system="canns_stdp", target="xla-cpu", seed=seed, wall_s=seconds, **stats)
+
+
+def brian2(python: str, duration: float, seed: int, target: str):
+    seconds, out = timed([python, str(HERE / "brian2" / "song.py"), str(duration), target, str(seed)])
+    return dict(system="brian2", target=target, seed=seed, wall_s=seconds, **json.loads(out.strip().splitlines()[-1]))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--brian-python", required=True, help="a Python that has Brian2")
+    parser.add_argument("--duration", type=float, default=100.0, help="simulated seconds (default 100)")
+    parser.add_argument("--seeds", type=int, default=1, help="seeds per system (default 1)")
+    parser.add_argument("--standalone", action="store_true", help="also Brian2's C++ standalone device")
+    parser.add_argument("--json", help="write the rows to this file")
+    args = parser.parse_args(argv)
+    targets = ["cython"] + (["cpp_standalone"] if args.standalone else [])
+    brian2(args.brian_python, 0.1, 0, "cython")  # Brian2's code cache warmed once, as a user's second run
+    rows = []
+    for seed in range(args.seeds):
+        rows.append(ours(args.duration, seed))
+        rows += [brian2(args.brian_python, args.duration, seed, t) for t in targets]
+    print(f"Song, Miller & Abbott, {args.duration:g} s simulated, {platform.machine()} "
+          f"{platform.processor() or ''}".rstrip())
+    print(f"{'system':>11} {'target':>15} {'seed':>4} {'wall s':>8} {'low':>6} {'high':>6} {'rate Hz':>8}")
+    for r in rows:
+        print(f"{r['system']:>11} {r['target']:>15} {r['seed']:>4} {r['wall_s']:8.1f} {r['low_fraction']:6.3f} "
+              f"{r['high_fraction']:6.3f} {r['rate_hz']:8.1f}")
+    for target in targets:
+        theirs = [r["wall_s"] for r in rows if r["target"] == target]
+        mine = [r["wall_s"] for r in rows if r["system"] == "canns_stdp"]
+        print(f"brian2 {target} / canns_stdp wall time: {sum(theirs) / sum(mine):.1f}x")
+    for r in rows:
+        print(json.dumps(r))
+    if args.json:
+        pathlib.Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
