@@ -282,3 +282,24 @@ def test_a_network_checkpoint_that_does_not_fit_is_refused(rng, tmp_path):
     write_checkpoint(tmp_path / "missing.npz", meta["objects"], arrays)
     with pytest.raises(CheckpointError, match=r"missing \['state/proj/x->e/W'\]"):
         Network.load(tmp_path / "missing.npz")
+
+
+def test_periodic_monitors_read_between_chunks_record_the_same_samples(rng):
+    net, _, _, xs, _ = build(rng, "all", "uniform", "conductance")
+    net.chunk_size = None  # chunks may follow the monitors
+    xs = np.tile(xs, (4, 1))
+    read = WeightMonitor("x->e", synapses=[1, 2, 3], every=128)
+    sampled = WeightMonitor("x->e", synapses=[1, 2, 3], every=1)
+    net.run(inputs={"x": xs}, monitors=[read, sampled])
+    np.testing.assert_allclose(read.t, np.arange(1, 6) * 128 * DT)
+    np.testing.assert_array_equal(read.values, sampled.values[127::128])
+
+
+def test_song_miller_abbott_weights_compete_and_go_bimodal():
+    from canns_stdp.tasks import song
+
+    res = song.run(30.0, progress=False, echo=lambda *a: None)
+    # the weights start uniform in [0, gmax]: 10% below 0.1 gmax, 10% above 0.9, 40% in 0.3-0.7
+    assert res["low_fraction"] > 0.15 and res["high_fraction"] > 0.11
+    assert np.mean((res["weights"] > 0.3) & (res["weights"] < 0.7)) < 0.36
+    assert 5.0 < res["rate_hz"] < 60.0
