@@ -132,7 +132,8 @@ def _to_float_array(name: str, data) -> np.ndarray:
         raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
     if np.iscomplexobj(arr):
         raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
-    return arr.astype(np.float32, copy=False)
+    with np.errstate(over="ignore"):  # beyond float32 becomes inf, which the finiteness checks name
+        return arr.astype(np.float32, copy=False)
 
 
 def check_finite(name: str, arr: np.ndarray) -> None:

@@ -93,8 +93,11 @@ def _read_archive(archive: zipfile.ZipFile, path: Path, size: int):
         name = entry.filename
         if not name.endswith(".npy") or name[:-4] in entries:
             raise corrupted(f"unexpected or repeated entry {name!r}")
-        if entry.compress_type != zipfile.ZIP_STORED or entry.file_size != entry.compress_size:
+        if entry.compress_type != zipfile.ZIP_STORED:
             raise corrupted(f"entry {name!r} is compressed (canns_stdp writes them uncompressed)")
+        if entry.file_size != entry.compress_size:
+            raise corrupted(f"entry {name!r} lists two sizes ({entry.file_size} and {entry.compress_size} bytes) "
+                            "for uncompressed data")
         if entry.header_offset + entry.compress_size > size:
             raise corrupted(f"entry {name!r} declares {entry.file_size} bytes, past the file's end")
         entries[name[:-4]] = entry
@@ -130,7 +133,7 @@ def _read_npy(archive, entry, path: Path, name: str, spec):
             raise corrupted(f"has an unknown .npy version {version}")
         if dtype.hasobject:
             raise CheckpointError(f"'{path}' holds pickled Python objects in '{name}', which canns_stdp "
-                                  "never writes and does not load")
+                                  "never writes and does not load (allow_pickle=False)")
         if not (np.issubdtype(dtype, np.number) or dtype == np.bool_):
             raise corrupted(f"has dtype {dtype}, not numbers")
         if spec is not None and (list(shape) != spec["shape"] or dtype.str != spec["dtype"]):
@@ -149,8 +152,8 @@ def _read_npy(archive, entry, path: Path, name: str, spec):
             raise corrupted("fails its checksum")
         if np.issubdtype(dtype, np.inexact) and not np.isfinite(arr).all():
             bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
-            raise CheckpointError(f"checkpoint '{path}': array '{name}' holds the non-finite value "
-                                  f"{arr[bad]} at index {bad}; a checkpoint holds finite state only")
+            raise CheckpointError(f"checkpoint '{path}': array {name} must be finite, got {arr[bad]} "
+                                  f"at index {bad} (a checkpoint holds finite state only)")
     return arr
 
 

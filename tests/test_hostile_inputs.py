@@ -205,8 +205,8 @@ def test_compressed_and_pickled_entries_are_refused(good_file, tmp_path):
 
 
 @pytest.mark.parametrize("name, value, match", [
-    ("model/W", np.nan, r"'model/W' holds the non-finite value nan at index \(0, 0\)"),
-    ("model/v", np.inf, r"'model/v' holds the non-finite value inf at index \(0,\)"),
+    ("model/W", np.nan, r"array model/W must be finite, got nan at index \(0, 0\)"),
+    ("model/v", np.inf, r"array model/v must be finite, got inf at index \(0,\)"),
 ])
 def test_non_finite_state_is_refused(good_file, tmp_path, name, value, match):
     def poison(meta, arrays):
