@@ -14,7 +14,7 @@ T, DT = 160, 0.1
 RULE = dict(A_plus=0.02, A_minus=0.021, lr=1.0, w_min=0.0, w_max=1.0, d_pre=0.9, d_post=0.85)
 
 
-def projection(pre, post, W, mask, D, receptor="exc", plastic=True, sparse=False):
+def projection(pre, post, W, mask, D, receptor="exc", plastic=True, sparse=False, events=False):
     """A library Projection and the reference's dict for the same synapses."""
     uniform = D.min() == D.max()
     kw = dict(receptor=receptor, delay=int(D.min()) if uniform else D, learning_rate=RULE["lr"],
@@ -24,7 +24,7 @@ def projection(pre, post, W, mask, D, receptor="exc", plastic=True, sparse=False
     if sparse:
         post_i, pre_j = np.nonzero(mask)
         conn = Sparse(pre_j, post_i)
-        kw.update(weights=W[post_i, pre_j], connectivity=conn,
+        kw.update(weights=W[post_i, pre_j], connectivity=conn, event_driven=events,
                   delay=int(D.min()) if uniform else D[post_i, pre_j].astype(np.int32))
     else:
         kw.update(weights=W, connectivity="all" if mask.all() else mask)
@@ -48,7 +48,8 @@ def build(rng, connectivity, delays, neuron, compiled=True):
     I→E inhibitory, plastic E projections."""
     n_in, n_e, n_i = 30, 12, 6
     xs = (rng.random((T, n_in)) < 0.15).astype(np.float32)
-    sparse = connectivity == "sparse"
+    sparse = connectivity.startswith("sparse")
+    events = connectivity == "sparse-events"  # input from the fan-out of the spiking neurons
     if neuron == "layer":
         pops = {"x": SpikeInput(n_in), "e": LayerLIF(n_e, leak=0.9, threshold=1.0),
                 "i": LayerLIF(n_i, leak=0.8, threshold=1.0)}
@@ -71,19 +72,19 @@ def build(rng, connectivity, delays, neuron, compiled=True):
 
     parts = [
         projection("x", "e", rng.uniform(0, scale[0], (n_e, n_in)), masked((n_e, n_in), 0.6),
-                   delay((n_e, n_in), 0), sparse=sparse),
+                   delay((n_e, n_in), 0), sparse=sparse, events=events),
         projection("e", "e", rng.uniform(0, scale[1], (n_e, n_e)), masked((n_e, n_e), 0.4),
-                   delay((n_e, n_e), 1), sparse=sparse),
+                   delay((n_e, n_e), 1), sparse=sparse, events=events),
         projection("x", "i", rng.uniform(0, scale[2], (n_i, n_in)), masked((n_i, n_in), 0.7),
-                   np.zeros((n_i, n_in), np.int32), plastic=False, sparse=sparse),
+                   np.zeros((n_i, n_in), np.int32), plastic=False, sparse=sparse, events=events),
         projection("i", "e", rng.uniform(0, scale[3], (n_e, n_i)), masked((n_e, n_i), 0.8),
-                   delay((n_e, n_i), 1), receptor="inh", plastic=False, sparse=sparse),
+                   delay((n_e, n_i), 1), receptor="inh", plastic=False, sparse=sparse, events=events),
     ]
     net = Network(pops, [p for p, _ in parts], dt=DT, compiled=compiled, chunk_size=64)
     return net, ref_pops, [s for _, s in parts], xs, sparse
 
 
-@pytest.mark.parametrize("connectivity", ["all", "masked", "sparse"])
+@pytest.mark.parametrize("connectivity", ["all", "masked", "sparse", "sparse-events"])
 @pytest.mark.parametrize("delays", ["uniform", "per-synapse"])
 @pytest.mark.parametrize("neuron", ["layer", "conductance"])
 def test_network_step_matches_the_numpy_reference(rng, connectivity, delays, neuron):

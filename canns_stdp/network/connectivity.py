@@ -141,9 +141,41 @@ class Sparse(Connectivity):
     def arrays(self):
         return {"pre": self.pre, "post": self.post}
 
+    def fanout(self) -> np.ndarray:
+        """``(n_pre, most)``: the synapses of each presynaptic neuron, padded with ``n_syn``."""
+        counts = np.bincount(self.pre, minlength=self.n_pre)
+        most = max(1, int(counts.max(initial=0)))
+        table = np.full((self.n_pre, most), self.pre.size, np.int32)
+        order = np.argsort(self.pre, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        rank = np.arange(self.pre.size) - np.repeat(starts, counts)
+        table[self.pre[order], rank] = order
+        return table
+
     def current(self, arrays, W, a, per_synapse):
+        if "fanout" in arrays and not per_synapse:
+            return self.current_of_events(arrays, W, a)
         carried = W * (a if per_synapse else a[arrays["pre"]])
         return jax.ops.segment_sum(carried, arrays["post"], num_segments=self.n_post, indices_are_sorted=True)
+
+    def current_of_events(self, arrays, W, a, block: int = 8):
+        """The same input, visiting only the fan-out of the active presynaptic neurons,
+        ``block`` of them at a time: the cost follows the spikes, not the synapses."""
+        n_pre, fanout = self.n_pre, arrays["fanout"]
+        padded = -(-n_pre // block) * block
+        active = a != 0
+        order = jnp.nonzero(active, size=padded, fill_value=n_pre)[0]
+        count = jnp.sum(active)
+        n_syn = W.shape[0]
+
+        def visit(i, current):
+            pres = jax.lax.dynamic_slice(order, (i * block,), (block,))
+            ids = fanout.at[pres].get(mode="fill", fill_value=n_syn)
+            carried = W.at[ids].get(mode="fill", fill_value=0.0) * a.at[pres].get(mode="fill", fill_value=0.0)[:, None]
+            targets = arrays["post"].at[ids].get(mode="fill", fill_value=0)
+            return current.at[targets].add(carried)
+
+        return jax.lax.fori_loop(0, (count + block - 1) // block, visit, jnp.zeros((self.n_post,), W.dtype))
 
     def hebbian(self, arrays, W, post, pre, per_synapse):
         return post[arrays["post"]] * (pre if per_synapse else pre[arrays["pre"]])

@@ -15,6 +15,7 @@ from ..functional.traces import TRACE_MODES
 from ..loops import compiled_chunks, default_chunk_size, drive, python_steps
 from .monitors import Monitor
 from .populations import Population
+from .connectivity import Sparse
 from .projection import Projection
 from .step import NetConfig, NetParams, NetState, PopConfig, ProjConfig, ProjParams, ProjState, monitored_step
 
@@ -27,6 +28,16 @@ def _template(pop: Population) -> Population:
     for f in pop.__dataclass_fields__:
         object.__setattr__(clone, f, getattr(pop, f) if f in pop._static else None)
     return clone
+
+
+EVENT_DRIVEN_SYNAPSES = 10_000  # "auto": sparse projections from this size compute their input from events
+
+
+def _events(proj: Projection, conn, per_synapse) -> bool:
+    """Whether a projection's input is computed from the fan-out of the spiking neurons."""
+    if not isinstance(conn, Sparse) or per_synapse is not None or proj.event_driven is False:
+        return False
+    return proj.event_driven is True or conn.pre.size >= EVENT_DRIVEN_SYNAPSES
 
 
 class Network:
@@ -168,7 +179,10 @@ class Network:
             numbers = dict(lr=proj.learning_rate, bounds=WeightBounds(proj.w_min, proj.w_max),
                            traces=TraceParams(d_pre, d_post, proj.a_pre, proj.a_post))
             numbers = jax.tree_util.tree_map(np.float32, numbers)
-            proj_params.append(ProjParams(conn.arrays(), per_synapse, rule=proj.rule, **numbers))
+            arrays = conn.arrays()
+            if _events(proj, conn, per_synapse):
+                arrays["fanout"] = conn.fanout()
+            proj_params.append(ProjParams(arrays, per_synapse, rule=proj.rule, **numbers))
         config = NetConfig(tuple(pop_configs), tuple(proj_configs), self._order, learn, reward, tuple(samplers))
         params = NetParams(np.float32(self.dt), tuple(p.params() for p in self.populations.values()),
                            tuple(proj_params), tuple(takes))

@@ -41,6 +41,9 @@ class Projection:
             ``"cumulative"`` or ``"nearest"``.
         name: the projection's name (default ``"pre->post"``).
         seed: seed of random initial weights.
+        event_driven: for sparse connectivity with one delay, compute the input from the
+            fan-out of the presynaptic neurons that spiked (cost follows the spikes) rather
+            than from every synapse; ``"auto"``: from 10,000 synapses on.
     """
 
     pre: str
@@ -63,6 +66,7 @@ class Projection:
     trace_mode: str = "cumulative"
     name: Optional[str] = None
     seed: int = 0
+    event_driven: Any = "auto"
     _bound: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
@@ -91,6 +95,8 @@ class Projection:
                 v.check_decay(name, getattr(self, name))
         v.check_number("a_pre", self.a_pre)
         v.check_number("a_post", self.a_post)
+        if self.event_driven not in (True, False, "auto"):
+            raise ValueError(f"event_driven must be True, False or 'auto', got {self.event_driven!r}")
 
     @property
     def plastic(self) -> bool:
