@@ -57,6 +57,18 @@ class TrainerBase(Checkpointable, ABC):
     def predict(self, pattern: Any, *args: Any, **kwargs: Any) -> Any:
         """Output for a single pattern."""
 
+    @property
+    def weight_attr(self) -> str:
+        """The name of the model's weight variable (``"W"`` for the library's layers)."""
+        return self._weight_attr
+
+    @weight_attr.setter
+    def weight_attr(self, name: str) -> None:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise TypeError(f"weight_attr must be the name of the model's weight variable (a string "
+                            f"such as 'W'), got {name!r}")
+        self._weight_attr = name
+
     def predict_batch(self, patterns: Iterable[Any], *args: Any, **kwargs: Any):
         """Outputs for several patterns, stacked along the first axis."""
         return jnp.stack([jnp.asarray(self.predict(p, *args, **kwargs)) for p in patterns])

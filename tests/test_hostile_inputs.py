@@ -267,3 +267,16 @@ def test_a_failed_load_into_a_given_model_leaves_it_unchanged(good_file, tmp_pat
         STDPTrainer.load(path, model=layer)
     assert_same(before, layer)
     assert not np.array_equal(STDPTrainer.load(good_file, model=layer).model.W.value, before["W"])
+
+
+@pytest.mark.parametrize("name", [None, 3, "", "not a name"])
+def test_weight_attr_must_be_a_name(name):
+    message = rf"weight_attr must be the name of the model's weight variable .*got {re.escape(repr(name))}"
+    with pytest.raises(TypeError, match=message):
+        Trainer(trained_layer(), rules.pair(), weight_attr=name)
+    with pytest.raises(TypeError, match=message):
+        STDPTrainer(trained_layer(), weight_attr=name)
+    trainer = STDPTrainer(trained_layer())
+    with pytest.raises(TypeError, match=message):
+        trainer.weight_attr = name
+    assert trainer.weight_attr == "W"
