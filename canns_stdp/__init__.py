@@ -25,11 +25,13 @@ _PUBLIC = {
     "Ensemble": ".ensemble",
     "SpikingLayer": ".layer",
     "compilation_count": ".loops",
+    "Network": ".network",
+    "Projection": ".network",
     "Trainer": ".trainer",
 }
 
 # public subpackages, also loaded on first use
-_SUBMODULES = ("functional", "rules")
+_SUBMODULES = ("functional", "network", "rules")
 
 __all__ = sorted(_PUBLIC) + list(_SUBMODULES) + ["__version__"]
 
@@ -50,7 +52,7 @@ def __dir__():
 
 
 if TYPE_CHECKING:  # what static tools and IDEs see
-    from . import functional, rules
+    from . import functional, network, rules
     from .base import BrainInspiredModel, TrainerBase
     from .checkpoint import CheckpointError, PeriodicCheckpoint
     from .compat import RewardSTDPTrainer, STDPTrainer, TripletSTDPTrainer
@@ -58,4 +60,5 @@ if TYPE_CHECKING:  # what static tools and IDEs see
     from .ensemble import Ensemble
     from .layer import SpikingLayer
     from .loops import compilation_count
+    from .network import Network, Projection
     from .trainer import Trainer
