@@ -18,9 +18,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .loops import compiled_chunks, default_chunk_size, drive, python_steps
+from .loops import compiled_chunks, default_chunk_size, drive, padded, python_steps
 from .rule_state import leaf_names
 from .rules.base import Rule, _split
+from .sharding import MemberSharding, constrain, gathered, neuron_dims, place
 from .step import StepState, forward_step, plastic_step
 from .trainer import Trainer
 
@@ -28,13 +29,18 @@ __all__ = ["Ensemble"]
 
 
 @lru_cache(maxsize=None)
-def _vmapped(step, input_axes: tuple):
+def _vmapped(step, input_axes: tuple, layout: Optional[tuple] = None):
     """``step`` over the members (axis 0 of params and state; of each per-step input, its
     axis in ``input_axes``: 0 for one input per member, ``None`` for one shared by all),
-    for the loops of :mod:`canns_stdp.loops` (one compiled program per step and axes)."""
+    for the loops of :mod:`canns_stdp.loops` (one compiled program per step and axes).
+    ``layout``: on a mesh, the shardings of the state's arrays, which every step keeps."""
     def members_step(config, params, state, *inputs):
-        return jax.vmap(lambda p, s, *x: step(config, p, s, *x),
-                        in_axes=(0, 0) + input_axes)(params, state, *inputs)
+        state, out = jax.vmap(lambda p, s, *x: step(config, p, s, *x),
+                              in_axes=(0, 0) + input_axes)(params, state, *inputs)
+        if layout is not None:
+            state = constrain(state, layout)
+            out = constrain(out, (layout[state.layer._fields.index("spike")],))  # the spikes, shaped alike
+        return state, out
     return members_step
 
 
@@ -73,10 +79,17 @@ class Ensemble:
     Args:
         trainers: the members; each keeps its layer, rule and settings, and after a call
             holds exactly what training it alone would have left in it.
+        mesh: a ``jax.sharding.Mesh`` to run on several devices (:mod:`canns_stdp.sharding`):
+            members split along ``member_axis`` (by default the mesh's first axis), a
+            dense layer's output neurons along ``neuron_axis``; the results are those of
+            the run on one device. The members' trainers hold their arrays on one device
+            between calls.
+        member_axis, neuron_axis: names of mesh axes (``None``: not split that way).
 
     Raises:
         ValueError: when the members differ in their static configuration (the message
-            names what differs), or share a layer.
+            names what differs), or share a layer; when the members or the neurons do not
+            split evenly over the mesh.
 
     Example:
         >>> import numpy as np
@@ -87,7 +100,8 @@ class Ensemble:
         >>> spikes = Ensemble(members).train(X, return_spikes=True)   # (3, 200, 5)
     """
 
-    def __init__(self, trainers: Sequence[Trainer]):
+    def __init__(self, trainers: Sequence[Trainer], *, mesh=None, member_axis: Optional[str] = None,
+                 neuron_axis: Optional[str] = None):
         trainers = list(trainers)
         if not trainers:
             raise ValueError("an Ensemble needs at least one trainer, got none")
@@ -99,6 +113,13 @@ class Ensemble:
             raise ValueError("every member needs a layer of its own: two trainers share one")
         self.trainers = trainers
         self._plans(())  # refuse a mixed ensemble now, not at the first call
+        self.sharding = None
+        if mesh is not None:
+            self.sharding = MemberSharding.build(mesh, member_axis, neuron_axis)
+            self.sharding.check(len(trainers), trainers[0].weight_shape(), trainers[0].model.sample_shapes()[1])
+        elif member_axis is not None or neuron_axis is not None:
+            raise ValueError(f"member_axis and neuron_axis need a mesh=, got member_axis={member_axis!r}, "
+                             f"neuron_axis={neuron_axis!r} and no mesh")
 
     def __len__(self) -> int:
         return len(self.trainers)
@@ -163,17 +184,24 @@ class Ensemble:
         config = plans[0][1]
         params = _stack_numbers([p for _, _, p in plans])
         state = _stack(self._states(plans, batch_shape))
-        step = _vmapped(plastic_step if plastic else forward_step, input_axes)
+        layout = None
+        if self.sharding is not None:
+            params, state, layout = self._placed(plans[0][0], params, state, batch_shape)
+        step = _vmapped(plastic_step if plastic else forward_step, input_axes, layout)
         per_step = sum(int(np.prod(a.shape[1:])) for a in seq if a is not None)
         chunk = first.chunk_size or default_chunk_size(per_step)
         if first.compiled:
             run_chunk = compiled_chunks(step, config, params, chunk)
         else:
             run_chunk = python_steps(step, config, params)
+        if self.sharding is not None:
+            run_chunk = self._sharded_inputs(run_chunk, seq, input_axes, chunk if first.compiled else None)
         progress = first.show_iteration_progress if progress is None else progress
         state, outs = drive(run_chunk, state, seq, chunk_size=chunk, record=record, progress=progress,
                             desc=f"ensemble of {K}")
         _check_finite(state)  # every member checked before any is written
+        if self.sharding is not None:
+            state = gathered(state)
         last_x = jax.device_put(seq[0][-1] if input_axes[0] == 0 else np.broadcast_to(seq[0][-1], (K,) + xs.shape[1:]))
         for t, (member, x) in zip(self.trainers, _unstack((state, last_x), K)):
             t._write(member, x)
@@ -181,6 +209,28 @@ class Ensemble:
             if plastic:
                 t.steps_trained += xs.shape[0]
         return None if outs is None else np.swapaxes(np.asarray(outs), 0, 1)
+
+    def _placed(self, rule, params, state, batch_shape):
+        """The numbers (replicated) and the state (split) placed on the mesh."""
+        sharding = self.sharding
+        if sharding.neuron_axis is None:
+            dims = [None] * len(jax.tree_util.tree_leaves(state))
+        else:
+            in_shape, out_shape = self.trainers[0].model.sample_shapes()
+            dims = neuron_dims(state, rule, in_shape, out_shape, self.trainers[0].weight_shape(), batch_shape)
+        layout = sharding.state(state, dims)
+        return sharding.replicate(params), place(state, layout), layout
+
+    def _sharded_inputs(self, run_chunk, seq, input_axes, pad_to):
+        """``run_chunk`` given each chunk of inputs placed on the mesh (padded to ``pad_to``
+        steps first, as the compiled loop pads them)."""
+        shardings = self.sharding.inputs(seq, input_axes, len(self.trainers[0].model.sample_shapes()[1]))
+
+        def sharded_chunk(state, part, n_steps, record, offset=0):
+            part = tuple(None if a is None else jax.device_put(a if pad_to is None else padded(a, pad_to), s)
+                         for a, s in zip(part, shardings))
+            return run_chunk(state, part, n_steps, record, offset)
+        return sharded_chunk
 
     def _inputs(self, plastic, plans, train_data, post_spikes, reward):
         """The per-step inputs ``(xs, post_spikes or None, *extras)`` and, for each, its

@@ -1,0 +1,185 @@
+"""An ensemble on a mesh of 8 (host) devices computes what it computes on one.
+
+JAX fixes its devices when it starts, and this process started with one: the checks run
+in a fresh interpreter with ``--xla_force_host_platform_device_count=8`` and report back
+as JSON.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from canns_stdp import Ensemble, SpikingLayer, Trainer, rules
+
+SCRIPT = textwrap.dedent(r'''
+    import json, os, sys
+    import numpy as np
+    import jax
+    from jax.sharding import Mesh
+    import canns_stdp.ensemble as ensemble_module
+    from canns_stdp import ConvSpikingLayer, Ensemble, SpikingLayer, STDPTrainer, Trainer, rules
+
+    tmp = sys.argv[1]
+    report = {"devices": len(jax.devices())}
+    grid = Mesh(np.array(jax.devices()).reshape(4, 2), ("members", "neurons"))
+    line = Mesh(np.array(jax.devices()), ("neurons",))
+    rng = np.random.default_rng(0)
+    N_IN, N_OUT, T, K = 12, 6, 80, 8
+
+    layouts = []  # where the state was at the end of each sharded run, before it was gathered
+    gathered = ensemble_module.gathered
+    def spec(a):  # the mesh axis of each dimension (None: not split)
+        spec = tuple(a.sharding.spec)
+        return [spec[d] if d < len(spec) else None for d in range(a.ndim)]
+    def spy(state):
+        layouts.append({"W": spec(state.layer.W), "v": spec(state.layer.v),
+                        "rule": [spec(a) for a in jax.tree_util.tree_leaves(state.rule)]})
+        return gathered(state)
+    ensemble_module.gathered = spy
+
+    def rule_of(kind, k):
+        if kind == "triplet":
+            return rules.triplet(A2_plus=0.01 * (k + 1), A3_plus=0.02, tau_x=15.0, tau_y=25.0)
+        return rules.reward(rules.pair(A_plus=0.01 * (k + 1), A_minus=0.03), "rstdp", tau_c=12.0, tau_d=8.0)
+
+    def make(kind, k, compiled=True, n_out=N_OUT):
+        return Trainer(SpikingLayer(N_IN, n_out, seed=k, threshold=1.2), rule_of(kind, k),
+                       learning_rate=0.3 + 0.1 * k, compiled=compiled)
+
+    def differences(a, b):
+        names = [n for n in a[0]._rule_state.names()]
+        W = max(float(np.abs(np.asarray(x.model.W.value) - np.asarray(y.model.W.value)).max()) for x, y in zip(a, b))
+        v = max(float(np.abs(np.asarray(x.model.v.value) - np.asarray(y.model.v.value)).max()) for x, y in zip(a, b))
+        rule = max([0.0] + [float(np.abs(np.asarray(getattr(x, n).value) - np.asarray(getattr(y, n).value)).max())
+                            for x, y in zip(a, b) for n in names])
+        return {"W": W, "v": v, "rule": rule}
+
+    # members along one axis and neurons along the other; a batch of 2 per member, own inputs each
+    for kind, compiled in (("triplet", True), ("rstdp", True), ("triplet", False)):
+        xs = (rng.random((K, T, 2, N_IN)) < 0.3).astype(np.float32)
+        posts = (rng.random((K, T, 2, N_OUT)) < 0.05).astype(np.float32)
+        reward = [np.sin(np.arange(T) / (k + 2.0)).astype(np.float32)[:, None].repeat(2, 1) for k in range(K)]
+        given = {"reward": reward} if kind == "rstdp" else {}
+        one = [make(kind, k, compiled) for k in range(K)]
+        many = [make(kind, k, compiled) for k in range(K)]
+        s_one = Ensemble(one).train(list(xs), list(posts), return_spikes=True, **given)
+        sharded = Ensemble(many, mesh=grid, member_axis="members", neuron_axis="neurons")
+        s_many = sharded.train(list(xs), list(posts), return_spikes=True, **given)
+        report[f"{kind}-{compiled}"] = {"spikes_equal": bool((s_one == s_many).all()),
+                                        "spikes": float(s_one.mean()), **differences(one, many),
+                                        "layout": layouts[-1]}
+        # predict_batch on the mesh: a shared input, no plasticity
+        x = (rng.random((30, 2, N_IN)) < 0.3).astype(np.float32)
+        report[f"{kind}-{compiled}"]["predict_equal"] = bool(
+            (Ensemble(one).predict_batch(x) == sharded.predict_batch(x)).all())
+
+    # a single layer: its 16 neurons over 8 devices, against the same trainer alone
+    x = (rng.random((T, N_IN)) < 0.3).astype(np.float32)
+    single = make("triplet", 0, n_out=16)
+    alone = make("triplet", 0, n_out=16)
+    s_single = Ensemble([single], mesh=line, neuron_axis="neurons").train(x, return_spikes=True)[0]
+    s_alone = alone.train(x, return_spikes=True)
+    report["single"] = {"spikes_equal": bool((s_single == s_alone).all()), "spikes": float(s_alone.mean()),
+                        **differences([single], [alone]), "layout": layouts[-1]}
+
+    # checkpoint round trip: saved after a sharded call, loaded, trained on: as never saved
+    xs = (rng.random((K, 2 * T, N_IN)) < 0.3).astype(np.float32)
+    reference = [make("triplet", k) for k in range(K)]
+    Ensemble(reference).train(list(xs))
+    saved = [make("triplet", k) for k in range(K)]
+    Ensemble(saved, mesh=grid, member_axis="members", neuron_axis="neurons").train([x[:T] for x in xs])
+    for k, t in enumerate(saved):
+        t.save(os.path.join(tmp, f"member{k}.npz"))
+    loaded = [Trainer.load(os.path.join(tmp, f"member{k}.npz")) for k in range(K)]
+    Ensemble(loaded, mesh=grid, member_axis="members", neuron_axis="neurons").train([x[T:] for x in xs])
+    report["checkpoint"] = {**differences(reference, loaded), "steps": [t.steps_trained for t in loaded]}
+
+    # what does not fit the mesh is refused, naming the numbers
+    def refused(build):
+        try:
+            build()
+        except (ValueError, TypeError) as err:
+            return str(err)
+        return None
+    report["errors"] = {
+        "members": refused(lambda: Ensemble([make("triplet", k) for k in range(6)], mesh=grid, member_axis="members")),
+        "neurons": refused(lambda: Ensemble([make("triplet", k, n_out=5) for k in range(4)], mesh=grid,
+                                            member_axis="members", neuron_axis="neurons")),
+        "axis": refused(lambda: Ensemble([make("triplet", 0)], mesh=grid, neuron_axis="rows")),
+        "same": refused(lambda: Ensemble([make("triplet", k) for k in range(4)], mesh=grid, member_axis="members",
+                                         neuron_axis="members")),
+        "conv": refused(lambda: Ensemble([STDPTrainer(ConvSpikingLayer(1, 2, 3, input_shape=(6, 6)))], mesh=line,
+                                         neuron_axis="neurons")),
+    }
+    print("REPORT " + json.dumps(report))
+''')
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path_factory.mktemp("sharded"))], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    line = next(l for l in done.stdout.splitlines() if l.startswith("REPORT "))
+    return json.loads(line[len("REPORT "):])
+
+
+def test_the_checks_ran_on_eight_devices(report):
+    assert report["devices"] == 8
+
+
+@pytest.mark.parametrize("case", ["triplet-True", "rstdp-True", "triplet-False"])
+def test_members_and_neurons_split_compute_what_one_device_computes(report, case):
+    r = report[case]
+    assert r["spikes_equal"] and r["predict_equal"]
+    assert 0.02 < r["spikes"] < 0.9
+    assert r["W"] <= 1e-6 and r["v"] <= 1e-6 and r["rule"] <= 1e-6
+    # the state stayed split along both axes through the run
+    assert r["layout"]["W"] == ["members", "neurons", None]
+    assert r["layout"]["v"] == ["members", None, "neurons"]
+    if case.startswith("triplet"):  # r2 (per input) whole, o2 (per neuron) split
+        assert r["layout"]["rule"] == [["members", None, "neurons"], ["members", None, None]] or \
+            r["layout"]["rule"] == [["members", None, None], ["members", None, "neurons"]]
+
+
+def test_rstdp_eligibility_is_split_by_rows_and_its_dopamine_by_members(report):
+    assert sorted(report["rstdp-True"]["layout"]["rule"], key=len) == [["members", None],
+                                                                       ["members", None, "neurons", None]]
+
+
+def test_one_layer_split_over_its_neurons_equals_the_trainer_alone(report):
+    r = report["single"]
+    assert r["spikes_equal"] and 0.02 < r["spikes"] < 0.9
+    assert r["W"] <= 1e-6 and r["v"] <= 1e-6 and r["rule"] <= 1e-6
+    assert r["layout"]["W"] == [None, "neurons", None]
+
+
+def test_checkpoint_round_trip_between_sharded_calls(report):
+    r = report["checkpoint"]
+    assert r["W"] <= 1e-6 and r["v"] <= 1e-6 and r["rule"] <= 1e-6
+    assert r["steps"] == [160] * 8
+
+
+def test_what_does_not_fit_the_mesh_is_refused(report):
+    e = report["errors"]
+    assert e["members"] == ("6 members do not split evenly over mesh axis 'members' of size 4: use a multiple "
+                            "of 4 members")
+    assert e["neurons"] == "5 output neurons do not split evenly over mesh axis 'neurons' of size 2"
+    assert e["axis"] == "neuron_axis must be one of the mesh's axes ('members', 'neurons'), got 'rows'"
+    assert e["same"] == "member_axis and neuron_axis must be different mesh axes, both are 'members'"
+    assert e["conv"].startswith("neuron_axis splits a dense layer's neurons; this layer has output shape (2, 4, 4)")
+
+
+def test_axes_without_a_mesh_or_a_mesh_that_is_not_one_are_refused():
+    members = [Trainer(SpikingLayer(8, 2, seed=k), rules.pair()) for k in range(2)]
+    with pytest.raises(ValueError, match="member_axis and neuron_axis need a mesh=, got member_axis='m'"):
+        Ensemble(members, member_axis="m")
+    with pytest.raises(TypeError, match=r"mesh must be a jax.sharding.Mesh, got \[0, 1\]"):
+        Ensemble(members, mesh=[0, 1])
+    np.testing.assert_array_equal(members[0].model.W.value, SpikingLayer(8, 2, seed=0).W.value)
