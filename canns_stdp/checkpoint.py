@@ -28,7 +28,11 @@ add :meth:`Checkpointable.checkpoint_config`):
   step counter, JAX typed PRNG keys; raw ``uint32`` keys are plain arrays).
 * ``restore_checkpoint_state(arrays)``: writes them back (default: the inverse).
 
-Loading rebuilds the object from its configuration first; the fresh object's own
+Loading treats the file as untrusted input (:mod:`canns_stdp.checkpoint_file`): its size,
+zip directory, metadata and array headers are checked before anything is read or built,
+and a library layer's declared sizes are compared with the file's arrays before the
+layer is built (:meth:`Checkpointable.checkpoint_shapes`). It then rebuilds the object
+from its configuration; the fresh object's own
 ``checkpoint_state()`` gives the expected names, shapes and dtypes, so a file
 whose arrays disagree with its configuration is refused with an error naming the
 array. Nothing is modified unless every check passes.
@@ -376,13 +380,19 @@ def _convert(obj, role, arrays, meta, path):
     return out, batches
 
 
-def _check_batches(batches: Dict[str, int], path) -> None:
-    """Arrays held per sample of a batch must agree on its size (and it is not empty)."""
+def _check_batches(batches: Dict[str, int], path, together=()) -> None:
+    """Arrays held per sample of a batch must agree on its size (and it is not empty); of
+    the arrays named in ``together`` (a rule's state), all or none are batched."""
     sizes = sorted(set(batches.values()))
     if sizes and (len(sizes) > 1 or sizes[0] == 0):
         raise CheckpointError(
             f"checkpoint '{path}' holds state for batches of different or empty sizes: "
             + ", ".join(f"{name} {size}" for name, size in sorted(batches.items())))
+    batched = [name for name in together if name in batches]
+    if batched and len(batched) != len(together):
+        raise CheckpointError(
+            f"checkpoint '{path}' holds {sorted(batched)} for a batch but "
+            f"{sorted(set(together) - set(batched))} without one: a rule's state is batched as a whole")
 
 
 def _check_declared_shapes(meta, role, klass, config, path) -> None:
@@ -489,7 +499,9 @@ def load_trainer(path, cls=None, *, model=None, max_bytes: Optional[int] = None,
     model_arrays, model_batches = _convert(model, "model", arrays, meta, path)
     trainer = _build(meta, "trainer", cls, path, overrides, model=model)
     trainer_arrays, trainer_batches = _convert(trainer, "trainer", arrays, meta, path)
-    _check_batches({**model_batches, **trainer_batches}, path)
+    rule_state = [f"trainer/{name}" for name in getattr(trainer, "batchable_state", ())
+                  if f"trainer/{name}" in arrays]
+    _check_batches({**model_batches, **trainer_batches}, path, rule_state)
     before = model.checkpoint_state()
     try:
         model.restore_checkpoint_state(model_arrays)

@@ -234,6 +234,13 @@ def test_state_of_disagreeing_batch_sizes_is_refused(tmp_path):
     path = write_parts(tmp_path / "mixed.npz", meta, arrays)
     with pytest.raises(CheckpointError, match=r"batches of different or empty sizes: .*model/v 3.*trainer/eligibility 2"):
         RewardSTDPTrainer.load(path)
+    meta, arrays = read_parts(good)
+    arrays["trainer/dopamine"] = arrays["trainer/dopamine"][0]  # one sample's dopamine, a batch's eligibility
+    meta["arrays"]["trainer/dopamine"]["shape"] = []
+    path = write_parts(tmp_path / "half.npz", meta, arrays)
+    with pytest.raises(CheckpointError, match=r"holds \['trainer/eligibility'\] for a batch but "
+                                              r"\['trainer/dopamine'\] without one"):
+        RewardSTDPTrainer.load(path)
 
 
 def test_the_size_limit_is_a_setting_and_a_keyword(good_file, monkeypatch):
