@@ -304,3 +304,27 @@ def test_song_miller_abbott_weights_compete_and_go_bimodal():
     assert res["low_fraction"] > 0.15 and res["high_fraction"] > 0.11
     assert np.mean((res["weights"] > 0.3) & (res["weights"] < 0.7)) < 0.36
     assert 5.0 < res["rate_hz"] < 60.0
+
+
+@pytest.mark.parametrize("rule", [rules.triplet(tau_x=30.0, tau_y=40.0),
+                                  rules.pair(0.01, 0.011, pairing="strict", dependence="soft")],
+                         ids=["triplet", "pair-soft-strict"])
+def test_event_driven_sparse_projections_compute_the_full_update(rule):
+    """Visiting only the synapses of the neurons that spiked changes exactly what the
+    update over every synapse changes (input and plasticity)."""
+    monitors = {}
+    for events in (True, False):
+        net = Network({"p": PoissonInput(300, rates_hz=30.0), "y": LIF(80, synapse="current", tau_exc=3.0)},
+                      [Projection("p", "y", connectivity=fixed_probability(0.2, seed=5), weights=4.0, rule=rule,
+                                  w_max=8.0, learning_rate=20.0, event_driven=events),
+                       Projection("y", "y", connectivity=fixed_probability(0.1, seed=6), weights=0.5, delay=2,
+                                  rule=rule, w_max=8.0, learning_rate=20.0, event_driven=events)], dt=0.5, seed=1)
+        monitors[events] = SpikeMonitor("y")
+        net.run(600, monitors=[monitors[events]])
+        monitors[events].weights = (net.weights("p->y"), net.weights("y->y"))
+    assert 0.005 < monitors[True].t.size / (600 * 80) < 0.9
+    np.testing.assert_array_equal(monitors[True].i, monitors[False].i)
+    np.testing.assert_array_equal(monitors[True].t, monitors[False].t)
+    for on, off in zip(monitors[True].weights, monitors[False].weights):
+        np.testing.assert_allclose(on, off, atol=1e-6)
+    assert np.abs(monitors[True].weights[0] - 4.0).max() > 0.05

@@ -143,14 +143,11 @@ class Sparse(Connectivity):
 
     def fanout(self) -> np.ndarray:
         """``(n_pre, most)``: the synapses of each presynaptic neuron, padded with ``n_syn``."""
-        counts = np.bincount(self.pre, minlength=self.n_pre)
-        most = max(1, int(counts.max(initial=0)))
-        table = np.full((self.n_pre, most), self.pre.size, np.int32)
-        order = np.argsort(self.pre, kind="stable")
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        rank = np.arange(self.pre.size) - np.repeat(starts, counts)
-        table[self.pre[order], rank] = order
-        return table
+        return _table(self.pre, self.n_pre)
+
+    def fanin(self) -> np.ndarray:
+        """``(n_post, most)``: the synapses onto each postsynaptic neuron, padded with ``n_syn``."""
+        return _table(self.post, self.n_post)
 
     def current(self, arrays, W, a, per_synapse):
         if "fanout" in arrays and not per_synapse:
@@ -158,24 +155,17 @@ class Sparse(Connectivity):
         carried = W * (a if per_synapse else a[arrays["pre"]])
         return jax.ops.segment_sum(carried, arrays["post"], num_segments=self.n_post, indices_are_sorted=True)
 
-    def current_of_events(self, arrays, W, a, block: int = 8):
-        """The same input, visiting only the fan-out of the active presynaptic neurons,
-        ``block`` of them at a time: the cost follows the spikes, not the synapses."""
-        n_pre, fanout = self.n_pre, arrays["fanout"]
-        padded = -(-n_pre // block) * block
-        active = a != 0
-        order = jnp.nonzero(active, size=padded, fill_value=n_pre)[0]
-        count = jnp.sum(active)
+    def current_of_events(self, arrays, W, a):
+        """The same input, visiting only the fan-out of the active presynaptic neurons:
+        the cost follows the spikes, not the synapses."""
         n_syn = W.shape[0]
 
-        def visit(i, current):
-            pres = jax.lax.dynamic_slice(order, (i * block,), (block,))
-            ids = fanout.at[pres].get(mode="fill", fill_value=n_syn)
+        def visit(ids, pres, current):
             carried = W.at[ids].get(mode="fill", fill_value=0.0) * a.at[pres].get(mode="fill", fill_value=0.0)[:, None]
             targets = arrays["post"].at[ids].get(mode="fill", fill_value=0)
             return current.at[targets].add(carried)
 
-        return jax.lax.fori_loop(0, (count + block - 1) // block, visit, jnp.zeros((self.n_post,), W.dtype))
+        return visit_events(a != 0, arrays["fanout"], n_syn, visit, jnp.zeros((self.n_post,), W.dtype))
 
     def hebbian(self, arrays, W, post, pre, per_synapse):
         return post[arrays["post"]] * (pre if per_synapse else pre[arrays["pre"]])
@@ -186,6 +176,32 @@ class Sparse(Connectivity):
     def indices(self):
         """``(pre, post)``: the synapses, in the order of ``W``."""
         return self.pre.copy(), self.post.copy()
+
+
+def _table(owner: np.ndarray, n: int) -> np.ndarray:
+    """``(n, most)``: for each neuron, the synapses whose ``owner`` it is, padded with ``n_syn``."""
+    counts = np.bincount(owner, minlength=n)
+    most = max(1, int(counts.max(initial=0)))
+    table = np.full((n, most), owner.size, np.int32)
+    order = np.argsort(owner, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.arange(owner.size) - np.repeat(starts, counts)
+    table[owner[order], rank] = order
+    return table
+
+
+def visit_events(active, table, n_syn: int, visit, carry, block: int = 8):
+    """``carry`` through ``visit(ids, neurons, carry)`` for the ``active`` neurons, ``block``
+    at a time: ``neurons`` (padded with ``len(active)``) and ``ids``, their rows of
+    ``table`` (padded with ``n_syn``). As many visits as active neurons need."""
+    n = active.shape[0]
+    order = jnp.nonzero(active, size=-(-n // block) * block, fill_value=n)[0]
+
+    def one_block(i, carry):
+        neurons = jax.lax.dynamic_slice(order, (i * block,), (block,))
+        return visit(table.at[neurons].get(mode="fill", fill_value=n_syn), neurons, carry)
+
+    return jax.lax.fori_loop(0, (jnp.sum(active) + block - 1) // block, one_block, carry)
 
 
 def from_indices(pre, post) -> Sparse:

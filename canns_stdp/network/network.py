@@ -173,15 +173,20 @@ class Network:
         proj_configs, proj_params = [], []
         for proj, conn, (delay, per_synapse) in zip(self.projections, self._bound, self._delays):
             extras = tuple(proj.rule.extras()) if proj.plastic else ()
+            events = _events(proj, conn, per_synapse)
+            local = events and proj.plastic and proj.rule.local
             proj_configs.append(ProjConfig(proj.name, index[proj.pre], index[proj.post], proj.receptor, conn, delay,
-                                           proj.plastic, TRACE_MODES[proj.trace_mode], proj.hardbound, extras))
+                                           proj.plastic, local, TRACE_MODES[proj.trace_mode], proj.hardbound,
+                                           extras))
             d_pre, d_post = proj.decays(self.dt)
             numbers = dict(lr=proj.learning_rate, bounds=WeightBounds(proj.w_min, proj.w_max),
                            traces=TraceParams(d_pre, d_post, proj.a_pre, proj.a_post))
             numbers = jax.tree_util.tree_map(np.float32, numbers)
             arrays = conn.arrays()
-            if _events(proj, conn, per_synapse):
+            if events:
                 arrays["fanout"] = conn.fanout()
+            if local:
+                arrays["fanin"] = conn.fanin()
             proj_params.append(ProjParams(arrays, per_synapse, rule=proj.rule, **numbers))
         config = NetConfig(tuple(pop_configs), tuple(proj_configs), self._order, learn, reward, tuple(samplers))
         params = NetParams(np.float32(self.dt), tuple(p.params() for p in self.populations.values()),

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 from ..functional.dependence import WeightBounds
 from ..functional.stdp import TraceParams, Traces, apply_bounds, update_traces
 from ..rules.base import Activity
+from .connectivity import visit_events
 
 __all__ = ["NetConfig", "NetParams", "NetState", "PopConfig", "ProjConfig", "ProjState", "network_step"]
 
@@ -53,6 +54,7 @@ class ProjConfig:
     connectivity: Any
     delay: Optional[int]       # uniform delay, or None when per synapse
     plastic: bool
+    local: bool                # plasticity visits only the synapses of the neurons that spiked
     trace_add: Any
     hardbound: bool
     extras: Tuple[str, ...]    # the rule's extra inputs (``bounds``, ``reward``)
@@ -157,20 +159,55 @@ def network_step(config: NetConfig, params: NetParams, state: NetState, given: t
 def _plasticity(proj: ProjConfig, p: ProjParams, st: ProjState, a, s_post, reward):
     """Traces, the rule's change and the clipped update of one projection (steps 5-7)."""
     new, decayed = update_traces(proj.trace_add, p.traces, Traces(st.trace_pre, st.trace_post), a, s_post)
+    pre, post = Activity(a, new.pre, decayed.pre), Activity(s_post, new.post, decayed.post)
     W, per_synapse = st.W, proj.delay is None
-
-    def hebbian(post_term, pre_term):
-        return proj.connectivity.hebbian(p.arrays, W, post_term, pre_term, per_synapse)
-
     kwargs = {}
     if "bounds" in proj.extras:
         kwargs["bounds"] = p.bounds
     if "reward" in proj.extras:
         kwargs["reward"] = reward
-    dW, rule_state = p.rule.update(st.rule, Activity(a, new.pre, decayed.pre), Activity(s_post, new.post, decayed.post),
-                                   W, hebbian, **kwargs)
+    if proj.local:
+        W_new, rule_state = _local_update(proj, p, st.rule, pre, post, W, kwargs)
+        return ProjState(W_new, new.pre, new.post, rule_state)
+
+    def hebbian(post_term, pre_term):
+        return proj.connectivity.hebbian(p.arrays, W, post_term, pre_term, per_synapse)
+
+    dW, rule_state = p.rule.update(st.rule, pre, post, W, hebbian, **kwargs)
     W_new = proj.connectivity.keep_absent(p.arrays, W, apply_bounds(W, p.lr * dW, p.bounds, proj.hardbound))
     return ProjState(W_new, new.pre, new.post, rule_state)
+
+
+def _local_update(proj: ProjConfig, p: ProjParams, rule_state, pre: Activity, post: Activity, W, kwargs):
+    """A local rule's update on a sparse projection, visiting only the synapses of the
+    inputs that arrived (their fan-out) and then of the neurons that fired (their fan-in,
+    less the synapses already visited): each changed synapse once, as the full update
+    would change it, at a cost that follows the spikes."""
+    arrays, n_syn = p.arrays, W.shape[0]
+    pre_of, post_of = arrays["pre"], arrays["post"]
+
+    def on(ids, W):
+        pre_idx = pre_of.at[ids].get(mode="fill", fill_value=0)
+        post_idx = post_of.at[ids].get(mode="fill", fill_value=0)
+        part = W.at[ids].get(mode="fill", fill_value=0.0)
+        dW, _ = p.rule.update(rule_state, pre, post, part,
+                              lambda post_term, pre_term: post_term[post_idx] * pre_term[pre_idx], **kwargs)
+        return apply_bounds(part, p.lr * dW, p.bounds, proj.hardbound), pre_idx
+
+    def arrived(ids, neurons, W):
+        values, _ = on(ids, W)
+        return W.at[ids].set(values, mode="drop")
+
+    def fired(ids, neurons, W):
+        values, pre_idx = on(ids, W)
+        done = pre.spikes[pre_idx] != 0  # visited with their input
+        return W.at[jnp.where(done, n_syn, ids)].set(values, mode="drop")
+
+    W = visit_events(pre.spikes != 0, arrays["fanout"], n_syn, arrived, W)
+    W = visit_events(post.spikes != 0, arrays["fanin"], n_syn, fired, W)
+    none = jnp.zeros((0,), jnp.int32)  # the rule's new state, from the activities alone
+    _, rule_state = p.rule.update(rule_state, pre, post, W[:0], lambda a, b: a[none] * b[none], **kwargs)
+    return W, rule_state
 
 
 def monitored_step(config: NetConfig, params: NetParams, state: NetState, tick, *inputs):

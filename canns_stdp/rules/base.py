@@ -94,6 +94,12 @@ class Rule:
     :meth:`update`.
     """
 
+    #: ``True`` when the rule's change is zero at every synapse whose presynaptic input and
+    #: postsynaptic neuron are both silent this step, and its state holds no array shaped
+    #: like ``W``: a sparse network projection then only visits the synapses of the
+    #: neurons that spiked (:mod:`canns_stdp.network`). Default: ``False``.
+    local = False
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "__dataclass_fields__" not in cls.__dict__:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from .. import _validation as v
-from ..functional.dependence import WeightBounds, check_dependence, resolve_dependence
+from ..functional.dependence import DEPENDENCES, WeightBounds, check_dependence, resolve_dependence
 from ..functional.stdp import PAIRINGS, pairing_terms, Traces
 from .base import Activity, Rule
 
@@ -44,6 +44,12 @@ class Pair(Rule):
         dependence: a dependence function ``dep(W, bounds) -> (f_plus, f_minus)``.
         signed: allow negative amplitudes (anti-Hebbian and one-sided variants).
     """
+
+    @property
+    def local(self) -> bool:
+        """Its change needs a pre or a post spike at the synapse (with a built-in,
+        elementwise weight dependence)."""
+        return self.dependence in DEPENDENCES.values()
 
     A_plus: float = 0.005
     A_minus: float = 0.00525

@@ -25,7 +25,7 @@ from typing import Any, Callable, NamedTuple
 import jax.numpy as jnp
 
 from .. import _validation as v
-from ..functional.dependence import WeightBounds, check_dependence, resolve_dependence
+from ..functional.dependence import DEPENDENCES, WeightBounds, check_dependence, resolve_dependence
 from ..functional.stdp import PAIRINGS
 from ..functional.traces import DECAY_METHODS, TRACE_MODES, decay_from_tau
 from .base import Activity, Rule
@@ -43,6 +43,12 @@ class TripletTraces(NamedTuple):
 
 class Triplet(Rule):
     """Triplet STDP; build one with :func:`triplet`."""
+
+    @property
+    def local(self) -> bool:
+        """Its change needs a pre or a post spike at the synapse (with a built-in,
+        elementwise weight dependence)."""
+        return self.dependence in DEPENDENCES.values()
 
     A2_plus: float = 5e-10
     A3_plus: float = 6.2e-3
