@@ -199,9 +199,9 @@ class Ensemble:
         progress = first.show_iteration_progress if progress is None else progress
         state, outs = drive(run_chunk, state, seq, chunk_size=chunk, record=record, progress=progress,
                             desc=f"ensemble of {K}")
-        _check_finite(state)  # every member checked before any is written
         if self.sharding is not None:
             state = gathered(state)
+        _check_finite(state)  # every member checked before any is written
         last_x = jax.device_put(seq[0][-1] if input_axes[0] == 0 else np.broadcast_to(seq[0][-1], (K,) + xs.shape[1:]))
         for t, (member, x) in zip(self.trainers, _unstack((state, last_x), K)):
             t._write(member, x)

@@ -126,7 +126,8 @@ def _scores(score: Callable, trainer, reserved: set) -> dict:
 
 def sweep(make: Callable, grid: Grid, train_data, *, seeds: Sequence[int] = (0,), post_spikes=None,
           reward=None, score: Optional[Callable] = None, return_spikes: bool = False,
-          progress: Optional[bool] = None) -> SweepResult:
+          progress: Optional[bool] = None, mesh=None, member_axis: Optional[str] = None,
+          neuron_axis: Optional[str] = None) -> SweepResult:
     """Train one member per combination of ``grid`` and seed, in one ensemble call.
 
     Args:
@@ -140,6 +141,7 @@ def sweep(make: Callable, grid: Grid, train_data, *, seeds: Sequence[int] = (0,)
         score: ``score(trainer) -> {name: value}`` (or a number, the column ``score``),
             called on each trained member.
         return_spikes: keep the output spikes ``(K, T) + output shape`` in the result.
+        mesh, member_axis, neuron_axis: run on several devices, as :class:`Ensemble`.
 
     Returns:
         A :class:`SweepResult`: one row per member, ``{**numbers, "seed": s, **scores}``.
@@ -166,7 +168,7 @@ def sweep(make: Callable, grid: Grid, train_data, *, seeds: Sequence[int] = (0,)
         raise TypeError(f"score must be a callable score(trainer) -> dict, got {score!r}")
     members = combinations(grid, seeds)
     trainers = [make(seed=s, **point) for point, s in members]
-    ensemble = Ensemble(trainers)
+    ensemble = Ensemble(trainers, mesh=mesh, member_axis=member_axis, neuron_axis=neuron_axis)
     if callable(train_data):
         per_seed = {s: train_data(s) for s in dict.fromkeys(s for _, s in members)}
         train_data = [per_seed[s] for _, s in members]

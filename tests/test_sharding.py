@@ -99,6 +99,18 @@ SCRIPT = textwrap.dedent(r'''
     Ensemble(loaded, mesh=grid, member_axis="members", neuron_axis="neurons").train([x[T:] for x in xs])
     report["checkpoint"] = {**differences(reference, loaded), "steps": [t.steps_trained for t in loaded]}
 
+    # a sweep on the mesh: the same table as on one device
+    from canns_stdp.sweep import sweep
+    def make_pair(seed, lr, A_plus):
+        return STDPTrainer(SpikingLayer(N_IN, N_OUT, seed=seed, threshold=1.2), learning_rate=lr, A_plus=A_plus)
+    def score(t):
+        return {"w": float(np.asarray(t.model.W.value).sum())}
+    values, x = {"lr": [0.2, 0.6], "A_plus": [0.01, 0.05]}, (rng.random((T, N_IN)) < 0.3).astype(np.float32)
+    plain = sweep(make_pair, values, x, seeds=[0, 1], score=score)
+    meshed = sweep(make_pair, values, x, seeds=[0, 1], score=score, mesh=grid, member_axis="members",
+                   neuron_axis="neurons")
+    report["sweep"] = {"rows_equal": plain.rows == meshed.rows, "rows": len(meshed.rows)}
+
     # what does not fit the mesh is refused, naming the numbers
     def refused(build):
         try:
@@ -174,6 +186,10 @@ def test_what_does_not_fit_the_mesh_is_refused(report):
     assert e["axis"] == "neuron_axis must be one of the mesh's axes ('members', 'neurons'), got 'rows'"
     assert e["same"] == "member_axis and neuron_axis must be different mesh axes, both are 'members'"
     assert e["conv"].startswith("neuron_axis splits a dense layer's neurons; this layer has output shape (2, 4, 4)")
+
+
+def test_a_sweep_on_the_mesh_gives_the_table_of_one_device(report):
+    assert report["sweep"] == {"rows_equal": True, "rows": 8}
 
 
 def test_axes_without_a_mesh_or_a_mesh_that_is_not_one_are_refused():
