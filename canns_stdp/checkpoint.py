@@ -530,9 +530,9 @@ class PeriodicCheckpoint:
 
     def __init__(self, directory, every: int, keep_last: Optional[int] = 3, *,
                  prefix: str = "checkpoint", step: int = 0):
-        from ._validation import check_positive_int
+        from ._validation import check_path, check_positive_int
 
-        self.directory = Path(directory)
+        self.directory = check_path("directory", directory)
         self.every = check_positive_int("every", every)
         self.keep_last = None if keep_last is None else check_positive_int("keep_last", keep_last)
         if not isinstance(prefix, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", prefix):

@@ -107,7 +107,11 @@ class CompetitiveNetwork:
         self.steps_per_sample = val.check_positive_int("steps_per_sample", steps_per_sample)
         self.block = val.check_positive_int("block", block)
         self.batch = val.check_positive_int("batch", batch)
-        self.k = k
+        self.k = k = val.check_nonnegative_int("k", k)
+        for name, value, allowed in (("inhibition_delay", inhibition_delay, (1, 2)), ("input_delay", input_delay, (0, 1))):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value not in allowed:
+                raise ValueError(f"{name} must be {' or '.join(map(str, allowed))} (steps), got {value!r}")
+        inhibition_delay, input_delay = int(inhibition_delay), int(input_delay)
         self.compiled = val.check_bool("compiled", compiled)
         self.normalize = normalize = val.check_bool("normalize", normalize)
         for name, value in (("tau_m", tau_m), ("tau_theta", tau_theta), ("tau_pre", tau_pre),

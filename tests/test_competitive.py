@@ -96,3 +96,19 @@ def test_present_refuses_bad_arguments_and_changes_nothing(kwargs, error, match)
         net.present("abc", learn=True)
     for x, y in zip(before, net.state):
         np.testing.assert_array_equal(x, np.asarray(y))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(inhibition_delay=True), r"inhibition_delay must be 1 or 2 \(steps\), got True"),
+    (dict(inhibition_delay=2.0), r"inhibition_delay must be 1 or 2 \(steps\), got 2.0"),
+    (dict(input_delay=1.0), r"input_delay must be 0 or 1 \(steps\), got 1.0"),
+    (dict(k=True), r"k must be an integer >= 0, got True"),
+])
+def test_step_counts_are_integers_not_bools_or_floats(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        CompetitiveNetwork(4, 2, **kwargs)
+
+
+def test_numpy_integers_are_integers():
+    net = CompetitiveNetwork(4, 2, k=np.int64(1), inhibition_delay=np.int32(1), input_delay=np.int8(0))
+    assert (net.k, net._config.inhibition_delay, net._config.input_delay) == (1, 1, 0)

@@ -287,3 +287,8 @@ def test_weight_attr_must_be_a_name(name):
     with pytest.raises(TypeError, match=message):
         trainer.weight_attr = name
     assert trainer.weight_attr == "W"
+
+
+def test_periodic_checkpoint_folder_must_be_a_path():
+    with pytest.raises(TypeError, match=r"directory must be a path \(str or os.PathLike\), got None"):
+        checkpoint.PeriodicCheckpoint(None, every=10)
