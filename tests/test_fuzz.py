@@ -111,7 +111,7 @@ def test_truncations_raise_checkpoint_error(saved, length):
        shape=st.lists(st.integers(0, 2**40), max_size=4).map(tuple),
        descr=st.sampled_from(["<f4", "<f8", "|u1", "<i8", ">f4", "|O", "<U3", "|V4", "<c8"]))
 def test_forged_npy_headers_raise_checkpoint_error(saved, entry, shape, descr):
-    folder, path, _, meta, arrays = saved
+    folder, path, _, _, arrays = saved
     original = arrays[entry] if entry != "__meta__" else np.zeros(0, np.uint8)
     assume(entry == "__meta__" or (shape, descr) != (original.shape, original.dtype.str))
     assume(entry != "__meta__" or descr != "|u1")
@@ -157,8 +157,8 @@ def test_forged_metadata_raises_checkpoint_error_or_loads_the_saved_state(saved,
     before = {k: np.asarray(v) for k, v in layer.checkpoint_state().items()} if layer else None
     loaded = load_or_refuse(forged, arrays, **({"model": layer} if into_model else {}))
     if loaded is None and layer is not None:
-        for name, value in before.items():
-            np.testing.assert_array_equal(np.asarray(getattr(layer, name).value), value, err_msg=name)
+        for name, held in before.items():
+            np.testing.assert_array_equal(np.asarray(getattr(layer, name).value), held, err_msg=name)
 
 
 # -- CompetitiveNetwork ----------------------------------------------------------------------
