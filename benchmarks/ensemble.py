@@ -6,7 +6,8 @@
 The job is the benchmark job (``canns_stdp.bench.job``): Poisson inputs with p = 0.05, LIF
 neurons, pair STDP every step; each member has its own seed and learning rate. "sequential"
 trains the K trainers one after the other (each call compiled once before timing);
-"ensemble" trains them in one ``Ensemble.train`` call. Prints one JSON line per row.
+"ensemble" trains them in one ``Ensemble.train`` call; the two are timed in turn, five
+times each (medians). Prints one JSON line per row.
 """
 
 from __future__ import annotations
@@ -29,14 +30,18 @@ def members(K: int, n_in: int, n_out: int):
             for k in range(K)]
 
 
-def timed(fn, repeats: int = 3) -> float:
-    fn()  # compiled, caches warm
-    times = []
+def timed(fns, repeats: int = 5) -> list:
+    """Median seconds of each of ``fns``, run in turn ``repeats`` times (interleaved, so a
+    change of load on a shared machine falls on all of them alike)."""
+    for fn in fns:
+        fn()  # compiled, caches warm
+    times = [[] for _ in fns]
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+        for fn, spent in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            spent.append(time.perf_counter() - start)
+    return [float(np.median(spent)) for spent in times]
 
 
 def main(argv=None) -> None:
@@ -52,8 +57,7 @@ def main(argv=None) -> None:
         for K in (int(k) for k in args.members.split(",")):
             sequential = members(K, n_in, n_out)
             ensemble = Ensemble(members(K, n_in, n_out))
-            seq_s = timed(lambda: [t.train(X) for t in sequential])
-            ens_s = timed(lambda: ensemble.train(X))
+            seq_s, ens_s = timed([lambda: [t.train(X) for t in sequential], lambda: ensemble.train(X)])
             row = dict(machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                                f"jax {jax.default_backend()}", layer=size, members=K, steps=args.steps,
                        sequential_member_steps_per_s=K * args.steps / seq_s,
