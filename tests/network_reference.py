@@ -4,7 +4,7 @@ every delay per synapse, every trace per synapse, loops over populations and pro
 
 Populations: ("input", n) given spikes; ("layer", n, leak, threshold, v_reset);
 ("lif", n, dict(tau_m, v_rest, v_reset, v_threshold, refractory, tau_exc, tau_inh, E_exc,
-E_inh, v_init, synapse)). Projections: dict(pre, post, W (n_post, n_pre), mask, D (delays
+E_inh, v_init, bias, synapse)). Projections: dict(pre, post, W (n_post, n_pre), mask, D (delays
 per synapse), receptor, rule=None | dict(A_plus, A_minus, lr, w_min, w_max, d_pre, d_post)).
 Pair STDP: additive, symmetric pairing, cumulative traces of increment 1.
 """
@@ -61,9 +61,9 @@ def run(pops, projs, order, inputs, T, dt=0.1):
                     q = {k: f32(x) for k, x in spec[2].items() if k != "synapse"}
                     vm, ge, gi = st["v"], st["ge"], st["gi"]
                     if spec[2]["synapse"] == "conductance":
-                        dv = q["v_rest"] - vm + ge * (q["E_exc"] - vm) + gi * (q["E_inh"] - vm)
+                        dv = q["v_rest"] - vm + ge * (q["E_exc"] - vm) + gi * (q["E_inh"] - vm) + q["bias"]
                     else:
-                        dv = q["v_rest"] - vm + ge - gi
+                        dv = q["v_rest"] - vm + ge - gi + q["bias"]
                     resting = st["left"] > 0
                     vm = np.where(resting, vm, vm + f32(dt) / q["tau_m"] * dv).astype(f32)
                     st["ge"] = (ge - f32(dt) / q["tau_exc"] * ge + drive["exc"]).astype(f32)

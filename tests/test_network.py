@@ -57,7 +57,7 @@ def build(rng, connectivity, delays, neuron, compiled=True):
         scale = (0.15, 0.1, 0.2, 0.3)
     else:
         q = dict(tau_m=10.0, v_rest=-70.0, v_reset=-65.0, v_threshold=-55.0, refractory=0.3, tau_exc=2.0,
-                 tau_inh=4.0, E_exc=0.0, E_inh=-80.0, v_init=-60.0, synapse="conductance")
+                 tau_inh=4.0, E_exc=0.0, E_inh=-80.0, v_init=-60.0, bias=2.0, synapse="conductance")
         pops = {"x": SpikeInput(n_in), "e": LIF(n_e, **q), "i": LIF(n_i, **q)}
         ref_pops = {"x": ("input", n_in), "e": ("lif", n_e, q), "i": ("lif", n_i, q)}
         scale = (0.5, 0.3, 0.5, 0.6)
@@ -328,3 +328,43 @@ def test_event_driven_sparse_projections_compute_the_full_update(rule):
     for on, off in zip(monitors[True].weights, monitors[False].weights):
         np.testing.assert_allclose(on, off, atol=1e-6)
     assert np.abs(monitors[True].weights[0] - 4.0).max() > 0.05
+
+
+def test_vogels_inhibitory_rule_matches_its_equations(rng):
+    n_in, n_out, steps, lr, d = 12, 5, 400, 0.05, np.float32(np.exp(-1 / 20))
+    xs = (rng.random((steps, n_in)) < 0.1).astype(np.float32)
+    posts = (rng.random((steps, n_out)) < 0.08).astype(np.float32)
+    W0 = rng.uniform(0.2, 0.6, (n_out, n_in)).astype(np.float32)
+    layer = SpikingLayer(n_in, n_out, W_init=W0, tau_pre=20.0, tau_post=20.0, dt=1.0)
+    Trainer(layer, rules.vogels(target_hz=5.0, tau_ms=20.0), learning_rate=lr, w_max=2.0).train(xs, posts)
+    W, x_pre, x_post, alpha = W0.copy(), np.zeros(n_in, np.float32), np.zeros(n_out, np.float32), 2 * 5.0 * 20 / 1000
+    for x, s in zip(xs, posts):
+        x_pre = d * x_pre + x
+        before = d * x_post  # the post trace without this step's spike
+        W = np.clip(W + lr * (np.outer(s, x_pre) + np.outer(before - alpha, x)), 0.0, 2.0)
+        x_post = before + s
+    assert np.abs(W - W0).max() > 0.05
+    np.testing.assert_allclose(layer.W.value, W, atol=2e-6)
+
+
+@pytest.mark.parametrize("n", [1, 63, 64, 65, 1000, 4099])
+@pytest.mark.parametrize("p", [0.0, 0.02, 0.5, 1.0])
+def test_compact_lists_the_active_neurons_first(rng, n, p):
+    from canns_stdp.network.connectivity import compact
+
+    active = rng.random(n) < p
+    size = -(-n // 8) * 8
+    want = np.full(size, n)
+    want[:active.sum()] = np.nonzero(active)[0]
+    np.testing.assert_array_equal(compact(active, size), want)
+
+
+def test_vogels_inhibitory_plasticity_brings_the_excitatory_rate_down_toward_the_target():
+    from canns_stdp.tasks import vogels
+
+    res = vogels.run(2.5, n_exc=800, n_inh=200, p=0.2, progress=False, echo=lambda *a: None)
+    t, exc_rate, _ = res["rates"]
+    before = exc_rate[(t >= 500) & (t < 1000)].mean()  # the last half second without plasticity
+    assert before > 20.0
+    assert res["exc_rate_hz"] < 0.5 * before
+    assert np.all(res["weights_before"] == 0) and res["weights"].mean() > 0.01

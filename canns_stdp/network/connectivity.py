@@ -190,12 +190,33 @@ def _table(owner: np.ndarray, n: int) -> np.ndarray:
     return table
 
 
+_LANE = 64  # neurons per row of the prefix sum's matrix product
+
+
+def compact(active, size: int):
+    """The indices of the ``True`` entries of ``active``, first, padded with ``len(active)``
+    to ``size`` (what ``jnp.nonzero(active, size=size, fill_value=n)`` gives).
+
+    The positions are a prefix sum computed as a product with a triangular matrix per
+    row of 64 entries (exact: small integers in float32) and a cumulative sum over the
+    rows: on a CPU, several times faster than ``jnp.nonzero`` or ``jnp.cumsum``, whose
+    cost would otherwise dominate a step with few spikes."""
+    n = active.shape[0]
+    rows = -(-n // _LANE)
+    flags = jnp.zeros(rows * _LANE, jnp.float32).at[:n].set(active.astype(jnp.float32)).reshape(rows, _LANE)
+    within = flags @ jnp.triu(jnp.ones((_LANE, _LANE), jnp.float32))
+    before = jnp.cumsum(within[:, -1]) - within[:, -1]
+    position = (within + before[:, None]).reshape(-1)[:n].astype(jnp.int32) - 1
+    slots = jnp.where(active, position, size)
+    return jnp.full((size,), n, jnp.int32).at[slots].set(jnp.arange(n, dtype=jnp.int32), mode="drop")
+
+
 def visit_events(active, table, n_syn: int, visit, carry, block: int = 8):
     """``carry`` through ``visit(ids, neurons, carry)`` for the ``active`` neurons, ``block``
     at a time: ``neurons`` (padded with ``len(active)``) and ``ids``, their rows of
     ``table`` (padded with ``n_syn``). As many visits as active neurons need."""
     n = active.shape[0]
-    order = jnp.nonzero(active, size=-(-n // block) * block, fill_value=n)[0]
+    order = compact(active, -(-n // block) * block)
 
     def one_block(i, carry):
         neurons = jax.lax.dynamic_slice(order, (i * block,), (block,))

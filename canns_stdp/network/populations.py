@@ -190,14 +190,16 @@ class CondState(NamedTuple):
 class LIF(Population):
     """Leaky integrate-and-fire neurons in continuous time (mV, ms), Euler steps of ``dt``:
 
-        τ_m dv/dt = v_rest − v + g_exc · (E_exc − v) + g_inh · (E_inh − v)   (``synapse="conductance"``)
-        τ_m dv/dt = v_rest − v + g_exc − g_inh                              (``synapse="current"``, g in mV)
+        τ_m dv/dt = v_rest − v + g_exc · (E_exc − v) + g_inh · (E_inh − v) + bias   (``synapse="conductance"``)
+        τ_m dv/dt = v_rest − v + g_exc − g_inh + bias                              (``synapse="current"``, g in mV)
         τ_exc dg_exc/dt = −g_exc,   τ_inh dg_inh/dt = −g_inh
 
     Each step integrates ``v`` and the ``g`` from their values at the step's start, then
     adds the weights of this step's arriving spikes to ``g_exc`` / ``g_inh``; a neuron
     whose ``v`` exceeds ``v_threshold`` spikes, is reset to ``v_reset`` and stays there
-    for ``refractory`` ms. Defaults are those of Song, Miller & Abbott (2000).
+    for ``refractory`` ms. Conductances are in units of the leak conductance; ``bias`` (mV)
+    is a constant input (a current times the membrane resistance). Defaults are those of
+    Song, Miller & Abbott (2000).
     """
 
     n: int
@@ -211,6 +213,7 @@ class LIF(Population):
     E_exc: Any = 0.0
     E_inh: Any = -80.0
     v_init: Any = -60.0
+    bias: Any = 0.0
     synapse: str = "conductance"
     _static = ("n", "synapse")
     variables = ("v", "g_exc", "g_inh", "spike")
@@ -228,9 +231,9 @@ class LIF(Population):
     def step(self, p, state, drive, dt, imposed=None):
         vm, ge, gi = state.v, state.g_exc, state.g_inh
         if self.synapse == "conductance":
-            dv = p["v_rest"] - vm + ge * (p["E_exc"] - vm) + gi * (p["E_inh"] - vm)
+            dv = p["v_rest"] - vm + ge * (p["E_exc"] - vm) + gi * (p["E_inh"] - vm) + p["bias"]
         else:
-            dv = p["v_rest"] - vm + ge - gi
+            dv = p["v_rest"] - vm + ge - gi + p["bias"]
         resting = state.refractory > 0
         vm = jnp.where(resting, vm, vm + dt / p["tau_m"] * dv)
         ge = ge - dt / p["tau_exc"] * ge + drive.get("exc", 0.0)

@@ -10,10 +10,11 @@ Example:
 """
 
 from .base import Activity, Rule, static
+from .inhibitory import Vogels, vogels
 from .pair import Pair, pair
 from .restricted import Restricted, RestrictedTraces, restricted
 from .reward import KINDS, Reward, RewardTraces, reward
 from .triplet import Triplet, TripletTraces, triplet
 
 __all__ = ["Activity", "KINDS", "Pair", "Restricted", "RestrictedTraces", "Reward", "RewardTraces", "Rule",
-           "Triplet", "TripletTraces", "pair", "restricted", "reward", "static", "triplet"]
+           "Triplet", "TripletTraces", "Vogels", "pair", "restricted", "reward", "static", "triplet", "vogels"]
