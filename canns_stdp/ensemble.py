@@ -277,7 +277,8 @@ class Ensemble:
             rule_state = [getattr(getattr(t, n, None), "value", None) for n in rule_names]
             held = layer + rule_state
             if all(isinstance(a, jax.Array) and (a.shape, a.dtype) == w for a, w in zip(held, wanted)):
-                states.append(StepState(type(template.layer)(*layer), jax.tree_util.tree_unflatten(rule_def, rule_state)))
+                rule_state = jax.tree_util.tree_unflatten(rule_def, rule_state)
+                states.append(StepState(type(template.layer)(*layer), rule_state))
             else:
                 states.append(read(t, rule))
         return states

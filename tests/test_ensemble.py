@@ -147,3 +147,16 @@ def test_a_sequence_split_across_calls_ends_where_one_call_ends_alone(rng):
         assert members[k].steps_trained == 90
     with pytest.raises(ValueError, match=r"batch of shape \(2,\), the input a batch of shape \(3,\)"):
         ensemble.train(inputs(rng, T=5, shape=(3, N_IN)), reward=1.0)
+
+
+def test_one_input_for_all_with_imposed_spikes_for_each(rng):
+    xs = inputs(rng, T=70)  # shared
+    posts = [(rng.random((70, N_OUT)) < 0.1).astype(np.float32) for _ in range(3)]  # one per member
+    make = lambda k: Trainer(SpikingLayer(N_IN, N_OUT, seed=k), rules.pair(A_plus=0.02 * (k + 1)), learning_rate=0.4)
+    members, alone = [make(k) for k in range(3)], [make(k) for k in range(3)]
+    spikes = Ensemble(members).train(xs, posts, return_spikes=True)
+    for k in range(3):
+        np.testing.assert_array_equal(spikes[k], alone[k].train(xs, posts[k], return_spikes=True))
+        np.testing.assert_allclose(members[k].model.W.value, alone[k].model.W.value, atol=1e-6)
+        np.testing.assert_array_equal(members[k].model.x.value, xs[-1])
+    assert not np.allclose(members[0].model.W.value, members[2].model.W.value)
