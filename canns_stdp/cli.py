@@ -1,8 +1,9 @@
 """The ``canns-stdp`` command: ``canns-stdp demo [--task ...]``.
 
 The last line printed states the result for scripts: ``accuracy: 0.912`` (digits,
-mnist; with ``--seeds N``: ``accuracy: MEAN std: S min: A max: B seeds: N``) or
-``hit_rate: 0.97 false_alarm_rate: 0.01`` (masquelier).
+mnist; with ``--seeds N``: ``accuracy: MEAN std: S min: A max: B seeds: N``),
+``hit_rate: 0.97 false_alarm_rate: 0.01`` (masquelier), ``low_fraction: F high_fraction: F
+rate_hz: F`` (song) or ``exc_rate_hz: F inh_rate_hz: F`` (vogels).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import sys
 
 __all__ = ["main", "build_parser"]
 
-TASKS = ("digits", "masquelier", "mnist")
+TASKS = ("digits", "masquelier", "mnist", "song", "vogels")
+NETWORK_TASKS = ("song", "vogels")  # simulated networks: --duration, no data, neurons or epochs
 DEFAULT_TASK = "digits"
 
 
@@ -24,6 +26,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return value
 
 
@@ -61,6 +73,12 @@ def _check_demo_args(parser, args) -> None:
             if getattr(args, option) is not None:
                 parser.error(f"--{option.replace('_', '-')} is only used by --task digits and mnist, "
                              "got --task masquelier")
+    if args.task in NETWORK_TASKS:
+        for option in ("neurons", "epochs", "seeds", "train_size", "test_size", "steps"):
+            if getattr(args, option) is not None:
+                parser.error(f"--{option.replace('_', '-')} is not used by --task {args.task}")
+    elif args.duration is not None:
+        parser.error(f"--duration is only used by --task {' and '.join(NETWORK_TASKS)}, got --task {args.task}")
     if args.seeds is not None and args.seed + args.seeds - 1 > _MAX_SEED:
         parser.error(f"--seed {args.seed} with --seeds {args.seeds} goes past the largest seed {_MAX_SEED}")
 
@@ -75,8 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "figures. digits: scikit-learn's 8x8 digits with a Diehl & Cook (2015) "
                     "network (needs the 'digits' extra). masquelier: Masquelier, Guyonneau & "
                     "Thorpe (2008) pattern detection by one neuron (no extra). mnist: the Diehl "
-                    "& Cook network on MNIST IDX files from --data. The last line printed is "
-                    "'accuracy: X' or 'hit_rate: X false_alarm_rate: Y'.")
+                    "& Cook network on MNIST IDX files from --data. song: Song, Miller & Abbott "
+                    "(2000), 1,000 Poisson inputs onto one neuron, weights going bimodal. vogels: "
+                    "Vogels et al. (2011), 10,000 neurons balanced by inhibitory plasticity. The last "
+                    "line printed is 'accuracy: X', 'hit_rate: X false_alarm_rate: Y', 'low_fraction: "
+                    "X high_fraction: Y rate_hz: Z' or 'exc_rate_hz: X inh_rate_hz: Y'.")
     demo.add_argument("--task", choices=TASKS, default=DEFAULT_TASK,
                       help=f"which task to run (default: {DEFAULT_TASK})")
     demo.add_argument("--data", metavar="PATH",
@@ -87,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--epochs", type=_positive_int, metavar="E",
                       help="passes over the training data (digits: 3, mnist: 1; "
                            "masquelier: training length in units of 50 s)")
+    demo.add_argument("--duration", type=_positive_float, metavar="S",
+                      help="song, vogels: simulated seconds (song: 100, vogels: 10)")
     demo.add_argument("--seed", type=_seed, default=0, metavar="S", help="random seed (default 0)")
     demo.add_argument("--seeds", type=_positive_int, metavar="N",
                       help="digits, mnist: train N seeds (--seed, --seed + 1, ...), one after the other; "
@@ -124,7 +147,17 @@ def main(argv=None) -> int:
         print(f"canns-stdp: error: --data: MNIST folder not found: {args.data!r}", file=sys.stderr)
         return 1
     try:
-        if args.task == "masquelier":
+        if args.task in NETWORK_TASKS:
+            import importlib
+            task = importlib.import_module(f".tasks.{args.task}", __package__)
+            duration = args.duration or (100.0 if args.task == "song" else 10.0)
+            res = task.run(duration, seed=args.seed, out=out if figures else None, progress=not args.no_progress)
+            if args.task == "song":
+                print(f"low_fraction: {res['low_fraction']:.3f} high_fraction: {res['high_fraction']:.3f} "
+                      f"rate_hz: {res['rate_hz']:.2f}")
+            else:
+                print(f"exc_rate_hz: {res['exc_rate_hz']:.2f} inh_rate_hz: {res['inh_rate_hz']:.2f}")
+        elif args.task == "masquelier":
             from .tasks import masquelier
             res = masquelier.run(epochs=args.epochs, seed=args.seed, out=out if figures else None,
                                  progress=not args.no_progress, neurons=args.neurons)

@@ -202,3 +202,23 @@ def test_a_failed_run_is_one_line_and_status_1(error, capsys, monkeypatch):
     monkeypatch.setattr(digits, "run", fail)
     assert main(["demo", "--task", "digits", "--no-figures"]) == 1
     assert capsys.readouterr().err == f"canns-stdp: error: {error}\n"
+
+
+def test_song_demo_prints_its_result_line_and_writes_its_figure(tmp_path, capsys):
+    assert main(["demo", "--task", "song", "--duration", "3", "--out", str(tmp_path), "--no-progress"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    match = re.fullmatch(r"low_fraction: ([\d.]+) high_fraction: ([\d.]+) rate_hz: ([\d.]+)", last)
+    assert match and 0 < float(match[3]) < 200
+    assert (tmp_path / "song_weights_and_rate.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--task", "song", "--epochs", "2"], "--epochs is not used by --task song"),
+    (["--task", "vogels", "--seeds", "2"], "--seeds is not used by --task vogels"),
+    (["--task", "digits", "--duration", "2"], "--duration is only used by --task song and vogels"),
+    (["--task", "song", "--duration", "0"], "expected a positive number, got '0'"),
+])
+def test_network_demos_refuse_options_they_do_not_use(args, message, capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", *args])
+    assert message in capsys.readouterr().err
