@@ -127,11 +127,17 @@ class SpikingLayer(BrainInspiredModel):
 
     @staticmethod
     def _initial_weights(W_init, seed, shape):
+        if seed is not None:
+            seed = v.check_seed("seed", seed)
         if W_init is None:
             key = bm.random.get_key() if seed is None else jax.random.PRNGKey(seed)
             return jax.random.normal(key, shape, dtype=jnp.float32) * 0.05
         W = W_init(shape) if callable(W_init) else W_init
-        W = np.asarray(W, dtype=np.float32)
+        try:
+            W = np.asarray(W, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise TypeError(f"W_init must be an array of numbers, a function of the shape or None, "
+                            f"got {type(W).__name__} {W!r:.80}") from None
         if W.shape != shape:
             raise ValueError(f"W_init must have shape {shape}, got shape {W.shape}")
         if not np.isfinite(W).all():

@@ -292,3 +292,14 @@ def test_weight_attr_must_be_a_name(name):
 def test_periodic_checkpoint_folder_must_be_a_path():
     with pytest.raises(TypeError, match=r"directory must be a path \(str or os.PathLike\), got None"):
         checkpoint.PeriodicCheckpoint(None, every=10)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(seed="a"), TypeError, "seed must be an integer >= 0, got 'a'"),
+    (dict(seed=1.5), TypeError, "seed must be an integer >= 0, got 1.5"),
+    (dict(seed=-1), ValueError, "seed must be an integer >= 0, got -1"),
+    (dict(W_init="abc"), TypeError, "W_init must be an array of numbers"),
+])
+def test_a_layer_refuses_bad_seeds_and_weights_naming_them(kwargs, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        SpikingLayer(4, 2, **kwargs)
