@@ -19,7 +19,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-__all__ = ["MemberSharding"]
+__all__ = ["MemberSharding", "constrain", "gathered", "neuron_dims", "place"]
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class MemberSharding:
                              f"{members}: use a multiple of {members} members")
         if self.neuron_axis is None:
             return
-        if len(out_shape) != 1 or tuple(weight_shape) != (out_shape[0], weight_shape[-1]) or len(weight_shape) != 2:
+        if len(out_shape) != 1 or len(weight_shape) != 2 or weight_shape[0] != out_shape[0]:
             raise ValueError(f"neuron_axis splits a dense layer's neurons; this layer has output shape {out_shape} "
                              f"and weight shape {tuple(weight_shape)}")
         neurons = self.size(self.neuron_axis)
@@ -78,9 +78,6 @@ class MemberSharding:
         if neuron_dim is not None and self.neuron_axis is not None:
             spec[neuron_dim % ndim] = self.neuron_axis
         return NamedSharding(self.mesh, PartitionSpec(*spec))
-
-    def replicated(self) -> NamedSharding:
-        return NamedSharding(self.mesh, PartitionSpec())
 
     def state(self, state, neuron_dims: list) -> tuple:
         """Where each array of ``state`` (stacked, ``(K, ...)``; in the order of its leaves)
@@ -101,7 +98,7 @@ class MemberSharding:
             if a is None:
                 shardings.append(None)
                 continue
-            neuron_dim = -1 if i == 1 and out_ndim == 1 else None
+            neuron_dim = -1 if i == 1 and out_ndim == 1 else None  # i == 1: imposed output spikes
             shardings.append(self._named(a.ndim, neuron_dim, 1 if axis == 0 else None))
         return tuple(shardings)
 

@@ -99,6 +99,17 @@ SCRIPT = textwrap.dedent(r'''
     Ensemble(loaded, mesh=grid, member_axis="members", neuron_axis="neurons").train([x[T:] for x in xs])
     report["checkpoint"] = {**differences(reference, loaded), "steps": [t.steps_trained for t in loaded]}
 
+    # conv members split along the members only; a batch of 2 images each, one input for all
+    images = (rng.random((40, 2, 1, 6, 6)) < 0.3).astype(np.float32)
+    def make_conv(k):
+        return STDPTrainer(ConvSpikingLayer(1, 2, 3, input_shape=(6, 6), padding=1, seed=k, threshold=0.5),
+                           learning_rate=0.05 * (k + 1), batch_reduction="mean")
+    one, many = [make_conv(k) for k in range(4)], [make_conv(k) for k in range(4)]
+    s_one = Ensemble(one).train(images, return_spikes=True)
+    s_many = Ensemble(many, mesh=grid).train(images, return_spikes=True)
+    report["conv"] = {"spikes_equal": bool((s_one == s_many).all()), "spikes": float(s_one.mean()),
+                      **differences(one, many), "layout": layouts[-1]}
+
     # a sweep on the mesh: the same table as on one device
     from canns_stdp.sweep import sweep
     def make_pair(seed, lr, A_plus):
@@ -170,6 +181,13 @@ def test_one_layer_split_over_its_neurons_equals_the_trainer_alone(report):
     assert r["spikes_equal"] and 0.02 < r["spikes"] < 0.9
     assert r["W"] <= 1e-6 and r["v"] <= 1e-6 and r["rule"] <= 1e-6
     assert r["layout"]["W"] == [None, "neurons", None]
+
+
+def test_conv_members_split_along_the_members(report):
+    r = report["conv"]
+    assert r["spikes_equal"] and 0.02 < r["spikes"] < 0.9
+    assert r["W"] <= 1e-6 and r["v"] <= 1e-6
+    assert r["layout"]["W"] == ["members", None, None, None, None]
 
 
 def test_checkpoint_round_trip_between_sharded_calls(report):
