@@ -2,6 +2,7 @@
 
     python benchmarks/ensemble.py                       # 20x5 and 784x100, K = 1, 8, 64
     python benchmarks/ensemble.py --sizes 784x400 --members 1,8,64,256
+    python benchmarks/ensemble.py --mesh                # members split over every device
 
 The job is the benchmark job (``canns_stdp.bench.job``): Poisson inputs with p = 0.05, LIF
 neurons, pair STDP every step; each member has its own seed and learning rate. "sequential"
@@ -19,6 +20,7 @@ import platform
 import time
 
 import jax
+from jax.sharding import Mesh
 
 import numpy as np
 
@@ -49,17 +51,20 @@ def main(argv=None) -> None:
     parser.add_argument("--sizes", default="20x5,784x100")
     parser.add_argument("--members", default="1,8,64")
     parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--mesh", action="store_true",
+                        help="split the ensemble's members over every device (K a multiple of the device count)")
     args = parser.parse_args(argv)
+    mesh = Mesh(np.array(jax.devices()), ("members",)) if args.mesh else None
     rng = np.random.default_rng(0)
     for size in args.sizes.split(","):
         n_in, n_out = (int(n) for n in size.split("x"))
         X = (rng.random((args.steps, n_in)) < 0.05).astype(np.float32)
         for K in (int(k) for k in args.members.split(",")):
             sequential = members(K, n_in, n_out)
-            ensemble = Ensemble(members(K, n_in, n_out))
+            ensemble = Ensemble(members(K, n_in, n_out), mesh=mesh)
             seq_s, ens_s = timed([lambda: [t.train(X) for t in sequential], lambda: ensemble.train(X)])
             row = dict(machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                               f"jax {jax.default_backend()}", layer=size, members=K, steps=args.steps,
+                               f"jax {jax.default_backend()}", devices=len(jax.devices()) if mesh else 1, layer=size, members=K, steps=args.steps,
                        sequential_member_steps_per_s=K * args.steps / seq_s,
                        ensemble_member_steps_per_s=K * args.steps / ens_s, ratio=seq_s / ens_s)
             print(json.dumps(row), flush=True)
