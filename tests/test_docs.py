@@ -77,7 +77,14 @@ def check_diehl_cook(ns):
     assert ns["accuracy"] > 0.75   # the page states 0.846
 
 
+def check_networks(ns):
+    assert 5.0 < ns["spikes"].count.mean() < 150.0            # the excitatory neurons fire
+    assert ns["weights"].values.shape == (10, 3)
+    assert (pathlib.Path("network.npz")).stat().st_size > 1000
+
+
 CHECKS = {
+    "docs/tutorials/networks.md": check_networks,
     "docs/tutorials/diehl-cook.md": check_diehl_cook,
     "docs/tutorials/own-rule.md": check_own_rule,
     "docs/tutorials/ensembles.md": check_ensembles,
