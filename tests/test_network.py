@@ -277,11 +277,12 @@ def test_a_network_checkpoint_that_does_not_fit_is_refused(rng, tmp_path):
     meta, arrays = read_checkpoint(tmp_path / "net.npz")
     arrays["network/state/proj/x->e/W"] = np.zeros((3, 3), np.float32)
     write_checkpoint(tmp_path / "bad.npz", meta["objects"], arrays)
-    with pytest.raises(CheckpointError, match=r"state/proj/x->e/W has shape \(3, 3\)"):
+    with pytest.raises(CheckpointError, match=r"projection 'x->e': stored weights of shape \(3, 3\), its "
+                                              r"description needs \(12, 30\)"):
         Network.load(tmp_path / "bad.npz")
     arrays.pop("network/state/proj/x->e/W")
     write_checkpoint(tmp_path / "missing.npz", meta["objects"], arrays)
-    with pytest.raises(CheckpointError, match=r"missing \['state/proj/x->e/W'\]"):
+    with pytest.raises(CheckpointError, match=r"projection 'x->e': stored weights of shape None"):
         Network.load(tmp_path / "missing.npz")
 
 
@@ -368,3 +369,15 @@ def test_vogels_inhibitory_plasticity_brings_the_excitatory_rate_down_toward_the
     assert before > 20.0
     assert res["exc_rate_hz"] < 0.5 * before
     assert np.all(res["weights_before"] == 0) and res["weights"].mean() > 0.01
+
+
+def test_a_network_checkpoint_declaring_huge_populations_is_refused_before_building(rng, tmp_path):
+    from canns_stdp.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
+
+    net, *_ = build(rng, "all", "uniform", "layer")
+    net.save(tmp_path / "net.npz")
+    meta, arrays = read_checkpoint(tmp_path / "net.npz")
+    meta["objects"]["network"]["config"]["populations"]["e"]["fields"]["n"] = 10 ** 9
+    write_checkpoint(tmp_path / "huge.npz", meta["objects"], arrays)
+    with pytest.raises(CheckpointError, match=r"population 'e' declares n=1000000000, its stored spikes have shape"):
+        Network.load(tmp_path / "huge.npz")

@@ -85,6 +85,7 @@ def load(path, network_cls):
         _fail(path, "it holds no network")
     config = obj["config"]
     arrays = {k[len("network/"):]: a for k, a in arrays.items() if k.startswith("network/")}
+    _check_sizes(path, config, arrays)
     try:
         pops = {}
         for name, spec in config["populations"].items():
@@ -134,6 +135,33 @@ def load(path, network_cls):
     net._state = _restored(net, have)
     net.steps_run = steps
     return net
+
+
+def _check_sizes(path, config, arrays) -> None:
+    """The sizes the description declares against the arrays the file holds, before any
+    population or projection is built (a forged description cannot make it allocate)."""
+    try:
+        sizes = {name: spec["fields"]["n"] for name, spec in config["populations"].items()}
+        for name, n in sizes.items():
+            spike = arrays.get(f"state/pop/{name}/spike")
+            if isinstance(n, bool) or not isinstance(n, int) or spike is None or spike.shape != (n,):
+                _fail(path, f"population {name!r} declares n={n!r}, its stored spikes have shape "
+                            f"{None if spike is None else spike.shape}")
+        for entry in config["projections"]:
+            name, W = entry["name"], arrays.get(f"state/proj/{entry['name']}/W")
+            kind = entry["connectivity"]
+            if kind == "Sparse":
+                pre = arrays.get(f"structure/{name}/pre")
+                want = None if pre is None else pre.shape
+            else:
+                want = (sizes[entry["post"]], sizes[entry["pre"]])
+            if W is None or W.shape != want:
+                _fail(path, f"projection {name!r}: stored weights of shape {None if W is None else W.shape}, "
+                            f"its description needs {want}")
+    except CheckpointError:
+        raise
+    except (KeyError, TypeError, AttributeError) as err:
+        _fail(path, f"its network description is invalid: {err!r}")
 
 
 def _restored(net, arrays):
