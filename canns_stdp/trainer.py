@@ -293,7 +293,7 @@ class Trainer(TrainerBase):
 
     # -- the lifecycle -------------------------------------------------------------------
     def _run(self, plastic: bool, seq: tuple, extra_names: tuple, progress, record: bool, desc: str,
-             checkpoint: Optional[PeriodicCheckpoint] = None, rule: Optional[Rule] = None):
+             checkpoint: Optional[PeriodicCheckpoint] = None, rule: Optional[Rule] = None, monitors=()):
         """Validate, read, plan, run and commit (see the module docstring)."""
         rule = self.current_rule() if rule is None else rule
         config, params = self.plan(extra_names, rule)
@@ -308,15 +308,31 @@ class Trainer(TrainerBase):
         start = self.steps_trained if plastic else 0
         open_chunk = self._open_chunk_here() if plastic else None
         first = None if checkpoint is None else checkpoint.step
-        callback = None
+        callbacks = []
         if checkpoint is not None:
             def save(path, total, running):
                 self._save_running(path, total, execution.canonical(running), seq[0][total - first - 1],
                                    start + total, execution.left_open(running, start + total) if plastic else None)
-            callback = checkpoint.callback(save)
+            callbacks.append(checkpoint.callback(save))
+        periodic = [m for m in monitors if m.every is not None]
+        spikes_wanted = [m for m in monitors if m.every is None]
+        for m in monitors:
+            m.begin()
+        if periodic:
+            previous = [start]
+
+            def sample(done, running):
+                layer = execution.canonical(running).layer
+                for m in periodic:
+                    if m.due(previous[0], start + done):
+                        m.snapshot(start + done, layer)
+                previous[0] = start + done
+            callbacks.append(sample)
+        callback = None if not callbacks else (lambda done, running: [c(done, running) for c in callbacks])
         try:
-            state, outs = execution.run(state, seq, start=start, open_chunk=open_chunk, record=record,
-                                        progress=progress, desc=desc, callback=callback)
+            state, outs = execution.run(state, seq, start=start, open_chunk=open_chunk,
+                                        record=record or bool(spikes_wanted), progress=progress, desc=desc,
+                                        callback=callback)
             left = execution.left_open(state, start + seq[0].shape[0]) if plastic else None
             self._commit(execution.canonical(state), seq[0][-1])
         except BaseException:
@@ -326,7 +342,11 @@ class Trainer(TrainerBase):
         if plastic:
             self.steps_trained = start + seq[0].shape[0]
         self._open_chunk = None if left is None else (left, self._committed())
-        return outs
+        for m in spikes_wanted:
+            m.consume(np.asarray(outs), start)
+        for m in monitors:
+            m.commit()
+        return outs if record else None
 
     def _committed(self) -> tuple:
         """The arrays the layer and the rule hold now (compared by identity)."""
@@ -346,7 +366,7 @@ class Trainer(TrainerBase):
 
     # -- public API ----------------------------------------------------------------------
     def train(self, train_data, post_spikes=None, *, reward=None, progress: Optional[bool] = None,
-              return_spikes: bool = False, checkpoint: Optional[PeriodicCheckpoint] = None):
+              return_spikes: bool = False, checkpoint: Optional[PeriodicCheckpoint] = None, monitors=()):
         """Train on a sequence of inputs, one plasticity step per row.
 
         Args:
@@ -361,6 +381,8 @@ class Trainer(TrainerBase):
             return_spikes: also return the output spikes ``(T,) + output shape``.
             checkpoint: a :class:`~canns_stdp.PeriodicCheckpoint` that saves the
                 trainer every ``every`` steps from inside the run.
+            monitors: :mod:`canns_stdp.monitors` recording spikes, state or weights
+                during the call.
 
         Returns:
             ``None``, or the output spikes when ``return_spikes``.
@@ -373,8 +395,20 @@ class Trainer(TrainerBase):
         names, series = self._extras(xs, {"reward": reward}, rule)
         if checkpoint is not None and not isinstance(checkpoint, PeriodicCheckpoint):
             raise TypeError(f"checkpoint must be a PeriodicCheckpoint, got {checkpoint!r}")
+        monitors = self._monitors(monitors)
         return self._run(True, (xs, posts, *series), names, progress, return_spikes, self._describe(rule),
-                         checkpoint, rule)
+                         checkpoint, rule, monitors)
+
+    def _monitors(self, monitors) -> tuple:
+        from .monitors import Monitor
+
+        monitors = tuple(monitors)
+        for m in monitors:
+            if not isinstance(m, Monitor):
+                raise TypeError(f"monitors must be canns_stdp.monitors monitors, got {m!r}")
+            if hasattr(m, "bind"):
+                m.bind(self._read_layer())
+        return monitors
 
     def _describe(self, rule: Rule) -> str:
         return type(rule).__name__

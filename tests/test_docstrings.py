@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["canns_stdp.rules", "canns_stdp.rules.base", "canns_stdp.rules.pair", "canns_stdp.rules.triplet",
+MODULES = ["canns_stdp.monitors", "canns_stdp.network.network", "canns_stdp.rules", "canns_stdp.rules.base", "canns_stdp.rules.pair", "canns_stdp.rules.triplet",
            "canns_stdp.rules.reward", "canns_stdp.rules.restricted", "canns_stdp.step", "canns_stdp.trainer", "canns_stdp.compat", "canns_stdp.ensemble",
            "canns_stdp.functional.triplet"]
 
