@@ -1,11 +1,12 @@
-"""Song, Miller & Abbott (2000) here and in Brian2, in one run: wall time of each whole
-command (imports, compilation and figures-off included) and the statistics that must agree.
+"""Classic plastic networks here and in Brian2, in one run: wall time of each whole command
+(imports, compilation and figures-off included) and the statistics that must agree.
 
-    python benchmarks/networks.py --brian-python /path/to/env-with-brian2/bin/python [--duration 100] [--seeds 3]
+    python benchmarks/networks.py --brian-python /path/to/env-with-brian2/bin/python \
+        [--task song|vogels] [--duration S] [--seeds N] [--standalone] [--json FILE]
 
-Brian2 runs benchmarks/brian2/song.py (its code generation targets: cython, and
-cpp_standalone with --standalone); ours runs ``canns-stdp demo --task song``. Prints a
-table and one JSON line per command; with --json, writes the rows to that file.
+Brian2 runs benchmarks/brian2/<task>.py (the same model in its equations; code generation
+target cython, and cpp_standalone with --standalone); ours runs ``canns-stdp demo --task
+<task>``. Prints a table and one JSON line per command; with --json, writes the rows.
 """
 
 from __future__ import annotations
@@ -28,39 +29,41 @@ def timed(command):
     return time.perf_counter() - start, done.stdout
 
 
-def ours(duration: float, seed: int):
-    seconds, out = timed([sys.executable, "-m", "canns_stdp.cli", "demo", "--task", "song", "--duration",
+def ours(task: str, duration: float, seed: int):
+    seconds, out = timed([sys.executable, "-m", "canns_stdp.cli", "demo", "--task", task, "--duration",
                           str(duration), "--seed", str(seed), "--no-figures", "--no-progress"])
     last = out.strip().splitlines()[-1]
     stats = dict(zip(re.findall(r"(\w+):", last), map(float, re.findall(r": ([-\d.e]+)", last))))
     return dict(system="canns_stdp", target="xla-cpu", seed=seed, wall_s=seconds, **stats)
 
 
-def brian2(python: str, duration: float, seed: int, target: str):
-    seconds, out = timed([python, str(HERE / "brian2" / "song.py"), str(duration), target, str(seed)])
+def brian2(python: str, task: str, duration: float, seed: int, target: str):
+    seconds, out = timed([python, str(HERE / "brian2" / f"{task}.py"), str(duration), target, str(seed)])
     return dict(system="brian2", target=target, seed=seed, wall_s=seconds, **json.loads(out.strip().splitlines()[-1]))
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--brian-python", required=True, help="a Python that has Brian2")
-    parser.add_argument("--duration", type=float, default=100.0, help="simulated seconds (default 100)")
+    parser.add_argument("--task", choices=("song", "vogels"), default="song")
+    parser.add_argument("--duration", type=float, help="simulated seconds (default: song 100, vogels 10)")
     parser.add_argument("--seeds", type=int, default=1, help="seeds per system (default 1)")
     parser.add_argument("--standalone", action="store_true", help="also Brian2's C++ standalone device")
     parser.add_argument("--json", help="write the rows to this file")
     args = parser.parse_args(argv)
+    duration = args.duration or (100.0 if args.task == "song" else 10.0)
     targets = ["cython"] + (["cpp_standalone"] if args.standalone else [])
-    brian2(args.brian_python, 0.1, 0, "cython")  # Brian2's code cache warmed once, as a user's second run
+    brian2(args.brian_python, args.task, 0.1 if args.task == "song" else 1.0, 0, "cython")  # code cache warmed
     rows = []
     for seed in range(args.seeds):
-        rows.append(ours(args.duration, seed))
-        rows += [brian2(args.brian_python, args.duration, seed, t) for t in targets]
-    print(f"Song, Miller & Abbott, {args.duration:g} s simulated, {platform.machine()} "
-          f"{platform.processor() or ''}".rstrip())
-    print(f"{'system':>11} {'target':>15} {'seed':>4} {'wall s':>8} {'low':>6} {'high':>6} {'rate Hz':>8}")
+        rows.append(ours(args.task, duration, seed))
+        rows += [brian2(args.brian_python, args.task, duration, seed, t) for t in targets]
+    stats = ("low_fraction", "high_fraction", "rate_hz") if args.task == "song" else ("exc_rate_hz", "inh_rate_hz")
+    print(f"{args.task}, {duration:g} s simulated, {platform.machine()} {platform.processor() or ''}".rstrip())
+    print(f"{'system':>11} {'target':>15} {'seed':>4} {'wall s':>8} " + " ".join(f"{k:>13}" for k in stats))
     for r in rows:
-        print(f"{r['system']:>11} {r['target']:>15} {r['seed']:>4} {r['wall_s']:8.1f} {r['low_fraction']:6.3f} "
-              f"{r['high_fraction']:6.3f} {r['rate_hz']:8.1f}")
+        print(f"{r['system']:>11} {r['target']:>15} {r['seed']:>4} {r['wall_s']:8.1f} "
+              + " ".join(f"{r[k]:13.3f}" for k in stats))
     for target in targets:
         theirs = [r["wall_s"] for r in rows if r["target"] == target]
         mine = [r["wall_s"] for r in rows if r["system"] == "canns_stdp"]

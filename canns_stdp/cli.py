@@ -3,7 +3,8 @@
 The last line printed states the result for scripts: ``accuracy: 0.912`` (digits,
 mnist; with ``--seeds N``: ``accuracy: MEAN std: S min: A max: B seeds: N``),
 ``hit_rate: 0.97 false_alarm_rate: 0.01`` (masquelier), ``low_fraction: F high_fraction: F
-rate_hz: F`` (song) or ``exc_rate_hz: F inh_rate_hz: F`` (vogels).
+rate_hz: F`` (song), ``exc_rate_hz: F inh_rate_hz: F`` (vogels) or ``gamma_peak_hz: F
+high_fraction: F`` (izhikevich).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import sys
 
 __all__ = ["main", "build_parser"]
 
-TASKS = ("digits", "masquelier", "mnist", "song", "vogels")
-NETWORK_TASKS = ("song", "vogels")  # simulated networks: --duration, no data, neurons or epochs
+TASKS = ("digits", "izhikevich", "masquelier", "mnist", "song", "vogels")
+NETWORK_TASKS = ("izhikevich", "song", "vogels")  # simulated networks: --duration, no data, neurons or epochs
 DEFAULT_TASK = "digits"
 
 
@@ -78,7 +79,7 @@ def _check_demo_args(parser, args) -> None:
             if getattr(args, option) is not None:
                 parser.error(f"--{option.replace('_', '-')} is not used by --task {args.task}")
     elif args.duration is not None:
-        parser.error(f"--duration is only used by --task {' and '.join(NETWORK_TASKS)}, got --task {args.task}")
+        parser.error(f"--duration is only used by --task {', '.join(NETWORK_TASKS)}, got --task {args.task}")
     if args.seeds is not None and args.seed + args.seeds - 1 > _MAX_SEED:
         parser.error(f"--seed {args.seed} with --seeds {args.seeds} goes past the largest seed {_MAX_SEED}")
 
@@ -95,9 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "Thorpe (2008) pattern detection by one neuron (no extra). mnist: the Diehl "
                     "& Cook network on MNIST IDX files from --data. song: Song, Miller & Abbott "
                     "(2000), 1,000 Poisson inputs onto one neuron, weights going bimodal. vogels: "
-                    "Vogels et al. (2011), 10,000 neurons balanced by inhibitory plasticity. The last "
+                    "Vogels et al. (2011), 10,000 neurons balanced by inhibitory plasticity. izhikevich: "
+                    "Izhikevich (2006), 1,000 neurons with axonal delays, polychronization. The last "
                     "line printed is 'accuracy: X', 'hit_rate: X false_alarm_rate: Y', 'low_fraction: "
-                    "X high_fraction: Y rate_hz: Z' or 'exc_rate_hz: X inh_rate_hz: Y'.")
+                    "X high_fraction: Y rate_hz: Z', 'exc_rate_hz: X inh_rate_hz: Y' or 'gamma_peak_hz: X "
+                    "high_fraction: Y'.")
     demo.add_argument("--task", choices=TASKS, default=DEFAULT_TASK,
                       help=f"which task to run (default: {DEFAULT_TASK})")
     demo.add_argument("--data", metavar="PATH",
@@ -109,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="passes over the training data (digits: 3, mnist: 1; "
                            "masquelier: training length in units of 50 s)")
     demo.add_argument("--duration", type=_positive_float, metavar="S",
-                      help="song, vogels: simulated seconds (song: 100, vogels: 10)")
+                      help="izhikevich, song, vogels: simulated seconds (60, 100, 10)")
     demo.add_argument("--seed", type=_seed, default=0, metavar="S", help="random seed (default 0)")
     demo.add_argument("--seeds", type=_positive_int, metavar="N",
                       help="digits, mnist: train N seeds (--seed, --seed + 1, ...), one after the other; "
@@ -150,13 +153,15 @@ def main(argv=None) -> int:
         if args.task in NETWORK_TASKS:
             import importlib
             task = importlib.import_module(f".tasks.{args.task}", __package__)
-            duration = args.duration or (100.0 if args.task == "song" else 10.0)
+            duration = args.duration or {"izhikevich": 60.0, "song": 100.0, "vogels": 10.0}[args.task]
             res = task.run(duration, seed=args.seed, out=out if figures else None, progress=not args.no_progress)
             if args.task == "song":
                 print(f"low_fraction: {res['low_fraction']:.3f} high_fraction: {res['high_fraction']:.3f} "
                       f"rate_hz: {res['rate_hz']:.2f}")
-            else:
+            elif args.task == "vogels":
                 print(f"exc_rate_hz: {res['exc_rate_hz']:.2f} inh_rate_hz: {res['inh_rate_hz']:.2f}")
+            else:
+                print(f"gamma_peak_hz: {res['gamma_peak_hz']:.1f} high_fraction: {res['high_fraction']:.3f}")
         elif args.task == "masquelier":
             from .tasks import masquelier
             res = masquelier.run(epochs=args.epochs, seed=args.seed, out=out if figures else None,

@@ -215,7 +215,7 @@ def test_song_demo_prints_its_result_line_and_writes_its_figure(tmp_path, capsys
 @pytest.mark.parametrize("args, message", [
     (["--task", "song", "--epochs", "2"], "--epochs is not used by --task song"),
     (["--task", "vogels", "--seeds", "2"], "--seeds is not used by --task vogels"),
-    (["--task", "digits", "--duration", "2"], "--duration is only used by --task song and vogels"),
+    (["--task", "digits", "--duration", "2"], "--duration is only used by --task izhikevich, song, vogels"),
     (["--task", "song", "--duration", "0"], "expected a positive number, got '0'"),
 ])
 def test_network_demos_refuse_options_they_do_not_use(args, message, capsys):

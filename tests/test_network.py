@@ -381,3 +381,35 @@ def test_a_network_checkpoint_declaring_huge_populations_is_refused_before_build
     write_checkpoint(tmp_path / "huge.npz", meta["objects"], arrays)
     with pytest.raises(CheckpointError, match=r"population 'e' declares n=1000000000, its stored spikes have shape"):
         Network.load(tmp_path / "huge.npz")
+
+
+def test_izhikevich_slow_stdp_matches_its_equations(rng):
+    from canns_stdp.tasks.izhikevich import SlowSTDP
+
+    n_in, n_out, steps, d = 15, 4, 350, np.float32(np.exp(-1 / 20))
+    xs = (rng.random((steps, n_in)) < 0.1).astype(np.float32)
+    posts = (rng.random((steps, n_out)) < 0.1).astype(np.float32)
+    W0 = rng.uniform(2.0, 8.0, (n_out, n_in)).astype(np.float32)
+    layer = SpikingLayer(n_in, n_out, W_init=W0, tau_pre=20.0, tau_post=20.0, dt=1.0)
+    Trainer(layer, SlowSTDP(period=100), learning_rate=1.0, w_max=10.0).train(xs, posts)
+    W, sd, x_pre, x_post = W0.copy(), np.zeros_like(W0), np.zeros(n_in, np.float32), np.zeros(n_out, np.float32)
+    for t, (x, s) in enumerate(zip(xs, posts), start=1):
+        x_pre, x_post = d * x_pre + x, d * x_post + s
+        sd = sd + 0.1 * np.outer(s, x_pre) - 0.12 * np.outer(x_post, x)
+        if t % 100 == 0:  # applied once a period, then partly forgotten
+            W, sd = np.clip(W + 0.01 + sd, 0.0, 10.0), 0.9 * sd
+    assert np.abs(W - W0).max() > 0.05
+    np.testing.assert_allclose(layer.W.value, W, atol=2e-5)
+
+
+def test_izhikevich_network_fires_and_its_weights_move_once_a_second():
+    from canns_stdp.tasks import izhikevich
+
+    net = izhikevich.build(seed=1)
+    W0 = net.weights("exc->exc")
+    net.run(999)
+    np.testing.assert_array_equal(net.weights("exc->exc"), W0)  # no update before the first second ends
+    net.run(1)
+    assert np.abs(net.weights("exc->exc") - W0).max() > 0.01
+    res = izhikevich.run(2.0, seed=1, progress=False, echo=lambda *a: None)
+    assert 30.0 <= res["gamma_peak_hz"] <= 100.0 and res["weights"].size == 80_000

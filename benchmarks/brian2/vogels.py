@@ -1,0 +1,70 @@
+"""Vogels et al. (2011) in Brian2, for benchmarks/networks.py (run in an environment that has
+Brian2; never a project dependency). Same model as canns_stdp.tasks.vogels: 8,000 + 2,000
+conductance-based LIF neurons, 2% connectivity, inhibitory STDP on I->E from 1 s.
+
+    python benchmarks/brian2/vogels.py SECONDS [cython|numpy|cpp_standalone] [SEED]
+
+Prints one JSON line: exc_rate_hz, inh_rate_hz (the last second), run_s.
+"""
+
+import json
+import sys
+import time
+
+import numpy as np
+from brian2 import (NeuronGroup, SpikeMonitor, Synapses, defaultclock, mV, ms, prefs, run, second, seed,
+                    set_device)
+
+duration = float(sys.argv[1])
+target = sys.argv[2] if len(sys.argv) > 2 else "cython"
+seed(int(sys.argv[3]) if len(sys.argv) > 3 else 0)
+if target == "cpp_standalone":
+    set_device("cpp_standalone", directory=None)
+else:
+    prefs.codegen.target = target
+defaultclock.dt = 0.1 * ms
+
+# conductances in units of the leak conductance; the bias is 200 pA / 10 nS = 20 mV
+model = """
+dv/dt = (-60*mV - v + g_exc * (0*mV - v) + g_inh * (-80*mV - v) + 20*mV) / (20*ms) : volt (unless refractory)
+dg_exc/dt = -g_exc / (5*ms) : 1
+dg_inh/dt = -g_inh / (10*ms) : 1
+"""
+neurons = NeuronGroup(10000, model, threshold="v > -50*mV", reset="v = -60*mV", refractory=5 * ms,
+                      method="euler")
+neurons.v = "-60*mV + 10*mV * rand()"
+exc, inh = neurons[:8000], neurons[8000:]
+from_exc = Synapses(exc, neurons, on_pre="g_exc += 0.03")
+from_exc.connect(p=0.02)
+inh_inh = Synapses(inh, inh, on_pre="g_inh += 0.3")
+inh_inh.connect(p=0.02)
+eta = 0.0  # no plasticity during the first second
+alpha = 2 * 3.0 * 20.0 / 1000.0
+inh_exc = Synapses(inh, exc,
+                   """w : 1
+                      dx_pre/dt = -x_pre / (20*ms) : 1 (event-driven)
+                      dx_post/dt = -x_post / (20*ms) : 1 (event-driven)""",
+                   on_pre="""x_pre += 1.
+                             w = clip(w + (x_post - alpha) * eta, 0, 10)
+                             g_inh += w""",
+                   on_post="""x_post += 1.
+                              w = clip(w + x_pre * eta, 0, 10)""")
+inh_exc.connect(p=0.02)
+inh_exc.w = 0.0
+exc_spikes, inh_spikes = SpikeMonitor(exc), SpikeMonitor(inh)
+start = time.perf_counter()
+run(1 * second)
+eta = 1e-3
+if duration > 1:
+    run((duration - 1) * second)
+elapsed = time.perf_counter() - start
+end = duration
+
+
+def last_second(monitor, n):
+    t = np.asarray(monitor.t / second)
+    return float(np.sum(t >= end - 1.0) / n)
+
+
+print(json.dumps(dict(exc_rate_hz=last_second(exc_spikes, 8000), inh_rate_hz=last_second(inh_spikes, 2000),
+                      run_s=elapsed)))
