@@ -8,21 +8,13 @@ Prints one JSON line: low_fraction, high_fraction, rate_hz, run_s.
 """
 
 import json
-import sys
 import time
 
 import numpy as np
-from brian2 import (Hz, NeuronGroup, PoissonGroup, SpikeMonitor, Synapses, defaultclock, mV, ms, prefs, run, second,
-                    seed, set_device)
+from brian2 import Hz, NeuronGroup, PoissonGroup, SpikeMonitor, Synapses, mV, run, second
+from setup_run import from_command_line
 
-duration = float(sys.argv[1])
-target = sys.argv[2] if len(sys.argv) > 2 else "cython"
-seed(int(sys.argv[3]) if len(sys.argv) > 3 else 0)
-if target == "cpp_standalone":
-    set_device("cpp_standalone", directory=None)
-else:
-    prefs.codegen.target = target
-defaultclock.dt = 0.1 * ms
+duration, target = from_command_line()
 
 gmax, a_plus = 0.01, 0.01 * 0.01
 model = """

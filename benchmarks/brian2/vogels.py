@@ -8,21 +8,13 @@ Prints one JSON line: exc_rate_hz, inh_rate_hz (the last second), run_s.
 """
 
 import json
-import sys
 import time
 
 import numpy as np
-from brian2 import (NeuronGroup, SpikeMonitor, Synapses, defaultclock, mV, ms, prefs, run, second, seed,
-                    set_device)
+from brian2 import NeuronGroup, SpikeMonitor, Synapses, ms, run, second
+from setup_run import from_command_line
 
-duration = float(sys.argv[1])
-target = sys.argv[2] if len(sys.argv) > 2 else "cython"
-seed(int(sys.argv[3]) if len(sys.argv) > 3 else 0)
-if target == "cpp_standalone":
-    set_device("cpp_standalone", directory=None)
-else:
-    prefs.codegen.target = target
-defaultclock.dt = 0.1 * ms
+duration, target = from_command_line()
 
 # conductances in units of the leak conductance; the bias is 200 pA / 10 nS = 20 mV
 model = """
@@ -42,13 +34,13 @@ eta = 0.0  # no plasticity during the first second
 alpha = 2 * 3.0 * 20.0 / 1000.0
 inh_exc = Synapses(inh, exc,
                    """w : 1
-                      dx_pre/dt = -x_pre / (20*ms) : 1 (event-driven)
-                      dx_post/dt = -x_post / (20*ms) : 1 (event-driven)""",
-                   on_pre="""x_pre += 1.
-                             w = clip(w + (x_post - alpha) * eta, 0, 10)
+                      dpresyn_trace/dt = -presyn_trace / (20*ms) : 1 (event-driven)
+                      dpostsyn_trace/dt = -postsyn_trace / (20*ms) : 1 (event-driven)""",
+                   on_pre="""presyn_trace += 1.
+                             w = clip(w + (postsyn_trace - alpha) * eta, 0, 10)
                              g_inh += w""",
-                   on_post="""x_post += 1.
-                              w = clip(w + x_pre * eta, 0, 10)""")
+                   on_post="""postsyn_trace += 1.
+                              w = clip(w + presyn_trace * eta, 0, 10)""")
 inh_exc.connect(p=0.02)
 inh_exc.w = 0.0
 exc_spikes, inh_spikes = SpikeMonitor(exc), SpikeMonitor(inh)

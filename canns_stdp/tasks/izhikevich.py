@@ -21,6 +21,7 @@ import numpy as np
 
 from ..network import Izhikevich, Network, PoissonInput, PopulationRateMonitor, Projection, SpikeMonitor, Sparse
 from ..rules.base import Activity, Rule
+from ._plot import figure_folder, save, write_figures
 
 __all__ = ["SlowSTDP", "build", "run"]
 
@@ -115,21 +116,11 @@ def run(duration_s: float = 60.0, *, seed: int = 0, out=None, progress: bool = T
                weights=W, spectrum=(freqs, power), spikes=(spikes.t, spikes.i, inh_spikes.t, inh_spikes.i),
                seconds=elapsed, figures=[])
     echo(f"simulated {duration_s:g} s in {elapsed:.1f} s")
-    if out is not None:
-        res["figures"] = _figures(res, duration_s, out)
-        for path in res["figures"]:
-            echo(f"wrote {path}")
-    return res
+    return write_figures(res, lambda r, folder: _figures(r, duration_s, folder), out, echo)
 
 
 def _figures(res: dict, duration_s: float, out) -> list:
-    import pathlib
-
-    from ._plot import pyplot
-
-    plt = pyplot()
-    out = pathlib.Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    plt, out = figure_folder(out)
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
     t, i, ti, ii = res["spikes"]
     lo = duration_s * 1000 - 1000
@@ -145,8 +136,4 @@ def _figures(res: dict, duration_s: float, out) -> list:
     axes[2].axvspan(30, 100, color="tab:green", alpha=0.1, label="gamma band")
     axes[2].set(xlabel="frequency (Hz)", ylabel="power (a.u.)", title="excitatory rate spectrum", yscale="log")
     axes[2].legend()
-    fig.tight_layout()
-    path = out / "izhikevich_polychronization.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+    return [save(plt, fig, out / "izhikevich_polychronization.png")]

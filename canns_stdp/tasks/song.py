@@ -11,12 +11,12 @@ bimodal (most near 0 or near gmax) and the output rate settles.
 from __future__ import annotations
 
 import time
-from typing import Optional
 
 import numpy as np
 
 from .. import rules
-from ..network import LIF, Network, PoissonInput, PopulationRateMonitor, Projection, SpikeMonitor, WeightMonitor
+from ..network import LIF, Network, PoissonInput, Projection, SpikeMonitor, WeightMonitor
+from ._plot import figure_folder, save, write_figures
 
 __all__ = ["build", "run"]
 
@@ -55,21 +55,11 @@ def run(duration_s: float = 100.0, *, seed: int = 0, out=None, progress: bool = 
                   weights=W, snapshots=(weights.t, weights.values / GMAX), spike_times=spikes.t, seconds=elapsed,
                   figures=[])
     echo(f"simulated {duration_s:g} s in {elapsed:.1f} s; output rate {rate:.1f} Hz over the last 10%")
-    if out is not None:
-        result["figures"] = _figures(result, duration_s, out)
-        for path in result["figures"]:
-            echo(f"wrote {path}")
-    return result
+    return write_figures(result, lambda r, folder: _figures(r, duration_s, folder), out, echo)
 
 
 def _figures(res: dict, duration_s: float, out) -> list:
-    import pathlib
-
-    from ._plot import pyplot
-
-    plt = pyplot()
-    out = pathlib.Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    plt, out = figure_folder(out)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     axes[0].hist(res["weights"], bins=40, range=(0, 1), color="tab:blue")
     axes[0].set(xlabel="weight / gmax", ylabel="synapses", title="final weights")
@@ -82,8 +72,4 @@ def _figures(res: dict, duration_s: float, out) -> list:
     counts, _ = np.histogram(res["spike_times"] / 1000, bins)
     axes[2].plot(bins[:-1], counts / np.diff(bins), drawstyle="steps-post", color="tab:red")
     axes[2].set(xlabel="time (s)", ylabel="rate (Hz)", title="output rate")
-    fig.tight_layout()
-    path = out / "song_weights_and_rate.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+    return [save(plt, fig, out / "song_weights_and_rate.png")]

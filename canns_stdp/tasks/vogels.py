@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import rules
 from ..network import LIF, Network, Projection, SpikeMonitor, fixed_probability
+from ._plot import figure_folder, save, write_figures
 
 __all__ = ["build", "run"]
 
@@ -68,21 +69,11 @@ def run(duration_s: float = 10.0, *, seed: int = 0, out=None, progress: bool = T
                rates=(bins[:-1], np.histogram(exc.t, bins)[0] / n_exc * 10, np.histogram(inh.t, bins)[0] / n_inh * 10),
                weights=net.weights("inh->exc"), weights_before=before, spikes=(exc.t, exc.i), figures=[])
     echo(f"simulated {duration_s:g} s in {elapsed:.1f} s")
-    if out is not None:
-        res["figures"] = _figures(res, end, out)
-        for path in res["figures"]:
-            echo(f"wrote {path}")
-    return res
+    return write_figures(res, lambda r, folder: _figures(r, end, folder), out, echo)
 
 
 def _figures(res: dict, end: float, out) -> list:
-    import pathlib
-
-    from ._plot import pyplot
-
-    plt = pyplot()
-    out = pathlib.Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    plt, out = figure_folder(out)
     t, i = res["spikes"]
     fig, axes = plt.subplots(2, 2, figsize=(12, 7))
     for ax, (lo, title) in zip(axes[0], ((0.0, "first 200 ms (no plasticity)"), (end - 200.0, "last 200 ms"))):
@@ -98,8 +89,4 @@ def _figures(res: dict, end: float, out) -> list:
     axes[1, 0].legend()
     axes[1, 1].hist(res["weights"], bins=50, color="tab:purple")
     axes[1, 1].set(xlabel="inhibitory weight (leak conductances)", ylabel="synapses", title="I→E weights at the end")
-    fig.tight_layout()
-    path = out / "vogels_balance.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+    return [save(plt, fig, out / "vogels_balance.png")]
