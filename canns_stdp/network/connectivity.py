@@ -17,7 +17,7 @@ presynaptic neuron (``(n_pre,)``) or, with per-synapse delays, per synapse (shap
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -44,7 +44,7 @@ class Connectivity:
     def shape(self):
         return (self.n_post, self.n_pre)
 
-    def current(self, arrays, W, a, per_synapse: bool):
+    def current(self, arrays, W, a, per_synapse: bool, events=None):
         return jnp.sum(W * a, axis=1) if per_synapse else W @ a
 
     def hebbian(self, arrays, W, post, pre, per_synapse: bool):
@@ -93,7 +93,7 @@ class Masked(Connectivity):
     def arrays(self):
         return {"mask": self.mask}
 
-    def current(self, arrays, W, a, per_synapse):
+    def current(self, arrays, W, a, per_synapse, events=None):
         return super().current(arrays, W * arrays["mask"], a, per_synapse)
 
     def hebbian(self, arrays, W, post, pre, per_synapse):
@@ -149,15 +149,16 @@ class Sparse(Connectivity):
         """``(n_post, most)``: the synapses onto each postsynaptic neuron, padded with ``n_syn``."""
         return _table(self.post, self.n_post)
 
-    def current(self, arrays, W, a, per_synapse):
+    def current(self, arrays, W, a, per_synapse, events=None):
         if "fanout" in arrays and not per_synapse:
-            return self.current_of_events(arrays, W, a)
+            return self.current_of_events(arrays, W, a, events)
         carried = W * (a if per_synapse else a[arrays["pre"]])
         return jax.ops.segment_sum(carried, arrays["post"], num_segments=self.n_post, indices_are_sorted=True)
 
-    def current_of_events(self, arrays, W, a):
-        """The same input, visiting only the fan-out of the active presynaptic neurons:
-        the cost follows the spikes, not the synapses."""
+    def current_of_events(self, arrays, W, a, events=None):
+        """The same input, visiting only the fan-out of the active presynaptic neurons
+        (``events``: theirs, when already listed): the cost follows the spikes, not the
+        synapses."""
         n_syn = W.shape[0]
 
         def visit(ids, pres, current):
@@ -165,7 +166,8 @@ class Sparse(Connectivity):
             targets = arrays["post"].at[ids].get(mode="fill", fill_value=0)
             return current.at[targets].add(carried)
 
-        return visit_events(a != 0, arrays["fanout"], n_syn, visit, jnp.zeros((self.n_post,), W.dtype))
+        events = listed(a != 0) if events is None else events
+        return visit_events(events, arrays["fanout"], n_syn, visit, jnp.zeros((self.n_post,), W.dtype))
 
     def hebbian(self, arrays, W, post, pre, per_synapse):
         return post[arrays["post"]] * (pre if per_synapse else pre[arrays["pre"]])
@@ -211,18 +213,32 @@ def compact(active, size: int):
     return jnp.full((size,), n, jnp.int32).at[slots].set(jnp.arange(n, dtype=jnp.int32), mode="drop")
 
 
-def visit_events(active, table, n_syn: int, visit, carry, block: int = 8):
-    """``carry`` through ``visit(ids, neurons, carry)`` for the ``active`` neurons, ``block``
-    at a time: ``neurons`` (padded with ``len(active)``) and ``ids``, their rows of
-    ``table`` (padded with ``n_syn``). As many visits as active neurons need."""
-    n = active.shape[0]
-    order = compact(active, -(-n // block) * block)
+BLOCK = 8  # active neurons visited together
 
+
+class Events(NamedTuple):
+    """The active neurons of a population at one step: their indices first in ``order``
+    (padded with the population's size to a multiple of :data:`BLOCK`), and ``count``."""
+
+    order: Any
+    count: Any
+
+
+def listed(active) -> Events:
+    """:class:`Events` of a boolean vector (one compaction, shared by whoever visits them)."""
+    n = active.shape[0]
+    return Events(compact(active, -(-n // BLOCK) * BLOCK), jnp.sum(active))
+
+
+def visit_events(events: Events, table, n_syn: int, visit, carry):
+    """``carry`` through ``visit(ids, neurons, carry)`` for the active neurons of ``events``,
+    :data:`BLOCK` at a time: ``neurons`` (padded with the population's size) and ``ids``,
+    their rows of ``table`` (padded with ``n_syn``). As many visits as active neurons need."""
     def one_block(i, carry):
-        neurons = jax.lax.dynamic_slice(order, (i * block,), (block,))
+        neurons = jax.lax.dynamic_slice(events.order, (i * BLOCK,), (BLOCK,))
         return visit(table.at[neurons].get(mode="fill", fill_value=n_syn), neurons, carry)
 
-    return jax.lax.fori_loop(0, (jnp.sum(active) + block - 1) // block, one_block, carry)
+    return jax.lax.fori_loop(0, (events.count + BLOCK - 1) // BLOCK, one_block, carry)
 
 
 def from_indices(pre, post) -> Sparse:

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 from ..functional.dependence import WeightBounds
 from ..functional.stdp import TraceParams, Traces, apply_bounds, update_traces
 from ..rules.base import Activity
-from .connectivity import visit_events
+from .connectivity import listed, visit_events
 
 __all__ = ["NetConfig", "NetParams", "NetState", "PopConfig", "ProjConfig", "ProjState", "network_step"]
 
@@ -121,6 +121,13 @@ def network_step(config: NetConfig, params: NetParams, state: NetState, given: t
     pops, history = list(state.pops), list(state.history)
     spikes: list = [None] * n_pops
     arrivals: dict = {}
+    events: dict = {}  # (population, delay): its active neurons, listed once per step
+
+    def events_of(key, vector):
+        if key not in events:
+            events[key] = listed(vector != 0)
+        return events[key]
+
     given_of = dict(zip([i for i, c in enumerate(config.pops) if c.given], given))
     imposed_of = dict(zip([i for i, c in enumerate(config.pops) if c.imposed], imposed))
     for i in config.order:
@@ -139,8 +146,11 @@ def network_step(config: NetConfig, params: NetParams, state: NetState, given: t
                     continue
                 a = _arrivals(config, params, state, history, spikes, k)
                 arrivals[k] = a
+                listing = None
+                if "fanout" in params.projs[k].arrays and proj.delay is not None:
+                    listing = events_of((proj.pre, proj.delay), a)
                 c = proj.connectivity.current(params.projs[k].arrays, state.projs[k].W, a,
-                                              proj.delay is None)
+                                              proj.delay is None, listing)
                 drive[proj.receptor] = c if proj.receptor not in drive else drive[proj.receptor] + c
             pops[i], s = template.step(params.pops[i], pops[i], drive, params.dt, imposed_of.get(i))
         spikes[i] = s
@@ -150,12 +160,16 @@ def network_step(config: NetConfig, params: NetParams, state: NetState, given: t
     if config.learn:
         for k, proj in enumerate(config.projs):
             if proj.plastic:
+                listings = None
+                if proj.local:
+                    listings = (events_of((proj.pre, proj.delay), arrivals[k]),
+                                events_of((proj.post, 0), spikes[proj.post]))
                 projs[k] = _plasticity(proj, params.projs[k], state.projs[k], arrivals[k], spikes[proj.post],
-                                       reward)
+                                       reward, listings)
     return NetState(state.t + 1, state.seed, tuple(pops), tuple(history), tuple(projs)), tuple(spikes)
 
 
-def _plasticity(proj: ProjConfig, p: ProjParams, st: ProjState, a, s_post, reward):
+def _plasticity(proj: ProjConfig, p: ProjParams, st: ProjState, a, s_post, reward, listings=None):
     """Traces, the rule's change and the clipped update of one projection (steps 5-7)."""
     new, decayed = update_traces(proj.trace_add, p.traces, Traces(st.trace_pre, st.trace_post), a, s_post)
     pre, post = Activity(a, new.pre, decayed.pre), Activity(s_post, new.post, decayed.post)
@@ -166,7 +180,7 @@ def _plasticity(proj: ProjConfig, p: ProjParams, st: ProjState, a, s_post, rewar
     if "reward" in proj.extras:
         kwargs["reward"] = reward
     if proj.local:
-        W_new, rule_state = _local_update(proj, p, st.rule, pre, post, W, kwargs)
+        W_new, rule_state = _local_update(proj, p, st.rule, pre, post, W, kwargs, listings)
         return ProjState(W_new, new.pre, new.post, rule_state)
 
     def hebbian(post_term, pre_term):
@@ -177,7 +191,8 @@ def _plasticity(proj: ProjConfig, p: ProjParams, st: ProjState, a, s_post, rewar
     return ProjState(W_new, new.pre, new.post, rule_state)
 
 
-def _local_update(proj: ProjConfig, p: ProjParams, rule_state, pre: Activity, post: Activity, W, kwargs):
+def _local_update(proj: ProjConfig, p: ProjParams, rule_state, pre: Activity, post: Activity, W, kwargs,
+                  listings):
     """A local rule's update on a sparse projection, visiting only the synapses of the
     inputs that arrived (their fan-out) and then of the neurons that fired (their fan-in,
     less the synapses already visited): each changed synapse once, as the full update
@@ -202,8 +217,9 @@ def _local_update(proj: ProjConfig, p: ProjParams, rule_state, pre: Activity, po
         done = pre.spikes[pre_idx] != 0  # visited with their input
         return W.at[jnp.where(done, n_syn, ids)].set(values, mode="drop")
 
-    W = visit_events(pre.spikes != 0, arrays["fanout"], n_syn, arrived, W)
-    W = visit_events(post.spikes != 0, arrays["fanin"], n_syn, fired, W)
+    arrivals, firings = listings
+    W = visit_events(arrivals, arrays["fanout"], n_syn, arrived, W)
+    W = visit_events(firings, arrays["fanin"], n_syn, fired, W)
     none = jnp.zeros((0,), jnp.int32)  # the rule's new state, from the activities alone
     _, rule_state = p.rule.update(rule_state, pre, post, W[:0], lambda a, b: a[none] * b[none], **kwargs)
     return W, rule_state
