@@ -380,9 +380,17 @@ def _convert(obj, role, arrays, meta, path):
     return out, batches
 
 
-def _check_batches(batches: Dict[str, int], path, together=()) -> None:
+def _held_together(obj, role: str) -> list:
+    """The ``role/`` names of the arrays ``obj`` holds batched all together or not at all."""
+    return [f"{role}/{name}" for name in getattr(obj, "batched_together", ())]
+
+
+def _check_batches(batches: Dict[str, int], path, together=(), *groups) -> None:
     """Arrays held per sample of a batch must agree on its size (and it is not empty); of
-    the arrays named in ``together`` (a rule's state), all or none are batched."""
+    the arrays named in ``together`` (a rule's state), and in each of ``groups`` (a layer's
+    state), all or none are batched."""
+    for group in groups:
+        _check_batches(batches, path, group)
     sizes = sorted(set(batches.values()))
     if sizes and (len(sizes) > 1 or sizes[0] == 0):
         raise CheckpointError(
@@ -392,7 +400,8 @@ def _check_batches(batches: Dict[str, int], path, together=()) -> None:
     if batched and len(batched) != len(together):
         raise CheckpointError(
             f"checkpoint '{path}' holds {sorted(batched)} for a batch but "
-            f"{sorted(set(together) - set(batched))} without one: a rule's state is batched as a whole")
+            f"{sorted(set(together) - set(batched))} without one: they are held per sample of a batch "
+            "all together or not at all")
 
 
 def _check_declared_shapes(meta, role, klass, config, path) -> None:
@@ -463,7 +472,7 @@ def load_model(path, cls=None, *, max_bytes: Optional[int] = None):
     meta, arrays = read_checkpoint(path, max_bytes=max_bytes)
     model = _build(meta, "model", cls, path, {})
     values, batches = _convert(model, "model", arrays, meta, path)
-    _check_batches(batches, path)
+    _check_batches(batches, path, (), _held_together(model, "model"))
     model.restore_checkpoint_state(values)
     return model
 
@@ -501,7 +510,7 @@ def load_trainer(path, cls=None, *, model=None, max_bytes: Optional[int] = None,
     trainer_arrays, trainer_batches = _convert(trainer, "trainer", arrays, meta, path)
     rule_state = [f"trainer/{name}" for name in getattr(trainer, "batchable_state", ())
                   if f"trainer/{name}" in arrays]
-    _check_batches({**model_batches, **trainer_batches}, path, rule_state)
+    _check_batches({**model_batches, **trainer_batches}, path, rule_state, _held_together(model, "model"))
     before = model.checkpoint_state()
     try:
         model.restore_checkpoint_state(model_arrays)

@@ -40,12 +40,12 @@ def load_idx(path) -> np.ndarray:
     path = check_path("path", path)
     if not path.is_file():
         raise FileNotFoundError(f"IDX file not found: {str(path)!r}")
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as err:
-            raise IDXError(f"{str(path)!r} is a corrupt or truncated gzip file: {err}") from None
+    with open(path, "rb") as f:
+        gzipped = f.read(2) == b"\x1f\x8b"
+    if gzipped:
+        raw = _gunzip_within(path, MAX_IDX_BYTES)
+    else:
+        raw = path.read_bytes()
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES or raw[3] == 0:
         raise IDXError(f"{str(path)!r} is not an IDX file (magic bytes {raw[:4].hex() or 'missing'})")
     ndim = raw[3]
@@ -59,6 +59,30 @@ def load_idx(path) -> np.ndarray:
         raise IDXError(f"{str(path)!r} has {len(raw)} bytes, its header (shape {shape}, "
                        f"{dtype}) needs {expected}: truncated or corrupt")
     return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+#: The largest IDX file (uncompressed) :func:`load_idx` reads; raise it for larger data sets.
+MAX_IDX_BYTES = 1 << 32
+
+
+def _gunzip_within(path, most: int) -> bytes:
+    """A gzipped file's content, read a piece at a time and refused once it exceeds what
+    its IDX header declares (or ``most`` bytes): a small file cannot make it allocate more."""
+    try:
+        with gzip.open(path, "rb") as f:
+            head = f.read(4)
+            ndim = head[3] if len(head) == 4 else 0
+            head += f.read(4 * ndim)
+            declared = len(head)
+            if len(head) == 4 + 4 * ndim and head[2] in _IDX_TYPES:
+                shape = np.frombuffer(head, ">u4", ndim, 4)
+                declared += math.prod(int(d) for d in shape) * np.dtype(_IDX_TYPES[head[2]]).itemsize
+            if declared > most:
+                raise IDXError(f"{str(path)!r} declares {declared} bytes, more than MAX_IDX_BYTES = {most}")
+            body = f.read(declared - len(head) + 1)  # one byte more: a longer content is corrupt
+    except (OSError, EOFError, gzip.BadGzipFile) as err:
+        raise IDXError(f"{str(path)!r} is a corrupt or truncated gzip file: {err}") from None
+    return head + body
 
 
 def _find(folder: pathlib.Path, stem: str) -> pathlib.Path:

@@ -199,6 +199,8 @@ class SpikingLayer(BrainInspiredModel):
 
     # state that may carry a leading batch axis (one membrane and trace per sample)
     batchable_state = ("x", "v", "spike", "trace_pre", "trace_post")
+    #: held per sample of a batch all together or not at all (``x``, the last input, may stay one sample's)
+    batched_together = ("v", "spike", "trace_pre", "trace_post")
 
     def restore_checkpoint_state(self, arrays) -> None:
         for name, value in arrays.items():

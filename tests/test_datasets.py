@@ -84,3 +84,19 @@ def test_dimensions_whose_product_wraps_to_zero_are_refused_naming_the_path(tmp_
 def test_paths_that_are_not_paths_are_type_errors(call, match):
     with pytest.raises(TypeError, match=match):
         call()
+
+
+def test_a_gzipped_idx_file_declaring_more_than_the_limit_is_refused_before_reading(tmp_path, monkeypatch):
+    import gzip as gz
+
+    from canns_stdp import datasets
+
+    header = bytes([0, 0, 0x08, 3]) + np.array([60000, 28, 28], ">u4").tobytes()
+    (tmp_path / "bomb.gz").write_bytes(gz.compress(header + bytes(1000)))
+    monkeypatch.setattr(datasets, "MAX_IDX_BYTES", 1 << 20)
+    with pytest.raises(datasets.IDXError, match=r"declares 47040016 bytes, more than MAX_IDX_BYTES = 1048576"):
+        datasets.load_idx(tmp_path / "bomb.gz")
+    longer = header[:4] + np.array([2, 2, 2], ">u4").tobytes() + bytes(9)  # one byte more than declared
+    (tmp_path / "long.gz").write_bytes(gz.compress(longer))
+    with pytest.raises(datasets.IDXError, match=r"has 25 bytes, its header"):
+        datasets.load_idx(tmp_path / "long.gz")

@@ -303,3 +303,15 @@ def test_periodic_checkpoint_folder_must_be_a_path():
 def test_a_layer_refuses_bad_seeds_and_weights_naming_them(kwargs, error, message):
     with pytest.raises(error, match=re.escape(message)):
         SpikingLayer(4, 2, **kwargs)
+
+
+def test_a_layer_state_batched_only_in_part_is_refused(tmp_path):
+    layer = SpikingLayer(6, 3, seed=0)
+    STDPTrainer(layer).train(np.ones((5, 4, 6), np.float32))  # a batch of 4: every state array batched
+    layer.save(tmp_path / "batched.npz")
+    meta, arrays = checkpoint.read_checkpoint(tmp_path / "batched.npz")
+    arrays["model/spike"] = np.asarray(arrays["model/spike"])[0]  # one sample's spikes among a batch's
+    checkpoint.write_checkpoint(tmp_path / "part.npz", meta["objects"], arrays)
+    with pytest.raises(CheckpointError, match=r"\['model/spike'\] without one: they are held per sample"):
+        SpikingLayer.load(tmp_path / "part.npz")
+    assert SpikingLayer.load(tmp_path / "batched.npz").v.value.shape == (4, 3)
