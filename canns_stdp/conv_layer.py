@@ -42,7 +42,7 @@ class ConvSpikingLayer(SpikingLayer):
         stride, padding, dilation: ints or one per spatial axis (``padding`` also
             as ``(lo, hi)`` pairs); zero padding.
         groups: ``C_in`` and ``C_out`` split into this many independent groups.
-        threshold, v_reset, leak, trace_decay, dt, tau_pre, tau_post, decay,
+        threshold, v_reset, leak, trace_decay, dt, tau_m, tau_pre, tau_post, decay,
         trace_mode, a_pre, a_post: as for :class:`~canns_stdp.SpikingLayer`.
         W_init: array of shape ``(C_out, C_in/groups, kH, kW)`` (OIHW), a function
             of that shape, or ``None`` for ``0.05 * normal``.
@@ -78,6 +78,7 @@ class ConvSpikingLayer(SpikingLayer):
         trace_decay: float = 0.95,
         dt: float = 1.0,
         *,
+        tau_m: Optional[float] = None,
         tau_pre: Optional[float] = None,
         tau_post: Optional[float] = None,
         decay: str = "exact",
@@ -120,7 +121,7 @@ class ConvSpikingLayer(SpikingLayer):
         self.input_size = int(np.prod((self.in_channels,) + self.input_shape))
         self.output_size = int(np.prod((self.out_channels,) + out_spatial))
         self._init_dynamics(W_init, seed, threshold=threshold, v_reset=v_reset, leak=leak,
-                            trace_decay=trace_decay, dt=dt, tau_pre=tau_pre, tau_post=tau_post,
+                            trace_decay=trace_decay, dt=dt, tau_m=tau_m, tau_pre=tau_pre, tau_post=tau_post,
                             decay=decay, trace_mode=trace_mode, a_pre=a_pre, a_post=a_post)
 
     _CONFIG = ("in_channels", "out_channels", "kernel_size", "input_shape", "stride", "dilation",
@@ -130,6 +131,8 @@ class ConvSpikingLayer(SpikingLayer):
     def checkpoint_config(self) -> dict:
         """Constructor arguments for :meth:`save`/:meth:`load` (weights are state)."""
         config = {name: getattr(self, name) for name in self._CONFIG}
+        if self.tau_m is not None:
+            config["tau_m"] = self.tau_m
         config = {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
         config["padding"] = [list(p) for p in self.padding]
         return config

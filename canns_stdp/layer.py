@@ -56,7 +56,9 @@ class SpikingLayer(BrainInspiredModel):
         leak: membrane decay per step, in [0, 1].
         trace_decay: decay per step of both traces, in (0, 1], unless a time
             constant is given.
-        dt: time step, in the units of ``tau_pre``/``tau_post``.
+        dt: time step, in the units of ``tau_m``/``tau_pre``/``tau_post``.
+        tau_m: membrane time constant; when given it sets ``leak`` to ``exp(-dt/tau_m)``
+            (``decay="exact"``) or ``1 - dt/tau_m`` (``decay="euler"``).
         tau_pre, tau_post: trace time constants; when given they set ``d_pre`` /
             ``d_post`` to ``exp(-dt/tau)`` (``decay="exact"``) or ``1 - dt/tau``
             (``decay="euler"``) in place of ``trace_decay``.
@@ -89,6 +91,7 @@ class SpikingLayer(BrainInspiredModel):
         trace_decay: float = 0.95,
         dt: float = 1.0,
         *,
+        tau_m: Optional[float] = None,
         tau_pre: Optional[float] = None,
         tau_post: Optional[float] = None,
         decay: str = "exact",
@@ -108,7 +111,7 @@ class SpikingLayer(BrainInspiredModel):
             raise ValueError(f"mask must have shape {(self.output_size, self.input_size)}, "
                              f"got shape {self.synapse.mask.shape}")
         self._init_dynamics(W_init, seed, threshold=threshold, v_reset=v_reset, leak=leak,
-                            trace_decay=trace_decay, dt=dt, tau_pre=tau_pre, tau_post=tau_post,
+                            trace_decay=trace_decay, dt=dt, tau_m=tau_m, tau_pre=tau_pre, tau_post=tau_post,
                             decay=decay, trace_mode=trace_mode, a_pre=a_pre, a_post=a_post)
 
     def _init_dynamics(self, W_init, seed, **neuron) -> None:
@@ -150,6 +153,19 @@ class SpikingLayer(BrainInspiredModel):
             return v.check_decay("trace_decay", self.trace_decay)
         return decay_from_tau(v.check_positive(name, tau), v.check_positive("dt", self.dt), self.decay)
 
+    tau_m = None  # the membrane time constant, when it sets the leak
+
+    @property
+    def membrane_leak(self) -> float:
+        """The membrane's decay per step: ``leak``, or from ``tau_m`` when given."""
+        if self.tau_m is None:
+            return v.check_unit_interval("leak", self.leak)
+        tau = v.check_positive("tau_m", self.tau_m)
+        try:
+            return decay_from_tau(tau, v.check_positive("dt", self.dt), self.decay)
+        except ValueError as err:
+            raise ValueError(f"tau_m={tau!r} with dt={self.dt!r} gives no usable leak: {err}") from None
+
     @property
     def d_pre(self) -> float:
         """Per-step decay of the presynaptic trace."""
@@ -166,6 +182,7 @@ class SpikingLayer(BrainInspiredModel):
         v.check_number("v_reset", self.v_reset)
         v.check_unit_interval("leak", self.leak)
         v.check_positive("dt", self.dt)
+        self.membrane_leak  # checks tau_m
         v.check_choice("decay", self.decay, DECAY_METHODS)
         v.check_choice("trace_mode", self.trace_mode, tuple(TRACE_MODES))
         v.check_nonnegative("a_pre", self.a_pre)
@@ -175,7 +192,7 @@ class SpikingLayer(BrainInspiredModel):
     def step_params(self, stdp: STDPParams = STDPParams()) -> LayerParams:
         """The numeric parameters of a step, with the plasticity part from a trainer."""
         self.validate()
-        lif = LIFParams(float(self.leak), float(self.threshold), float(self.v_reset))
+        lif = LIFParams(float(self.membrane_leak), float(self.threshold), float(self.v_reset))
         traces = TraceParams(self.d_pre, self.d_post, float(self.a_pre), float(self.a_post))
         return LayerParams(lif=lif, traces=traces, stdp=stdp)
 
@@ -210,6 +227,8 @@ class SpikingLayer(BrainInspiredModel):
         """Constructor arguments for :meth:`save`/:meth:`load` (weights are state; a
         connectivity mask is stored as nested 0/1 lists)."""
         config = {name: getattr(self, name) for name in self._CONFIG}
+        if self.tau_m is not None:
+            config["tau_m"] = self.tau_m
         mask = getattr(self.synapse, "mask", None)
         if mask is not None:
             config["mask"] = np.asarray(mask).astype(int).tolist()

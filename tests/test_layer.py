@@ -85,3 +85,25 @@ def test_state_written_by_user_is_used():
     assert float(layer.forward(np.zeros(3))[0]) == 0.0   # 0.9 * 0.95 < 1
     layer.v.value = layer.v.value * 0 + 1.2
     assert float(layer.forward(np.zeros(3))[0]) == 1.0   # 0.9 * 1.2 >= 1
+
+
+@pytest.mark.parametrize("decay, leak", [("exact", np.exp(-1.0 / 8.0)), ("euler", 1.0 - 1.0 / 8.0)])
+def test_a_membrane_time_constant_sets_the_leak(rng, tmp_path, decay, leak):
+    xs = (rng.random((200, 12)) < 0.3).astype(np.float32)
+    W0 = rng.uniform(0.1, 0.5, (4, 12)).astype(np.float32)
+    layer = SpikingLayer(12, 4, W_init=W0, tau_m=8.0, dt=1.0, decay=decay)
+    spikes = STDPTrainer(layer, learning_rate=0.1, event_driven=False).train(xs, return_spikes=True)
+    W_ref, v_ref, *_, s_ref = reference.run(W0, xs, leak=np.float32(leak), lr=0.1)
+    assert 0.05 < s_ref.mean() < 0.9
+    np.testing.assert_array_equal(spikes, s_ref)
+    np.testing.assert_allclose(layer.W.value, W_ref, atol=2e-5)
+    np.testing.assert_allclose(layer.v.value, v_ref, atol=2e-5)
+    layer.save(tmp_path / "tau.npz")
+    assert SpikingLayer.load(tmp_path / "tau.npz").membrane_leak == pytest.approx(leak)
+
+
+def test_a_bad_membrane_time_constant_is_named():
+    with pytest.raises(ValueError, match=r"tau_m must be > 0, got -2.0"):
+        SpikingLayer(4, 2, tau_m=-2.0)
+    with pytest.raises(ValueError, match=r"tau_m"):
+        SpikingLayer(4, 2, tau_m=1e-30)  # a decay that rounds to 0
