@@ -3,6 +3,7 @@
 * :func:`poisson_encode`: independent Bernoulli spikes per step with probability
   ``p`` (a Poisson process of rate ``p / dt`` sampled on the time grid), drawn from
   an explicit JAX key, so a seed gives the same spikes on every run and device.
+* :func:`poisson_spikes`: spike trains from rates in Hz (``p = rate · dt``), on the host.
 * :func:`rate_to_probability`: ``p = clip(value / value_max * max_rate_hz * dt_ms / 1000, 0, 1)``
   (Diehl & Cook: pixel / 255 * 128 Hz with dt = 1 ms).
 * :func:`poisson_events`: the same Bernoulli spikes drawn on the host with NumPy and
@@ -31,7 +32,7 @@ import numpy as np
 from . import _validation as val
 from .functional.event import event_width, pack_events
 
-__all__ = ["poisson_encode", "poisson_events", "rate_to_probability", "latency_encode"]
+__all__ = ["poisson_encode", "poisson_events", "poisson_spikes", "rate_to_probability", "latency_encode"]
 
 
 def _concrete(value) -> bool:
@@ -52,6 +53,29 @@ def _check_probabilities(name: str, arr: np.ndarray) -> None:
     val.check_finite(name, arr)
     if arr.size and (arr.min() < 0 or arr.max() > 1):
         raise ValueError(f"{name} must be in [0, 1], got values in [{arr.min()}, {arr.max()}]")
+
+
+def poisson_spikes(rates_hz, n_steps: int, dt_ms: float = 1.0, seed: int = 0) -> np.ndarray:
+    """Poisson spike trains ``(n_steps, *rates.shape)`` (float32 0/1) at ``rates_hz``: a
+    spike in a step of ``dt_ms`` with probability ``rate · dt_ms / 1000``, independently.
+
+    Example:
+        >>> from canns_stdp.encoders import poisson_spikes
+        >>> spikes = poisson_spikes([5.0, 40.0], n_steps=1000, dt_ms=1.0, seed=0)   # (1000, 2)
+
+    Raises:
+        ValueError: a rate below 0, or above ``1000 / dt_ms`` Hz (more than one spike a step).
+    """
+    rates = val._to_float_array("rates_hz", rates_hz)
+    n_steps = val.check_positive_int("n_steps", n_steps)
+    dt_ms = val.check_positive("dt_ms", dt_ms)
+    seed = val.check_seed("seed", seed)
+    if rates.size and (rates.min() < 0 or rates.max() * dt_ms > 1000.0):
+        raise ValueError(f"rates_hz must be in [0, {1000.0 / dt_ms:g}] Hz for dt_ms={dt_ms:g} (at most one spike "
+                         f"a step), got values in [{rates.min():g}, {rates.max():g}]")
+    p = rates * (dt_ms / 1000.0)
+    u = np.random.default_rng(seed).random((n_steps,) + rates.shape, dtype=np.float32)
+    return (u < p).astype(np.float32)
 
 
 def rate_to_probability(values, value_max: float, max_rate_hz: float = 128.0, dt_ms: float = 1.0):

@@ -180,3 +180,19 @@ def test_poisson_encode_still_runs_inside_jit():
 def test_readout_refuses_bad_arguments_naming_them(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_poisson_spikes_fire_at_their_rates_in_hz():
+    from canns_stdp.encoders import poisson_spikes
+
+    rates = np.array([0.0, 5.0, 40.0, 200.0])
+    spikes = poisson_spikes(rates, n_steps=20_000, dt_ms=0.5, seed=3)
+    assert spikes.shape == (20_000, 4) and set(np.unique(spikes)) <= {0.0, 1.0}
+    p = rates * 0.5 / 1000
+    expected, sd = p * 20_000, np.sqrt(20_000 * p * (1 - p))
+    assert np.all(np.abs(spikes.sum(axis=0) - expected) <= 5 * sd)   # binomial counts
+    assert np.array_equal(poisson_spikes(rates, 100, 0.5, seed=3), poisson_spikes(rates, 100, 0.5, seed=3))
+    with pytest.raises(ValueError, match=r"rates_hz must be in \[0, 2000\] Hz for dt_ms=0.5"):
+        poisson_spikes([2500.0], 10, dt_ms=0.5)
+    with pytest.raises(ValueError, match=r"got values in \[-1, -1\]"):
+        poisson_spikes([-1.0], 10)
