@@ -413,3 +413,40 @@ def test_izhikevich_network_fires_and_its_weights_move_once_a_second():
     assert np.abs(net.weights("exc->exc") - W0).max() > 0.01
     res = izhikevich.run(2.0, seed=1, progress=False, echo=lambda *a: None)
     assert 30.0 <= res["gamma_peak_hz"] <= 100.0 and res["weights"].size == 80_000
+
+
+@pytest.mark.parametrize("neuron", ["layer", "lif"])
+def test_an_adaptive_threshold_rises_with_each_spike_and_decays(rng, neuron):
+    n_in, n, steps, dt = 20, 6, 300, 0.5
+    xs = (rng.random((steps, n_in)) < 0.3).astype(np.float32)
+    W = rng.uniform(0.0, 1.0, (n, n_in)).astype(np.float32)
+    if neuron == "layer":
+        pop = LayerLIF(n, leak=0.8, threshold=1.0, theta_plus=0.3, tau_theta=20.0)
+    else:
+        pop = LIF(n, tau_m=5.0, v_rest=-70.0, v_reset=-70.0, v_threshold=-60.0, synapse="current", tau_exc=2.0,
+                  v_init=-70.0, theta_plus=1.5, tau_theta=20.0)
+    net = Network({"x": SpikeInput(n_in), "y": pop}, [Projection("x", "y", weights=W)], dt=dt)
+    theta_mon = StateMonitor("y", "theta", every=1)
+    spikes = SpikeMonitor("y")
+    net.run(inputs={"x": xs}, monitors=[theta_mon, spikes])
+    d = np.float32(np.exp(-dt / 20.0))
+    v = np.zeros(n, np.float32) if neuron == "layer" else np.full(n, -70.0, np.float32)
+    g, theta, fired = np.zeros(n, np.float32), np.zeros(n, np.float32), np.zeros((steps, n), np.float32)
+    for t, x in enumerate(xs):
+        drive = W @ x
+        if neuron == "layer":
+            v = np.float32(0.8) * v + drive
+            s = (v >= 1.0 + theta).astype(np.float32)
+            v = np.where(s > 0, np.float32(0.0), v)
+        else:
+            v = v + np.float32(dt / 5.0) * (np.float32(-70.0) - v + g)
+            g = g - np.float32(dt / 2.0) * g + drive
+            s = (v > -60.0 + theta).astype(np.float32)
+            v = np.where(s > 0, np.float32(-70.0), v)
+        theta = d * theta + np.float32(0.3 if neuron == "layer" else 1.5) * s
+        fired[t] = s
+    steps_, neurons = np.nonzero(fired)
+    assert 0.02 < fired.mean() < 0.8 and theta.max() > 0.2
+    np.testing.assert_array_equal(spikes.i, neurons)
+    np.testing.assert_allclose(spikes.t, steps_ * dt)
+    np.testing.assert_allclose(theta_mon.values[-1], theta, atol=1e-5)

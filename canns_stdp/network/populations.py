@@ -141,33 +141,46 @@ def uniform_hash(seed, step, n: int):
 class LIFState(NamedTuple):
     v: Any
     spike: Any
+    theta: Any  # the adaptive part of the threshold
+
+
+def _theta_decay(tau_theta, dt):
+    return jnp.exp(-dt / tau_theta)
 
 
 class LayerLIF(Population):
     """The neuron of a :class:`~canns_stdp.SpikingLayer`, in its units: per step,
     ``v' = leak · v + I`` (``I``: the excitatory input less the inhibitory one), a spike
-    where ``v' >= threshold``, then ``v = v_reset``."""
+    where ``v' >= threshold + θ``, then ``v = v_reset``.
+
+    ``θ`` is Diehl & Cook's adaptive threshold: it rises by ``theta_plus`` on every spike
+    and decays with ``tau_theta`` ms (``θ' = exp(-dt/τ_θ) θ + θ+ s``); with the default
+    ``theta_plus = 0`` the threshold is fixed."""
 
     n: int
     leak: Any = 0.9
     threshold: Any = 1.0
     v_reset: Any = 0.0
-    variables = ("v", "spike")
+    theta_plus: Any = 0.0
+    tau_theta: Any = 1e7
+    variables = ("v", "spike", "theta")
 
     def check(self):
         leak = np.asarray(self.leak)
         if np.any(leak < 0) or np.any(leak > 1):
             raise ValueError(f"LayerLIF.leak must be in [0, 1], got {self.leak!r}")
+        _positive(self, "tau_theta")
 
     def init(self):
         z = jnp.zeros((self.n,), jnp.float32)
-        return LIFState(z, z)
+        return LIFState(z, z, z)
 
     def step(self, params, state, drive, dt, imposed=None):
         current = _net(drive, self.n)
-        lif = LIFParams(params["leak"], params["threshold"], params["v_reset"])
+        lif = LIFParams(params["leak"], params["threshold"] + state.theta, params["v_reset"])
         spikes, v_new = lif_step(lif, state.v, current, imposed)
-        return LIFState(v_new, spikes), spikes
+        theta = _theta_decay(params["tau_theta"], dt) * state.theta + params["theta_plus"] * spikes
+        return LIFState(v_new, spikes, theta), spikes
 
 
 def _net(drive: dict, n: int):
@@ -184,6 +197,7 @@ class CondState(NamedTuple):
     g_inh: Any
     refractory: Any  # steps left
     spike: Any
+    theta: Any       # the adaptive part of the threshold
 
 
 class LIF(Population):
@@ -197,8 +211,9 @@ class LIF(Population):
     adds the weights of this step's arriving spikes to ``g_exc`` / ``g_inh``; a neuron
     whose ``v`` exceeds ``v_threshold`` spikes, is reset to ``v_reset`` and stays there
     for ``refractory`` ms. Conductances are in units of the leak conductance; ``bias`` (mV)
-    is a constant input (a current times the membrane resistance). Defaults are those of
-    Song, Miller & Abbott (2000).
+    is a constant input (a current times the membrane resistance). ``theta_plus`` and
+    ``tau_theta`` make the threshold adaptive, as :class:`LayerLIF`'s. Defaults are those
+    of Song, Miller & Abbott (2000).
     """
 
     n: int
@@ -213,19 +228,21 @@ class LIF(Population):
     E_inh: Any = -80.0
     v_init: Any = -60.0
     bias: Any = 0.0
+    theta_plus: Any = 0.0
+    tau_theta: Any = 1e7
     synapse: str = "conductance"
     _static = ("n", "synapse")
-    variables = ("v", "g_exc", "g_inh", "spike")
+    variables = ("v", "g_exc", "g_inh", "spike", "theta")
 
     def check(self):
         v.check_choice("synapse", self.synapse, ("conductance", "current"))
-        _positive(self, "tau_m", "tau_exc", "tau_inh")
+        _positive(self, "tau_m", "tau_exc", "tau_inh", "tau_theta")
         if np.any(np.asarray(self.refractory) < 0):
             raise ValueError(f"LIF.refractory must be >= 0 ms, got {self.refractory!r}")
 
     def init(self):
         z = jnp.zeros((self.n,), jnp.float32)
-        return CondState(jnp.broadcast_to(jnp.asarray(self.v_init, jnp.float32), (self.n,)), z, z, z, z)
+        return CondState(jnp.broadcast_to(jnp.asarray(self.v_init, jnp.float32), (self.n,)), z, z, z, z, z)
 
     def step(self, p, state, drive, dt, imposed=None):
         vm, ge, gi = state.v, state.g_exc, state.g_inh
@@ -237,12 +254,13 @@ class LIF(Population):
         vm = jnp.where(resting, vm, vm + dt / p["tau_m"] * dv)
         ge = ge - dt / p["tau_exc"] * ge + drive.get("exc", 0.0)
         gi = gi - dt / p["tau_inh"] * gi + drive.get("inh", 0.0)
-        spikes = (vm > p["v_threshold"]) & ~resting if imposed is None else imposed > 0
+        spikes = (vm > p["v_threshold"] + state.theta) & ~resting if imposed is None else imposed > 0
         spikes = spikes.astype(jnp.float32)
         refractory_steps = jnp.round(p["refractory"] / dt)
         left = jnp.where(spikes > 0, refractory_steps, jnp.maximum(state.refractory - 1.0, 0.0))
         vm = jnp.where(spikes > 0, p["v_reset"], vm)
-        return CondState(vm, ge, gi, left, spikes), spikes
+        theta = _theta_decay(p["tau_theta"], dt) * state.theta + p["theta_plus"] * spikes
+        return CondState(vm, ge, gi, left, spikes, theta), spikes
 
 
 class IzhState(NamedTuple):
