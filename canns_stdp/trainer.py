@@ -60,6 +60,10 @@ class Trainer(TrainerBase):
         event_driven, fused: kernel choices for the pair rule on a dense, unbatched
             layer, ``"auto"`` by default as for :class:`~canns_stdp.STDPTrainer`; every
             kernel computes the same step.
+        mesh, neuron_axis: run on the devices of a ``jax.sharding.Mesh``, the layer's
+            output neurons split along ``neuron_axis`` (an ensemble of one member,
+            :class:`~canns_stdp.Ensemble`); the result is the one-device result. A
+            runtime placement: not stored in checkpoints.
         show_iteration_progress: show a progress bar by default.
 
     Example:
@@ -74,7 +78,7 @@ class Trainer(TrainerBase):
     def __init__(self, model, rule: Rule, learning_rate: float = 0.01, w_min: float = 0.0,
                  w_max: float = 1.0, compiled: bool = True, *, hardbound: bool = True,
                  batch_reduction: str = "sum", chunk_size: Optional[int] = None, weight_attr: str = "W",
-                 event_driven="auto", fused="auto", **kwargs):
+                 event_driven="auto", fused="auto", mesh=None, neuron_axis: Optional[str] = None, **kwargs):
         super().__init__(model=model, **kwargs)
         self.rule = rule
         self.learning_rate = learning_rate
@@ -86,10 +90,13 @@ class Trainer(TrainerBase):
         self.weight_attr = weight_attr
         self.event_driven = event_driven
         self.fused = fused
+        self.mesh, self.neuron_axis = mesh, neuron_axis
         self._check_model()
         self._plan_numbers()
         self._rule_state = RuleStateStore(self)
         self._rule_state.reset()
+        if mesh is not None or neuron_axis is not None:
+            self._on_mesh()  # checks the mesh now, not at the first call
         #: plasticity steps this trainer has run; chunks of steps follow this count, so a
         #: sequence split across calls (or across a checkpoint) runs as in one call
         self.steps_trained = 0
@@ -390,6 +397,13 @@ class Trainer(TrainerBase):
         Raises:
             ValueError, TypeError: for bad input, before anything changes.
         """
+        if self.mesh is not None:
+            if checkpoint is not None or monitors:
+                raise ValueError("checkpoint= and monitors= are not available with a mesh (train on one device, "
+                                 "or save between calls)")
+            spikes = self._on_mesh().train(train_data, post_spikes, reward=reward, progress=progress,
+                                           return_spikes=return_spikes)
+            return None if spikes is None else spikes[0]
         xs, posts = self._sequence(train_data, post_spikes)
         rule = self.current_rule()
         names, series = self._extras(xs, {"reward": reward}, rule)
@@ -398,6 +412,14 @@ class Trainer(TrainerBase):
         monitors = self._monitors(monitors)
         return self._run(True, (xs, posts, *series), names, progress, return_spikes, self._describe(rule),
                          checkpoint, rule, monitors)
+
+    def _on_mesh(self):
+        """This trainer as an ensemble of one on ``self.mesh``."""
+        from .ensemble import Ensemble
+
+        if self.mesh is None:
+            raise ValueError(f"neuron_axis={self.neuron_axis!r} needs a mesh=")
+        return Ensemble([self], mesh=self.mesh, neuron_axis=self.neuron_axis)
 
     def _monitors(self, monitors) -> tuple:
         from .monitors import Monitor
@@ -423,6 +445,8 @@ class Trainer(TrainerBase):
         Equivalent to :meth:`predict` on each row in turn, in one compiled loop. Returns the
         spikes ``(T,) + output shape``.
         """
+        if self.mesh is not None:
+            return self._on_mesh().predict_batch(patterns, progress=progress)[0]
         return self._run(False, self._sequence(patterns, None), (), progress, True, "predict")
 
 

@@ -86,6 +86,16 @@ SCRIPT = textwrap.dedent(r'''
     s_alone = alone.train(x, return_spikes=True)
     report["single"] = {"spikes_equal": bool((s_single == s_alone).all()), "spikes": float(s_alone.mean()),
                         **differences([single], [alone]), "layout": layouts[-1]}
+    # the same through the trainer's own mesh=, over two calls
+    on_mesh = Trainer(SpikingLayer(N_IN, 16, seed=0, threshold=1.2), rule_of("triplet", 0), learning_rate=0.3,
+                      mesh=line, neuron_axis="neurons")
+    alone = make("triplet", 0, n_out=16)
+    s_mesh = np.concatenate([on_mesh.train(x[:30], return_spikes=True), on_mesh.train(x[30:], return_spikes=True)])
+    s_alone = alone.train(x, return_spikes=True)
+    report["trainer_mesh"] = {"spikes_equal": bool((s_mesh == s_alone).all()), "spikes": float(s_alone.mean()),
+                              **differences([on_mesh], [alone]), "layout": layouts[-1],
+                              "predict_equal": bool((on_mesh.predict_batch(x[:20]) == alone.predict_batch(x[:20])).all()),
+                              "steps": on_mesh.steps_trained}
 
     # checkpoint round trip: saved after a sharded call, loaded, trained on: as never saved
     xs = (rng.random((K, 2 * T, N_IN)) < 0.3).astype(np.float32)
@@ -181,6 +191,18 @@ def test_one_layer_split_over_its_neurons_equals_the_trainer_alone(report):
     assert r["spikes_equal"] and 0.02 < r["spikes"] < 0.9
     assert r["W"] <= 1e-6 and r["v"] <= 1e-6 and r["rule"] <= 1e-6
     assert r["layout"]["W"] == [None, "neurons", None]
+
+
+def test_a_trainer_given_a_mesh_equals_the_trainer_on_one_device(report):
+    r = report["trainer_mesh"]
+    assert r["spikes_equal"] and r["predict_equal"] and 0.02 < r["spikes"] < 0.98
+    assert r["W"] <= 1e-6 and r["v"] <= 1e-6 and r["rule"] <= 1e-6
+    assert r["layout"]["W"] == [None, "neurons", None] and r["steps"] == 80  # one member: its rows split
+
+
+def test_a_trainer_refuses_a_neuron_axis_without_a_mesh():
+    with pytest.raises(ValueError, match=r"neuron_axis='neurons' needs a mesh="):
+        Trainer(SpikingLayer(4, 2, seed=0), rules.pair(), neuron_axis="neurons")
 
 
 def test_conv_members_split_along_the_members(report):
