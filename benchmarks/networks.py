@@ -2,7 +2,7 @@
 (imports, compilation and figures-off included) and the statistics that must agree.
 
     python benchmarks/networks.py --brian-python /path/to/env-with-brian2/bin/python \
-        [--task song|vogels] [--duration S] [--seeds N] [--standalone] [--json FILE]
+        [--task song|vogels|izhikevich] [--duration S] [--seeds N] [--standalone] [--json FILE]
 
 Brian2 runs benchmarks/brian2/<task>.py (the same model in its equations; code generation
 target cython, and cpp_standalone with --standalone); ours runs ``canns-stdp demo --task
@@ -45,20 +45,22 @@ def brian2(python: str, task: str, duration: float, seed: int, target: str):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--brian-python", required=True, help="a Python that has Brian2")
-    parser.add_argument("--task", choices=("song", "vogels"), default="song")
-    parser.add_argument("--duration", type=float, help="simulated seconds (default: song 100, vogels 10)")
+    parser.add_argument("--task", choices=("song", "vogels", "izhikevich"), default="song")
+    parser.add_argument("--duration", type=float, help="simulated seconds (default: song 100, vogels 10, "
+                                                        "izhikevich 60)")
     parser.add_argument("--seeds", type=int, default=1, help="seeds per system (default 1)")
     parser.add_argument("--standalone", action="store_true", help="also Brian2's C++ standalone device")
     parser.add_argument("--json", help="write the rows to this file")
     args = parser.parse_args(argv)
-    duration = args.duration or (100.0 if args.task == "song" else 10.0)
+    duration = args.duration or {"song": 100.0, "vogels": 10.0, "izhikevich": 60.0}[args.task]
     targets = ["cython"] + (["cpp_standalone"] if args.standalone else [])
     brian2(args.brian_python, args.task, 0.1 if args.task == "song" else 1.0, 0, "cython")  # code cache warmed
     rows = []
     for seed in range(args.seeds):
         rows.append(ours(args.task, duration, seed))
         rows += [brian2(args.brian_python, args.task, duration, seed, t) for t in targets]
-    stats = ("low_fraction", "high_fraction", "rate_hz") if args.task == "song" else ("exc_rate_hz", "inh_rate_hz")
+    stats = {"song": ("low_fraction", "high_fraction", "rate_hz"), "vogels": ("exc_rate_hz", "inh_rate_hz"),
+             "izhikevich": ("gamma_peak_hz", "high_fraction")}[args.task]
     print(f"{args.task}, {duration:g} s simulated, {platform.machine()} {platform.processor() or ''}".rstrip())
     print(f"{'system':>11} {'target':>15} {'seed':>4} {'wall s':>8} " + " ".join(f"{k:>13}" for k in stats))
     for r in rows:
