@@ -290,11 +290,9 @@ class Checkpointable:
     def checkpoint_shapes(cls, config: dict) -> Optional[Dict[str, tuple]]:
         """The shapes of the state an object built from ``config`` holds, computed without
         building it, or ``None`` when unknown. Loaders compare a file's arrays with them
-        before building, so a forged size cannot make them allocate; the library's layers
-        are described in :mod:`canns_stdp.checkpoint_shapes`."""
-        from .checkpoint_shapes import library_shapes
-
-        return library_shapes(_kind(cls), config)
+        before building, so a forged size cannot make them allocate (the library's layers
+        say theirs, from :mod:`canns_stdp.checkpoint_shapes`). Default: unknown."""
+        return None
 
     def _checkpoint_variables(self) -> Dict[str, bm.Variable]:
         if hasattr(self, "vars") and callable(self.vars):

@@ -12,7 +12,7 @@ from typing import Dict, Optional
 
 from .functional.synapses import Conv
 
-__all__ = ["library_shapes", "layer_shapes", "conv_layer_shapes"]
+__all__ = ["conv_layer_shapes", "layer_shapes", "shapes_or_none"]
 
 
 def _size(config: dict, name: str) -> int:
@@ -46,16 +46,9 @@ def conv_layer_shapes(config: dict) -> Dict[str, tuple]:
     return _state(tuple(conv.weight_shape(c_out)), tuple(conv.in_shape), (c_out, *conv.out_spatial))
 
 
-_SHAPES = {"canns_stdp.layer.SpikingLayer": layer_shapes,
-           "canns_stdp.conv_layer.ConvSpikingLayer": conv_layer_shapes}
-
-
-def library_shapes(kind: str, config: dict) -> Optional[Dict[str, tuple]]:
-    """The state shapes of a library layer of class ``kind`` (exactly; a subclass may take
-    other arguments), or ``None`` when ``kind`` is not one or ``config`` is unreadable."""
-    shapes = _SHAPES.get(kind)
-    if shapes is None:
-        return None
+def shapes_or_none(shapes, config: dict) -> Optional[Dict[str, tuple]]:
+    """``shapes(config)``, or ``None`` when ``config`` is unreadable (the constructor then
+    names what is wrong, before it allocates)."""
     try:
         return shapes(config)
     except (TypeError, ValueError, KeyError):

@@ -128,6 +128,16 @@ class ConvSpikingLayer(SpikingLayer):
                "groups", "threshold", "v_reset", "leak", "trace_decay", "dt", "tau_pre", "tau_post",
                "decay", "trace_mode", "a_pre", "a_post")
 
+    @classmethod
+    def checkpoint_shapes(cls, config: dict):
+        """The state shapes ``config`` gives (only for this class itself: a subclass may
+        take other arguments), checked against a file before anything is built."""
+        if cls is not ConvSpikingLayer:
+            return None
+        from .checkpoint_shapes import conv_layer_shapes, shapes_or_none
+
+        return shapes_or_none(conv_layer_shapes, config)
+
     def checkpoint_config(self) -> dict:
         """Constructor arguments for :meth:`save`/:meth:`load` (weights are state)."""
         config = {name: getattr(self, name) for name in self._CONFIG}

@@ -223,6 +223,16 @@ class SpikingLayer(BrainInspiredModel):
         for name, value in arrays.items():
             assign(self, name, jnp.asarray(value))
 
+    @classmethod
+    def checkpoint_shapes(cls, config: dict):
+        """The state shapes ``config`` gives (only for this class itself: a subclass may
+        take other arguments), checked against a file before anything is built."""
+        if cls is not SpikingLayer:
+            return None
+        from .checkpoint_shapes import layer_shapes, shapes_or_none
+
+        return shapes_or_none(layer_shapes, config)
+
     def checkpoint_config(self) -> dict:
         """Constructor arguments for :meth:`save`/:meth:`load` (weights are state; a
         connectivity mask is stored as nested 0/1 lists)."""
