@@ -300,3 +300,55 @@ def test_cli_refuses_bad_arguments_before_any_work_without_a_traceback(good, bad
             cli.main(argv)
     assert exit_.value.code == 2 and not ran.called
     assert "error:" in stderr.getvalue() and "Traceback" not in stderr.getvalue()
+
+
+# -- networks ------------------------------------------------------------------------------------
+LIF_KINDS = {"tau_m": "positive", "tau_exc": "positive", "tau_inh": "positive", "tau_theta": "positive",
+             "v_rest": "number", "v_threshold": "number", "bias": "number", "refractory": "nonnegative"}
+PROJECTION_KINDS = {"learning_rate": "nonnegative", "tau_pre": "positive", "tau_post": "positive",
+                    "a_pre": "number", "w_min": "number", "hardbound": "bool"}
+
+
+@fuzz(120)
+@given(data=st.data(), name=st.sampled_from(sorted(LIF_KINDS)))
+def test_network_populations_refuse_bad_numbers_naming_them(data, name):
+    from canns_stdp.network import LIF
+
+    value = data.draw(not_a(LIF_KINDS[name]))
+    with pytest.raises((ValueError, TypeError), match=name):
+        LIF(3, **{name: value})
+
+
+@fuzz(120)
+@given(data=st.data(), name=st.sampled_from(sorted(PROJECTION_KINDS)))
+def test_projections_refuse_bad_settings_naming_them(data, name):
+    from canns_stdp.network import Projection
+
+    value = data.draw(not_a(PROJECTION_KINDS[name]))
+    with pytest.raises((ValueError, TypeError), match=name):
+        Projection("a", "b", **{name: value})
+
+
+@pytest.fixture(scope="module")
+def plastic_network():
+    from canns_stdp import rules
+    from canns_stdp.network import LayerLIF, Network, Projection, SpikeInput
+
+    return Network({"x": SpikeInput(4), "y": LayerLIF(3)},
+                   [Projection("x", "y", weights=0.3, rule=rules.pair(), delay=2)])
+
+
+@fuzz(80)
+@given(inputs=st.one_of(st.none(), st.text(max_size=2), st.sampled_from([(5, 3), (5, 4, 1), (0, 4)]).map(np.ones),
+                        st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=4, max_size=4).map(
+                            lambda xs: np.array([xs + [math.nan] * 0]) if not all(map(math.isfinite, xs))
+                            else np.array([[math.nan] * 4]))),
+       steps=st.one_of(st.none(), st.integers(-2, 0), st.floats(0.5, 2.5), st.text(max_size=1)))
+def test_a_network_run_refuses_bad_input_and_changes_nothing(plastic_network, inputs, steps):
+    before = (plastic_network.weights("x->y"), plastic_network.state("y", "v"), plastic_network.steps_run)
+    given = None if inputs is None else {"x": inputs}
+    with pytest.raises((ValueError, TypeError), match="inputs|steps|missing"):
+        plastic_network.run(steps, inputs=given)
+    np.testing.assert_array_equal(plastic_network.weights("x->y"), before[0])
+    np.testing.assert_array_equal(plastic_network.state("y", "v"), before[1])
+    assert plastic_network.steps_run == before[2]

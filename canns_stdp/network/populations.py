@@ -50,11 +50,19 @@ class Population:
     def __post_init__(self):
         v.check_positive_int("n", self.n)
         for name, value in _numbers(self).items():
-            arr = np.asarray(value, np.float64)
+            label = f"{type(self).__name__}.{name}"
+            if value is None or isinstance(value, (bool, np.bool_, str, bytes)):
+                raise TypeError(f"{label} must be a number or {self.n} numbers, got {value!r}")
+            try:
+                arr = np.asarray(value, np.float64)
+            except (TypeError, ValueError):
+                raise TypeError(f"{label} must be a number or {self.n} numbers, got {value!r:.80}") from None
+            if arr.dtype == object or (arr.ndim and np.asarray(value).dtype == np.bool_):
+                raise TypeError(f"{label} must be a number or {self.n} numbers, got {value!r:.80}")
             if arr.ndim not in (0, 1) or (arr.ndim == 1 and arr.shape != (self.n,)):
                 raise ValueError(f"{type(self).__name__}.{name} must be a number or {self.n} numbers, "
                                  f"got shape {arr.shape}")
-            if not np.isfinite(arr).all() or not np.isfinite(arr.astype(np.float32)).all():
+            if not np.isfinite(arr).all() or np.abs(arr).max(initial=0.0) > np.finfo(np.float32).max:
                 raise ValueError(f"{type(self).__name__}.{name} must be finite in float32, got {value!r}")
         self.check()
 
