@@ -86,7 +86,7 @@ def plot(history, path: pathlib.Path) -> None:
     ax1.axvline(history[-1].shape[1] / 2 - 0.5, color="white", lw=1)
     ax1.set_xticks(range(0, history[-1].shape[1], 2))
     ax1.set_yticks(range(history[-1].shape[0]))
-    fig.colorbar(im, ax=ax1)
+    fig.colorbar(im, ax=ax1).set_label("weight")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)

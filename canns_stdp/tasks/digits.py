@@ -106,17 +106,21 @@ def plot(r, side: int, out: pathlib.Path, task: str):
     n = r.W.shape[0]
     cols = int(np.ceil(np.sqrt(n)))
     rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 0.9 + 0.6))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9 + 0.9, rows * 0.9 + 0.6))
+    top = float(np.max(r.W)) or 1.0  # one colour scale for every neuron
+    image = None
     for i, ax in enumerate(np.atleast_1d(axes).ravel()):
         ax.set_axis_off()
         if i < n:
-            ax.imshow(r.W[i].reshape(side, side), cmap="hot_r", interpolation="nearest")
+            image = ax.imshow(r.W[i].reshape(side, side), cmap="hot_r", interpolation="nearest", vmin=0.0,
+                              vmax=top)
             label = r.assignments[i]
             ax.set_title(str(label) if label >= 0 else "-", fontsize=7, pad=1)
     fig.suptitle(f"{task}: receptive fields of {n} neurons (title: assigned label)", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.9, 1))
+    fig.colorbar(image, ax=np.atleast_1d(axes).ravel().tolist(), fraction=0.03, pad=0.02).set_label("weight")
     rf = out / f"{task}_receptive_fields.png"
-    fig.savefig(rf, dpi=110)
+    fig.savefig(rf, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(5.2, 4.6))
@@ -132,7 +136,7 @@ def plot(r, side: int, out: pathlib.Path, task: str):
     ax.set_xlabel("predicted (all-activity)")
     ax.set_ylabel("true label")
     ax.set_title(f"{task}: test accuracy {r.accuracy:.3f}")
-    fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.colorbar(im, ax=ax, shrink=0.8).set_label("test samples")
     fig.tight_layout()
     cm = out / f"{task}_confusion.png"
     fig.savefig(cm, dpi=110)
