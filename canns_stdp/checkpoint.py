@@ -410,11 +410,11 @@ def _check_declared_shapes(meta, role, klass, config, path) -> None:
     batchable = getattr(klass, "batchable_state", ())
     batchable = batchable if isinstance(batchable, (tuple, list, set, frozenset)) else ()
     for name, shape in expected.items():
-        spec = meta["arrays"].get(f"{role}/{name}")
-        if spec is None:
+        declared = meta["arrays"].get(f"{role}/{name}")
+        if declared is None:
             raise CheckpointError(f"checkpoint '{path}' does not fit a {klass.__name__} with its "
                                   f"configuration: {role} array '{name}' is missing")
-        held = tuple(spec["shape"])
+        held = tuple(declared["shape"])
         if held != tuple(shape) and not (name in batchable and held[1:] == tuple(shape)):
             raise CheckpointError(
                 f"checkpoint '{path}': {role} array '{name}' has shape {held}, but its configuration "

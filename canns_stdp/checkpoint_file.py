@@ -114,12 +114,12 @@ def _read_archive(archive: zipfile.ZipFile, path: Path, size: int):
     declared = meta["arrays"]
     if set(entries) != set(declared):
         raise corrupted(f"arrays {sorted(entries)} do not match the listed {sorted(declared)}")
-    arrays = {name: _read_npy(archive, entries[name], path, name, spec) for name, spec in declared.items()}
+    arrays = {name: _read_npy(archive, entries[name], path, name, described) for name, described in declared.items()}
     return meta, arrays
 
 
-def _read_npy(archive, entry, path: Path, name: str, spec):
-    """One ``.npy`` entry; its header is checked against ``spec`` before the data is read."""
+def _read_npy(archive, entry, path: Path, name: str, described):
+    """One ``.npy`` entry; its header is checked against ``described`` before the data is read."""
     def corrupted(what):
         return CheckpointError(f"checkpoint '{path}' is corrupted: array '{name}' {what}")
 
@@ -136,9 +136,9 @@ def _read_npy(archive, entry, path: Path, name: str, spec):
                                   "never writes and does not load (allow_pickle=False)")
         if not (np.issubdtype(dtype, np.number) or dtype == np.bool_):
             raise corrupted(f"has dtype {dtype}, not numbers")
-        if spec is not None and (list(shape) != spec["shape"] or dtype.str != spec["dtype"]):
+        if described is not None and (list(shape) != described["shape"] or dtype.str != described["dtype"]):
             raise corrupted(f"has shape {shape} and dtype {dtype.str}, but the metadata lists "
-                            f"{tuple(spec['shape'])} and {spec['dtype']}")
+                            f"{tuple(described['shape'])} and {described['dtype']}")
         nbytes = math.prod(shape) * dtype.itemsize  # Python integers: no overflow
         if nbytes != entry.file_size - f.tell():
             raise corrupted(f"declares shape {shape} of {dtype} ({nbytes} bytes), but its entry holds "
@@ -147,8 +147,8 @@ def _read_npy(archive, entry, path: Path, name: str, spec):
     if len(data) != nbytes:
         raise corrupted(f"is truncated ({len(data)} of {nbytes} bytes)")
     arr = np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C")
-    if spec is not None:
-        if digest(arr) != spec["sha256"]:
+    if described is not None:
+        if digest(arr) != described["sha256"]:
             raise corrupted("fails its checksum")
         if np.issubdtype(dtype, np.inexact) and not np.isfinite(arr).all():
             bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
@@ -185,26 +185,26 @@ def check_meta(meta, path) -> None:
         if not isinstance(described, dict) or not isinstance(described.get("kind"), str) \
                 or not isinstance(described.get("config"), dict):
             raise invalid(f"describes the {role} as {described!r}, not {{'kind': str, 'config': dict}}")
-    for name, spec in arrays.items():
-        _check_array_spec(name, spec, objects, invalid)
+    for name, described in arrays.items():
+        _check_array_info(name, described, objects, invalid)
 
 
-def _check_array_spec(name, spec, objects, invalid) -> None:
+def _check_array_info(name, described, objects, invalid) -> None:
     role = name.split("/", 1)[0]
     if "/" not in name or role not in objects or name == META:
         raise invalid(f"lists an array {name!r} of no object (names are '<role>/<name>')")
-    if not isinstance(spec, dict) or not _ARRAY_KEYS <= set(spec) \
-            or set(spec) - _ARRAY_KEYS - _OPTIONAL_ARRAY_KEYS:
-        raise invalid(f"describes array {name!r} as {spec!r}")
-    shape = spec["shape"]
+    if not isinstance(described, dict) or not _ARRAY_KEYS <= set(described) \
+            or set(described) - _ARRAY_KEYS - _OPTIONAL_ARRAY_KEYS:
+        raise invalid(f"describes array {name!r} as {described!r}")
+    shape = described["shape"]
     if not isinstance(shape, list) or len(shape) > _MAX_NDIM \
             or not all(type(n) is int and n >= 0 for n in shape):
         raise invalid(f"gives array {name!r} the shape {shape!r}")
-    if not isinstance(spec["dtype"], str) or not isinstance(spec["sha256"], str) \
-            or not re.fullmatch(r"[0-9a-f]{64}", spec["sha256"]):
-        raise invalid(f"gives array {name!r} the dtype {spec['dtype']!r} and digest {spec['sha256']!r}")
-    if "python" in spec and (_PYTHON_TYPES.get(spec["python"]) != spec["dtype"] or shape != []):
-        raise invalid(f"tags array {name!r} of dtype {spec['dtype']} and shape {shape} as a Python "
-                      f"{spec['python']!r}")
-    if "key_impl" in spec and (not isinstance(spec["key_impl"], str) or spec["dtype"] != "<u4"):
-        raise invalid(f"tags array {name!r} of dtype {spec['dtype']} as a key of {spec['key_impl']!r}")
+    if not isinstance(described["dtype"], str) or not isinstance(described["sha256"], str) \
+            or not re.fullmatch(r"[0-9a-f]{64}", described["sha256"]):
+        raise invalid(f"gives array {name!r} the dtype {described['dtype']!r} and digest {described['sha256']!r}")
+    if "python" in described and (_PYTHON_TYPES.get(described["python"]) != described["dtype"] or shape != []):
+        raise invalid(f"tags array {name!r} of dtype {described['dtype']} and shape {shape} as a Python "
+                      f"{described['python']!r}")
+    if "key_impl" in described and (not isinstance(described["key_impl"], str) or described["dtype"] != "<u4"):
+        raise invalid(f"tags array {name!r} of dtype {described['dtype']} as a key of {described['key_impl']!r}")

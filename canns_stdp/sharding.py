@@ -72,12 +72,12 @@ class MemberSharding:
                              f"{self.neuron_axis!r} of size {neurons}")
 
     def _named(self, ndim: int, neuron_dim: Optional[int], member_dim: Optional[int] = 0) -> NamedSharding:
-        spec = [None] * ndim
+        axes = [None] * ndim
         if member_dim is not None:
-            spec[member_dim] = self.member_axis
+            axes[member_dim] = self.member_axis
         if neuron_dim is not None and self.neuron_axis is not None:
-            spec[neuron_dim % ndim] = self.neuron_axis
-        return NamedSharding(self.mesh, PartitionSpec(*spec))
+            axes[neuron_dim % ndim] = self.neuron_axis
+        return NamedSharding(self.mesh, PartitionSpec(*axes))
 
     def state(self, state, neuron_dims: list) -> tuple:
         """Where each array of ``state`` (stacked, ``(K, ...)``; in the order of its leaves)

@@ -88,11 +88,11 @@ def load(path, network_cls):
     _check_sizes(path, config, arrays)
     try:
         pops = {}
-        for name, spec in config["populations"].items():
-            cls = _POPULATIONS.get(spec["type"])
+        for name, description in config["populations"].items():
+            cls = _POPULATIONS.get(description["type"])
             if cls is None:
-                _fail(path, f"population {name!r} has an unknown type {spec['type']!r}")
-            pops[name] = cls(**spec["fields"])
+                _fail(path, f"population {name!r} has an unknown type {description['type']!r}")
+            pops[name] = cls(**description["fields"])
         projections = []
         for entry in config["projections"]:
             entry = dict(entry)
@@ -141,7 +141,7 @@ def _check_sizes(path, config, arrays) -> None:
     """The sizes the description declares against the arrays the file holds, before any
     population or projection is built (a forged description cannot make it allocate)."""
     try:
-        sizes = {name: spec["fields"]["n"] for name, spec in config["populations"].items()}
+        sizes = {name: description["fields"]["n"] for name, description in config["populations"].items()}
         for name, n in sizes.items():
             spike = arrays.get(f"state/pop/{name}/spike")
             if isinstance(n, bool) or not isinstance(n, int) or spike is None or spike.shape != (n,):
