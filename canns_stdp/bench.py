@@ -18,6 +18,8 @@ import time
 
 import numpy as np
 
+from .cli import positive_int
+
 SIZES = {"784x100": (784, 100), "784x400": (784, 400), "4096x4096": (4096, 4096)}
 REGIMES = {"saturated": 1.0, "sparse": 10.0}
 
@@ -111,16 +113,6 @@ def _probabilities(text: str):
     return values
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="canns-stdp bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=_choices(SIZES), default=list(SIZES),
@@ -131,7 +123,7 @@ def main(argv=None):
                         help="comma-separated, from " + ", ".join(REGIMES))
     parser.add_argument("--uncompiled", action="store_true", help="also time the Python loop")
     parser.add_argument("--first-call", action="store_true", help="also time a first call of T = 10,000 (784x100)")
-    parser.add_argument("--steps", type=_positive, help="steps per measurement (default: about a second's work)")
+    parser.add_argument("--steps", type=positive_int, help="steps per measurement (default: about a second's work)")
     parser.add_argument("--json", help="write the rows to this file")
     args = parser.parse_args(argv)
     if args.json and (os.path.isdir(args.json) or not os.path.isdir(os.path.dirname(os.path.abspath(args.json)))):

@@ -20,7 +20,8 @@ NETWORK_TASKS = ("izhikevich", "song", "vogels")  # simulated networks: --durati
 DEFAULT_TASK = "digits"
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """An argparse type (also ``canns-stdp bench``'s): an integer > 0."""
     try:
         value = int(text)
     except ValueError:
@@ -106,15 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data", metavar="PATH",
                       help="mnist only: folder with t10k-images-idx3-ubyte[.gz] and "
                            "t10k-labels-idx1-ubyte[.gz]")
-    demo.add_argument("--neurons", type=_positive_int, metavar="N",
+    demo.add_argument("--neurons", type=positive_int, metavar="N",
                       help="excitatory neurons (digits: 100, mnist: 100; masquelier uses 1)")
-    demo.add_argument("--epochs", type=_positive_int, metavar="E",
+    demo.add_argument("--epochs", type=positive_int, metavar="E",
                       help="passes over the training data (digits: 3, mnist: 1; "
                            "masquelier: training length in units of 50 s)")
     demo.add_argument("--duration", type=_positive_float, metavar="S",
                       help="izhikevich, song, vogels: simulated seconds (60, 100, 10)")
     demo.add_argument("--seed", type=_seed, default=0, metavar="S", help="random seed (default 0)")
-    demo.add_argument("--seeds", type=_positive_int, metavar="N",
+    demo.add_argument("--seeds", type=positive_int, metavar="N",
                       help="digits, mnist: train N seeds (--seed, --seed + 1, ...), one after the other; "
                            "print each seed's accuracy, then 'accuracy: MEAN std: S min: A max: B seeds: N' "
                            "(figures of the first seed)")
@@ -122,9 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="folder for the PNG figures (default: ./canns_stdp_demo)")
     demo.add_argument("--no-figures", action="store_true", help="do not write figures")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
-    demo.add_argument("--train-size", type=_positive_int, metavar="N", help=argparse.SUPPRESS)
-    demo.add_argument("--test-size", type=_positive_int, metavar="N", help=argparse.SUPPRESS)
-    demo.add_argument("--steps", type=_positive_int, metavar="T", help=argparse.SUPPRESS)
+    demo.add_argument("--train-size", type=positive_int, metavar="N", help=argparse.SUPPRESS)
+    demo.add_argument("--test-size", type=positive_int, metavar="N", help=argparse.SUPPRESS)
+    demo.add_argument("--steps", type=positive_int, metavar="T", help=argparse.SUPPRESS)
     sub.add_parser("bench", add_help=False,
                    help="speed of the STDP trainer on the standard job (steps/s, synapse-updates/s); "
                         "'canns-stdp bench --help' lists its options")

@@ -124,19 +124,11 @@ class ConvSpikingLayer(SpikingLayer):
                             trace_decay=trace_decay, dt=dt, tau_m=tau_m, tau_pre=tau_pre, tau_post=tau_post,
                             decay=decay, trace_mode=trace_mode, a_pre=a_pre, a_post=a_post)
 
+    _shapes_of_config = "conv_layer_shapes"
+
     _CONFIG = ("in_channels", "out_channels", "kernel_size", "input_shape", "stride", "dilation",
                "groups", "threshold", "v_reset", "leak", "trace_decay", "dt", "tau_pre", "tau_post",
                "decay", "trace_mode", "a_pre", "a_post")
-
-    @classmethod
-    def checkpoint_shapes(cls, config: dict):
-        """The state shapes ``config`` gives (only for this class itself: a subclass may
-        take other arguments), checked against a file before anything is built."""
-        if cls is not ConvSpikingLayer:
-            return None
-        from .checkpoint_shapes import conv_layer_shapes, shapes_or_none
-
-        return shapes_or_none(conv_layer_shapes, config)
 
     def checkpoint_config(self) -> dict:
         """Constructor arguments for :meth:`save`/:meth:`load` (weights are state)."""

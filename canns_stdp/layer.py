@@ -223,15 +223,19 @@ class SpikingLayer(BrainInspiredModel):
         for name, value in arrays.items():
             assign(self, name, jnp.asarray(value))
 
+    #: the function of :mod:`canns_stdp.checkpoint_shapes` that reads this class's configuration
+    _shapes_of_config = "layer_shapes"
+
     @classmethod
     def checkpoint_shapes(cls, config: dict):
-        """The state shapes ``config`` gives (only for this class itself: a subclass may
-        take other arguments), checked against a file before anything is built."""
-        if cls is not SpikingLayer:
+        """The state shapes ``config`` gives (only for a class that declares its own
+        ``_shapes_of_config``: a subclass may take other arguments), checked against a
+        file before anything is built."""
+        if "_shapes_of_config" not in vars(cls):
             return None
-        from .checkpoint_shapes import layer_shapes, shapes_or_none
+        from . import checkpoint_shapes
 
-        return shapes_or_none(layer_shapes, config)
+        return checkpoint_shapes.shapes_or_none(getattr(checkpoint_shapes, cls._shapes_of_config), config)
 
     def checkpoint_config(self) -> dict:
         """Constructor arguments for :meth:`save`/:meth:`load` (weights are state; a

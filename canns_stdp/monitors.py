@@ -34,6 +34,16 @@ __all__ = ["SpikeMonitor", "StateMonitor", "WeightMonitor"]
 LAYER_VARIABLES = ("v", "spike", "trace_pre", "trace_post")
 
 
+def checked_indices(name: str, indices, size: int) -> np.ndarray:
+    """``indices`` (all of ``range(size)`` when ``None``) as a 1-D integer array, checked."""
+    if indices is None:
+        return np.arange(size)
+    idx = np.atleast_1d(np.asarray(indices))
+    if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer) or (idx.size and (idx.min() < 0 or idx.max() >= size)):
+        raise ValueError(f"{name} must be integers in [0, {size}), got {indices!r}")
+    return idx
+
+
 class Monitor:
     every: Optional[int] = None
 
@@ -79,13 +89,7 @@ class _Periodic(Monitor):
         self._last = None
 
     def _take(self, name: str, size: int) -> np.ndarray:
-        if self.indices is None:
-            return np.arange(size)
-        idx = np.atleast_1d(np.asarray(self.indices))
-        if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer) or (
-                idx.size and (idx.min() < 0 or idx.max() >= size)):
-            raise ValueError(f"{name} must be integers in [0, {size}), got {self.indices!r}")
-        return idx
+        return checked_indices(name, self.indices, size)
 
     def due(self, before: int, now: int) -> bool:
         """Whether a multiple of ``every`` was crossed between step ``before`` and ``now``."""

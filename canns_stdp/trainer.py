@@ -335,11 +335,13 @@ class Trainer(TrainerBase):
                         m.snapshot(start + done, layer)
                 previous[0] = start + done
             callbacks.append(sample)
-        callback = None if not callbacks else (lambda done, running: [c(done, running) for c in callbacks])
+        def callback(done, running):
+            for each in callbacks:
+                each(done, running)
         try:
             state, outs = execution.run(state, seq, start=start, open_chunk=open_chunk,
                                         record=record or bool(spikes_wanted), progress=progress, desc=desc,
-                                        callback=callback)
+                                        callback=callback if callbacks else None)
             left = execution.left_open(state, start + seq[0].shape[0]) if plastic else None
             self._commit(execution.canonical(state), seq[0][-1])
         except BaseException:

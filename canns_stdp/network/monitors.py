@@ -11,10 +11,11 @@ nothing. Times are in ms from the network's first step.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import jax.numpy as jnp
 import numpy as np
+
+from ..monitors import checked_indices
 
 __all__ = ["PopulationRateMonitor", "SpikeMonitor", "StateMonitor", "WeightMonitor"]
 
@@ -113,7 +114,7 @@ class StateMonitor(Monitor):
         if self.variable not in pop.variables:
             raise ValueError(f"{type(pop).__name__} population {self.population!r} has no variable "
                              f"{self.variable!r} (it has {pop.variables})")
-        self._take = _indices("indices", self.indices, pop.n)
+        self._take = checked_indices("indices", self.indices, pop.n).astype(np.int32)
         return Sampler("state", index, self.variable), self._take
 
     def consume(self, samples, first_step, dt):
@@ -149,7 +150,7 @@ class WeightMonitor(StateMonitor):
     def bind(self, network):
         index = network._projection_index(self.projection)
         size = int(np.prod(network._state.projs[index].W.shape))
-        self._take = _indices("synapses", self.indices, size)
+        self._take = checked_indices("synapses", self.indices, size).astype(np.int32)
         return Sampler("weights", index), self._take
 
 
@@ -173,12 +174,3 @@ class PopulationRateMonitor(Monitor):
     @property
     def rate(self) -> np.ndarray:
         return self._concat(1)
-
-
-def _indices(name: str, indices: Optional[object], size: int) -> np.ndarray:
-    if indices is None:
-        return np.arange(size)
-    idx = np.atleast_1d(np.asarray(indices))
-    if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer) or (idx.size and (idx.min() < 0 or idx.max() >= size)):
-        raise ValueError(f"{name} must be integers in [0, {size}), got {indices!r}")
-    return idx.astype(np.int32)

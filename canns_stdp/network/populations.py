@@ -16,7 +16,6 @@ per receptor (``"exc"``, ``"inh"``). Times are in milliseconds, as the network's
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any, NamedTuple, Tuple
 
 import jax.numpy as jnp
@@ -315,8 +314,3 @@ class Izhikevich(Population):
         vm = jnp.where(spikes > 0, p["c"], vm)
         u = jnp.where(spikes > 0, u + p["d"], u)
         return IzhState(vm, u, spikes), spikes
-
-
-def decay(tau_ms: float, dt: float) -> float:
-    """``exp(-dt / tau)``: a trace's decay per step."""
-    return math.exp(-dt / tau_ms)

@@ -235,7 +235,3 @@ def monitored_step(config: NetConfig, params: NetParams, state: NetState, tick, 
     reward = inputs[n_given + n_imposed] if config.reward else None
     state, spikes = network_step(config, params, state, given, imposed, reward)
     return state, tuple(s(state, spikes, take) for s, take in zip(config.samplers, params.take))
-
-
-def empty_history(length: int, n: int):
-    return jnp.zeros((length, n), jnp.float32) if length else None
