@@ -240,7 +240,7 @@ class Network:
         """
         if not isinstance(learn, bool):
             raise TypeError(f"learn must be True or False, got {learn!r}")
-        input_names = {n for n, p in self.populations.items() if p.is_input and not hasattr(p, "emit")}
+        input_names = {n for n, p in self.populations.items() if p.given_activity}
         neuron_names = {n for n, p in self.populations.items() if not p.is_input}
         given = self._per_step("inputs", inputs, input_names, binary=False)
         missing = sorted(input_names - set(given))

@@ -40,7 +40,8 @@ class Population:
     _static: Tuple[str, ...] = ("n",)
     #: state variables a :class:`~canns_stdp.network.StateMonitor` may record
     variables: Tuple[str, ...] = ("spike",)
-    is_input: bool = False
+    is_input: bool = False      # a source: it takes no input
+    given_activity: bool = False  # a source whose activity the caller gives to ``run``
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -96,6 +97,7 @@ class SpikeInput(Population):
 
     n: int
     is_input = True
+    given_activity = True
 
     def init(self):
         return SpikeState(jnp.zeros((self.n,), jnp.float32))
