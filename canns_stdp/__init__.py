@@ -31,7 +31,7 @@ _PUBLIC = {
 }
 
 # public subpackages, also loaded on first use
-_SUBMODULES = ("functional", "monitors", "network", "rules")
+_SUBMODULES = ("functional", "monitors", "network", "plot", "rules")
 
 __all__ = sorted(_PUBLIC) + list(_SUBMODULES) + ["__version__"]
 
@@ -52,7 +52,7 @@ def __dir__():
 
 
 if TYPE_CHECKING:  # what static tools and IDEs see
-    from . import functional, monitors, network, rules
+    from . import functional, monitors, network, plot, rules
     from .base import BrainInspiredModel, TrainerBase
     from .checkpoint import CheckpointError, PeriodicCheckpoint
     from .compat import RewardSTDPTrainer, STDPTrainer, TripletSTDPTrainer
