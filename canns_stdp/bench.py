@@ -14,6 +14,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -73,8 +74,10 @@ def write_rows(path, rows) -> None:
         json.dump(rows, f, indent=1)
 
 
-def first_call(n_in, n_out, T, p, threshold):
-    """Seconds of a first ``train()`` in a fresh process, compilation included."""
+def first_call(n_in, n_out, T, p, threshold, cold: bool = False):
+    """Seconds of a first ``train()`` in a fresh process, compilation included; ``cold``:
+    with an empty cache of native kernels (as on a machine's first run), else the one
+    earlier processes filled."""
     code = (
         "import time, numpy as np; from canns_stdp.bench import job;"
         f"xs, W0 = job({n_in}, {n_out}, {T}, {p}); t = time.perf_counter();"
@@ -82,7 +85,9 @@ def first_call(n_in, n_out, T, p, threshold):
         f"l = SpikingLayer({n_in}, {n_out}, threshold={threshold}, W_init=W0);"
         "STDPTrainer(l).train(xs); np.asarray(l.W.value); print(time.perf_counter() - t)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    with tempfile.TemporaryDirectory() as empty:
+        env = dict(os.environ, **({"NUMBA_CACHE_DIR": empty} if cold else {}))
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -122,6 +127,8 @@ def main(argv=None):
     parser.add_argument("--regimes", type=_choices(REGIMES), default=list(REGIMES),
                         help="comma-separated, from " + ", ".join(REGIMES))
     parser.add_argument("--uncompiled", action="store_true", help="also time the Python loop")
+    parser.add_argument("--xla", action="store_true",
+                        help="also time the compiled loop with the XLA kernels only (fused=False: no native kernel)")
     parser.add_argument("--first-call", action="store_true", help="also time a first call of T = 10,000 (784x100)")
     parser.add_argument("--steps", type=positive_int, help="steps per measurement (default: about a second's work)")
     parser.add_argument("--json", help="write the rows to this file")
@@ -143,19 +150,23 @@ def main(argv=None):
         T = args.steps or steps_for(n_in, n_out)
         for p in args.rates:
             for regime in args.regimes:
-                loops = [("compiled", True)] + ([("uncompiled", False)] if args.uncompiled else [])
-                for name, compiled in loops:
-                    steps = T if compiled else max(20, T // 10)
-                    rate, firing = measure(n_in, n_out, steps, p, REGIMES[regime], compiled)
+                loops = [("compiled", dict(compiled=True))]
+                loops += [("xla", dict(compiled=True, fused=False))] if args.xla else []
+                loops += [("uncompiled", dict(compiled=False))] if args.uncompiled else []
+                for name, kw in loops:
+                    steps = T if kw["compiled"] else max(20, T // 10)
+                    rate, firing = measure(n_in, n_out, steps, p, REGIMES[regime], **kw)
                     row = dict(layer=size, p=p, regime=regime, loop=name, firing=firing,
                                steps_per_s=rate, synapse_updates_per_s=rate * n_in * n_out)
                     rows.append(row)
                     print(f"{size:>10} {p:>5} {regime:>9} {name:>10} {firing:>7.1%} {rate:>10.0f} "
                           f"{row['synapse_updates_per_s']:>10.3g}", flush=True)
     if args.first_call:
-        seconds = first_call(784, 100, 10_000, 0.05, 1.0)
-        rows.append(dict(layer="784x100", p=0.05, regime="saturated", loop="first call T=10000", seconds=seconds))
-        print(f"first call, T = 10,000, 784x100, compilation included: {seconds:.2f} s")
+        for cache in ("cold", "warm"):  # warm: the package's own cache, which the runs above filled
+            seconds = first_call(784, 100, 10_000, 0.05, 1.0, cold=cache == "cold")
+            rows.append(dict(layer="784x100", p=0.05, regime="saturated", loop=f"first call T=10000 ({cache})",
+                             seconds=seconds))
+            print(f"first call, T = 10,000, 784x100, compilation included, {cache} kernel cache: {seconds:.2f} s")
     if args.json:
         write_rows(args.json, rows)
     return rows

@@ -452,7 +452,7 @@ class Trainer(TrainerBase):
         return self._run(False, self._sequence(patterns, None), (), progress, True, "predict")
 
 
-_KERNELS = ("dense", "column", "deferred")
+_KERNELS = ("dense", "column", "deferred", "native")
 _LEDGER = ("U", "rate", "fired", "clock")
 _RUN_NAMES = ("run.steps", "run.chunk_size", "run.kernel", "run.span") + tuple(f"run.{n}" for n in _LEDGER)
 

@@ -59,7 +59,7 @@ def test_trainer_cuts_a_large_layer_into_blocks_without_changing_the_result(rng)
     W_ref, v_ref, *_, s_ref = reference.run(W0, xs, threshold=1.0, **RATES)
     assert 0.01 < s_ref.mean() < 0.9
     layer = SpikingLayer(n_in, n_out, W_init=W0, threshold=1.0)
-    trainer = STDPTrainer(layer, learning_rate=0.2, A_plus=0.05, A_minus=0.06)
+    trainer = STDPTrainer(layer, learning_rate=0.2, A_plus=0.05, A_minus=0.06, fused=False)
     np.testing.assert_array_equal(trainer.train(xs, return_spikes=True), s_ref)
     np.testing.assert_allclose(layer.W.value, W_ref, atol=2e-5)
     np.testing.assert_allclose(layer.v.value, v_ref, atol=2e-5)

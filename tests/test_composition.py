@@ -101,7 +101,7 @@ def problem(name: str, rng, T: int = T) -> Problem:
 
 
 MAPS = ["dense", "masked", "conv2d", "conv1d", "conv3d", "batch_sum", "batch_mean"]
-KERNELS = {"default": {}, "event": dict(event_driven=True), "fused": dict(fused=True)}
+KERNELS = {"default": {}, "dense": dict(event_driven=False), "event": dict(event_driven=True), "fused": dict(fused=True)}
 
 
 def cases():
@@ -168,8 +168,9 @@ def pair_and_mstdp(prob, compiled, pair_kw, lr, **layer_kw):
     results = []
     for rule, reward in ((rules.pair(**pair_kw), None), (rules.reward(rules.pair(**pair_kw), "mstdp"), 1.0)):
         layer = prob.layer(**layer_kw)
+        # the XLA kernels (the native one rounds W + lr·ΔW without XLA's fused multiply-add)
         trainer = Trainer(layer, rule, learning_rate=lr, compiled=compiled, batch_reduction=prob.reduction,
-                          chunk_size=16)
+                          chunk_size=16, fused=False)
         spikes = trainer.train(prob.xs, reward=reward, return_spikes=True)
         results.append((np.asarray(spikes), np.asarray(layer.W.value)))
     return results

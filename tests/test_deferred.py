@@ -108,7 +108,7 @@ def test_trainer_defers_ltp_and_matches_reference(rng, monkeypatch, compiled, th
     assert 0.01 < s_ref.mean() < 0.9 and np.abs(W_ref - W0).max() > 0.02
     seen = opened_spans(monkeypatch)
     layer = SpikingLayer(n_in, N_OUT, W_init=W0, threshold=threshold)
-    trainer = STDPTrainer(layer, compiled=compiled, learning_rate=0.02, **rates)
+    trainer = STDPTrainer(layer, compiled=compiled, learning_rate=0.02, fused=False, **rates)
     np.testing.assert_array_equal(trainer.train(xs, return_spikes=True), s_ref)
     np.testing.assert_allclose(layer.W.value, W_ref, atol=2e-5)
     np.testing.assert_allclose(layer.v.value, v_ref, atol=2e-5)
@@ -135,7 +135,7 @@ def test_large_layer_defers_ltp_instead_of_cutting_blocks(rng, monkeypatch):
     assert 0.01 < s_ref.mean() < 0.9
     seen = opened_spans(monkeypatch)
     layer = SpikingLayer(n_in, n_out, W_init=W0, threshold=1.0)
-    trainer = STDPTrainer(layer, learning_rate=0.02, A_plus=0.05, A_minus=0.06, chunk_size=16)
+    trainer = STDPTrainer(layer, learning_rate=0.02, A_plus=0.05, A_minus=0.06, chunk_size=16, fused=False)
     np.testing.assert_array_equal(trainer.train(xs, return_spikes=True), s_ref)
     np.testing.assert_allclose(layer.W.value, W_ref, atol=2e-5)
     assert any(config.deferred_ltp for config in seen)

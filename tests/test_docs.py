@@ -133,7 +133,7 @@ def test_readme_is_short_and_its_links_resolve():
 
 def test_readme_setup_commands_are_the_two_ci_commands():
     text = (ROOT / "README.md").read_text()
-    assert ('python3 -m venv .venv && . .venv/bin/activate && pip install -e ".[plot,progress,digits]"'
+    assert ('python3 -m venv .venv && . .venv/bin/activate && pip install -e ".[native,plot,progress,digits]"'
             ' && canns-stdp demo') in text
     assert 'python3 -m venv .venv && . .venv/bin/activate && pip install -e ".[test]" && python -m pytest -q' in text
 

@@ -51,7 +51,7 @@ def test_auto_switches_kernels_between_chunks_without_changing_the_result(rng):
     results = {}
     for mode in ("auto", False):
         layer = SpikingLayer(N_IN, N_OUT, W_init=W0, threshold=1.5)
-        trainer = STDPTrainer(layer, event_driven=mode, chunk_size=50, **RATES)
+        trainer = STDPTrainer(layer, event_driven=mode, chunk_size=50, fused=False, **RATES)
         results[mode] = (np.asarray(trainer.train(xs, return_spikes=True)), np.asarray(layer.W.value))
     W_ref, *_, s_ref = reference.run(W0, xs, **RATES_REF, threshold=1.5)
     assert s_ref[:200].mean() < EVENT_MAX_ACTIVITY < s_ref[250:400].mean()  # both kernels run

@@ -10,11 +10,13 @@ import reference
 from canns_stdp import SpikingLayer, STDPTrainer
 from canns_stdp.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
 from canns_stdp.functional.layer_step import begin_span
+from canns_stdp.kernels.native_pair import native_available, native_chunk
 
 N_IN, N_OUT, T = 200, 40, 1500
 STATE = ("W", "v", "spike", "trace_pre", "trace_post")
 KERNELS = {  # trainer keywords; which kernel runs the chunks
-    "auto": dict(),                                          # deferred LTP (enough neurons fire)
+    "native": dict(fused="auto"),                            # the native CPU kernel (numba)
+    "deferred": dict(),                                      # deferred LTP (enough neurons fire)
     "column": dict(event_driven=True, weight_dependence="soft"),  # LTP cannot be deferred
     "dense": dict(event_driven=False),
     "python": dict(compiled=False, chunk_size=64),           # deferred LTP in the Python loop
@@ -31,7 +33,7 @@ def problem(rng):
 
 def trainer_for(W0, **kw):
     layer = SpikingLayer(N_IN, N_OUT, W_init=W0, threshold=THRESHOLD)
-    return STDPTrainer(layer, learning_rate=LR, **{"chunk_size": 256, **kw})
+    return STDPTrainer(layer, learning_rate=LR, **{"chunk_size": 256, "fused": False, **kw})  # XLA kernels
 
 
 def state_of(trainer):
@@ -49,12 +51,25 @@ def deferred_spans_opened(monkeypatch):
     return seen
 
 
-@pytest.mark.parametrize("kernel", list(KERNELS))
+def native_chunks_run(monkeypatch):
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append(True)
+        return native_chunk(*args, **kwargs)
+
+    monkeypatch.setattr(pair_layer, "native_chunk", spy)
+    return seen
+
+
+@pytest.mark.parametrize("kernel", [k for k in KERNELS if k != "native" or native_available(warn=False)])
 def test_calls_split_anywhere_give_bitwise_the_one_call_result(problem, tmp_path, monkeypatch, kernel):
     xs, W0 = problem
     T_short = 700 if kernel == "python" else T
     xs = xs[:T_short]
     seen = deferred_spans_opened(monkeypatch)
+    native = native_chunks_run(monkeypatch)
+    monkeypatch.setattr(pair_layer, "NATIVE_MAX_FIRING", 1.0)  # the native kernel runs however many fire
     whole = trainer_for(W0, **KERNELS[kernel])
     spikes = whole.train(xs, return_spikes=True)
     dependence = KERNELS[kernel].get("weight_dependence", "additive")
@@ -62,7 +77,8 @@ def test_calls_split_anywhere_give_bitwise_the_one_call_result(problem, tmp_path
     np.testing.assert_array_equal(spikes, s_ref)  # the one call is right, to begin with
     np.testing.assert_allclose(whole.model.W.value, W_ref, atol=2e-5)
     assert 0.1 < s_ref.mean() < 0.9 and np.abs(W_ref - W0).max() > 0.03
-    assert any(seen) == (kernel in ("auto", "python"))
+    assert any(seen) == (kernel in ("deferred", "python"))
+    assert any(native) == (kernel == "native")
 
     cuts = [0, 283, 301, 517, T_short - 89, T_short]  # none on a chunk or span boundary
     split = trainer_for(W0, **KERNELS[kernel])
@@ -105,7 +121,7 @@ def test_a_layer_changed_between_calls_starts_afresh(problem):
     ("run.U", np.zeros((3, 3), np.float32), r"run\.U must be finite float32 of shape \(200, 40\)"),
     ("run.clock", np.float32(np.nan), r"run\.clock must be finite"),
     ("run.steps", np.int64(-4), r"run\.steps must be an int64 scalar"),
-    ("run.kernel", np.int64(7), r"run\.kernel must be an int64 scalar in \[0, 2\]"),
+    ("run.kernel", np.int64(7), r"run\.kernel must be an int64 scalar in \[0, 3\]"),
     ("run.extra", np.int64(1), r"unknown trainer entries \['run\.extra'\]"),
 ])
 def test_a_forged_open_chunk_is_refused(problem, tmp_path, entry, value, message):

@@ -78,6 +78,7 @@ class LayerConfig:
     event_driven: bool = False      # dense, unbatched: state.W holds W.T, steps take x_events
     deferred_ltp: bool = False      # with event_driven: train_step defers LTP (functional.event), state is a DeferredState
     fused: bool = False             # dense, unbatched: steps run in the Pallas kernel (functional.fused)
+    native: bool = False            # dense, unbatched: chunks run in the native CPU kernel (kernels.native_pair)
 
 
 @dataclass(frozen=True)

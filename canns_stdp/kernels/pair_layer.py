@@ -7,7 +7,8 @@ with other memory layouts and less work (:mod:`canns_stdp.functional.layer_step`
 * neuron blocks that keep a block's weights in cache for a whole chunk,
 * event-driven, visiting the active inputs' rows and the fired neurons' columns of ``W.T``,
 * deferred LTP, a ledger settled every span of steps (the additive dependence),
-* the fused Pallas kernel (GPU), many steps per launch.
+* the fused Pallas kernel (GPU), many steps per launch,
+* the native CPU kernel (numba, :mod:`~canns_stdp.kernels.native_pair`), a whole chunk per call.
 
 The choice is made at the start of each chunk of the global step count, from what any
 call that reaches that step knows alike: the input of the chunk's first step, the pre
@@ -36,7 +37,8 @@ from ..loops import Frame, blocked_chunks, compiled_chunks, convert, default_chu
 from ..rules.pair import Pair
 from ..step import StepState
 from .base import Execution, OpenChunk
-from .policy import COLUMN_MAX_FIRED, EVENT_MAX_ACTIVITY, event_max_firing
+from .native_pair import native_available, native_chunk, native_compatible
+from .policy import COLUMN_MAX_FIRED, EVENT_MAX_ACTIVITY, NATIVE_MAX_FIRING, event_max_firing
 
 __all__ = ["layer_step", "pair_terms", "plan", "supports"]
 
@@ -89,8 +91,11 @@ def plan(trainer, plastic: bool, config, params, state, seq):
     if fused:
         layer_config = dataclasses.replace(layer_config, fused=True)
     blocks = None if fused or not trainer.compiled else _neuron_blocks(layer_params, seq, layer)
+    native = (trainer.compiled and trainer.fused is not False and trainer.event_driven == "auto" and not fused
+              and fused_compatible(layer_config) and native_compatible(layer_config, layer_params, layer.W.dtype)
+              and native_available())
     chooser = None if fused else _KernelChooser(trainer.event_driven, step, layer_config, layer_params, seq,
-                                                layer, chunk, blocked=blocks is not None)
+                                                layer, chunk, blocked=blocks is not None, native=native)
     if fused:
         layer_params = jax.device_put(layer_params)  # once per call, not once per chunk
 
@@ -99,6 +104,9 @@ def plan(trainer, plastic: bool, config, params, state, seq):
         if fused and trainer.compiled:
             return lambda state, inputs, n, record, offset: fused_chunk(
                 config, layer_params, state, tuple(padded(a, chunk) for a in inputs), n)
+        if config.native:
+            return lambda state, inputs, n, record, offset: native_chunk(
+                config, layer_params, state, tuple(padded(a, chunk) for a in inputs), n, plastic)
         frame = chooser.frame if config.deferred_ltp else None
         if not trainer.compiled:
             return python_steps(step, config, layer_params, frame)
@@ -220,11 +228,13 @@ class _KernelChooser:
     unclipped). Once chosen, a chunk's kernel runs all of it, however many calls it takes.
     """
 
-    def __init__(self, event_driven, step, dense_config, params, seq, layer, chunk: int, blocked=False):
+    def __init__(self, event_driven, step, dense_config, params, seq, layer, chunk: int, blocked=False,
+                 native=False):
         self.forced = event_driven is True
         self.params, self.chunk, self.blocked = params, chunk, blocked
         self.dense = dense_config
-        usable = event_driven is not False and event_compatible(dense_config.dependence)
+        self.native = dataclasses.replace(dense_config, native=True) if native else None
+        usable = event_driven is not False and event_compatible(dense_config.dependence) and not native
         self.column = dataclasses.replace(dense_config, event_driven=True) if usable else None
         span = _deferred_span(step, dense_config, params, seq, layer, chunk) if usable else 0
         self.deferred = dataclasses.replace(self.column, deferred_ltp=True) if span else None
@@ -263,6 +273,11 @@ class _KernelChooser:
 
     # -- choosing -------------------------------------------------------------------------
     def _choose(self, state, x0, deferred_allowed=True):
+        if self.native is not None:
+            layer = self._layer(state)
+            quiet = (_input_activity(layer, self.params, x0) <= EVENT_MAX_ACTIVITY
+                     and _firing_estimate(layer, self.params) <= NATIVE_MAX_FIRING)
+            return self.native if quiet else self.dense
         if self.column is None:
             return self.dense
         layer = self._layer(state)
@@ -302,7 +317,9 @@ class _KernelChooser:
         when that chunk is complete."""
         if end % self.chunk == 0 or not self.decided:
             return None
-        kernel = "deferred" if self.current.deferred_ltp else "column" if self.current.event_driven else "dense"
+        current = self.current
+        kernel = ("deferred" if current.deferred_ltp else "column" if current.event_driven
+                  else "native" if current.native else "dense")
         arrays = {}
         if isinstance(state, DeferredState) and float(state.ledger.clock) > 0:
             arrays = {"U": state.layer.W, **state.ledger._asdict()}  # a fresh ledger is rebuilt, not stored
@@ -313,11 +330,13 @@ class _KernelChooser:
         canonical ``layer`` otherwise), the chooser going on with that kernel."""
         if open_chunk is None or open_chunk.chunk_size != self.chunk:
             return layer
-        wanted = {"dense": self.dense, "column": self.column, "deferred": self.deferred}.get(open_chunk.kernel)
+        wanted = {"dense": self.dense, "column": self.column, "deferred": self.deferred,
+                  "native": self.native}.get(open_chunk.kernel)
         if wanted is None or (wanted.deferred_ltp and open_chunk.span != self.frame.every):
             return layer
         self.decided = True
         if not wanted.event_driven:
+            self.current = wanted
             return layer
         layer = layer._replace(W=_transposed(layer.W))
         self.current = self.column

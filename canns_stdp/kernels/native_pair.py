@@ -1,0 +1,293 @@
+"""The native CPU kernel: a whole chunk of pair-STDP steps of a dense layer in one call.
+
+A layer driven by its input has no coupling between output neurons (see
+:class:`~canns_stdp.functional.layer_step.NeuronBlocks`), so the kernel runs one block of
+32 neurons at a time, each block every step of a stretch of 64 steps before the next
+block starts. Its private layout stores a block's weights input by input (32 contiguous
+floats per input), so that the current and the LTD of an active input are one vector
+operation on a block. A neuron that fired gets its LTP at the silent inputs synapse by
+synapse; when more than a few neurons of the block fired, the whole block is updated, a
+vector operation per input. The cost follows the spikes. Weights outside their bounds
+are clipped at the first step of a call, as the plain step clips every synapse (inside
+them, an untouched synapse is unchanged).
+
+The pre trace depends on the input only: it is computed once per stretch of steps, with
+each step's pairing term ``P`` and list of active inputs, before the neurons run.
+
+Every number is computed as :func:`~canns_stdp.functional.layer_step.train_step` computes
+it, operation by operation in float32 (``v' = leak*v + W x``, ``dW = lr*(A+ f+ (s P) -
+A- f- (Q x))``, ``clip(W + dW)``). The current sums the active inputs in ascending order,
+and ``W + lr*dW`` is rounded twice where XLA fuses a multiply-add, so results equal the
+plain step to float rounding.
+
+The kernel is registered with brainevent's :class:`XLACustomKernel` (numba on the CPU),
+called from inside a compiled function like any JAX operation. numba is an optional
+dependency (the ``native`` extra); without it the XLA kernels run, and the library says
+so once (:func:`native_available`). The compiled kernel is cached on disk, so a fresh
+process does not compile it again.
+"""
+
+from __future__ import annotations
+
+import warnings
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..functional.dependence import DEPENDENCES
+from ..functional.traces import TRACE_MODES
+
+try:
+    import numba
+except ImportError:  # the XLA kernels run instead
+    numba = None
+
+__all__ = ["native_available", "native_chunk", "native_compatible"]
+
+_PAIRINGS = ("symmetric", "causal", "strict")
+_DEPENDENCES = ("additive", "hard", "soft", "power")
+_COEF = ("d_pre", "a_pre", "d_post", "a_post", "lr", "A_plus", "A_minus", "w_min", "w_max", "mu")
+_LANES = 32  # neurons per block of the kernel's layout (a contiguous run the compiler vectorises)
+_FEW_FIRED = 4  # up to this many lanes of a block firing, their LTP runs synapse by synapse
+_warned = []
+
+
+def native_available(warn: bool = True) -> bool:
+    """Whether the native kernel can run: numba installed and JAX on the CPU. Says once,
+    as a warning, when JAX runs on the CPU without numba."""
+    if jax.default_backend() != "cpu":
+        return False
+    if numba is None and warn and not _warned:
+        _warned.append(True)
+        warnings.warn("numba is not installed: canns_stdp trains dense layers with its XLA kernels, which are "
+                      "slower on a CPU (pip install 'canns_stdp[native]' adds the native kernel)",
+                      RuntimeWarning, stacklevel=3)
+    return numba is not None
+
+
+def native_compatible(config, params, dtype) -> bool:
+    """A built-in weight dependence and trace mode, scalar trace and rule numbers, float32."""
+    names = {f: name for name, f in DEPENDENCES.items()}
+    if config.dependence not in names or config.trace_add not in TRACE_MODES.values():
+        return False
+    if np.dtype(dtype) != np.float32:
+        return False
+    numbers = (*params.traces, params.stdp.lr, params.stdp.A_plus, params.stdp.A_minus, *params.stdp.bounds)
+    return all(np.ndim(a) == 0 for a in numbers)
+
+
+if numba is not None:
+    _BLOCK = 64  # steps per block: a block's pre terms stay in the L2 cache while every neuron runs it
+
+    @numba.njit(cache=True, nogil=True)
+    def _pre_terms(first, stop, nearest, strict, d_pre, a_pre, xs, trace, P, offsets, active, values):
+        """The pre trace over steps ``first..stop-1`` (``trace`` in place); each step's
+        pairing term ``P`` and its active inputs, ascending: ``active[offsets[t]:offsets[t+1]]``
+        with their values (``t`` counted from ``first``)."""
+        count = 0
+        for t in range(stop - first):
+            offsets[t] = count
+            for j in range(xs.shape[1]):
+                x = xs[first + t, j]
+                decayed = d_pre * trace[j]
+                if nearest:
+                    new = a_pre if x > 0 else decayed
+                else:
+                    new = decayed + a_pre * x
+                P[t, j] = decayed if strict else new
+                trace[j] = new
+                if x != 0:
+                    active[count] = j
+                    values[count] = x
+                    count += 1
+        offsets[stop - first] = count
+
+    @numba.njit(inline="always")
+    def _updated(w, ltp_term, ltd_term, dependence, lr, w_min, w_max, mu, hardbound):
+        """``clip(w + lr * (f+(w) ltp - f-(w) ltd))`` for one synapse, in float32."""
+        if dependence == 0:
+            ltp, ltd = ltp_term, ltd_term
+        elif dependence == 1:
+            ltp = ltp_term * np.float32(1.0 if w_max - w > 0 else 0.0)
+            ltd = ltd_term * np.float32(1.0 if w - w_min > 0 else 0.0)
+        elif dependence == 2:
+            ltp = max(w_max - w, np.float32(0.0)) * ltp_term
+            ltd = max(w - w_min, np.float32(0.0)) * ltd_term
+        else:
+            ltp = max(w_max - w, np.float32(0.0)) ** mu * ltp_term
+            ltd = max(w - w_min, np.float32(0.0)) ** mu * ltd_term
+        w = w + lr * (ltp - ltd)
+        if hardbound:
+            w = min(max(w, w_min), w_max)
+        return w
+
+    @numba.njit(inline="always")
+    def _update_synapses(block, inputs, values, P, ltp_amp, ltd_amp, dependence, lr, w_min, w_max, mu, hardbound):
+        """Synapses ``inputs`` (with input values ``values``) of every neuron of a block, by
+        ``(A+ s) P_j`` and ``(A- Q) x_j``; one contiguous slice of lanes per input, which
+        the compiler turns into vector operations."""
+        for k in range(inputs.shape[0]):
+            j = inputs[k]
+            lanes, p, x = block[j * _LANES:(j + 1) * _LANES], P[j], values[k]
+            if dependence == 0 and hardbound:
+                for lane in range(_LANES):
+                    w = lanes[lane] + lr * (ltp_amp[lane] * p - ltd_amp[lane] * x)
+                    w = w if w > w_min else w_min
+                    lanes[lane] = w if w < w_max else w_max
+            else:
+                for lane in range(_LANES):
+                    lanes[lane] = _updated(lanes[lane], ltp_amp[lane] * p, ltd_amp[lane] * x, dependence, lr, w_min,
+                                           w_max, mu, hardbound)
+
+    @numba.njit(inline="always")
+    def _potentiate_silent_inputs(block, lane, active, x, P, ltp_amp, ltd_amp, dependence, lr, w_min, w_max, mu,
+                                  hardbound):
+        """LTP of one lane that fired at the inputs not in ``active`` (ascending), whose
+        ``x`` is zero: one synapse at a time, for a block where few lanes fired."""
+        k = 0
+        for j in range(P.shape[0]):
+            if k < active.shape[0] and active[k] == j:
+                k += 1
+                continue
+            i = j * _LANES + lane
+            block[i] = _updated(block[i], ltp_amp[lane] * P[j], ltd_amp[lane] * x[j], dependence, lr, w_min, w_max,
+                                mu, hardbound)
+
+    @numba.njit(cache=True, nogil=True)
+    def _chunk(flags, coef, lif, xs, posts, W_in, v_in, s_in, pre_in, post_in,
+               W, v, s, trace_pre, trace_post, spikes):
+        n, plastic, nearest, dependence, pairing, hardbound, imposed = (
+            flags[0], flags[1], flags[2], flags[3], flags[4], flags[5], flags[6])
+        d_pre, a_pre, d_post, a_post, lr, A_plus, A_minus, w_min, w_max, mu = (
+            coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], coef[6], coef[7], coef[8], coef[9])
+        n_blocks, n_in = W.shape[0], W.shape[1]
+        P = np.empty((_BLOCK, n_in), np.float32)
+        offsets = np.empty(_BLOCK + 1, np.int64)
+        active = np.empty(_BLOCK * n_in, np.int32)
+        values = np.empty(_BLOCK * n_in, np.float32)
+        every = np.arange(n_in).astype(np.int32)
+        current = np.empty(_LANES, np.float32)
+        ltp_amp = np.empty(_LANES, np.float32)
+        ltd_amp = np.empty(_LANES, np.float32)
+        fired = np.empty(_LANES, np.int64)
+        trace_pre[:] = pre_in
+        v[:], s[:], trace_post[:] = v_in, s_in, post_in
+        spikes[n:] = 0.0
+        zero = np.float32(0.0)
+        for first in range(0, n, _BLOCK):
+            stop = min(n, first + _BLOCK)
+            _pre_terms(first, stop, nearest, pairing == 2, d_pre, a_pre, xs, trace_pre, P, offsets, active, values)
+            for b in range(n_blocks):
+                block = W[b].reshape(n_in * _LANES)  # synapse j of lane l at j * _LANES + l
+                whole = False  # a first step over every synapse, where some are out of bounds
+                if first == 0 and plastic and hardbound:
+                    for k in range(n_in * _LANES):
+                        if block[k] < w_min or block[k] > w_max:
+                            whole = True
+                for t in range(stop - first):
+                    lo, hi = offsets[t], offsets[t + 1]
+                    current[:] = zero
+                    for k in range(lo, hi):  # the active inputs' synapses, in ascending order
+                        lanes, x = block[active[k] * _LANES:(active[k] + 1) * _LANES], values[k]
+                        for lane in range(_LANES):
+                            current[lane] += lanes[lane] * x
+                    n_fired = 0
+                    for lane in range(_LANES):
+                        vi = lif[0, b, lane] * v[b, lane] + current[lane]
+                        if imposed:
+                            si = posts[first + t, b, lane]
+                        else:
+                            si = np.float32(1.0) if vi >= lif[1, b, lane] else zero
+                        if si > 0:
+                            vi = lif[2, b, lane]
+                        if si != 0:
+                            fired[n_fired] = lane
+                            n_fired += 1
+                        decayed = d_post * trace_post[b, lane]
+                        if nearest:
+                            new = a_post if si > 0 else decayed
+                        else:
+                            new = decayed + a_post * si
+                        v[b, lane], s[b, lane], trace_post[b, lane] = vi, si, new
+                        spikes[first + t, b, lane] = si
+                        ltp_amp[lane] = A_plus * si
+                        ltd_amp[lane] = A_minus * (new if pairing == 0 else decayed)
+                    if not plastic:
+                        continue
+                    P_t, x_t = P[t], xs[first + t]
+                    if whole or n_fired > _FEW_FIRED:  # every synapse of the block, lanes in vectors
+                        _update_synapses(block, every, x_t, P_t, ltp_amp, ltd_amp, dependence, lr, w_min, w_max, mu,
+                                         hardbound)
+                        whole = False
+                        continue
+                    # the active inputs' synapses (LTD; LTP too, of the lanes that fired) ...
+                    _update_synapses(block, active[lo:hi], values[lo:hi], P_t, ltp_amp, ltd_amp, dependence, lr,
+                                     w_min, w_max, mu, hardbound)
+                    for f in range(n_fired):  # ... and the LTP of the lanes that fired at the others
+                        _potentiate_silent_inputs(block, fired[f], active[lo:hi], x_t, P_t, ltp_amp, ltd_amp,
+                                                  dependence, lr, w_min, w_max, mu, hardbound)
+
+    def _generator(**kwargs):
+        from brainevent import numba_kernel
+
+        def run(*ins):
+            return numba_kernel(_chunk, outs=kwargs["outs"], input_output_aliases={5: 0})(*ins)
+        return run
+
+    from brainevent import XLACustomKernel
+
+    _pair_chunk = XLACustomKernel("canns_stdp_pair_chunk")
+    _pair_chunk.def_numba_kernel(_generator)
+
+
+def _blocked(a, n_blocks: int, fill=0.0):
+    """``(..., n_out)`` as ``(..., n_blocks, _LANES)``, padded with ``fill``."""
+    pad = n_blocks * _LANES - a.shape[-1]
+    a = jnp.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, pad)], constant_values=fill)
+    return a.reshape(a.shape[:-1] + (n_blocks, _LANES))
+
+
+@partial(jax.jit, static_argnames=("config", "plastic"))
+def _native_chunk(config, plastic, params, state, xs, posts, n_steps):
+    n_out, n_in = state.W.shape
+    n_blocks = -(-n_out // _LANES)
+    f32 = jnp.float32
+    stdp, traces, lif = params.stdp, params.traces, params.lif
+    named = dict(d_pre=traces.d_pre, a_pre=traces.a_pre, d_post=traces.d_post, a_post=traces.a_post,
+                 lr=stdp.lr, A_plus=stdp.A_plus, A_minus=stdp.A_minus, w_min=stdp.bounds.w_min,
+                 w_max=stdp.bounds.w_max, mu=stdp.bounds.mu)
+    coef = jnp.stack([jnp.asarray(named[name], f32) for name in _COEF])
+    lif_rows = jnp.stack([_blocked(jnp.broadcast_to(jnp.asarray(p, f32), (n_out,)), n_blocks, fill)
+                          for p, fill in zip(lif, (1.0, jnp.inf, 0.0))])  # padding neurons never fire
+    names = {f: name for name, f in DEPENDENCES.items()}
+    static = [int(plastic), int(config.trace_add is TRACE_MODES["nearest"]),
+              _DEPENDENCES.index(names[config.dependence]), _PAIRINGS.index(config.pairing),
+              int(config.hardbound), int(posts is not None)]
+    flags = jnp.concatenate([jnp.reshape(n_steps, (1,)).astype(jnp.int32), jnp.asarray(static, jnp.int32)])
+    posts = jnp.zeros((1, 1, 1), f32) if posts is None else _blocked(posts.astype(f32), n_blocks)
+    # the kernel's layout: blocks of _LANES neurons, each block's weights (n_in, _LANES)
+    W = _blocked(state.W.T, n_blocks).transpose(1, 0, 2)
+    vec = jax.ShapeDtypeStruct((n_blocks, _LANES), f32)
+    outs = [jax.ShapeDtypeStruct(W.shape, f32), vec, vec, jax.ShapeDtypeStruct((n_in,), f32), vec,
+            jax.ShapeDtypeStruct((xs.shape[0], n_blocks, _LANES), f32)]
+    vectors = [_blocked(a, n_blocks) for a in (state.v, state.spike)]
+    W, v, spike, trace_pre, trace_post, spikes = _pair_chunk(
+        flags, coef, lif_rows, xs.astype(f32), posts, W, *vectors, state.trace_pre,
+        _blocked(state.trace_post, n_blocks), outs=outs)
+    flat = lambda a: a.reshape(a.shape[:-2] + (-1,))[..., :n_out]  # noqa: E731
+    W = flat(W.transpose(1, 0, 2)).T
+    return state._replace(W=W, v=flat(v), spike=flat(spike), trace_pre=trace_pre,
+                          trace_post=flat(trace_post)), flat(spikes)
+
+
+def native_chunk(config, params, state, chunk, n_steps, plastic: bool = True):
+    """The first ``n_steps`` steps of ``chunk = (xs, posts)`` (``(T, n_in)``, ``(T, n_out)``
+    or ``None``) through the native kernel: ``(state, spikes)``, ``spikes`` of shape
+    ``(T, n_out)`` with zero rows past ``n_steps``. ``params`` is a
+    :class:`~canns_stdp.functional.layer_step.LayerParams`, ``config`` a
+    :class:`~canns_stdp.functional.layer_step.LayerConfig` (dense, unbatched);
+    ``plastic=False`` runs the neurons and traces only."""
+    xs, posts = chunk
+    return _native_chunk(config, plastic, params, state, xs, posts, jnp.asarray(n_steps, jnp.int32))

@@ -1,0 +1,145 @@
+"""The native CPU kernel computes the step of docs/step.md: against the NumPy reference
+and the plain step, for every built-in weight dependence, pairing and trace mode, with
+imposed post spikes, real-valued input, weights outside their bounds and chunks that end
+early; through the trainer, in calls split anywhere."""
+
+import numpy as np
+import pytest
+
+import reference
+from canns_stdp import SpikingLayer, STDPTrainer
+from canns_stdp.functional.dependence import DEPENDENCES, WeightBounds
+from canns_stdp.functional.layer_step import LayerConfig, LayerParams, LayerState
+from canns_stdp.functional.neurons import LIFParams
+from canns_stdp.functional.stdp import STDPParams, TraceParams
+from canns_stdp.functional.traces import TRACE_MODES
+from canns_stdp.kernels import native_pair, pair_layer
+
+pytestmark = pytest.mark.skipif(not native_pair.native_available(warn=False), reason="numba is not installed")
+
+N_IN, N_OUT, T = 60, 12, 150
+NUMBERS = dict(threshold=8.0, lr=0.4, A_plus=0.05, A_minus=0.06, d_pre=0.9, d_post=0.85, a_pre=1.0,
+               a_post=0.7, mu=0.6)
+
+
+def run_native(W0, xs, posts=None, n_steps=None, plastic=True, dependence="additive", pairing="symmetric",
+               trace_mode="cumulative", hardbound=True, leak=0.9, **numbers):
+    p = {**NUMBERS, **numbers}
+    config = LayerConfig(trace_add=TRACE_MODES[trace_mode], dependence=DEPENDENCES[dependence], pairing=pairing,
+                         hardbound=hardbound)
+    params = LayerParams(LIFParams(leak, p["threshold"], 0.0), TraceParams(p["d_pre"], p["d_post"], p["a_pre"],
+                                                                            p["a_post"]),
+                         STDPParams(p["lr"], p["A_plus"], p["A_minus"], WeightBounds(0.0, 1.0, p["mu"])))
+    state = LayerState.zeros(N_IN, N_OUT, W=W0)
+    n = len(xs) if n_steps is None else n_steps
+    state, spikes = native_pair.native_chunk(config, params, state, (xs, posts), n, plastic)
+    return state, np.asarray(spikes)
+
+
+def reference_run(W0, xs, posts=None, plastic=True, leak=0.9, **kw):
+    p = {**NUMBERS, **kw}
+    return reference.run(W0, xs, posts, leak=leak, plastic=plastic, **p)
+
+
+def check(state, spikes, ref, atol=1e-6):
+    W_ref, v_ref, pre_ref, post_ref, s_ref = ref
+    np.testing.assert_array_equal(spikes[:len(s_ref)], s_ref)
+    np.testing.assert_allclose(state.W, W_ref, atol=atol)
+    np.testing.assert_allclose(state.v, v_ref, atol=1e-5)
+    np.testing.assert_allclose(state.trace_pre, pre_ref, atol=1e-5)
+    np.testing.assert_allclose(state.trace_post, post_ref, atol=1e-5)
+
+
+@pytest.fixture
+def inputs(rng):
+    xs = (rng.random((T, N_IN)) < 0.15).astype(np.float32)
+    W0 = rng.uniform(0.0, 0.5, (N_OUT, N_IN)).astype(np.float32)
+    return xs, W0
+
+
+@pytest.mark.parametrize("dependence", list(DEPENDENCES))
+@pytest.mark.parametrize("pairing", ["symmetric", "causal", "strict"])
+@pytest.mark.parametrize("trace_mode", ["cumulative", "nearest"])
+def test_native_kernel_matches_reference(inputs, dependence, pairing, trace_mode):
+    xs, W0 = inputs
+    kw = dict(dependence=dependence, pairing=pairing, trace_mode=trace_mode)
+    ref = reference_run(W0, xs, **kw)
+    assert 0.05 < ref[-1].mean() < 0.7 and np.abs(ref[0] - W0).max() > 0.02
+    check(*run_native(W0, xs, **kw), ref)
+
+
+def test_imposed_post_spikes_real_valued_input_and_per_neuron_leak(rng, inputs):
+    _, W0 = inputs
+    xs = rng.uniform(0.2, 1.5, (T, N_IN)).astype(np.float32) * (rng.random((T, N_IN)) < 0.2)
+    posts = (rng.random((T, N_OUT)) < 0.1).astype(np.float32)
+    leak = np.linspace(0.5, 0.95, N_OUT).astype(np.float32)
+    ref = reference_run(W0, xs, posts, leak=leak, pairing="causal")
+    check(*run_native(W0, xs, posts, leak=leak, pairing="causal"), ref)
+
+
+def test_weights_outside_their_bounds_are_clipped_at_the_first_step(inputs):
+    xs, W0 = inputs
+    W0 = W0.copy()
+    W0[3, :7] = 1.7
+    W0[5, 10:20] = -0.4
+    ref = reference_run(W0, xs)
+    check(*run_native(W0, xs), ref)
+    W_free, *_ = reference_run(W0, xs, hardbound=False)
+    state, _ = run_native(W0, xs, hardbound=False)
+    np.testing.assert_allclose(state.W, W_free, atol=1e-6)
+
+
+def test_forward_only_and_a_chunk_that_ends_early(inputs):
+    xs, W0 = inputs
+    ref = reference_run(W0, xs[:90], plastic=False)
+    state, spikes = run_native(W0, xs, n_steps=90, plastic=False)
+    check(state, spikes, ref)
+    np.testing.assert_array_equal(state.W, W0)
+    assert not spikes[90:].any()
+
+
+def test_the_trainer_runs_the_native_kernel_across_calls(monkeypatch, inputs):
+    xs, W0 = inputs
+    calls = []
+    original = native_pair.native_chunk
+
+    def spy(*args, **kwargs):
+        calls.append(True)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pair_layer, "native_chunk", spy)
+    monkeypatch.setattr(pair_layer, "NATIVE_MAX_FIRING", 1.0)  # busy as this layer is
+    monkeypatch.setattr(pair_layer, "EVENT_MAX_ACTIVITY", 1.0)
+    layer = SpikingLayer(N_IN, N_OUT, W_init=W0, threshold=NUMBERS["threshold"])
+    trainer = STDPTrainer(layer, learning_rate=0.4, A_plus=0.05, A_minus=0.06, chunk_size=32)
+    spikes = np.concatenate([trainer.train(xs[:41], return_spikes=True), trainer.train(xs[41:], return_spikes=True)])
+    W_ref, v_ref, *_, s_ref = reference.run(W0, xs, threshold=8.0, lr=0.4, A_plus=0.05, A_minus=0.06)
+    assert calls
+    np.testing.assert_array_equal(spikes, s_ref)
+    np.testing.assert_allclose(layer.W.value, W_ref, atol=1e-6)
+    np.testing.assert_allclose(layer.v.value, v_ref, atol=1e-5)
+
+
+def test_fused_false_and_a_chosen_xla_kernel_turn_it_off(monkeypatch, inputs):
+    xs, W0 = inputs
+    monkeypatch.setattr(pair_layer, "native_chunk", lambda *a, **k: pytest.fail("the native kernel ran"))
+    for kw in (dict(fused=False), dict(event_driven=True), dict(event_driven=False), dict(compiled=False)):
+        STDPTrainer(SpikingLayer(N_IN, N_OUT, W_init=W0), chunk_size=32, **kw).train(xs[:40])
+
+
+def test_quiet_layers_run_the_native_kernel_and_busy_ones_the_dense_one(monkeypatch, rng):
+    kernels = []
+    original = pair_layer._KernelChooser.configure
+
+    def spy(self, state, chunk, offset):
+        config, state, chunk = original(self, state, chunk, offset)
+        kernels.append("native" if config.native else "event" if config.event_driven else "dense")
+        return config, state, chunk
+
+    monkeypatch.setattr(pair_layer._KernelChooser, "configure", spy)
+    xs = (rng.random((256, 400)) < 0.02).astype(np.float32)
+    for threshold, expected in ((50.0, "native"), (0.5, "dense")):
+        kernels.clear()
+        layer = SpikingLayer(400, 40, W_init=np.full((40, 400), 0.1, np.float32), threshold=threshold)
+        STDPTrainer(layer, chunk_size=64).train(xs)
+        assert kernels[0] == "dense" and set(kernels[1:]) == {expected}  # a fresh layer's activity is unknown
