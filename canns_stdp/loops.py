@@ -23,6 +23,7 @@ first and the last.
 
 from __future__ import annotations
 
+import operator
 from functools import partial
 from typing import Callable, NamedTuple, Optional
 
@@ -33,8 +34,7 @@ import numpy as np
 from .progress import progress_bar
 
 __all__ = ["Frame", "blocked_chunks", "compilation_count", "compiled_chunks", "convert", "default_chunk_size", "drive",
-           "padded",
-           "python_steps", "run_chunk", "run_compiled", "run_python"]
+           "padded", "python_steps", "run_chunk", "run_compiled", "run_python", "static_length"]
 
 _CHUNK_BYTES = 4 << 20  # host-to-device transfer per chunk
 
@@ -66,12 +66,23 @@ class Frame(NamedTuple):
     every: int
 
 
-def _loop_chunk(step, config, params, state, seq, n_steps, record, frame: Optional[Frame] = None, offset=0):
+def static_length() -> bool:
+    """Whether compiled chunks run every step of their padded length, masking the padding
+    (on accelerators: a loop with a traced trip count asks the host at every step whether
+    to go on), rather than a loop of ``n_steps`` steps (on a CPU, where that costs nothing
+    and the padding would cost its steps)."""
+    return jax.default_backend() != "cpu"
+
+
+def _loop_chunk(step, config, params, state, seq, n_steps, record, frame: Optional[Frame] = None, offset=0,
+                static: bool = False):
     """Run ``step`` over the first ``n_steps`` entries of one chunk (the rest is padding),
     whose first step is step ``offset`` of its chunk in the global count.
 
     A loop with a traced trip count, not a ``cond`` per step: XLA copies the operands
     of a ``cond`` nested in another one, and steps may hold a ``cond`` of their own.
+    With ``static`` (:func:`static_length`), a scan over every entry instead, whose steps
+    past ``n_steps`` leave the state as it was (their outputs are padding too).
     With a ``frame``, a loop over its spans runs the steps of each span and renews the
     state after every span that ends on a multiple of ``frame.every``.
     """
@@ -85,6 +96,13 @@ def _loop_chunk(step, config, params, state, seq, n_steps, record, frame: Option
             outs = jax.tree_util.tree_map(lambda buf, o: buf.at[t].set(o), outs, out)
         return state, outs
 
+    if frame is None and static:
+        def masked(carry, t):
+            state, outs = body(t, carry)
+            state = jax.tree_util.tree_map(lambda new, old: jnp.where(t < n_steps, new, old), state, carry[0])
+            return (state, outs), None
+
+        return jax.lax.scan(masked, (state, outs), jnp.arange(_length(seq)))[0]
     if frame is None:
         return jax.lax.fori_loop(0, n_steps, body, (state, outs))
     every = frame.every
@@ -107,7 +125,7 @@ def _loop_chunk(step, config, params, state, seq, n_steps, record, frame: Option
     return jax.lax.cond((phase + n_steps) % every == 0, renew, lambda s: s, state), outs
 
 
-_run_chunk = jax.jit(_loop_chunk, static_argnames=("step", "config", "record", "frame"))
+_run_chunk = jax.jit(_loop_chunk, static_argnames=("step", "config", "record", "frame", "static"))
 #: ``run_chunk(step, config, params, state, seq, n_steps, record, frame=None, offset=0)``: the compiled
 #: loop over the first ``n_steps`` steps of one chunk, for drivers of their own (e.g. a
 #: stack of layers trained inside an optax step); compiled once per step, config and shapes.
@@ -155,6 +173,34 @@ def padded(chunk, length: int):
         return chunk
     pad = np.zeros((length - chunk.shape[0],) + chunk.shape[1:], chunk.dtype)
     return np.concatenate([chunk, pad])
+
+
+_RESIDENT: dict = {}  # a parameter structure -> (its NumPy scalars, the same numbers on the device)
+
+
+def resident(params):
+    """``params`` with its NumPy scalars as arrays on the device (the same values and
+    types): a compiled call takes a device array as it is, where it copies every NumPy
+    scalar to the device at each call (for a step's dozen, tens of microseconds a chunk).
+    The last scalars of each structure are kept, compared by identity: a trainer hands the
+    same objects from call to call while its settings stay the same."""
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    scalars = [leaf for leaf in leaves if isinstance(leaf, np.generic)]
+    if not scalars:
+        return params
+    try:
+        held = _RESIDENT.get(treedef)
+    except TypeError:  # a structure that cannot be a key (then jit hashes it by identity)
+        return params
+    if held is not None and len(held[0]) == len(leaves) and all(map(operator.is_, held[0], leaves)):
+        return held[1]
+    moved = iter(jax.device_put(scalars))
+    on_device = jax.tree_util.tree_unflatten(
+        treedef, [next(moved) if isinstance(leaf, np.generic) else leaf for leaf in leaves])
+    if len(_RESIDENT) >= 64:
+        _RESIDENT.clear()
+    _RESIDENT[treedef] = (tuple(leaves), on_device)
+    return on_device
 
 
 def _slice(seq, start: int, stop: int):
@@ -206,16 +252,24 @@ def drive(run_chunk: Callable, state, seq: tuple, *, chunk_size: int, start: int
     return state, _stack_host([jax.tree_util.tree_map(lambda o: np.asarray(o)[:n], out) for out, n in recorded])
 
 
-def compiled_chunks(step: Callable, config, params, chunk_size: int, frame: Optional[Frame] = None):
-    """Chunks of ``step`` in one compiled loop each, padded to ``chunk_size`` steps."""
+def compiled_chunks(step: Callable, config, params, chunk_size: int, frame: Optional[Frame] = None,
+                    static: Optional[bool] = None):
+    """Chunks of ``step`` in one compiled loop each, padded to ``chunk_size`` steps; all of
+    them run, the padding masked, where ``static`` (default :func:`static_length`)."""
+    static = static_length() if static is None else static
+
+    params = resident(params)
+
     def run_chunk(state, chunk, n_steps, record, offset=0):
         chunk = tuple(padded(a, chunk_size) for a in chunk)
-        return _run_chunk(step, config, params, state, chunk, n_steps, record, frame, offset)
+        return _run_chunk(step, config, params, state, chunk, n_steps, record, frame, offset, static)
     return run_chunk
 
 
 def blocked_chunks(step: Callable, config, params, chunk_size: int, blocks):
     """Chunks of ``step`` run one block of output neurons at a time (:func:`_run_blocked_chunk`)."""
+    params = resident(params)
+
     def run_chunk(state, chunk, n_steps, record, offset=0):
         chunk = tuple(padded(a, chunk_size) for a in chunk)
         return _run_blocked_chunk(step, config, params, state, chunk, n_steps, record, blocks)
@@ -280,6 +334,17 @@ convert = _convert
 
 def compilation_count() -> int:
     """How many programs the loops have compiled in this process (chunks of every kind,
-    single steps and span conversions): a second call that changes only numbers or the
-    sequence length adds none."""
-    return sum(f._cache_size() for f in (_run_chunk, _run_blocked_chunk, _one_step, _convert))
+    single steps and span conversions, and the programs of :func:`count_compilations`,
+    e.g. a layer's ``forward``): a second call that changes only numbers or the sequence
+    length adds none."""
+    return sum(f._cache_size() for f in (_run_chunk, _run_blocked_chunk, _one_step, _convert) + tuple(_COUNTED))
+
+
+_COUNTED: list = []
+
+
+def count_compilations(function):
+    """Count the programs a jitted ``function`` compiles in :func:`compilation_count` (e.g.
+    a layer's single step); returns ``function``."""
+    _COUNTED.append(function)
+    return function
