@@ -225,7 +225,9 @@ class _KernelChooser:
     neurons fire per step, and the fired-column kernel then; the ledger is settled and
     opened again every ``frame.every`` steps of the global count. It only switches to an
     event kernel when the weights are within their bounds (they leave untouched synapses
-    unclipped). Once chosen, a chunk's kernel runs all of it, however many calls it takes.
+    unclipped). With ``native``, a chunk whose inputs and neurons are quiet enough
+    (``EVENT_MAX_ACTIVITY``, ``NATIVE_MAX_FIRING``) runs in the native CPU kernel, which
+    keeps ``W``. Once chosen, a chunk's kernel runs all of it, however many calls it takes.
     """
 
     def __init__(self, event_driven, step, dense_config, params, seq, layer, chunk: int, blocked=False,
@@ -234,7 +236,7 @@ class _KernelChooser:
         self.params, self.chunk, self.blocked = params, chunk, blocked
         self.dense = dense_config
         self.native = dataclasses.replace(dense_config, native=True) if native else None
-        usable = event_driven is not False and event_compatible(dense_config.dependence) and not native
+        usable = event_driven is not False and event_compatible(dense_config.dependence)
         self.column = dataclasses.replace(dense_config, event_driven=True) if usable else None
         span = _deferred_span(step, dense_config, params, seq, layer, chunk) if usable else 0
         self.deferred = dataclasses.replace(self.column, deferred_ltp=True) if span else None
@@ -275,9 +277,9 @@ class _KernelChooser:
     def _choose(self, state, x0, deferred_allowed=True):
         if self.native is not None:
             layer = self._layer(state)
-            quiet = (_input_activity(layer, self.params, x0) <= EVENT_MAX_ACTIVITY
-                     and _firing_estimate(layer, self.params) <= NATIVE_MAX_FIRING)
-            return self.native if quiet else self.dense
+            if (_input_activity(layer, self.params, x0) <= EVENT_MAX_ACTIVITY
+                    and _firing_estimate(layer, self.params) <= NATIVE_MAX_FIRING):
+                return self.native
         if self.column is None:
             return self.dense
         layer = self._layer(state)

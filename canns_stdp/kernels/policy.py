@@ -19,10 +19,10 @@ COLUMN_MAX_FIRED = 4
 
 
 # Up to this fraction of neurons firing per step (and EVENT_MAX_ACTIVITY of the inputs
-# active) the native CPU kernel runs a chunk, above it the dense XLA kernel: each fired
-# neuron costs the native kernel a pass over its synapses, the dense kernel passes over
-# every synapse anyway (784x400, p = 0.05: 30k against 18k steps/s at 1.3% firing, 9.5k
-# against 20k at 22%; 784x100, p = 0.01: 45k against 51k at 12%).
+# active) the native CPU kernel runs a chunk, above it the XLA kernels: each fired neuron
+# costs the native kernel a pass over its synapses, where deferred LTP owes them one
+# number (784x400, p = 0.05: 25k against 15k steps/s at 1.3% firing, 9.7k against 22k
+# at 22%; p = 0.01: 9.8k against 29k at 12%).
 NATIVE_MAX_FIRING = 1 / 20
 
 
