@@ -155,6 +155,35 @@ if numba is not None:
             block[i] = _updated(block[i], ltp_amp[lane] * P[j], ltd_amp[lane] * x[j], dependence, lr, w_min, w_max,
                                 mu, hardbound)
 
+    # rows of a block's lane scratch: the current, the neuron's state and numbers, this
+    # step's amplitudes; one array, so that its loops need no aliasing checks to vectorise
+    _CURRENT, _V, _S, _TRACE, _LEAK, _THRESHOLD, _RESET, _LTP, _LTD, _ROWS = range(10)
+
+    @numba.njit(inline="always")
+    def _row(lanes, row):
+        return lanes[row * _LANES:(row + 1) * _LANES]
+
+    @numba.njit(inline="always")
+    def _advance_lanes(lanes, posts, imposed, nearest, pairing, d_post, a_post, A_plus, A_minus):
+        """Steps 2-5 for the lanes of a block (the current already summed), and the
+        amplitudes of step 6: ``A+ s`` and ``A- Q``. Every choice is a select, not a branch."""
+        current, v, s, trace = _row(lanes, _CURRENT), _row(lanes, _V), _row(lanes, _S), _row(lanes, _TRACE)
+        leak, threshold, reset = _row(lanes, _LEAK), _row(lanes, _THRESHOLD), _row(lanes, _RESET)
+        ltp, ltd = _row(lanes, _LTP), _row(lanes, _LTD)
+        for lane in range(_LANES):
+            vi = leak[lane] * v[lane] + current[lane]
+            crossed = np.float32(1.0) if vi >= threshold[lane] else np.float32(0.0)
+            si = posts[lane] if imposed else crossed
+            v[lane] = reset[lane] if si > 0 else vi
+            decayed = d_post * trace[lane]
+            cumulative = decayed + a_post * si
+            nearest_value = a_post if si > 0 else decayed
+            new = nearest_value if nearest else cumulative
+            trace[lane] = new
+            s[lane] = si
+            ltp[lane] = A_plus * si
+            ltd[lane] = A_minus * (new if pairing == 0 else decayed)
+
     @numba.njit(cache=True, nogil=True)
     def _chunk(flags, coef, lif, xs, posts, W_in, v_in, s_in, pre_in, post_in,
                W, v, s, trace_pre, trace_post, spikes):
@@ -168,12 +197,14 @@ if numba is not None:
         active = np.empty(_BLOCK * n_in, np.int32)
         values = np.empty(_BLOCK * n_in, np.float32)
         every = np.arange(n_in).astype(np.int32)
-        current = np.empty(_LANES, np.float32)
-        ltp_amp = np.empty(_LANES, np.float32)
-        ltd_amp = np.empty(_LANES, np.float32)
         fired = np.empty(_LANES, np.int64)
+        no_posts = np.zeros(_LANES, np.float32)
+        scratch = np.zeros((n_blocks, _ROWS * _LANES), np.float32)
+        for b in range(n_blocks):
+            for row, source in ((_V, v_in[b]), (_S, s_in[b]), (_TRACE, post_in[b]), (_LEAK, lif[0, b]),
+                                (_THRESHOLD, lif[1, b]), (_RESET, lif[2, b])):
+                _row(scratch[b], row)[:] = source
         trace_pre[:] = pre_in
-        v[:], s[:], trace_post[:] = v_in, s_in, post_in
         spikes[n:] = 0.0
         zero = np.float32(0.0)
         for first in range(0, n, _BLOCK):
@@ -181,6 +212,9 @@ if numba is not None:
             _pre_terms(first, stop, nearest, pairing == 2, d_pre, a_pre, xs, trace_pre, P, offsets, active, values)
             for b in range(n_blocks):
                 block = W[b].reshape(n_in * _LANES)  # synapse j of lane l at j * _LANES + l
+                lanes = scratch[b]
+                current, s_b, ltp_amp, ltd_amp = _row(lanes, _CURRENT), _row(lanes, _S), _row(lanes, _LTP), _row(
+                    lanes, _LTD)
                 whole = False  # a first step over every synapse, where some are out of bounds
                 if first == 0 and plastic and hardbound:
                     for k in range(n_in * _LANES):
@@ -190,32 +224,19 @@ if numba is not None:
                     lo, hi = offsets[t], offsets[t + 1]
                     current[:] = zero
                     for k in range(lo, hi):  # the active inputs' synapses, in ascending order
-                        lanes, x = block[active[k] * _LANES:(active[k] + 1) * _LANES], values[k]
+                        synapses, x = block[active[k] * _LANES:(active[k] + 1) * _LANES], values[k]
                         for lane in range(_LANES):
-                            current[lane] += lanes[lane] * x
-                    n_fired = 0
-                    for lane in range(_LANES):
-                        vi = lif[0, b, lane] * v[b, lane] + current[lane]
-                        if imposed:
-                            si = posts[first + t, b, lane]
-                        else:
-                            si = np.float32(1.0) if vi >= lif[1, b, lane] else zero
-                        if si > 0:
-                            vi = lif[2, b, lane]
-                        if si != 0:
-                            fired[n_fired] = lane
-                            n_fired += 1
-                        decayed = d_post * trace_post[b, lane]
-                        if nearest:
-                            new = a_post if si > 0 else decayed
-                        else:
-                            new = decayed + a_post * si
-                        v[b, lane], s[b, lane], trace_post[b, lane] = vi, si, new
-                        spikes[first + t, b, lane] = si
-                        ltp_amp[lane] = A_plus * si
-                        ltd_amp[lane] = A_minus * (new if pairing == 0 else decayed)
+                            current[lane] += synapses[lane] * x
+                    _advance_lanes(lanes, posts[first + t, b] if imposed else no_posts, imposed, nearest, pairing,
+                                   d_post, a_post, A_plus, A_minus)
+                    spikes[first + t, b] = s_b
                     if not plastic:
                         continue
+                    n_fired = 0
+                    for lane in range(_LANES):
+                        if s_b[lane] != 0:
+                            fired[n_fired] = lane
+                            n_fired += 1
                     P_t, x_t = P[t], xs[first + t]
                     if whole or n_fired > _FEW_FIRED:  # every synapse of the block, lanes in vectors
                         _update_synapses(block, every, x_t, P_t, ltp_amp, ltd_amp, dependence, lr, w_min, w_max, mu,
@@ -228,6 +249,8 @@ if numba is not None:
                     for f in range(n_fired):  # ... and the LTP of the lanes that fired at the others
                         _potentiate_silent_inputs(block, fired[f], active[lo:hi], x_t, P_t, ltp_amp, ltd_amp,
                                                   dependence, lr, w_min, w_max, mu, hardbound)
+        for b in range(n_blocks):
+            v[b], s[b], trace_post[b] = _row(scratch[b], _V), _row(scratch[b], _S), _row(scratch[b], _TRACE)
 
     def _generator(**kwargs):
         from brainevent import numba_kernel
