@@ -110,6 +110,7 @@ def test_the_trainer_runs_the_native_kernel_across_calls(monkeypatch, inputs):
     monkeypatch.setattr(pair_layer, "native_chunk", spy)
     monkeypatch.setattr(pair_layer, "NATIVE_MAX_FIRING", 1.0)  # busy as this layer is
     monkeypatch.setattr(pair_layer, "EVENT_MAX_ACTIVITY", 1.0)
+    monkeypatch.setattr(pair_layer, "NATIVE_MIN_SYNAPSES", 0)  # small as this layer is
     layer = SpikingLayer(N_IN, N_OUT, W_init=W0, threshold=NUMBERS["threshold"])
     trainer = STDPTrainer(layer, learning_rate=0.4, A_plus=0.05, A_minus=0.06, chunk_size=32)
     spikes = np.concatenate([trainer.train(xs[:41], return_spikes=True), trainer.train(xs[41:], return_spikes=True)])
@@ -127,7 +128,7 @@ def test_fused_false_and_a_chosen_xla_kernel_turn_it_off(monkeypatch, inputs):
         STDPTrainer(SpikingLayer(N_IN, N_OUT, W_init=W0), chunk_size=32, **kw).train(xs[:40])
 
 
-def test_quiet_layers_run_the_native_kernel_and_busy_ones_the_xla_kernels(monkeypatch, rng):
+def test_quiet_layers_run_the_native_kernel_and_busy_or_small_ones_the_xla_kernels(monkeypatch, rng):
     kernels = []
     original = pair_layer._KernelChooser.configure
 
@@ -138,9 +139,9 @@ def test_quiet_layers_run_the_native_kernel_and_busy_ones_the_xla_kernels(monkey
 
     monkeypatch.setattr(pair_layer._KernelChooser, "configure", spy)
     xs = (rng.random((256, 400)) < 0.02).astype(np.float32)
-    for threshold, quiet in ((50.0, True), (0.5, False)):
+    for n_out, threshold, quiet in ((50, 50.0, True), (50, 0.5, False), (5, 50.0, False)):  # 400x5: small
         kernels.clear()
-        layer = SpikingLayer(400, 40, W_init=np.full((40, 400), 0.1, np.float32), threshold=threshold)
+        layer = SpikingLayer(400, n_out, W_init=np.full((n_out, 400), 0.1, np.float32), threshold=threshold)
         STDPTrainer(layer, chunk_size=64).train(xs)
         assert kernels[0] != "native"  # a fresh layer's activity is unknown
         assert (set(kernels[1:]) == {"native"}) if quiet else ("native" not in kernels)

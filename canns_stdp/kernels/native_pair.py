@@ -313,4 +313,4 @@ def native_chunk(config, params, state, chunk, n_steps, plastic: bool = True):
     :class:`~canns_stdp.functional.layer_step.LayerConfig` (dense, unbatched);
     ``plastic=False`` runs the neurons and traces only."""
     xs, posts = chunk
-    return _native_chunk(config, plastic, params, state, xs, posts, jnp.asarray(n_steps, jnp.int32))
+    return _native_chunk(config, plastic, params, state, xs, posts, np.int32(n_steps))

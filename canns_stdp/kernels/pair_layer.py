@@ -38,7 +38,7 @@ from ..rules.pair import Pair
 from ..step import StepState
 from .base import Execution, OpenChunk
 from .native_pair import native_available, native_chunk, native_compatible
-from .policy import COLUMN_MAX_FIRED, EVENT_MAX_ACTIVITY, NATIVE_MAX_FIRING, event_max_firing
+from .policy import COLUMN_MAX_FIRED, EVENT_MAX_ACTIVITY, NATIVE_MAX_FIRING, NATIVE_MIN_SYNAPSES, event_max_firing
 
 __all__ = ["layer_step", "pair_terms", "plan", "supports"]
 
@@ -93,7 +93,7 @@ def plan(trainer, plastic: bool, config, params, state, seq):
     blocks = None if fused or not trainer.compiled else _neuron_blocks(layer_params, seq, layer)
     native = (trainer.compiled and trainer.fused is not False and trainer.event_driven == "auto" and not fused
               and fused_compatible(layer_config) and native_compatible(layer_config, layer_params, layer.W.dtype)
-              and native_available())
+              and layer.W.size >= NATIVE_MIN_SYNAPSES and native_available())
     chooser = None if fused else _KernelChooser(trainer.event_driven, step, layer_config, layer_params, seq,
                                                 layer, chunk, blocked=blocks is not None, native=native)
     if fused:
