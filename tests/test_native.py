@@ -109,6 +109,7 @@ def test_the_trainer_runs_the_native_kernel_across_calls(monkeypatch, inputs):
 
     monkeypatch.setattr(pair_layer, "native_chunk", spy)
     monkeypatch.setattr(pair_layer, "NATIVE_MAX_FIRING", 1.0)  # busy as this layer is
+    monkeypatch.setattr(pair_layer, "NATIVE_MAX_FIRED", N_OUT)
     monkeypatch.setattr(pair_layer, "EVENT_MAX_ACTIVITY", 1.0)
     monkeypatch.setattr(pair_layer, "NATIVE_MIN_SYNAPSES", 0)  # small as this layer is
     layer = SpikingLayer(N_IN, N_OUT, W_init=W0, threshold=NUMBERS["threshold"])

@@ -70,6 +70,7 @@ def test_calls_split_anywhere_give_bitwise_the_one_call_result(problem, tmp_path
     seen = deferred_spans_opened(monkeypatch)
     native = native_chunks_run(monkeypatch)
     monkeypatch.setattr(pair_layer, "NATIVE_MAX_FIRING", 1.0)  # the native kernel runs however many fire,
+    monkeypatch.setattr(pair_layer, "NATIVE_MAX_FIRED", N_OUT)
     monkeypatch.setattr(pair_layer, "NATIVE_MIN_SYNAPSES", 0)  # on however small a layer
     whole = trainer_for(W0, **KERNELS[kernel])
     spikes = whole.train(xs, return_spikes=True)

@@ -38,7 +38,8 @@ from ..rules.pair import Pair
 from ..step import StepState
 from .base import Execution, OpenChunk
 from .native_pair import native_available, native_chunk, native_compatible
-from .policy import COLUMN_MAX_FIRED, EVENT_MAX_ACTIVITY, NATIVE_MAX_FIRING, NATIVE_MIN_SYNAPSES, event_max_firing
+from .policy import (COLUMN_MAX_FIRED, EVENT_MAX_ACTIVITY, NATIVE_MAX_FIRED, NATIVE_MAX_FIRING, NATIVE_MIN_SYNAPSES,
+                     event_max_firing)
 
 __all__ = ["layer_step", "pair_terms", "plan", "supports"]
 
@@ -226,7 +227,7 @@ class _KernelChooser:
     opened again every ``frame.every`` steps of the global count. It only switches to an
     event kernel when the weights are within their bounds (they leave untouched synapses
     unclipped). With ``native``, a chunk whose inputs and neurons are quiet enough
-    (``EVENT_MAX_ACTIVITY``, ``NATIVE_MAX_FIRING``) runs in the native CPU kernel, which
+    (``EVENT_MAX_ACTIVITY``, ``NATIVE_MAX_FIRING``, ``NATIVE_MAX_FIRED``) runs in the native CPU kernel, which
     keeps ``W``. Once chosen, a chunk's kernel runs all of it, however many calls it takes.
     """
 
@@ -277,8 +278,9 @@ class _KernelChooser:
     def _choose(self, state, x0, deferred_allowed=True):
         if self.native is not None:
             layer = self._layer(state)
-            if (_input_activity(layer, self.params, x0) <= EVENT_MAX_ACTIVITY
-                    and _firing_estimate(layer, self.params) <= NATIVE_MAX_FIRING):
+            firing = _firing_estimate(layer, self.params)
+            if (_input_activity(layer, self.params, x0) <= EVENT_MAX_ACTIVITY and firing <= NATIVE_MAX_FIRING
+                    and firing * layer.v.shape[-1] <= NATIVE_MAX_FIRED):
                 return self.native
         if self.column is None:
             return self.dense
