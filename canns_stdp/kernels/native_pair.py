@@ -217,9 +217,8 @@ if numba is not None:
                     lanes, _LTD)
                 whole = False  # a first step over every synapse, where some are out of bounds
                 if first == 0 and plastic and hardbound:
-                    for k in range(n_in * _LANES):
-                        if block[k] < w_min or block[k] > w_max:
-                            whole = True
+                    for k in range(n_in * _LANES):  # no early exit: the loop vectorises
+                        whole |= (block[k] < w_min) | (block[k] > w_max)
                 for t in range(stop - first):
                     lo, hi = offsets[t], offsets[t + 1]
                     current[:] = zero
