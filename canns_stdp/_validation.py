@@ -5,9 +5,12 @@ Every error names the parameter and the value it got.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
+import operator
 import os
+import types
 from pathlib import Path
 
 import jax
@@ -29,6 +32,7 @@ __all__ = [
     "as_sequence",
     "as_vector",
     "check_binary",
+    "Settled",
 ]
 
 
@@ -117,21 +121,30 @@ def check_choice(name: str, value, choices) -> str:
 
 
 def _to_float_array(name: str, data) -> np.ndarray:
-    if data is None:
-        raise TypeError(f"{name} must be an array, got None")
-    if not isinstance(data, (np.ndarray, jax.Array, list, tuple)):
-        if hasattr(data, "__iter__") and not isinstance(data, (str, bytes, dict)):
-            data = list(data)  # generators and other iterables of rows
-        elif not hasattr(data, "__array__"):
-            raise TypeError(f"{name} must be an array or a sequence of rows, got {type(data).__name__}")
-    try:
-        arr = np.asarray(data)
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"{name} could not be read as one array (rows of different lengths?): {err}") from None
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
-        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
-    if np.iscomplexobj(arr):
-        raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
+    if type(data) is np.ndarray:
+        arr = data
+    elif isinstance(data, jax.Array) and data.dtype == np.float32:
+        return np.asarray(data)
+    else:
+        if data is None:
+            raise TypeError(f"{name} must be an array, got None")
+        if not isinstance(data, (np.ndarray, jax.Array, list, tuple)):
+            if hasattr(data, "__iter__") and not isinstance(data, (str, bytes, dict)):
+                data = list(data)  # generators and other iterables of rows
+            elif not hasattr(data, "__array__"):
+                raise TypeError(f"{name} must be an array or a sequence of rows, got {type(data).__name__}")
+        try:
+            arr = np.asarray(data)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"{name} could not be read as one array (rows of different lengths?): {err}") from None
+    kind = arr.dtype.kind
+    if kind == "f" and arr.dtype == np.float32:
+        return arr
+    if kind not in "biuf":  # booleans, integers and reals pass the checks below: skip them
+        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+            raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
+        if np.iscomplexobj(arr):
+            raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
     with np.errstate(over="ignore"):  # beyond float32 becomes inf, which the finiteness checks name
         return arr.astype(np.float32, copy=False)
 
@@ -217,3 +230,53 @@ def as_per_step(name: str, value, T: int, batch_shape: tuple = ()) -> np.ndarray
     if batch_shape and arr.ndim == 1:
         arr = np.broadcast_to(arr[:, None], (T,) + batch_shape)
     return np.ascontiguousarray(arr)
+
+
+# values that cannot change in place: the same object is the same value
+_IMMUTABLE = (bool, int, float, str, bytes, type(None), np.generic, types.FunctionType, types.BuiltinFunctionType,
+              types.MethodType)
+
+
+def unchanging(value) -> bool:
+    """Whether ``value`` cannot change in place: a number, a string, ``None``, a function,
+    a JAX array, or a tuple or frozen dataclass (e.g. a rule) of such values."""
+    if isinstance(value, _IMMUTABLE) or isinstance(value, jax.Array):
+        return True
+    if type(value) is tuple:
+        return all(unchanging(item) for item in value)
+    params = getattr(type(value), "__dataclass_params__", None)
+    if params is not None and params.frozen:
+        return all(unchanging(getattr(value, f.name)) for f in dataclasses.fields(value))
+    return False
+
+
+class Settled:
+    """What was checked and derived from some settings, kept while every setting is the
+    same object as then (compared by identity, never by value: ``1 == 1.0 == True``).
+
+    Only settings that cannot change in place are kept (:func:`unchanging`), but for the
+    first ``fixed`` ones of a key, which are compared by identity alone (e.g. the layer
+    or the synaptic map, whose own settings are looked after elsewhere); anything else is
+    checked again at every call. So a call whose settings are those of the last one
+    repeats no check, and any new value (assigned, even an equal one) is checked as at the
+    first call.
+    """
+
+    __slots__ = ("_key", "_value")
+
+    def __init__(self):
+        self._key, self._value = None, None
+
+    def get(self, key: tuple):
+        """The value stored with ``key``, or ``None``."""
+        held = self._key
+        if held is not None and len(held) == len(key) and all(map(operator.is_, held, key)):
+            return self._value
+        return None
+
+    def put(self, key: tuple, value, fixed: int = 0):
+        """Store ``value`` for ``key`` when ``key[fixed:]`` cannot change in place; return
+        ``value``."""
+        keep = all(unchanging(item) for item in key[fixed:])
+        self._key, self._value = (key if keep else None), value
+        return value

@@ -15,7 +15,7 @@ import numpy as np
 from . import _validation as v
 from . import rules
 from .checkpoint import register_kind
-from .layer import assign
+from .layer import assign, settled_step
 from .trainer import Trainer
 
 __all__ = ["RewardSTDPTrainer", "RewardState", "STDPTrainer", "TripletSTDPTrainer"]
@@ -93,9 +93,13 @@ class STDPTrainer(Trainer):
                          event_driven=event_driven, fused=fused, **kwargs)
 
     def current_rule(self) -> rules.Rule:
-        _check_signed(self.signed_amplitudes)
-        return rules.pair(self.A_plus, self.A_minus, pairing=self.pairing, dependence=self.weight_dependence,
-                          mu=self.mu, signed=self.signed_amplitudes)
+        """The pair rule of the current attributes (the same object while they are the same)."""
+        def build():
+            _check_signed(self.signed_amplitudes)
+            return rules.pair(self.A_plus, self.A_minus, pairing=self.pairing, dependence=self.weight_dependence,
+                              mu=self.mu, signed=self.signed_amplitudes)
+        key = (self.A_plus, self.A_minus, self.pairing, self.weight_dependence, self.mu, self.signed_amplitudes)
+        return self._settled("_settled_pair", key, build)
 
     def _describe(self, rule) -> str:
         return "STDP"
@@ -181,10 +185,15 @@ class RewardSTDPTrainer(STDPTrainer):
             self.kind = value
 
     def current_rule(self) -> rules.Rule:
+        """The reward rule of the current attributes (the same object while they are the same)."""
         pair = super().current_rule()
-        v.check_choice("rule", self.kind, rules.KINDS)
-        dt = v.check_positive("dt", self.model.dt)
-        return rules.reward(pair, self.kind, tau_z=self.tau_z, tau_c=self.tau_c, tau_d=self.tau_d, dt=dt)
+
+        def build():
+            v.check_choice("rule", self.kind, rules.KINDS)
+            dt = v.check_positive("dt", self.model.dt)
+            return rules.reward(pair, self.kind, tau_z=self.tau_z, tau_c=self.tau_c, tau_d=self.tau_d, dt=dt)
+        key = (pair, self.kind, self.tau_z, self.tau_c, self.tau_d, self.model.dt)
+        return self._settled("_settled_reward", key, build)
 
     def _describe(self, rule) -> str:
         return str(self.kind).upper()
@@ -277,12 +286,22 @@ class TripletSTDPTrainer(Trainer):
                          **kwargs)
 
     def current_rule(self) -> rules.Rule:
+        """The triplet rule of the current attributes and the layer's parameters (the same
+        object while they are the same)."""
         model = self.model
-        model.validate()
-        return rules.triplet(self.A2_plus, self.A3_plus, self.A2_minus, self.A3_minus, tau_x=self.tau_x,
-                             tau_y=self.tau_y, dt=model.dt, decay=model.decay, trace_mode=model.trace_mode,
-                             a_pre=model.a_pre, a_post=model.a_post, pairing=self.pairing,
-                             dependence=self.weight_dependence, mu=self.mu)
+
+        def build():
+            model.validate()
+            return rules.triplet(self.A2_plus, self.A3_plus, self.A2_minus, self.A3_minus, tau_x=self.tau_x,
+                                 tau_y=self.tau_y, dt=model.dt, decay=model.decay, trace_mode=model.trace_mode,
+                                 a_pre=model.a_pre, a_post=model.a_post, pairing=self.pairing,
+                                 dependence=self.weight_dependence, mu=self.mu)
+        layer_step = settled_step(model)  # the layer's parameters, valid and unchanged while the same tuple
+        if layer_step is None:
+            return build()
+        key = (model, layer_step, self.A2_plus, self.A3_plus, self.A2_minus, self.A3_minus, self.tau_x, self.tau_y,
+               self.pairing, self.weight_dependence, self.mu)
+        return self._settled("_settled_triplet", key, build, fixed=2)
 
     def _describe(self, rule) -> str:
         return "triplet STDP"

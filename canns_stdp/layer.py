@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import operator
+import weakref
+from functools import partial
 from typing import Callable, Optional, Union
 
 import brainpy.math as bm
@@ -16,8 +19,51 @@ from .functional.neurons import LIFParams
 from .functional.stdp import STDPParams, TraceParams
 from .functional.synapses import Dense, MaskedDense
 from .functional.traces import DECAY_METHODS, TRACE_MODES, decay_from_tau
+from .loops import count_compilations
 
-__all__ = ["SpikingLayer", "assign"]
+__all__ = ["SpikingLayer", "assign", "on_device", "read", "settled_step", "store", "zeros"]
+
+try:  # the transformations brainstate is tracing now, which record every variable read and written
+    from brainstate._state import TRACE_CONTEXT as _TRACE_CONTEXT
+except ImportError:  # another brainstate: every access goes through BrainPy's checks
+    _TRACE_CONTEXT = None
+if not all(hasattr(bm.Variable, name) for name in ("_value", "_write_value")):
+    _TRACE_CONTEXT = None
+
+
+def _recording() -> bool:
+    """Whether BrainPy's ``.value`` has to be used: a brainstate transformation is
+    recording variable accesses (or this brainstate is one the shortcuts do not know)."""
+    return _TRACE_CONTEXT is None or bool(_TRACE_CONTEXT.state_stack)
+
+
+def read(var):
+    """``var.value``, without BrainPy's per-read bookkeeping where it records nothing."""
+    if type(var) is bm.Variable and not _recording():
+        value = var._value
+        if isinstance(value, jax.Array):
+            return value
+    return var.value
+
+
+def _put(var, value) -> None:
+    """What BrainPy's setter does once it has checked ``value``'s shape and dtype."""
+    if not var._been_writen:
+        var._been_writen = True
+    var._write_value(value)
+
+
+def store(var, value) -> bool:
+    """``var.value = value`` for a JAX array of the variable's shape and dtype, without
+    BrainPy's per-write checks (made here: shape and dtype) where it records nothing.
+    Returns ``False``, writing nothing, for a value BrainPy's setter has to check."""
+    if type(var) is not bm.Variable or not isinstance(value, jax.Array) or _recording():
+        return False
+    old = var._value
+    if not isinstance(old, jax.Array) or old.shape != value.shape or old.dtype != value.dtype:
+        return False
+    _put(var, value)
+    return True
 
 
 def assign(owner, name: str, value) -> None:
@@ -25,6 +71,8 @@ def assign(owner, name: str, value) -> None:
     an unbatched one, or back) gets a fresh ``bm.Variable``, since BrainPy variables
     keep their shape."""
     var = getattr(owner, name)
+    if store(var, value):
+        return
     if tuple(var.value.shape) == tuple(jnp.shape(value)):
         var.value = value
     else:  # BrainPy's __setattr__ would write into the old variable: drop it first
@@ -32,6 +80,85 @@ def assign(owner, name: str, value) -> None:
         setattr(owner, name, bm.Variable(jnp.asarray(value)))
 
 _forward = jax.jit(forward_step, static_argnums=0)
+
+#: the parameters a step's configuration and numbers are made of (see ``SpikingLayer._step``)
+_STEP_SETTINGS = ("synapse", "threshold", "v_reset", "leak", "trace_decay", "dt", "tau_m", "tau_pre", "tau_post",
+                  "decay", "trace_mode", "a_pre", "a_post")
+_step_settings = operator.itemgetter(*_STEP_SETTINGS)
+_NO_PLASTICITY = STDPParams()
+_STATE = LayerState._fields
+
+
+@count_compilations
+@partial(jax.jit, static_argnums=0)
+def _forward_arrays(config: LayerConfig, numbers, W, v, spike, trace_pre, trace_post, x):
+    """One step without plasticity (:func:`~canns_stdp.functional.layer_step.forward_step`)
+    from the state's arrays and the numbers of the neuron and the traces in one array:
+    ``(v, spike, trace_pre, trace_post, x, finite)``, ``x`` on the device and ``finite``
+    whether each array of the new state (in the order of ``LayerState``) is finite."""
+    params = LayerParams(LIFParams(numbers[0], numbers[1], numbers[2]),
+                         TraceParams(numbers[3], numbers[4], numbers[5], numbers[6]))
+    state, _ = forward_step(config, params, LayerState(W, v, spike, trace_pre, trace_post), x, None)
+    finite = jnp.stack([jnp.isfinite(a).all() for a in state])
+    return state.v, state.spike, state.trace_pre, state.trace_post, x, finite
+
+
+@count_compilations
+@jax.jit
+def _copy(a):
+    return a
+
+
+_COPIED = (np.dtype(np.float32), np.dtype(np.int32), np.dtype(np.bool_))
+
+
+def on_device(a):
+    """``jnp.asarray(a)`` for a NumPy array, in a compiled call: a few microseconds where
+    ``jnp.asarray`` and ``jax.device_put`` take tens (a JAX array is returned as it is)."""
+    if isinstance(a, jax.Array):
+        return a
+    if type(a) is np.ndarray and a.dtype in _COPIED:
+        return _copy(a)
+    return jnp.asarray(a)
+
+
+_ZEROS: dict = {}  # shape -> float32 zeros on the device
+
+
+def zeros(shape) -> jax.Array:
+    """``jnp.zeros(shape, jnp.float32)``, made once per shape (a JAX array never changes:
+    every variable reset to it can share it)."""
+    shape = tuple(shape)
+    held = _ZEROS.get(shape)
+    if held is None:
+        if len(_ZEROS) >= 256:
+            _ZEROS.clear()
+        held = _ZEROS[shape] = jnp.zeros(shape, jnp.float32)
+    return held
+
+
+def settled_step(model) -> Optional[tuple]:
+    """``model._step()`` for a :class:`SpikingLayer` (or a subclass that makes its step
+    alike) whose parameters are valid: the same tuple while they stay the same objects;
+    else ``None``."""
+    if not isinstance(model, SpikingLayer) or not _plain_step(type(model)):
+        return None
+    try:
+        return model._step()
+    except (TypeError, ValueError):  # the caller checks again, in its own order
+        return None
+
+
+_PLAIN_STEP = ("validate", "step_params", "step_config", "membrane_leak", "d_pre", "d_post", "_decay", "_step")
+_plain: dict = {}  # class -> whether its step is SpikingLayer's
+
+
+def _plain_step(cls) -> bool:
+    """Whether ``cls`` makes its step from ``_STEP_SETTINGS`` as SpikingLayer does (a
+    subclass that redefines how may read other attributes: its step is never kept)."""
+    if cls not in _plain:
+        _plain[cls] = all(getattr(cls, name) is getattr(SpikingLayer, name) for name in _PLAIN_STEP)
+    return _plain[cls]
 
 
 class SpikingLayer(BrainInspiredModel):
@@ -189,17 +316,43 @@ class SpikingLayer(BrainInspiredModel):
         v.check_nonnegative("a_post", self.a_post)
         self.d_pre, self.d_post  # checks trace_decay, tau_pre, tau_post
 
-    def step_params(self, stdp: STDPParams = STDPParams()) -> LayerParams:
+    def step_params(self, stdp: STDPParams = _NO_PLASTICITY) -> LayerParams:
         """The numeric parameters of a step, with the plasticity part from a trainer."""
-        self.validate()
-        lif = LIFParams(float(self.membrane_leak), float(self.threshold), float(self.v_reset))
-        traces = TraceParams(self.d_pre, self.d_post, float(self.a_pre), float(self.a_post))
-        return LayerParams(lif=lif, traces=traces, stdp=stdp)
+        params = self._step()[1]
+        return params if stdp is _NO_PLASTICITY else params._replace(stdp=stdp)
 
     def step_config(self, **plasticity) -> LayerConfig:
         """The static choices of a step; ``plasticity`` comes from a trainer."""
+        config = self._step()[0]
+        return LayerConfig(trace_add=config.trace_add, synapse=config.synapse, **plasticity) if plasticity else config
+
+    def _step(self) -> tuple:
+        """``(LayerConfig, LayerParams, numbers)`` of a step without plasticity, every
+        parameter checked (``numbers``: the neuron's and the traces' numbers as one float32
+        array on the device). Kept while the parameters are the objects they were (see
+        :class:`~canns_stdp._validation.Settled`): the same tuple then, so that callers
+        may keep what they derive from it by its identity."""
+        attrs = self.__dict__
+        key = None
+        if _plain_step(type(self)):
+            try:
+                key = _step_settings(attrs)
+            except KeyError:  # a parameter held elsewhere than on the layer itself
+                key = None
+        settled = attrs.get("_settled_step")
+        if settled is None:
+            settled = attrs["_settled_step"] = v.Settled()
+        if key is not None:
+            held = settled.get(key)
+            if held is not None:
+                return held
         self.validate()
-        return LayerConfig(trace_add=TRACE_MODES[self.trace_mode], synapse=self.synapse, **plasticity)
+        lif = LIFParams(float(self.membrane_leak), float(self.threshold), float(self.v_reset))
+        traces = TraceParams(self.d_pre, self.d_post, float(self.a_pre), float(self.a_post))
+        config = LayerConfig(trace_add=TRACE_MODES[self.trace_mode], synapse=self.synapse)
+        numbers = jnp.asarray(np.array(lif + traces, np.float32))
+        step = (config, LayerParams(lif=lif, traces=traces, stdp=_NO_PLASTICITY), numbers)
+        return settled.put(key, step, fixed=1) if key is not None else step
 
     @property
     def weight_shape(self) -> tuple:
@@ -264,6 +417,10 @@ class SpikingLayer(BrainInspiredModel):
                 :meth:`reset_state`) is broadcast to the batch, a stored batch of
                 another size is an error.
         """
+        if batch_shape is None:
+            held = self._held_state()
+            if held is not None:
+                return LayerState(*held)
         in_shape, out_shape = self.sample_shapes()
         expected = {
             "W": self.weight_shape, "v": out_shape, "spike": out_shape,
@@ -289,6 +446,31 @@ class SpikingLayer(BrainInspiredModel):
                     raise ValueError(f"layer.{name} must have shape {full}, got shape {value.shape}")
             arrays[name] = value
         return LayerState(**arrays)
+
+    def _held_state(self) -> Optional[list]:
+        """The arrays of ``W``, ``v``, ``spike``, ``trace_pre`` and ``trace_post`` as the
+        variables hold them, when each is a plain variable holding a float32 JAX array of
+        its unbatched shape (and no transformation records accesses); else ``None``
+        (:meth:`get_state` then converts them, or says what is wrong). Arrays found so
+        before are known by their identity (weakly: they are not kept alive)."""
+        if _recording():
+            return None
+        attrs = self.__dict__
+        held = []
+        for name in _STATE:
+            var = attrs.get(name)
+            if type(var) is not bm.Variable:
+                return None
+            held.append(var._value)
+        known = attrs.get("_checked_state")
+        if known is not None and all([ref() is a for ref, a in zip(known, held)]):
+            return held
+        in_shape, out_shape = self.sample_shapes()
+        for value, shape in zip(held, (self.weight_shape, out_shape, out_shape, in_shape, out_shape)):
+            if not (isinstance(value, jax.Array) and value.shape == shape and value.dtype == np.float32):
+                return None
+        attrs["_checked_state"] = [weakref.ref(a) for a in held]
+        return held
 
     def set_state(self, state: LayerState) -> None:
         """Write a state pytree into the layer's variables, after checking every array's
@@ -322,21 +504,39 @@ class SpikingLayer(BrainInspiredModel):
         in_shape, out_shape = self.sample_shapes()
         for name, shape in (("x", in_shape), ("v", out_shape), ("spike", out_shape),
                             ("trace_pre", in_shape), ("trace_post", out_shape)):
-            assign(self, name, jnp.zeros(shape, jnp.float32))
+            assign(self, name, zeros(shape))
 
     # -- dynamics -----------------------------------------------------------------
     def forward(self, x) -> jnp.ndarray:
-        """Advance one step without plasticity and return the ``(output_size,)`` spikes."""
-        params = self.step_params()
-        x = jnp.asarray(v.as_vector("x", x, self.input_size))
-        state, spikes = _forward(self.step_config(), params, self.get_state(), x, None)
-        bad = [name for name, a in state._asdict().items() if not np.isfinite(np.asarray(a)).all()]
-        if bad:
+        """Advance one step without plasticity and return the ``(output_size,)`` spikes.
+
+        One compiled call (one per configuration and shapes): the parameters and ``x``
+        are checked on the host first, the new state is written only once it is finite.
+        """
+        config, _, numbers = self._step()
+        x = v.as_vector("x", x, self.input_size)
+        state = self._held_state()
+        direct = state is not None  # the variables are plain ones holding arrays of these shapes
+        if not direct:
+            state = self.get_state()  # converts, or raises naming the array
+        *new, x, finite = _forward_arrays(config, numbers, *state, x)
+        finite = np.asarray(finite)
+        if not finite.all():
+            bad = [name for name, ok in zip(_STATE, finite) if not ok]
             raise FloatingPointError(f"forward produced non-finite values in {bad}; the layer was left "
                                      "unchanged (check the input's scale and the weights)")
-        self.set_state(state)
-        self.x.value = x
-        return spikes
+        attrs = self.__dict__
+        for name, value in zip(_STATE[1:], new):
+            if direct:
+                _put(attrs[name], value)
+            else:
+                getattr(self, name).value = value
+        if direct:  # the arrays written are known to be of their shapes
+            attrs["_checked_state"] = [attrs["_checked_state"][0]] + [weakref.ref(a) for a in new]
+        var = getattr(self, "x")
+        if not store(var, x):
+            var.value = x
+        return new[1]
 
     def update(self, x) -> jnp.ndarray:
         """BrainPy's per-step entry point: the same as :meth:`forward`."""

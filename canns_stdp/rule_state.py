@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .layer import assign, read
+
 __all__ = ["RuleStateStore", "leaf_names"]
 
 _STRUCTURES: dict = {}  # (rule structure, shapes, batch shape) -> the state's shapes
@@ -44,6 +46,20 @@ class RuleStateStore:
 
     def __init__(self, trainer):
         self.trainer = trainer
+        self._layout_of = (None, None, None, None)  # (rule, batch shape, model, layout) of the last read
+
+    def _layout(self, batch_shape, rule):
+        """``(names, unbatched leaves, batched treedef)`` of ``rule``'s state for inputs with
+        ``batch_shape``; the last one is kept for the same rule object, batch and model (whose
+        sizes are fixed when it is made)."""
+        held_rule, held_batch, held_model, layout = self._layout_of
+        model = self.trainer.model
+        if held_rule is not rule or held_batch != batch_shape or held_model is not model:
+            names, unbatched, _ = leaf_names(self._structure((), rule))
+            treedef = leaf_names(self._structure(batch_shape, rule))[2]
+            layout = (names, unbatched, treedef)
+            self._layout_of = (rule, batch_shape, model, layout)
+        return layout
 
     def _shapes(self):
         in_shape, out_shape = self.trainer.model.sample_shapes()
@@ -63,12 +79,10 @@ class RuleStateStore:
 
     def names(self) -> List[str]:
         """The variables' names, in the order of the rule's state."""
-        return leaf_names(self._structure((), self.trainer.current_rule()))[0]
+        return list(self._layout((), self.trainer.current_rule())[0])
 
     def reset(self) -> None:
         """Zero every variable (unbatched)."""
-        from .layer import assign
-
         names, leaves, _ = leaf_names(self._template())
         for name, leaf in zip(names, leaves):
             if hasattr(self.trainer, name) and isinstance(getattr(self.trainer, name), bm.Variable):
@@ -84,14 +98,16 @@ class RuleStateStore:
         """The state as the rule's pytree, for inputs with ``batch_shape``."""
         batch_shape = tuple(batch_shape)
         rule = self.trainer.current_rule() if rule is None else rule
-        names, unbatched, _ = leaf_names(self._structure((), rule))
-        _, wanted, treedef = leaf_names(self._structure(batch_shape, rule))
+        names, unbatched, treedef = self._layout(batch_shape, rule)
         values = []
-        for name, one, full in zip(names, unbatched, wanted):
+        for name, one in zip(names, unbatched):
             var = getattr(self.trainer, name, None)
             if not isinstance(var, bm.Variable):
                 raise ValueError(f"trainer.{name} is missing: the rule's state changed; call reset_state()")
-            values.append(check_leaf(name, jnp.asarray(var.value, jnp.float32), one.shape, batch_shape))
+            value = read(var)
+            if not (isinstance(value, jax.Array) and value.dtype == np.float32):
+                value = jnp.asarray(value, jnp.float32)
+            values.append(check_leaf(name, value, one.shape, batch_shape))
         return jax.tree_util.tree_unflatten(treedef, values)
 
     def check_stored(self, arrays: Dict[str, np.ndarray]) -> None:
@@ -113,8 +129,6 @@ class RuleStateStore:
             batch = held
 
     def write(self, state) -> None:
-        from .layer import assign
-
         for name, value in self.named(state).items():
             assign(self.trainer, name, value)
 

@@ -20,7 +20,7 @@ from .base import TrainerBase
 from .checkpoint import PeriodicCheckpoint, save_trainer
 from .functional.dependence import WeightBounds
 from .functional.layer_step import BATCH_REDUCTIONS
-from .layer import assign
+from .layer import assign, on_device, read, settled_step as _settled_step, store
 from .rules.base import Rule, rule_config, rule_from_config
 from .rule_state import RuleStateStore
 from .step import StepConfig, StepParams, StepState, check_rule
@@ -28,6 +28,9 @@ from .step import StepConfig, StepParams, StepState, check_rule
 __all__ = ["Trainer"]
 
 _REQUIRED_STATE = ("v", "spike", "trace_pre", "trace_post")
+# the trainer's settings a plan is made of (with the rule, the extras and the layer's step)
+_PLAN_SETTINGS = ("learning_rate", "w_min", "w_max", "hardbound", "compiled", "chunk_size", "batch_reduction",
+                  "event_driven", "fused")
 
 
 class Trainer(TrainerBase):
@@ -149,17 +152,41 @@ class Trainer(TrainerBase):
     def plan(self, extras: tuple = (), rule: Optional[Rule] = None):
         """``(StepConfig, StepParams)``: the step's static choices and numbers for a call
         with the per-step extra inputs named ``extras``, validated from the current settings
-        (``rule``: the call's rule, by default :meth:`current_rule`)."""
+        (``rule``: the call's rule, by default :meth:`current_rule`).
+
+        While the settings are the objects they were at the last call (the rule, the
+        trainer's numbers and choices, the layer's parameters), the same pair is returned
+        without checking them again (:class:`~canns_stdp._validation.Settled`)."""
+        rule = self.current_rule() if rule is None else rule
+        extras = tuple(extras)
+        layer_step = _settled_step(self.model)
+        if layer_step is None:  # a model whose parameters are not kept settled: check them every call
+            return self._make_plan(extras, rule)
+        key = (self.model, layer_step, rule, extras) + tuple(getattr(self, name) for name in _PLAN_SETTINGS)
+        return self._settled("_settled_plan", key, lambda: self._make_plan(extras, rule), fixed=2)
+
+    def _make_plan(self, extras: tuple, rule: Rule):
         rule, lr, bounds = self._plan_numbers(rule)
         layer_config = self.model.step_config()
         layer_params = self.model.step_params()
         names = rule.extras()
         config = StepConfig(trace_add=layer_config.trace_add, synapse=layer_config.synapse,
                             hardbound=self.hardbound, batch_reduction=self.batch_reduction,
-                            extras=tuple(extras), bounds="bounds" in names)
+                            extras=extras, bounds="bounds" in names)
         # NumPy scalars: traced by jit like arrays, without a device transfer per call
         numbers = StepParams(layer_params.lif, layer_params.traces, lr, bounds, rule)
         return config, jax.tree_util.tree_map(_as_float32, numbers)
+
+    def _settled(self, name: str, key: tuple, build, fixed: int = 0):
+        """``build()``, kept in ``self.<name>`` while ``key``'s objects stay the same (see
+        :class:`~canns_stdp._validation.Settled`)."""
+        settled = self.__dict__.get(name)
+        if settled is None:
+            settled = self.__dict__[name] = v.Settled()
+        held = settled.get(key)
+        if held is None:
+            held = settled.put(key, (build(),), fixed)
+        return held[0]
 
     def weight_shape(self) -> tuple:
         """The shape of the model's ``W``."""
@@ -209,7 +236,7 @@ class Trainer(TrainerBase):
         model = self.model
         state = model.get_state(batch_shape) if batch_shape else model.get_state()
         if self.weight_attr != "W":
-            W = jnp.asarray(getattr(model, self.weight_attr).value, jnp.float32)
+            W = jnp.asarray(read(getattr(model, self.weight_attr)), jnp.float32)
             if W.shape != state.W.shape:
                 raise ValueError(f"{self.weight_attr} must have shape {state.W.shape}, got {W.shape}")
             state = state._replace(W=W)
@@ -231,11 +258,14 @@ class Trainer(TrainerBase):
 
     def _write(self, state: StepState, last_x) -> None:
         values = state.layer._asdict()
-        getattr(self.model, self.weight_attr).value = values.pop("W")
+        W = values.pop("W")
+        var = getattr(self.model, self.weight_attr)
+        if not store(var, W):
+            var.value = W
         for name, value in values.items():
             assign(self.model, name, value)
         if hasattr(self.model, "x"):
-            assign(self.model, "x", jnp.asarray(last_x))
+            assign(self.model, "x", on_device(last_x))
         self._rule_state.write(state.rule)
 
     @property
@@ -359,9 +389,9 @@ class Trainer(TrainerBase):
 
     def _committed(self) -> tuple:
         """The arrays the layer and the rule hold now (compared by identity)."""
-        names = (self.weight_attr,) + _REQUIRED_STATE
-        return (tuple(getattr(self.model, n).value for n in names)
-                + tuple(getattr(self, n).value for n in self._rule_state.names()))
+        model = self.model
+        return (tuple([read(getattr(model, n)) for n in (self.weight_attr,) + _REQUIRED_STATE])
+                + tuple([read(getattr(self, n)) for n in self._rule_state.names()]))
 
     def _open_chunk_here(self):
         """The chunk the last call left open, while the layer holds what it committed."""
@@ -424,9 +454,11 @@ class Trainer(TrainerBase):
         return Ensemble([self], mesh=self.mesh, neuron_axis=self.neuron_axis)
 
     def _monitors(self, monitors) -> tuple:
+        monitors = tuple(monitors)
+        if not monitors:
+            return monitors
         from .monitors import Monitor
 
-        monitors = tuple(monitors)
         for m in monitors:
             if not isinstance(m, Monitor):
                 raise TypeError(f"monitors must be canns_stdp.monitors monitors, got {m!r}")
