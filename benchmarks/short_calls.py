@@ -148,8 +148,13 @@ def run_worker(python: str, system: str, n_patterns: int, repeats: int) -> dict:
 
 def machine() -> str:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (f"{platform.processor() or platform.machine()}, {cpus} cores, {platform.system()}, "
-            f"load {os.getloadavg()[0]:.1f} at start (a shared machine)")
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            model = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{model}, {cpus} cores, {platform.system()}, load {os.getloadavg()[0]:.1f} at start (a shared machine)"
 
 
 def main(argv=None):
