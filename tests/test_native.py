@@ -146,3 +146,18 @@ def test_quiet_layers_run_the_native_kernel_and_busy_or_small_ones_the_xla_kerne
         STDPTrainer(layer, chunk_size=64).train(xs)
         assert kernels[0] != "native"  # a fresh layer's activity is unknown
         assert (set(kernels[1:]) == {"native"}) if quiet else ("native" not in kernels)
+
+
+def test_layers_wider_than_a_block_of_neurons(rng):
+    n_out = native_pair._LANES + 7  # a whole block and a partial one
+    xs = (rng.random((90, N_IN)) < 0.15).astype(np.float32)
+    W0 = rng.uniform(0.0, 0.5, (n_out, N_IN)).astype(np.float32)
+    ref = reference_run(W0, xs, pairing="strict")
+    config = LayerConfig(pairing="strict")
+    p = NUMBERS
+    params = LayerParams(LIFParams(0.9, p["threshold"], 0.0), TraceParams(p["d_pre"], p["d_post"], p["a_pre"],
+                                                                          p["a_post"]),
+                         STDPParams(p["lr"], p["A_plus"], p["A_minus"], WeightBounds(0.0, 1.0, p["mu"])))
+    state, spikes = native_pair.native_chunk(config, params, LayerState.zeros(N_IN, n_out, W=W0), (xs, None), 90)
+    assert 0.05 < ref[-1].mean() < 0.7
+    check(state, np.asarray(spikes), ref)

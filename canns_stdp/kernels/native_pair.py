@@ -2,8 +2,8 @@
 
 A layer driven by its input has no coupling between output neurons (see
 :class:`~canns_stdp.functional.layer_step.NeuronBlocks`), so the kernel runs one block of
-32 neurons at a time, each block every step of a stretch of 64 steps before the next
-block starts. Its private layout stores a block's weights input by input (32 contiguous
+64 neurons at a time, each block every step of a stretch of 64 steps before the next
+block starts. Its private layout stores a block's weights input by input (64 contiguous
 floats per input), so that the current and the LTD of an active input are one vector
 operation on a block. A neuron that fired gets its LTP at the silent inputs synapse by
 synapse; when more than a few neurons of the block fired, the whole block is updated, a
@@ -49,8 +49,8 @@ __all__ = ["native_available", "native_chunk", "native_compatible"]
 _PAIRINGS = ("symmetric", "causal", "strict")
 _DEPENDENCES = ("additive", "hard", "soft", "power")
 _COEF = ("d_pre", "a_pre", "d_post", "a_post", "lr", "A_plus", "A_minus", "w_min", "w_max", "mu")
-_LANES = 32  # neurons per block of the kernel's layout (a contiguous run the compiler vectorises)
-_FEW_FIRED = 4  # up to this many lanes of a block firing, their LTP runs synapse by synapse
+_LANES = 64  # neurons per block of the kernel's layout (a contiguous run the compiler vectorises)
+_FEW_FIRED = 5  # up to this many lanes of a block firing, their LTP runs synapse by synapse
 _warned = []
 
 
