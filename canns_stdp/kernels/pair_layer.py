@@ -21,6 +21,8 @@ so a sequence split across calls runs bitwise as in one call.
 from __future__ import annotations
 
 import dataclasses
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -33,6 +35,7 @@ from ..functional.layer_step import (LayerConfig, LayerParams, NeuronBlocks, beg
                                      renew_span, train_step)
 from ..functional.stdp import STDPParams
 from ..functional.synapses import Dense
+from ..layer import on_device
 from ..loops import Frame, blocked_chunks, compiled_chunks, convert, default_chunk_size, drive, padded, python_steps
 from ..rules.pair import Pair
 from ..step import StepState
@@ -93,8 +96,8 @@ def plan(trainer, plastic: bool, config, params, state, seq):
         layer_config = dataclasses.replace(layer_config, fused=True)
     blocks = None if fused or not trainer.compiled else _neuron_blocks(layer_params, seq, layer)
     native = (trainer.compiled and trainer.fused is not False and trainer.event_driven == "auto" and not fused
-              and fused_compatible(layer_config) and native_compatible(layer_config, layer_params, layer.W.dtype)
-              and layer.W.size >= NATIVE_MIN_SYNAPSES and native_available())
+              and layer.W.size >= NATIVE_MIN_SYNAPSES and fused_compatible(layer_config)
+              and native_compatible(layer_config, layer_params, layer.W.dtype) and native_available())
     chooser = None if fused else _KernelChooser(trainer.event_driven, step, layer_config, layer_params, seq,
                                                 layer, chunk, blocked=blocks is not None, native=native)
     if fused:
@@ -144,11 +147,17 @@ def plan(trainer, plastic: bool, config, params, state, seq):
     return Execution(run, canonical, left_open)
 
 
+@functools.lru_cache(maxsize=256)
+def _variant(config, **choices):
+    """``dataclasses.replace(config, **choices)``, made once (configs are frozen)."""
+    return dataclasses.replace(config, **choices)
+
+
 def _transposed(W):
     """``W.T`` (the dense and event kernels' layouts): on the host for a small ``W`` on the
     CPU, where XLA would compile a transposition per shape on a first call."""
     if W.size <= (1 << 20) and all(d.platform == "cpu" for d in W.devices()):
-        return jnp.asarray(np.ascontiguousarray(np.asarray(W).T))
+        return on_device(np.ascontiguousarray(np.asarray(W).T))
     return W.T
 
 
@@ -189,9 +198,10 @@ def _input_activity(layer, params, x0) -> float:
 def _neuron_blocks(params, seq, state):
     """Blocks of output neurons for the compiled loop when ``W`` outgrows the cache
     (:class:`~canns_stdp.functional.layer_step.NeuronBlocks`), else ``None``."""
-    if not all(np.ndim(leaf) == 0 for leaf in jax.tree_util.tree_leaves(params)):
+    blocks = NeuronBlocks.for_layer(seq[0].shape[1], state.v.shape[-1])
+    if blocks is None or not all(np.ndim(leaf) == 0 for leaf in jax.tree_util.tree_leaves(params)):
         return None
-    return NeuronBlocks.for_layer(seq[0].shape[1], state.v.shape[-1])
+    return blocks
 
 
 def _deferred_span(step, config, params, seq, state, chunk: int) -> int:
@@ -236,11 +246,11 @@ class _KernelChooser:
         self.forced = event_driven is True
         self.params, self.chunk, self.blocked = params, chunk, blocked
         self.dense = dense_config
-        self.native = dataclasses.replace(dense_config, native=True) if native else None
+        self.native = _variant(dense_config, native=True) if native else None
         usable = event_driven is not False and event_compatible(dense_config.dependence)
-        self.column = dataclasses.replace(dense_config, event_driven=True) if usable else None
+        self.column = _variant(dense_config, event_driven=True) if usable else None
         span = _deferred_span(step, dense_config, params, seq, layer, chunk) if usable else 0
-        self.deferred = dataclasses.replace(self.column, deferred_ltp=True) if span else None
+        self.deferred = _variant(self.column, deferred_ltp=True) if span else None
         self.frame = Frame(renew_span, span) if span else None
         self.current = dense_config  # the kernel whose layout the state is in
         self.decided = False         # whether the chunk in progress has its kernel
