@@ -161,3 +161,18 @@ def test_layers_wider_than_a_block_of_neurons(rng):
     state, spikes = native_pair.native_chunk(config, params, LayerState.zeros(N_IN, n_out, W=W0), (xs, None), 90)
     assert 0.05 < ref[-1].mean() < 0.7
     check(state, np.asarray(spikes), ref)
+
+
+def test_without_numba_the_xla_kernels_run_and_the_library_says_so_once(monkeypatch, inputs):
+    xs, W0 = inputs
+    monkeypatch.setattr(native_pair, "numba", None)
+    monkeypatch.setattr(native_pair, "_warned", [])
+    monkeypatch.setattr(pair_layer, "NATIVE_MIN_SYNAPSES", 0)
+    monkeypatch.setattr(pair_layer, "native_chunk", lambda *a, **k: pytest.fail("the native kernel ran"))
+    with pytest.warns(RuntimeWarning, match=r"numba is not installed.*canns_stdp\[native\]") as caught:
+        for _ in range(2):
+            layer = SpikingLayer(N_IN, N_OUT, W_init=W0, threshold=NUMBERS["threshold"])
+            STDPTrainer(layer, learning_rate=0.4, A_plus=0.05, A_minus=0.06).train(xs)
+    assert sum("numba" in str(w.message) for w in caught) == 1
+    W_ref, *_ = reference.run(W0, xs, threshold=8.0, lr=0.4, A_plus=0.05, A_minus=0.06)
+    np.testing.assert_allclose(layer.W.value, W_ref, atol=2e-5)

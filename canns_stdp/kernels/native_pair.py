@@ -39,8 +39,9 @@ import numpy as np
 from ..functional.dependence import DEPENDENCES
 from ..functional.traces import TRACE_MODES
 
-try:
+try:  # numba, and brainevent's mechanism to call it from a compiled function
     import numba
+    from brainevent import XLACustomKernel, numba_kernel
 except ImportError:  # the XLA kernels run instead
     numba = None
 
@@ -61,8 +62,9 @@ def native_available(warn: bool = True) -> bool:
         return False
     if numba is None and warn and not _warned:
         _warned.append(True)
-        warnings.warn("numba is not installed: canns_stdp trains dense layers with its XLA kernels, which are "
-                      "slower on a CPU (pip install 'canns_stdp[native]' adds the native kernel)",
+        warnings.warn("numba is not installed (or brainevent cannot call it): canns_stdp trains dense layers with "
+                      "its XLA kernels, which are slower on a CPU (pip install 'canns_stdp[native]' adds the native "
+                      "kernel)",
                       RuntimeWarning, stacklevel=3)
     return numba is not None
 
@@ -252,13 +254,9 @@ if numba is not None:
             v[b], s[b], trace_post[b] = _row(scratch[b], _V), _row(scratch[b], _S), _row(scratch[b], _TRACE)
 
     def _generator(**kwargs):
-        from brainevent import numba_kernel
-
         def run(*ins):
             return numba_kernel(_chunk, outs=kwargs["outs"], input_output_aliases={5: 0})(*ins)
         return run
-
-    from brainevent import XLACustomKernel
 
     _pair_chunk = XLACustomKernel("canns_stdp_pair_chunk")
     _pair_chunk.def_numba_kernel(_generator)
