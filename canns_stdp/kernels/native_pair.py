@@ -81,7 +81,7 @@ def native_compatible(config, params, dtype) -> bool:
 
 
 if numba is not None:
-    _BLOCK = 64  # steps per block: a block's pre terms stay in the L2 cache while every neuron runs it
+    _STRETCH = 64  # steps per stretch: its pre terms stay in the L2 cache while every block of neurons runs it
 
     @numba.njit(cache=True, nogil=True)
     def _pre_terms(first, stop, nearest, strict, d_pre, a_pre, xs, trace, P, offsets, active, values):
@@ -194,10 +194,10 @@ if numba is not None:
         d_pre, a_pre, d_post, a_post, lr, A_plus, A_minus, w_min, w_max, mu = (
             coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], coef[6], coef[7], coef[8], coef[9])
         n_blocks, n_in = W.shape[0], W.shape[1]
-        P = np.empty((_BLOCK, n_in), np.float32)
-        offsets = np.empty(_BLOCK + 1, np.int64)
-        active = np.empty(_BLOCK * n_in, np.int32)
-        values = np.empty(_BLOCK * n_in, np.float32)
+        P = np.empty((_STRETCH, n_in), np.float32)
+        offsets = np.empty(_STRETCH + 1, np.int64)
+        active = np.empty(_STRETCH * n_in, np.int32)
+        values = np.empty(_STRETCH * n_in, np.float32)
         every = np.arange(n_in).astype(np.int32)
         fired = np.empty(_LANES, np.int64)
         no_posts = np.zeros(_LANES, np.float32)
@@ -209,8 +209,8 @@ if numba is not None:
         trace_pre[:] = pre_in
         spikes[n:] = 0.0
         zero = np.float32(0.0)
-        for first in range(0, n, _BLOCK):
-            stop = min(n, first + _BLOCK)
+        for first in range(0, n, _STRETCH):
+            stop = min(n, first + _STRETCH)
             _pre_terms(first, stop, nearest, pairing == 2, d_pre, a_pre, xs, trace_pre, P, offsets, active, values)
             for b in range(n_blocks):
                 block = W[b].reshape(n_in * _LANES)  # synapse j of lane l at j * _LANES + l

@@ -6,7 +6,8 @@ job (784 Poisson inputs, LIF neurons, pair STDP every step).
 
 from __future__ import annotations
 
-__all__ = ["COLUMN_MAX_FIRED", "EVENT_MAX_ACTIVITY", "NATIVE_MAX_FIRED", "NATIVE_MAX_FIRING", "NATIVE_MIN_SYNAPSES", "event_max_firing"]
+__all__ = ["COLUMN_MAX_FIRED", "EVENT_MAX_ACTIVITY", "NATIVE_MAX_FIRED", "NATIVE_MAX_FIRING", "NATIVE_MIN_SYNAPSES",
+           "event_max_firing"]
 
 # Above this fraction of active inputs (in a chunk) or of firing neurons, the dense
 # kernel is faster than the event-driven ones.
