@@ -21,9 +21,9 @@ def write_parts(path, meta, arrays, fix_digests=True):
     """Write ``meta`` and ``arrays`` as a checkpoint; digests recomputed for listed arrays."""
     if fix_digests:
         for name, arr in arrays.items():
-            spec = meta.get("arrays", {}).get(name) if isinstance(meta, dict) else None
-            if isinstance(spec, dict):
-                spec["sha256"] = hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
+            entry = meta.get("arrays", {}).get(name) if isinstance(meta, dict) else None
+            if isinstance(entry, dict):
+                entry["sha256"] = hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
     stored = dict(arrays, __meta__=np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8))
     np.savez(path, **stored)
     return path

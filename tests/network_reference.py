@@ -19,23 +19,23 @@ def run(pops, projs, order, inputs, T, dt=0.1):
     final state per population)."""
     hist = {name: [] for name in pops}
     state = {}
-    for name, spec in pops.items():
-        kind, n = spec[0], spec[1]
+    for name, population in pops.items():
+        kind, n = population[0], population[1]
         if kind == "layer":
             state[name] = dict(v=np.zeros(n, f32))
         elif kind == "lif":
-            p = spec[2]
+            p = population[2]
             state[name] = dict(v=np.full(n, p["v_init"], f32), ge=np.zeros(n, f32), gi=np.zeros(n, f32),
                                left=np.zeros(n, f32))
     W = [np.array(p["W"], f32) for p in projs]
     tr_pre = [np.zeros_like(w) for w in W]
     tr_post = [np.zeros(w.shape[0], f32) for w in W]
-    out = {name: np.zeros((T, spec[1]), f32) for name, spec in pops.items()}
+    out = {name: np.zeros((T, population[1]), f32) for name, population in pops.items()}
     for t in range(T):
         spikes, arrived = {}, {}
         for name in order:
-            spec = pops[name]
-            kind, n = spec[0], spec[1]
+            population = pops[name]
+            kind, n = population[0], population[1]
             if kind == "input":
                 s = np.asarray(inputs[name][t], f32)
             else:
@@ -53,14 +53,14 @@ def run(pops, projs, order, inputs, T, dt=0.1):
                     drive[p["receptor"]] += (W[k] * p["mask"] * A).sum(axis=1, dtype=f32)
                 st = state[name]
                 if kind == "layer":
-                    _, _, leak, threshold, v_reset = spec
+                    _, _, leak, threshold, v_reset = population
                     vm = f32(leak) * st["v"] + (drive["exc"] - drive["inh"])
                     s = (vm >= f32(threshold)).astype(f32)
                     st["v"] = np.where(s > 0, f32(v_reset), vm).astype(f32)
                 else:
-                    q = {k: f32(x) for k, x in spec[2].items() if k != "synapse"}
+                    q = {k: f32(x) for k, x in population[2].items() if k != "synapse"}
                     vm, ge, gi = st["v"], st["ge"], st["gi"]
-                    if spec[2]["synapse"] == "conductance":
+                    if population[2]["synapse"] == "conductance":
                         dv = q["v_rest"] - vm + ge * (q["E_exc"] - vm) + gi * (q["E_inh"] - vm) + q["bias"]
                     else:
                         dv = q["v_rest"] - vm + ge - gi + q["bias"]

@@ -28,17 +28,17 @@ def projection(pre, post, W, mask, D, receptor="exc", plastic=True, sparse=False
                   delay=int(D.min()) if uniform else D[post_i, pre_j].astype(np.int32))
     else:
         kw.update(weights=W, connectivity="all" if mask.all() else mask)
-    spec = dict(pre=pre, post=post, W=W, mask=mask.astype(np.float32), D=D, receptor=receptor,
+    description = dict(pre=pre, post=post, W=W, mask=mask.astype(np.float32), D=D, receptor=receptor,
                 rule=RULE if plastic else None)
-    return Projection(pre, post, **kw), spec
+    return Projection(pre, post, **kw), description
 
 
-def dense_weights(net, name, spec, sparse):
+def dense_weights(net, name, description, sparse):
     W = net.weights(name)
     if not sparse:
         return W
     pre, post = net.connectivity(name).indices()
-    full = np.array(spec["W"], np.float32)
+    full = np.array(description["W"], np.float32)
     full[post, pre] = W
     return full
 
@@ -88,18 +88,18 @@ def build(rng, connectivity, delays, neuron, compiled=True):
 @pytest.mark.parametrize("delays", ["uniform", "per-synapse"])
 @pytest.mark.parametrize("neuron", ["layer", "conductance"])
 def test_network_step_matches_the_numpy_reference(rng, connectivity, delays, neuron):
-    net, ref_pops, specs, xs, sparse = build(rng, connectivity, delays, neuron)
+    net, ref_pops, described, xs, sparse = build(rng, connectivity, delays, neuron)
     spikes_e, spikes_i = SpikeMonitor("e"), SpikeMonitor("i")
     net.run(inputs={"x": xs}, monitors=[spikes_e, spikes_i])
-    out, W_ref, state = ref.run(ref_pops, specs, ["x", "i", "e"] if neuron else None, {"x": xs}, T, DT)
+    out, W_ref, state = ref.run(ref_pops, described, ["x", "i", "e"] if neuron else None, {"x": xs}, T, DT)
     for name, mon in (("e", spikes_e), ("i", spikes_i)):
         steps, neurons = np.nonzero(out[name])
         np.testing.assert_allclose(mon.t, steps * DT, atol=1e-9)
         np.testing.assert_array_equal(mon.i, neurons)
     assert 0.03 < out["e"].mean() < 0.8 and 0.03 < out["i"].mean() < 0.9
-    for proj, spec, W in zip(net.projections, specs, W_ref):
-        np.testing.assert_allclose(dense_weights(net, proj.name, spec, sparse), W, atol=2e-5, err_msg=proj.name)
-    assert np.abs(W_ref[0] - specs[0]["W"] * specs[0]["mask"]).max() > 0.02  # plasticity did something
+    for proj, description, W in zip(net.projections, described, W_ref):
+        np.testing.assert_allclose(dense_weights(net, proj.name, description, sparse), W, atol=2e-5, err_msg=proj.name)
+    assert np.abs(W_ref[0] - described[0]["W"] * described[0]["mask"]).max() > 0.02  # plasticity did something
     np.testing.assert_allclose(net.state("e", "v"), state["e"]["v"], atol=1e-4)
 
 
@@ -172,7 +172,7 @@ def test_poisson_inputs_fire_at_their_rates_independently():
 
 
 def test_state_and_weight_monitors_sample_every_k_steps(rng):
-    net, _, specs, xs, _ = build(rng, "all", "uniform", "conductance")
+    net, _, described, xs, _ = build(rng, "all", "uniform", "conductance")
     v_mon = StateMonitor("e", "v", indices=[0, 3], every=10)
     w_mon = WeightMonitor("x->e", synapses=[5, 17, 40], every=16)
     rate = PopulationRateMonitor("i")

@@ -33,12 +33,12 @@ SCRIPT = textwrap.dedent(r'''
 
     layouts = []  # where the state was at the end of each sharded run, before it was gathered
     gathered = ensemble_module.gathered
-    def spec(a):  # the mesh axis of each dimension (None: not split)
-        spec = tuple(a.sharding.spec)
-        return [spec[d] if d < len(spec) else None for d in range(a.ndim)]
+    def axes(a):  # the mesh axis of each dimension (None: not split)
+        split = tuple(a.sharding.spec)
+        return [split[d] if d < len(split) else None for d in range(a.ndim)]
     def spy(state):
-        layouts.append({"W": spec(state.layer.W), "v": spec(state.layer.v),
-                        "rule": [spec(a) for a in jax.tree_util.tree_leaves(state.rule)]})
+        layouts.append({"W": axes(state.layer.W), "v": axes(state.layer.v),
+                        "rule": [axes(a) for a in jax.tree_util.tree_leaves(state.rule)]})
         return gathered(state)
     ensemble_module.gathered = spy
 

@@ -221,24 +221,24 @@ def _fused_chunk(config, tiling, interpret, params, state, xs, posts, n_steps):
     whole = lambda shape: pl.BlockSpec(shape, lambda i: (0,) * len(shape))  # noqa: E731
     row_block = pl.BlockSpec((rows,), lambda i: (i,))
     inputs = [jnp.reshape(n_steps, (1,)).astype(jnp.int32), coef, xs_p, Ps_p]
-    specs = [whole((1,)), whole((8,)), whole((T_p, n_in_p)), whole((T_p, n_in_p))]
+    blocks_in = [whole((1,)), whole((8,)), whole((T_p, n_in_p)), whole((T_p, n_in_p))]
     if posts is not None:
         inputs.append(pad(posts.astype(f32), T_p, n_out_p))
-        specs.append(pl.BlockSpec((T_p, rows), lambda i: (0, i)))
+        blocks_in.append(pl.BlockSpec((T_p, rows), lambda i: (0, i)))
     inputs += [lif_rows, W] + vecs
-    specs += [pl.BlockSpec((4, rows), lambda i: (0, i)), pl.BlockSpec((rows, n_in_p), lambda i: (i, 0))]
-    specs += [row_block] * 3
+    blocks_in += [pl.BlockSpec((4, rows), lambda i: (0, i)), pl.BlockSpec((rows, n_in_p), lambda i: (i, 0))]
+    blocks_in += [row_block] * 3
     w_index = len(inputs) - 4
     out_shape = [jax.ShapeDtypeStruct(W.shape, f32)] + [jax.ShapeDtypeStruct((n_out_p,), f32)] * 3
     out_shape.append(jax.ShapeDtypeStruct((T_p, n_out_p), f32))
-    out_specs = [specs[w_index]] + [row_block] * 3 + [pl.BlockSpec((T_p, rows), lambda i: (0, i))]
+    blocks_out = [blocks_in[w_index]] + [row_block] * 3 + [pl.BlockSpec((T_p, rows), lambda i: (0, i))]
     compiler_params = None
     if not interpret:
         from jax.experimental.pallas import triton as pltriton
         compiler_params = pltriton.CompilerParams(num_warps=tiling.num_warps, num_stages=tiling.num_stages)
     kernel = partial(_kernel, config, tiling, n_in_p, T_p, posts is not None)
     W, v, tr_post, spike, spikes = pl.pallas_call(
-        kernel, grid=(n_out_p // rows,), in_specs=specs, out_specs=out_specs, out_shape=out_shape,
+        kernel, grid=(n_out_p // rows,), in_specs=blocks_in, out_specs=blocks_out, out_shape=out_shape,
         input_output_aliases={w_index: 0}, interpret=interpret, compiler_params=compiler_params,
     )(*inputs)
     state = state._replace(W=W[:n_out, :n_in].astype(state.W.dtype), v=v[:n_out], trace_post=tr_post[:n_out],
