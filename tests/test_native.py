@@ -30,7 +30,7 @@ def run_native(W0, xs, posts=None, n_steps=None, plastic=True, dependence="addit
     params = LayerParams(LIFParams(leak, p["threshold"], 0.0), TraceParams(p["d_pre"], p["d_post"], p["a_pre"],
                                                                             p["a_post"]),
                          STDPParams(p["lr"], p["A_plus"], p["A_minus"], WeightBounds(0.0, 1.0, p["mu"])))
-    state = LayerState.zeros(N_IN, N_OUT, W=W0)
+    state = LayerState.zeros(W0.shape[1], W0.shape[0], W=W0)
     n = len(xs) if n_steps is None else n_steps
     state, spikes = native_pair.native_chunk(config, params, state, (xs, posts), n, plastic)
     return state, np.asarray(spikes)
@@ -153,14 +153,8 @@ def test_layers_wider_than_a_block_of_neurons(rng):
     xs = (rng.random((90, N_IN)) < 0.15).astype(np.float32)
     W0 = rng.uniform(0.0, 0.5, (n_out, N_IN)).astype(np.float32)
     ref = reference_run(W0, xs, pairing="strict")
-    config = LayerConfig(pairing="strict")
-    p = NUMBERS
-    params = LayerParams(LIFParams(0.9, p["threshold"], 0.0), TraceParams(p["d_pre"], p["d_post"], p["a_pre"],
-                                                                          p["a_post"]),
-                         STDPParams(p["lr"], p["A_plus"], p["A_minus"], WeightBounds(0.0, 1.0, p["mu"])))
-    state, spikes = native_pair.native_chunk(config, params, LayerState.zeros(N_IN, n_out, W=W0), (xs, None), 90)
     assert 0.05 < ref[-1].mean() < 0.7
-    check(state, np.asarray(spikes), ref)
+    check(*run_native(W0, xs, pairing="strict"), ref)
 
 
 def test_without_numba_the_xla_kernels_run_and_the_library_says_so_once(monkeypatch, inputs):

@@ -47,8 +47,9 @@ except ImportError:  # the XLA kernels run instead
 
 __all__ = ["native_available", "native_chunk", "native_compatible"]
 
+# the kernel's codes of the static choices (its branches test these numbers)
 _PAIRINGS = ("symmetric", "causal", "strict")
-_DEPENDENCES = ("additive", "hard", "soft", "power")
+_DEPENDENCE_CODES = {DEPENDENCES[name]: code for code, name in enumerate(("additive", "hard", "soft", "power"))}
 _COEF = ("d_pre", "a_pre", "d_post", "a_post", "lr", "A_plus", "A_minus", "w_min", "w_max", "mu")
 _LANES = 64  # neurons per block of the kernel's layout (a contiguous run the compiler vectorises)
 _FEW_FIRED = 5  # up to this many lanes of a block firing, their LTP runs synapse by synapse
@@ -71,8 +72,7 @@ def native_available(warn: bool = True) -> bool:
 
 def native_compatible(config, params, dtype) -> bool:
     """A built-in weight dependence and trace mode, scalar trace and rule numbers, float32."""
-    names = {f: name for name, f in DEPENDENCES.items()}
-    if config.dependence not in names or config.trace_add not in TRACE_MODES.values():
+    if config.dependence not in _DEPENDENCE_CODES or config.trace_add not in TRACE_MODES.values():
         return False
     if np.dtype(dtype) != np.float32:
         return False
@@ -281,9 +281,8 @@ def _native_chunk(config, plastic, params, state, xs, posts, n_steps):
     coef = jnp.stack([jnp.asarray(named[name], f32) for name in _COEF])
     lif_rows = jnp.stack([_blocked(jnp.broadcast_to(jnp.asarray(p, f32), (n_out,)), n_blocks, fill)
                           for p, fill in zip(lif, (1.0, jnp.inf, 0.0))])  # padding neurons never fire
-    names = {f: name for name, f in DEPENDENCES.items()}
     static = [int(plastic), int(config.trace_add is TRACE_MODES["nearest"]),
-              _DEPENDENCES.index(names[config.dependence]), _PAIRINGS.index(config.pairing),
+              _DEPENDENCE_CODES[config.dependence], _PAIRINGS.index(config.pairing),
               int(config.hardbound), int(posts is not None)]
     flags = jnp.concatenate([jnp.reshape(n_steps, (1,)).astype(jnp.int32), jnp.asarray(static, jnp.int32)])
     posts = jnp.zeros((1, 1, 1), f32) if posts is None else _blocked(posts.astype(f32), n_blocks)
