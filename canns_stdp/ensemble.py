@@ -17,11 +17,12 @@ from typing import Optional, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 
 from .loops import compiled_chunks, default_chunk_size, drive, padded, python_steps
 from .rule_state import leaf_names
 from .rules.base import Rule, _split
-from .sharding import MemberSharding, constrain, gathered, neuron_dims, place
+from .sharding import MemberSharding, constrain, gathered, neuron_dims, place, put
 from .step import StepState, forward_step, plastic_step
 from .trainer import Trainer
 
@@ -29,17 +30,20 @@ __all__ = ["Ensemble"]
 
 
 @lru_cache(maxsize=None)
-def _vmapped(step, input_axes: tuple, layout: Optional[tuple] = None):
+def _vmapped(step, input_axes: tuple, layout: Optional[tuple] = None, out_layout=None):
     """``step`` over the members (axis 0 of params and state; of each per-step input, its
     axis in ``input_axes``: 0 for one input per member, ``None`` for one shared by all),
     for the loops of :mod:`canns_stdp.loops` (one compiled program per step and axes).
-    ``layout``: on a mesh, the shardings of the state's arrays, which every step keeps."""
+    ``layout``: on a mesh, the shardings of the state's arrays, which every step keeps;
+    ``out_layout``: the sharding of the step's output spikes (by default the spikes'
+    in the state)."""
     def members_step(config, params, state, *inputs):
         state, out = jax.vmap(lambda p, s, *x: step(config, p, s, *x),
                               in_axes=(0, 0) + input_axes)(params, state, *inputs)
         if layout is not None:
             state = constrain(state, layout)
-            out = constrain(out, (layout[state.layer._fields.index("spike")],))  # the spikes, shaped alike
+            spikes = layout[state.layer._fields.index("spike")] if out_layout is None else out_layout
+            out = constrain(out, (spikes,))  # the spikes, shaped alike
         return state, out
     return members_step
 
@@ -184,10 +188,13 @@ class Ensemble:
         config = plans[0][1]
         params = _stack_numbers([p for _, _, p in plans])
         state = _stack(self._states(plans, batch_shape))
-        layout = None
+        layout = out_layout = None
         if self.sharding is not None:
             params, state, layout = self._placed(plans[0][0], params, state, batch_shape)
-        step = _vmapped(plastic_step if plastic else forward_step, input_axes, layout)
+            if record and self.sharding.multi_process and not first.compiled:
+                # the Python loop reads each step's spikes: whole on every device, each process reads them all
+                out_layout = NamedSharding(self.sharding.mesh, PartitionSpec())
+        step = _vmapped(plastic_step if plastic else forward_step, input_axes, layout, out_layout)
         per_step = sum(int(np.prod(a.shape[1:])) for a in seq if a is not None)
         chunk = first.chunk_size or default_chunk_size(per_step)
         if first.compiled:
@@ -195,7 +202,8 @@ class Ensemble:
         else:
             run_chunk = python_steps(step, config, params)
         if self.sharding is not None:
-            run_chunk = self._sharded_inputs(run_chunk, seq, input_axes, chunk if first.compiled else None)
+            run_chunk = self._sharded_inputs(run_chunk, seq, input_axes, chunk if first.compiled else None,
+                                             gather=first.compiled and self.sharding.multi_process)
         progress = first.show_iteration_progress if progress is None else progress
         state, outs = drive(run_chunk, state, seq, chunk_size=chunk, record=record, progress=progress,
                             desc=f"ensemble of {K}")
@@ -221,15 +229,19 @@ class Ensemble:
         layout = sharding.state(state, dims)
         return sharding.replicate(params), place(state, layout), layout
 
-    def _sharded_inputs(self, run_chunk, seq, input_axes, pad_to):
+    def _sharded_inputs(self, run_chunk, seq, input_axes, pad_to, gather: bool = False):
         """``run_chunk`` given each chunk of inputs placed on the mesh (padded to ``pad_to``
-        steps first, as the compiled loop pads them)."""
+        steps first, as the compiled loop pads them); with ``gather``, its recorded spikes
+        come back whole to every process (a mesh of several processes)."""
         shardings = self.sharding.inputs(seq, input_axes, len(self.trainers[0].model.sample_shapes()[1]))
 
         def sharded_chunk(state, part, n_steps, record, offset=0):
-            part = tuple(None if a is None else jax.device_put(a if pad_to is None else padded(a, pad_to), s)
+            part = tuple(None if a is None else put(a if pad_to is None else padded(a, pad_to), s)
                          for a, s in zip(part, shardings))
-            return run_chunk(state, part, n_steps, record, offset)
+            state, out = run_chunk(state, part, n_steps, record, offset)
+            if record and gather:
+                out = gathered(out)
+            return state, out
         return sharded_chunk
 
     def _inputs(self, plastic, plans, train_data, post_spikes, reward):

@@ -284,7 +284,8 @@ def python_steps(step: Callable, config, params, frame: Optional[Frame] = None):
     arrays are left alone. The numbers go to the device once, not at every step. The
     frame renews the state at the same steps as in :func:`compiled_chunks`.
     """
-    params = jax.device_put(params)
+    # arrays already placed stay where they are (on a mesh of several processes, too)
+    params = jax.tree_util.tree_map(lambda a: a if isinstance(a, jax.Array) else jax.device_put(a), params)
 
     def run_chunk(state, chunk, n_steps, record, offset=0):
         state = jax.tree_util.tree_map(jnp.copy, state)

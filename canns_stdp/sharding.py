@@ -8,6 +8,11 @@ numbers and an input shared by all members are replicated; inputs given one per 
 are split along the members. Neither split needs communication inside a step (members
 are independent; a dense layer's neurons interact only through their shared input), so
 a sharded run computes what the unsharded one computes. See ``docs/scaling.md``.
+
+On a mesh whose devices belong to several processes (``jax.distributed``), every process
+holds the whole value of what it places (the same members, the same inputs: every
+process runs the same script) and gives each of its own devices its part
+(:func:`put`); nothing is sent between processes to place it.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-__all__ = ["MemberSharding", "constrain", "gathered", "neuron_dims", "place"]
+__all__ = ["MemberSharding", "constrain", "gathered", "neuron_dims", "place", "put"]
 
 
 @dataclass(frozen=True)
@@ -85,9 +90,15 @@ class MemberSharding:
         given in ``neuron_dims`` (``None`` for none)."""
         return tuple(self._named(np.ndim(a), d) for a, d in zip(jax.tree_util.tree_leaves(state), neuron_dims))
 
+    @property
+    def multi_process(self) -> bool:
+        """Whether the mesh spans devices of several processes."""
+        return bool(self.mesh.is_multi_process)
+
     def replicate(self, tree):
         """``tree`` on every device of the mesh."""
-        return jax.device_put(tree, NamedSharding(self.mesh, PartitionSpec()))
+        whole = NamedSharding(self.mesh, PartitionSpec())
+        return jax.tree_util.tree_map(lambda a: put(a, whole), tree)
 
     def inputs(self, seq, input_axes, out_ndim: int):
         """Shardings for one chunk of per-step inputs ``(xs, post_spikes, *extras)``: split
@@ -122,10 +133,26 @@ def neuron_dims(state, rule, in_shape: tuple, out_shape: tuple, weight_shape: tu
     return [layer[name] for name in state.layer._fields] + rule_dims
 
 
+def put(value, sharding):
+    """``value`` (the whole array, held by this process) placed where ``sharding`` says.
+
+    On a mesh of this process's devices, one ``jax.device_put``. On a mesh that spans
+    several processes, each process builds the parts of its own devices from its own
+    copy (``jax.make_array_from_callback``): every process must hold the same value,
+    which is not checked (checking would cost a transfer between processes).
+    """
+    if sharding.is_fully_addressable:
+        return jax.device_put(value, sharding)
+    shape, dtype = np.shape(value), getattr(value, "dtype", None)
+    return jax.make_array_from_callback(shape, sharding, lambda index: value[index], dtype=dtype)
+
+
 def place(tree, shardings: tuple):
     """``tree`` with its leaves put where ``shardings`` (one per leaf) says."""
     leaves, treedef = jax.tree_util.tree_flatten(tree)
-    return jax.tree_util.tree_unflatten(treedef, jax.device_put(leaves, list(shardings)))
+    if all(s.is_fully_addressable for s in shardings):
+        return jax.tree_util.tree_unflatten(treedef, jax.device_put(leaves, list(shardings)))
+    return jax.tree_util.tree_unflatten(treedef, [put(a, s) for a, s in zip(leaves, shardings)])
 
 
 def constrain(tree, shardings: tuple):
@@ -137,9 +164,12 @@ def constrain(tree, shardings: tuple):
 
 
 def gathered(tree):
-    """``tree`` on one device (this process's first), for members' trainers to hold; on
-    several hosts, each process gets every array (``process_allgather``)."""
-    if jax.process_count() > 1:  # pragma: no cover - needs several hosts
+    """``tree`` on one device (this process's first), for members' trainers to hold; when
+    its arrays span several processes, each process gets every array whole
+    (``process_allgather``, then onto this process's first device)."""
+    local = jax.local_devices()[0]
+    leaves = jax.tree_util.tree_leaves(tree)
+    if any(isinstance(a, jax.Array) and not a.is_fully_addressable for a in leaves):
         from jax.experimental import multihost_utils
-        return multihost_utils.process_allgather(tree, tiled=True)
-    return jax.device_put(tree, jax.local_devices()[0])
+        tree = multihost_utils.process_allgather(tree, tiled=True)
+    return jax.device_put(tree, local)
