@@ -26,6 +26,7 @@ _PUBLIC = {
     "SpikingLayer": ".layer",
     "compilation_count": ".loops",
     "Network": ".network",
+    "PlasticProjection": ".brainpy_projection",
     "Projection": ".network",
     "Trainer": ".trainer",
 }
@@ -54,6 +55,7 @@ def __dir__():
 if TYPE_CHECKING:  # what static tools and IDEs see
     from . import functional, monitors, network, plot, rules
     from .base import BrainInspiredModel, TrainerBase
+    from .brainpy_projection import PlasticProjection
     from .checkpoint import CheckpointError, PeriodicCheckpoint
     from .compat import RewardSTDPTrainer, STDPTrainer, TripletSTDPTrainer
     from .conv_layer import ConvSpikingLayer

@@ -68,12 +68,20 @@ class Plasticity(NamedTuple):
 
     def __call__(self, W, tr_pre, tr_post, rule_state, a, s, reward):
         """``(W', trace_pre', trace_post', rule_state')`` after one step."""
+        dW, new, rule_state, bounds = self.change(W, tr_pre, tr_post, rule_state, a, s, reward)
+        if dW is not None:
+            W = self.connectivity.keep_absent(self.arrays, W,
+                                              apply_bounds(W, np.float32(self.lr) * dW, bounds, self.hardbound))
+        return W, new.pre, new.post, rule_state
+
+    def change(self, W, tr_pre, tr_post, rule_state, a, s, reward):
+        """``(dW or None when not learning, new traces, rule_state', bounds)``."""
         traces = TraceParams(*(np.float32(x) for x in self.traces))
         new, decayed = update_traces(self.trace_add, traces, Traces(tr_pre, tr_post), a, s)
         pre, post = Activity(a, new.pre, decayed.pre), Activity(s, new.post, decayed.post)
-        if not self.learning:
-            return W, new.pre, new.post, self.rule.advance(rule_state, pre, post)
         bounds = WeightBounds(*(np.float32(x) for x in self.bounds))
+        if not self.learning:
+            return None, new, self.rule.advance(rule_state, pre, post), bounds
         given = {"bounds": bounds, "reward": reward}
         conn, arrays = self.connectivity, self.arrays
 
@@ -81,8 +89,7 @@ class Plasticity(NamedTuple):
             return conn.hebbian(arrays, W, post_term, pre_term, False)
 
         dW, rule_state = self.rule.update(rule_state, pre, post, W, hebbian, **{k: given[k] for k in self.takes})
-        W_new = conn.keep_absent(arrays, W, apply_bounds(W, np.float32(self.lr) * dW, bounds, self.hardbound))
-        return W_new, new.pre, new.post, rule_state
+        return dW, new, rule_state, bounds
 
     def initial_rule_state(self):
         c = self.connectivity
@@ -94,11 +101,13 @@ class Plasticity(NamedTuple):
         name, shape, state = type(self.rule).__name__, self.connectivity.shape, self.initial_rule_state()
         pre, post = jnp.zeros((self.connectivity.n_pre,)), jnp.zeros((self.connectivity.n_post,))
         try:
-            W_new, _, _, new_state = jax.eval_shape(self, W, pre, post, state, pre, post, jnp.zeros(()))
+            dW, _, new_state, _ = jax.eval_shape(self._replace(learning=True).change, W, pre, post, state, pre, post,
+                                                 jnp.zeros(()))
+            jax.eval_shape(self.rule.advance, state, Activity(pre, pre, pre), Activity(post, post, post))
         except Exception as err:  # noqa: BLE001 - a user rule can fail in any way
             raise ValueError(f"rule {name} failed on W of shape {shape}: {err}") from err
-        if W_new.shape != shape:
-            raise ValueError(f"rule {name} must return dW of W's shape {shape}, got shape {W_new.shape}")
+        if jnp.shape(dW) != shape:
+            raise ValueError(f"rule {name} must return dW of W's shape {shape}, got shape {jnp.shape(dW)}")
         want, got = jax.tree_util.tree_structure(state), jax.tree_util.tree_structure(new_state)
         if got != want:
             raise ValueError(f"rule {name} must return a state of the structure its init makes ({want}), got {got}")
@@ -157,6 +166,15 @@ def _decay(label: str, tau) -> float:
     if not np.float32(d) > 0:
         raise ValueError(f"{label} = {tau!r} ms makes the decay exp(-dt/tau) 0 in float32 at dt = {dt}")
     return d
+
+
+def _check_size(syn, n: int) -> None:
+    """A synapse aligned with the targets (``Expon``) has their number; one aligned with the
+    sources (``DualExpon``, ``AMPA``: one variable per presynaptic neuron) has theirs."""
+    size = syn.args[0] if syn.args else syn.kwargs.get("size")
+    if size is not None and bp.tools.size2num(size) != n:
+        side = "post" if issubclass(syn.cls, AlignPost) else "pre"
+        raise ValueError(f"syn {syn.cls.__name__} must have the size of {side} ({n}), got size {size!r}")
 
 
 def _flat(x):
@@ -245,6 +263,8 @@ class PlasticProjection(bp.Projection):
             if desc is not None and not isinstance(desc, ParamDescriber):
                 raise TypeError(f"{label} must be a BrainPy description such as bp.dyn.Expon.desc(n, tau=5.) "
                                 f"or bp.dyn.COBA.desc(E=0.), got {desc!r}")
+        if syn is not None:
+            _check_size(syn, post.num if issubclass(syn.cls, AlignPost) else pre.num)
         if delay is not None:
             v.check_nonnegative("delay", delay)
         v.check_choice("trace_mode", trace_mode, tuple(TRACE_MODES))
