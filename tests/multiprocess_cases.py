@@ -24,6 +24,11 @@ def make(kind, k, compiled=True, n_out=N_OUT, **mesh):
                    learning_rate=0.3 + 0.1 * k, compiled=compiled, **mesh)
 
 
+def save_sharded(target, folder):
+    from canns_stdp.sharded_checkpoint import save_sharded
+    save_sharded(target, folder)
+
+
 def state_of(prefix, trainers):
     """Every member's weights, membrane, postsynaptic trace and rule state, by name."""
     out = {}
@@ -36,9 +41,11 @@ def state_of(prefix, trainers):
     return out
 
 
-def run_all(grid=None, line=None):
+def run_all(grid=None, line=None, save_to=None):
     """The runs, on ``grid`` (members x neurons) and ``line`` (neurons) when given, else on
-    one device; returns the arrays to compare."""
+    one device; returns the arrays to compare. With ``save_to`` (a folder), the triplet
+    ensemble's and the single layer's final states are also saved there as sharded
+    checkpoints (``ensemble``, ``trainer``)."""
     rng = np.random.default_rng(0)
     on_grid = {} if grid is None else dict(mesh=grid, member_axis="members", neuron_axis="neurons")
     out = {}
@@ -55,6 +62,8 @@ def run_all(grid=None, line=None):
         x = (rng.random((20, 2, N_IN)) < 0.3).astype(np.float32)  # one input for all, no plasticity
         out[f"{case}/predicted"] = ensemble.predict_batch(x)
         out.update(state_of(case, members))
+        if save_to is not None and case == "triplet-True":
+            save_sharded(ensemble, f"{save_to}/ensemble")
     # one layer's 16 neurons split over every device, through the trainer's own mesh=, in two calls
     x = (rng.random((T, N_IN)) < 0.3).astype(np.float32)
     single = make("triplet", 0, n_out=16, **({} if line is None else dict(mesh=line, neuron_axis="neurons")))
@@ -62,4 +71,6 @@ def run_all(grid=None, line=None):
                                             single.train(x[25:], return_spikes=True)])
     out["trainer/predicted"] = single.predict_batch(x[:20])
     out.update(state_of("trainer", [single]))
+    if save_to is not None:
+        save_sharded(single, f"{save_to}/trainer")
     return out

@@ -40,11 +40,17 @@ SCRIPT = textwrap.dedent(r'''
     devices = np.array(jax.devices())
     grid = Mesh(devices.reshape(4, 2), ("members", "neurons"))   # members across the processes
     line = Mesh(devices, ("neurons",))                            # one layer's neurons across both
-    results = multiprocess_cases.run_all(grid, line)
+    try:
+        import orbax.checkpoint  # noqa: F401 - the sharded checkpoints are saved only where it is installed
+        saved = out
+    except ImportError:
+        saved = None
+    results = multiprocess_cases.run_all(grid, line, save_to=saved)
     np.savez(f"{out}/process{process}.npz", **results)
     print("REPORT " + json.dumps({"processes": jax.process_count(), "devices": len(jax.devices()),
                                   "local": len(jax.local_devices()), "seen": seen.ravel().tolist(),
-                                  "grid_processes": sorted({d.process_index for d in grid.devices.flat})}),
+                                  "grid_processes": sorted({d.process_index for d in grid.devices.flat}),
+                                  "saved": saved is not None}),
           flush=True)
     jax.distributed.shutdown()
 ''')
@@ -81,18 +87,19 @@ def runs(tmp_path_factory):
         assert p.returncode == 0, stderr[-4000:]
     reports = [json.loads(stdout.split("REPORT ", 1)[1]) for stdout, _ in outputs]
     processes = [dict(np.load(out / f"process{i}.npz")) for i in range(2)]
-    return reports, processes, multiprocess_cases.run_all()
+    return reports, processes, multiprocess_cases.run_all(), out
 
 
 def test_two_processes_of_four_devices_each_make_one_mesh_of_eight(runs):
-    reports, _, _ = runs
+    reports, _, _, _ = runs
     for report in reports:
-        assert report == {"processes": 2, "devices": 8, "local": 4, "seen": [0, 1], "grid_processes": [0, 1]}
+        assert report == {"processes": 2, "devices": 8, "local": 4, "seen": [0, 1], "grid_processes": [0, 1],
+                          "saved": report["saved"]}
 
 
 @pytest.mark.parametrize("process", [0, 1])
 def test_every_process_ends_where_one_process_on_one_device_ends(runs, process):
-    _, processes, reference = runs
+    _, processes, reference, _ = runs
     got = processes[process]
     assert sorted(got) == sorted(reference)
     for name, want in reference.items():
@@ -108,7 +115,26 @@ def test_every_process_ends_where_one_process_on_one_device_ends(runs, process):
 
 
 def test_both_processes_hold_the_same_state(runs):
-    _, processes, _ = runs
+    _, processes, _, _ = runs
     for name in processes[0]:
         np.testing.assert_array_equal(processes[0][name], processes[1][name], err_msg=name)
 
+
+
+def test_sharded_checkpoints_written_by_two_processes_load_on_one_device(runs):
+    reports, processes, _, out = runs
+    if not reports[0]["saved"]:
+        pytest.skip('orbax-checkpoint is not installed (pip install "canns_stdp[orbax]")')
+    from canns_stdp import Ensemble
+    from canns_stdp.sharded_checkpoint import restore_sharded
+
+    members = [multiprocess_cases.make("triplet", k) for k in range(multiprocess_cases.K)]
+    restore_sharded(Ensemble(members), out / "ensemble")   # written by both processes, members split across them
+    single = multiprocess_cases.make("triplet", 0, n_out=16)
+    restore_sharded(single, out / "trainer")               # its rows split across both processes
+    restored = {**multiprocess_cases.state_of("triplet-True", members),
+                **multiprocess_cases.state_of("trainer", [single])}
+    assert len(restored) == 8 * 7 + 7
+    for name, a in restored.items():
+        np.testing.assert_array_equal(a, processes[0][name], err_msg=name)  # what the processes held, bit for bit
+    assert restored["trainer/0/steps"] == multiprocess_cases.T
