@@ -249,6 +249,8 @@ class PlasticProjection(bp.Projection):
             if not isinstance(group, bp.DynamicalSystem) or not isinstance(getattr(group, "spike", None),
                                                                            bm.Variable):
                 raise TypeError(f"{label} must be a BrainPy neuron group with a spike variable, got {group!r}")
+            if group.mode.is_child_of(bm.BatchingMode):
+                raise ValueError(f"{label} must be in a non-batching mode, got {group.mode!r}")
         if not isinstance(rule, Rule):
             raise TypeError(f"rule must be a canns_stdp.rules.Rule (rules.pair(), rules.triplet(), ...), "
                             f"got {rule!r}")
@@ -371,7 +373,9 @@ class PlasticProjection(bp.Projection):
         if reward is not None:
             if "reward" not in self.plasticity.takes:
                 raise TypeError(f"reward= is given but rule {type(self.rule).__name__} takes no reward")
-            self.reward.value = jnp.asarray(reward, jnp.float32).reshape(())
+            if jnp.shape(reward) != ():
+                raise ValueError(f"reward must be one number per step, got shape {jnp.shape(reward)}")
+            self.reward.value = jnp.asarray(reward, jnp.float32)
         self.arrivals.value = _flat(self.refs["delay"].at(self.name))
         if self.timing == "brainpy":
             self.learn()

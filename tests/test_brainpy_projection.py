@@ -322,9 +322,15 @@ def test_rules_that_do_not_fit_are_refused_by_name():
         PlasticProjection(pre, post, NeedsDopamine())
     with pytest.raises(TypeError, match=r"pre must be a BrainPy neuron group .* got 5"):
         PlasticProjection(5, post, rules.pair())
+    with pytest.raises(ValueError, match=r"pre must be in a non-batching mode, got TrainingMode"):
+        PlasticProjection(bp.dyn.LifRef(5, mode=bm.TrainingMode()), post, rules.pair())
     proj = PlasticProjection(pre, post, rules.pair())
     with pytest.raises(TypeError, match=r"reward= is given but rule Pair takes no reward"):
         proj.update(reward=1.0)
+    rewarded = PlasticProjection(pre, post, rules.reward(rules.pair(), "mstdp"))
+    with pytest.raises(ValueError, match=r"reward must be one number per step, got shape \(2,\)"):
+        rewarded.update(reward=np.ones(2))
+    assert float(rewarded.reward.value) == 0.0
 
 
 def test_weights_and_settings_are_checked_and_a_failed_set_changes_nothing():
