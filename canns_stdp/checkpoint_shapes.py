@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Dict, Optional
 
+import numpy as np
+
 from .functional.synapses import Conv
 
 __all__ = ["conv_layer_shapes", "layer_shapes", "shapes_or_none"]
@@ -22,15 +24,26 @@ def _size(config: dict, name: str) -> int:
     return value
 
 
-def _state(weight: tuple, in_shape: tuple, out_shape: tuple) -> Dict[str, tuple]:
-    return {"W": weight, "x": in_shape, "v": out_shape, "spike": out_shape,
-            "trace_pre": in_shape, "trace_post": out_shape}
+def _state(weight: tuple, in_shape: tuple, out_shape: tuple, config: dict) -> Dict[str, tuple]:
+    shapes = {"W": weight, "x": in_shape, "v": out_shape, "spike": out_shape,
+              "trace_pre": in_shape, "trace_post": out_shape}
+    if _refractory_steps(config) > 0:
+        shapes["refractory_left"] = out_shape
+    return shapes
+
+
+def _refractory_steps(config: dict) -> float:
+    """The refractory period in steps, as the layer rounds it (``TypeError`` when unreadable)."""
+    period, dt = config.get("refractory", 0.0), config.get("dt", 1.0)
+    if not all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in (period, dt)) or dt <= 0:
+        raise TypeError(f"refractory={period!r} with dt={dt!r} is not a period")
+    return float(np.round(period / dt))
 
 
 def layer_shapes(config: dict) -> Dict[str, tuple]:
     """:class:`~canns_stdp.SpikingLayer`: ``W (out, in)``, inputs ``(in,)``, neurons ``(out,)``."""
     n_in, n_out = _size(config, "input_size"), _size(config, "output_size")
-    return _state((n_out, n_in), (n_in,), (n_out,))
+    return _state((n_out, n_in), (n_in,), (n_out,), config)
 
 
 def conv_layer_shapes(config: dict) -> Dict[str, tuple]:
@@ -43,7 +56,7 @@ def conv_layer_shapes(config: dict) -> Dict[str, tuple]:
                        config.get("padding", 0), config.get("dilation", 1), config.get("groups", 1))
     if min(conv.out_spatial) < 1:
         raise ValueError(f"the kernel does not fit the input: output {conv.out_spatial}")
-    return _state(tuple(conv.weight_shape(c_out)), tuple(conv.in_shape), (c_out, *conv.out_spatial))
+    return _state(tuple(conv.weight_shape(c_out)), tuple(conv.in_shape), (c_out, *conv.out_spatial), config)
 
 
 def shapes_or_none(shapes, config: dict) -> Optional[Dict[str, tuple]]:

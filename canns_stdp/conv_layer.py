@@ -81,6 +81,7 @@ class ConvSpikingLayer(SpikingLayer):
         tau_m: Optional[float] = None,
         tau_pre: Optional[float] = None,
         tau_post: Optional[float] = None,
+        refractory: float = 0.0,
         decay: str = "exact",
         trace_mode: str = "cumulative",
         a_pre: float = 1.0,
@@ -122,7 +123,7 @@ class ConvSpikingLayer(SpikingLayer):
         self.output_size = int(np.prod((self.out_channels,) + out_spatial))
         self._init_dynamics(W_init, seed, threshold=threshold, v_reset=v_reset, leak=leak,
                             trace_decay=trace_decay, dt=dt, tau_m=tau_m, tau_pre=tau_pre, tau_post=tau_post,
-                            decay=decay, trace_mode=trace_mode, a_pre=a_pre, a_post=a_post)
+                            refractory=refractory, decay=decay, trace_mode=trace_mode, a_pre=a_pre, a_post=a_post)
 
     _shapes_of_config = "conv_layer_shapes"
 
@@ -135,6 +136,8 @@ class ConvSpikingLayer(SpikingLayer):
         config = {name: getattr(self, name) for name in self._CONFIG}
         if self.tau_m is not None:
             config["tau_m"] = self.tau_m
+        if self.refractory:
+            config["refractory"] = self.refractory
         config = {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
         config["padding"] = [list(p) for p in self.padding]
         return config

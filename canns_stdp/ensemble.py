@@ -280,9 +280,9 @@ class Ensemble:
         def read(t, rule):
             return StepState(t._read_layer(batch_shape), t._rule_state.read(batch_shape, rule))
         template = read(self.trainers[0], plans[0][0])
-        layer_names = template.layer._fields
+        layer_names = list(template.layer.arrays())  # the refractory counter only where there is one
         rule_names, rule_leaves, rule_def = leaf_names(template.rule)
-        wanted = [(a.shape, a.dtype) for a in (*template.layer, *rule_leaves)]
+        wanted = [(a.shape, a.dtype) for a in (*template.layer.arrays().values(), *rule_leaves)]
         states = [template]
         for t, (rule, _, _) in zip(self.trainers[1:], plans[1:]):
             layer = [getattr(t.model, t.weight_attr if n == "W" else n).value for n in layer_names]
@@ -302,7 +302,7 @@ def _check_finite(state: StepState) -> None:
     if finite.all():
         return
     names, _, _ = leaf_names(state.rule)
-    arrays = list(state.layer._fields) + names
+    arrays = list(state.layer.arrays()) + names
     k = int(np.flatnonzero(~finite.all(axis=0))[0])
     bad = [name for name, ok in zip(arrays, finite[:, k]) if not ok]
     raise FloatingPointError(f"training produced non-finite values in {bad} of member {k}; no member "
@@ -312,8 +312,13 @@ def _check_finite(state: StepState) -> None:
 def _static_key(t, rule, config) -> tuple:
     """What shapes the compiled program, compared quickly; :func:`_difference` names it."""
     m = t.model
-    return (type(m), m.sample_shapes(), t.weight_shape(), t.compiled, t.chunk_size, config,
+    return (type(m), m.sample_shapes(), t.weight_shape(), _has_refractory(m), t.compiled, t.chunk_size, config,
             jax.tree_util.tree_structure(rule), tuple(np.shape(a) for a in jax.tree_util.tree_leaves(rule)))
+
+
+def _has_refractory(model) -> bool:
+    """Whether the model's state carries a refractory counter (its steps do then)."""
+    return bool(getattr(model, "has_refractory", False))
 
 
 def _difference(t0, rule0, config0, t, rule, config) -> str:
@@ -323,6 +328,7 @@ def _difference(t0, rule0, config0, t, rule, config) -> str:
                        ("input shape", m0.sample_shapes()[0], m.sample_shapes()[0]),
                        ("output shape", m0.sample_shapes()[1], m.sample_shapes()[1]),
                        ("weight shape", tuple(m0.W.value.shape), tuple(m.W.value.shape)),
+                       ("refractory period", _has_refractory(m0), _has_refractory(m)),
                        ("rule", type(rule0).__name__, type(rule).__name__),
                        ("compiled", t0.compiled, t.compiled),
                        ("chunk_size", t0.chunk_size, t.chunk_size)):

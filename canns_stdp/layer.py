@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _validation as v
 from .base import BrainInspiredModel
-from .functional.layer_step import LayerConfig, LayerParams, LayerState, forward_step
+from .functional.layer_step import LayerConfig, LayerParams, LayerState, forward_step, layer_state
 from .functional.neurons import LIFParams
 from .functional.stdp import STDPParams, TraceParams
 from .functional.synapses import Dense, MaskedDense
@@ -83,24 +83,24 @@ _forward = jax.jit(forward_step, static_argnums=0)
 
 #: the parameters a step's configuration and numbers are made of (see ``SpikingLayer._step``)
 _STEP_SETTINGS = ("synapse", "threshold", "v_reset", "leak", "trace_decay", "dt", "tau_m", "tau_pre", "tau_post",
-                  "decay", "trace_mode", "a_pre", "a_post")
+                  "decay", "trace_mode", "a_pre", "a_post", "refractory")
 _step_settings = operator.itemgetter(*_STEP_SETTINGS)
 _NO_PLASTICITY = STDPParams()
-_STATE = LayerState._fields
+_STATE = LayerState._fields + ("refractory_left",)
 
 
 @count_compilations
 @partial(jax.jit, static_argnums=0)
-def _forward_arrays(config: LayerConfig, numbers, W, v, spike, trace_pre, trace_post, x):
+def _forward_arrays(config: LayerConfig, numbers, state: LayerState, x):
     """One step without plasticity (:func:`~canns_stdp.functional.layer_step.forward_step`)
-    from the state's arrays and the numbers of the neuron and the traces in one array:
-    ``(v, spike, trace_pre, trace_post, x, finite)``, ``x`` on the device and ``finite``
-    whether each array of the new state (in the order of ``LayerState``) is finite."""
-    params = LayerParams(LIFParams(numbers[0], numbers[1], numbers[2]),
-                         TraceParams(numbers[3], numbers[4], numbers[5], numbers[6]))
-    state, _ = forward_step(config, params, LayerState(W, v, spike, trace_pre, trace_post), x, None)
-    finite = jnp.stack([jnp.isfinite(a).all() for a in state])
-    return state.v, state.spike, state.trace_pre, state.trace_post, x, finite
+    from the state and the numbers of the neuron and the traces in one array:
+    ``(new arrays but W, x, finite)``, the arrays in the order of ``LayerState`` (the
+    refractory counter only where the state has one), ``x`` on the device and ``finite``
+    whether each array of the new state is finite."""
+    params = LayerParams(LIFParams(*numbers[:4]), TraceParams(*numbers[4:8]))
+    state, _ = forward_step(config, params, state, x, None)
+    arrays = list(state.arrays().values())
+    return tuple(arrays[1:]), x, jnp.stack([jnp.isfinite(a).all() for a in arrays])
 
 
 @count_compilations
@@ -149,7 +149,8 @@ def settled_step(model) -> Optional[tuple]:
         return None
 
 
-_PLAIN_STEP = ("validate", "step_params", "step_config", "membrane_leak", "d_pre", "d_post", "_decay", "_step")
+_PLAIN_STEP = ("validate", "step_params", "step_config", "membrane_leak", "refractory_steps", "d_pre", "d_post",
+               "_decay", "_step")
 _plain: dict = {}  # class -> whether its step is SpikingLayer's
 
 
@@ -171,8 +172,12 @@ class SpikingLayer(BrainInspiredModel):
         s       = 1[v >= threshold];   v = v_reset where s
         tr_post = d_post * tr_post + a_post * s
 
+    With a ``refractory`` period, a neuron that fires stays at ``v_reset``, ignoring its
+    input and unable to fire, for the next ``round(refractory / dt)`` steps.
+
     State lives in ``bm.Variable``s: ``W`` ``(output_size, input_size)``, ``x``,
-    ``v``, ``spike``, ``trace_pre`` and ``trace_post``. Names, arguments and defaults
+    ``v``, ``spike``, ``trace_pre``, ``trace_post`` and ``refractory_left`` (the steps
+    each neuron has left in its refractory period). Names, arguments and defaults
     are those of CANNs 1.5's ``SpikingLayer``; the keyword-only arguments go beyond.
 
     Args:
@@ -186,6 +191,8 @@ class SpikingLayer(BrainInspiredModel):
         dt: time step, in the units of ``tau_m``/``tau_pre``/``tau_post``.
         tau_m: membrane time constant; when given it sets ``leak`` to ``exp(-dt/tau_m)``
             (``decay="exact"``) or ``1 - dt/tau_m`` (``decay="euler"``).
+        refractory: absolute refractory period, in the units of ``dt`` (rounded to
+            whole steps); ``0`` (the default) for none.
         tau_pre, tau_post: trace time constants; when given they set ``d_pre`` /
             ``d_post`` to ``exp(-dt/tau)`` (``decay="exact"``) or ``1 - dt/tau``
             (``decay="euler"``) in place of ``trace_decay``.
@@ -221,6 +228,7 @@ class SpikingLayer(BrainInspiredModel):
         tau_m: Optional[float] = None,
         tau_pre: Optional[float] = None,
         tau_post: Optional[float] = None,
+        refractory: float = 0.0,
         decay: str = "exact",
         trace_mode: str = "cumulative",
         a_pre: float = 1.0,
@@ -239,7 +247,7 @@ class SpikingLayer(BrainInspiredModel):
                              f"got shape {self.synapse.mask.shape}")
         self._init_dynamics(W_init, seed, threshold=threshold, v_reset=v_reset, leak=leak,
                             trace_decay=trace_decay, dt=dt, tau_m=tau_m, tau_pre=tau_pre, tau_post=tau_post,
-                            decay=decay, trace_mode=trace_mode, a_pre=a_pre, a_post=a_post)
+                            refractory=refractory, decay=decay, trace_mode=trace_mode, a_pre=a_pre, a_post=a_post)
 
     def _init_dynamics(self, W_init, seed, **neuron) -> None:
         """Set and check the neuron and trace parameters, then create the state variables
@@ -254,6 +262,7 @@ class SpikingLayer(BrainInspiredModel):
         self.spike = bm.Variable(jnp.zeros(out_shape, jnp.float32))
         self.trace_pre = bm.Variable(jnp.zeros(in_shape, jnp.float32))
         self.trace_post = bm.Variable(jnp.zeros(out_shape, jnp.float32))
+        self.refractory_left = bm.Variable(jnp.zeros(out_shape, jnp.float32))
 
     @staticmethod
     def _initial_weights(W_init, seed, shape):
@@ -293,6 +302,14 @@ class SpikingLayer(BrainInspiredModel):
         except ValueError as err:
             raise ValueError(f"tau_m={tau!r} with dt={self.dt!r} gives no usable leak: {err}") from None
 
+    refractory = 0.0  # the refractory period, in the units of dt
+
+    @property
+    def refractory_steps(self) -> float:
+        """The refractory period in whole steps: ``round(refractory / dt)``."""
+        period = v.check_nonnegative("refractory", self.refractory)
+        return float(np.round(period / v.check_positive("dt", self.dt)))
+
     @property
     def d_pre(self) -> float:
         """Per-step decay of the presynaptic trace."""
@@ -310,6 +327,7 @@ class SpikingLayer(BrainInspiredModel):
         v.check_unit_interval("leak", self.leak)
         v.check_positive("dt", self.dt)
         self.membrane_leak  # checks tau_m
+        self.refractory_steps  # checks refractory
         v.check_choice("decay", self.decay, DECAY_METHODS)
         v.check_choice("trace_mode", self.trace_mode, tuple(TRACE_MODES))
         v.check_nonnegative("a_pre", self.a_pre)
@@ -347,7 +365,7 @@ class SpikingLayer(BrainInspiredModel):
             if held is not None:
                 return held
         self.validate()
-        lif = LIFParams(float(self.membrane_leak), float(self.threshold), float(self.v_reset))
+        lif = LIFParams(float(self.membrane_leak), float(self.threshold), float(self.v_reset), self.refractory_steps)
         traces = TraceParams(self.d_pre, self.d_post, float(self.a_pre), float(self.a_post))
         config = LayerConfig(trace_add=TRACE_MODES[self.trace_mode], synapse=self.synapse)
         numbers = jnp.asarray(np.array(lif + traces, np.float32))
@@ -368,9 +386,24 @@ class SpikingLayer(BrainInspiredModel):
                "tau_pre", "tau_post", "decay", "trace_mode", "a_pre", "a_post")
 
     # state that may carry a leading batch axis (one membrane and trace per sample)
-    batchable_state = ("x", "v", "spike", "trace_pre", "trace_post")
-    #: held per sample of a batch all together or not at all (``x``, the last input, may stay one sample's)
-    batched_together = ("v", "spike", "trace_pre", "trace_post")
+    batchable_state = ("x", "v", "spike", "trace_pre", "trace_post", "refractory_left")
+
+    @property
+    def batched_together(self) -> tuple:
+        """Held per sample of a batch all together or not at all (``x``, the last input,
+        may stay one sample's)."""
+        return _STATE[1:] if self.has_refractory else _STATE[1:-1]
+
+    @property
+    def has_refractory(self) -> bool:
+        """Whether the neurons have a refractory period (and the state its counter)."""
+        return self._step()[1].lif.refractory > 0
+
+    def _checkpoint_variables(self):
+        found = super()._checkpoint_variables()
+        if not self.has_refractory:  # files of layers without one stay as they were
+            found.pop("refractory_left", None)
+        return found
 
     def restore_checkpoint_state(self, arrays) -> None:
         for name, value in arrays.items():
@@ -396,6 +429,8 @@ class SpikingLayer(BrainInspiredModel):
         config = {name: getattr(self, name) for name in self._CONFIG}
         if self.tau_m is not None:
             config["tau_m"] = self.tau_m
+        if self.refractory:
+            config["refractory"] = self.refractory
         mask = getattr(self.synapse, "mask", None)
         if mask is not None:
             config["mask"] = np.asarray(mask).astype(int).tolist()
@@ -420,12 +455,8 @@ class SpikingLayer(BrainInspiredModel):
         if batch_shape is None:
             held = self._held_state()
             if held is not None:
-                return LayerState(*held)
-        in_shape, out_shape = self.sample_shapes()
-        expected = {
-            "W": self.weight_shape, "v": out_shape, "spike": out_shape,
-            "trace_pre": in_shape, "trace_post": out_shape,
-        }
+                return layer_state(**dict(zip(_STATE, held)))
+        expected = self._state_shapes()
         arrays = {}
         for name, shape in expected.items():
             value = jnp.asarray(getattr(self, name).value, jnp.float32)
@@ -445,28 +476,38 @@ class SpikingLayer(BrainInspiredModel):
                             f"a batch of shape {tuple(batch_shape)}; call layer.reset_state() first")
                     raise ValueError(f"layer.{name} must have shape {full}, got shape {value.shape}")
             arrays[name] = value
-        return LayerState(**arrays)
+        return layer_state(**arrays)
+
+    def _state_shapes(self) -> dict:
+        """The unbatched shape of each array of the state, in the order of ``LayerState``
+        (the refractory counter only where there is a refractory period)."""
+        in_shape, out_shape = self.sample_shapes()
+        shapes = {"W": self.weight_shape, "v": out_shape, "spike": out_shape, "trace_pre": in_shape,
+                  "trace_post": out_shape}
+        if self.has_refractory:
+            shapes["refractory_left"] = out_shape
+        return shapes
 
     def _held_state(self) -> Optional[list]:
-        """The arrays of ``W``, ``v``, ``spike``, ``trace_pre`` and ``trace_post`` as the
-        variables hold them, when each is a plain variable holding a float32 JAX array of
-        its unbatched shape (and no transformation records accesses); else ``None``
-        (:meth:`get_state` then converts them, or says what is wrong). Arrays found so
-        before are known by their identity (weakly: they are not kept alive)."""
+        """The arrays of the state (``W``, ``v``, ``spike``, ``trace_pre``, ``trace_post``
+        and, with a refractory period, ``refractory_left``) as the variables hold them,
+        when each is a plain variable holding a float32 JAX array of its unbatched shape
+        (and no transformation records accesses); else ``None`` (:meth:`get_state` then
+        converts them, or says what is wrong). Arrays found so before are known by their
+        identity (weakly: they are not kept alive)."""
         if _recording():
             return None
         attrs = self.__dict__
         held = []
-        for name in _STATE:
+        for name in (_STATE if self.has_refractory else _STATE[:-1]):
             var = attrs.get(name)
             if type(var) is not bm.Variable:
                 return None
             held.append(var._value)
         known = attrs.get("_checked_state")
-        if known is not None and all([ref() is a for ref, a in zip(known, held)]):
+        if known is not None and len(known) == len(held) and all([ref() is a for ref, a in zip(known, held)]):
             return held
-        in_shape, out_shape = self.sample_shapes()
-        for value, shape in zip(held, (self.weight_shape, out_shape, out_shape, in_shape, out_shape)):
+        for value, shape in zip(held, self._state_shapes().values()):
             if not (isinstance(value, jax.Array) and value.shape == shape and value.dtype == np.float32):
                 return None
         attrs["_checked_state"] = [weakref.ref(a) for a in held]
@@ -480,15 +521,18 @@ class SpikingLayer(BrainInspiredModel):
             ValueError: naming the array; nothing is written then.
         """
         self._check_state(state)
-        for name, value in state._asdict().items():
+        for name, value in state.arrays().items():
             assign(self, name, value)
 
     def _check_state(self, state: LayerState) -> None:
-        in_shape, out_shape = self.sample_shapes()
-        sample = {"W": self.weight_shape, "v": out_shape, "spike": out_shape, "trace_pre": in_shape,
-                  "trace_post": out_shape}
+        sample = self._state_shapes()
+        given = state.arrays()
+        if set(given) != set(sample):
+            have = "has" if "refractory_left" in given else "lacks"
+            raise ValueError(f"the state {have} a refractory counter (refractory_left), the layer's "
+                             f"refractory={self.refractory!r}")
         batch = None
-        for name, value in state._asdict().items():
+        for name, value in given.items():
             shape, want = tuple(np.shape(value)), tuple(sample[name])
             held = shape[:len(shape) - len(want)] if shape[len(shape) - len(want):] == want else None
             if held is None or (name == "W" and held) or (name != "W" and batch is not None and held != batch):
@@ -500,11 +544,13 @@ class SpikingLayer(BrainInspiredModel):
                 raise ValueError(f"layer.{name} must be finite")
 
     def reset_state(self, *args, **kwargs) -> None:
-        """Zero the membrane, the last spikes, the last input and both traces (unbatched)."""
+        """Zero the membrane, the last spikes, the last input, both traces and the
+        refractory counters (unbatched)."""
         in_shape, out_shape = self.sample_shapes()
         for name, shape in (("x", in_shape), ("v", out_shape), ("spike", out_shape),
-                            ("trace_pre", in_shape), ("trace_post", out_shape)):
-            assign(self, name, zeros(shape))
+                            ("trace_pre", in_shape), ("trace_post", out_shape), ("refractory_left", out_shape)):
+            if hasattr(self, name):  # a subclass may make its state otherwise
+                assign(self, name, zeros(shape))
 
     # -- dynamics -----------------------------------------------------------------
     def forward(self, x) -> jnp.ndarray:
@@ -519,7 +565,7 @@ class SpikingLayer(BrainInspiredModel):
         direct = state is not None  # the variables are plain ones holding arrays of these shapes
         if not direct:
             state = self.get_state()  # converts, or raises naming the array
-        *new, x, finite = _forward_arrays(config, numbers, *state, x)
+        new, x, finite = _forward_arrays(config, numbers, layer_state(**dict(zip(_STATE, state))), x)
         finite = np.asarray(finite)
         if not finite.all():
             bad = [name for name, ok in zip(_STATE, finite) if not ok]

@@ -120,7 +120,7 @@ def neuron_dims(state, rule, in_shape: tuple, out_shape: tuple, weight_shape: tu
     rows; the last axis of the membrane, the spikes and the postsynaptic trace; for the
     rule's state, the dimension that grows when the rule is asked for its state with one
     more output neuron."""
-    layer = {"W": -2, "v": -1, "spike": -1, "trace_pre": None, "trace_post": -1}
+    layer = {"W": -2, "v": -1, "spike": -1, "trace_pre": None, "trace_post": -1, "refractory_left": -1}
 
     def shapes(n_out):
         return jax.tree_util.tree_leaves(jax.eval_shape(lambda: rule.init_state(
@@ -130,7 +130,7 @@ def neuron_dims(state, rule, in_shape: tuple, out_shape: tuple, weight_shape: tu
         changed = [d for d, (x, y) in enumerate(zip(a.shape, b.shape)) if x != y]
         return changed[0] - len(a.shape) if changed else None
     rule_dims = [grown(a, b) for a, b in zip(shapes(out_shape[0]), shapes(out_shape[0] + 1))]
-    return [layer[name] for name in state.layer._fields] + rule_dims
+    return [layer[name] for name in state.layer.arrays()] + rule_dims
 
 
 def put(value, sharding):

@@ -4,7 +4,8 @@ of the page "What one training step computes").
     1. tr_pre'  = add(d_pre · tr_pre, x, a_pre)
     2. v'       = leak · v + M(W, x)                 (M: dense, masked or conv map)
     3. s        = 1[v' ≥ threshold]  (or the imposed post spikes)
-    4. v''      = v_reset where s
+    4. v''      = v_reset where s    (with a refractory period: v held and no spike
+                                      for that many steps after a spike)
     5. tr_post' = add(d_post · tr_post, s, a_post)
     6. dW, r'   = rule.update(r, pre, post, W, H)    (H: the map's Hebbian term)
     7. W'       = clip(W + lr · dW, w_min, w_max)    (when hardbound; synapses a
@@ -35,7 +36,7 @@ import jax
 import jax.numpy as jnp
 
 from .functional.dependence import WeightBounds
-from .functional.neurons import LIFParams, lif_step
+from .functional.neurons import LIFParams, lif_step, refractory_lif_step
 from .functional.stdp import TraceParams, Traces, apply_bounds, update_traces
 from .functional.synapses import Dense, LinearMap
 from .functional.traces import cumulative_add
@@ -106,10 +107,19 @@ class Hebbian:
 
 
 def advance_neurons(trace_add: Callable, lif: LIFParams, traces: TraceParams, layer, x, post, current):
-    """Steps 1-5 from the synaptic ``current``: ``(layer', new traces, decayed traces)``."""
-    spikes, v = lif_step(lif, layer.v, current, post)
+    """Steps 1-5 from the synaptic ``current``: ``(layer', new traces, decayed traces)``.
+
+    A layer state whose ``refractory_left`` is an array (not ``None``) has a refractory
+    period of ``lif.refractory`` steps (:func:`~canns_stdp.functional.neurons.refractory_lif_step`)."""
+    left = getattr(layer, "refractory_left", None)
+    if left is None:
+        spikes, v = lif_step(lif, layer.v, current, post)
+        changes = {}
+    else:
+        spikes, v, left = refractory_lif_step(lif, layer.v, left, current, post)
+        changes = {"refractory_left": left}
     new, decayed = update_traces(trace_add, traces, Traces(layer.trace_pre, layer.trace_post), x, spikes)
-    return layer._replace(v=v, spike=spikes, trace_pre=new.pre, trace_post=new.post), new, decayed
+    return layer._replace(v=v, spike=spikes, trace_pre=new.pre, trace_post=new.post, **changes), new, decayed
 
 
 def forward_step(config: StepConfig, params: StepParams, state: StepState, x, post=None, *extras):

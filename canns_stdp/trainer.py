@@ -249,7 +249,7 @@ class Trainer(TrainerBase):
 
     def _check_finite(self, state: StepState) -> None:
         # checked on the host: one small compilation per array shape would slow first calls
-        arrays = {**state.layer._asdict(), **self._rule_state.named(state.rule)}
+        arrays = {**state.layer.arrays(), **self._rule_state.named(state.rule)}
         bad = [k for k, a in arrays.items() if not np.isfinite(np.asarray(a)).all()]
         if bad:
             raise FloatingPointError(
@@ -257,7 +257,7 @@ class Trainer(TrainerBase):
                 "(check the inputs' scale, the rule's amplitudes, or hardbound=False)")
 
     def _write(self, state: StepState, last_x) -> None:
-        values = state.layer._asdict()
+        values = state.layer.arrays()
         W = values.pop("W")
         var = getattr(self.model, self.weight_attr)
         if not store(var, W):
@@ -315,7 +315,7 @@ class Trainer(TrainerBase):
     def _save_running(self, path, total, state: StepState, last_x, steps: int, open_chunk) -> None:
         """Save the loop's state after ``total`` steps of this call, ``steps`` in all (a
         periodic checkpoint), with the chunk it leaves open."""
-        arrays = {name: np.asarray(a) for name, a in state.layer._asdict().items()}
+        arrays = {name: np.asarray(a) for name, a in state.layer.arrays().items()}
         rule_arrays = {name: np.asarray(a) for name, a in self._rule_state.named(state.rule).items()}
         bad = [k for k, a in {**arrays, **rule_arrays}.items() if not np.isfinite(a).all()]
         if bad:
@@ -390,7 +390,10 @@ class Trainer(TrainerBase):
     def _committed(self) -> tuple:
         """The arrays the layer and the rule hold now (compared by identity)."""
         model = self.model
-        return (tuple([read(getattr(model, n)) for n in (self.weight_attr,) + _REQUIRED_STATE])
+        names = (self.weight_attr,) + _REQUIRED_STATE
+        if hasattr(model, "refractory_left"):
+            names += ("refractory_left",)
+        return (tuple([read(getattr(model, n)) for n in names])
                 + tuple([read(getattr(self, n)) for n in self._rule_state.names()]))
 
     def _open_chunk_here(self):

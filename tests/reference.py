@@ -30,8 +30,12 @@ DEPENDENCE = {"additive": additive, "hard": hard, "soft": soft, "power": power}
 def run(W, xs, posts=None, *, leak=0.9, threshold=1.0, v_reset=0.0, d_pre=0.95, d_post=0.95,
         a_pre=1.0, a_post=1.0, lr=0.01, A_plus=0.005, A_minus=0.00525, w_min=0.0, w_max=1.0,
         mu=1.0, pairing="symmetric", trace_mode="cumulative", dependence="additive",
-        hardbound=True, plastic=True, state=None):
-    """Run steps 1-7 of docs/step.md over ``xs``; returns (W, v, tr_pre, tr_post, spikes (T, n_out))."""
+        hardbound=True, plastic=True, state=None, refractory=0, left=None, return_left=False):
+    """Run steps 1-7 of docs/step.md over ``xs``; returns (W, v, tr_pre, tr_post, spikes (T, n_out)).
+
+    ``refractory`` (steps): a neuron that spikes keeps its membrane and cannot fire (unless
+    its spike is imposed) for that many steps; ``left`` is the initial count of steps left,
+    returned after the spikes when ``return_left``."""
     W = np.array(W, f32)
     n_out, n_in = W.shape
     if state is None:
@@ -42,6 +46,7 @@ def run(W, xs, posts=None, *, leak=0.9, threshold=1.0, v_reset=0.0, d_pre=0.95, 
         f32(p) for p in (leak, threshold, v_reset, d_pre, d_post, a_pre, a_post, lr, A_plus, A_minus,
                          w_min, w_max, mu))
     f = DEPENDENCE[dependence] if isinstance(dependence, str) else dependence
+    left = np.zeros(n_out, f32) if left is None else np.array(left, f32)
     out = []
     for t, x in enumerate(np.asarray(xs, f32)):
         # 1. pre trace
@@ -50,12 +55,14 @@ def run(W, xs, posts=None, *, leak=0.9, threshold=1.0, v_reset=0.0, d_pre=0.95, 
             tr_pre = pre_decayed + a_pre * x
         else:
             tr_pre = np.where(x > 0, a_pre, pre_decayed).astype(f32)
-        # 2. membrane
-        v = leak * v + W @ x
-        # 3. spikes
-        s = (v >= threshold).astype(f32) if posts is None else np.asarray(posts[t], f32)
-        # 4. reset
+        # 2. membrane (held while refractory)
+        resting = left > 0
+        v = np.where(resting, v, leak * v + W @ x).astype(f32)
+        # 3. spikes (none while refractory)
+        s = ((v >= threshold) & ~resting).astype(f32) if posts is None else np.asarray(posts[t], f32)
+        # 4. reset, and the refractory count
         v = np.where(s == 1, v_reset, v).astype(f32)
+        left = np.where(s == 1, f32(refractory), np.maximum(left - 1, 0)).astype(f32)
         # 5. post trace
         post_decayed = d_post * tr_post
         if trace_mode == "cumulative":
@@ -77,4 +84,6 @@ def run(W, xs, posts=None, *, leak=0.9, threshold=1.0, v_reset=0.0, d_pre=0.95, 
         W = W + dW
         if hardbound:
             W = np.clip(W, w_min, w_max)
+    if return_left:
+        return W, v, tr_pre, tr_post, np.array(out), left
     return W, v, tr_pre, tr_post, np.array(out)

@@ -19,17 +19,20 @@ RATES = dict(lr=0.2, A_plus=0.05, A_minus=0.06)
 
 @pytest.mark.parametrize("event_driven", [False, True])
 @pytest.mark.parametrize("imposed", [False, True])
-def test_blocked_chunks_match_reference(rng, event_driven, imposed):
+@pytest.mark.parametrize("refractory", [0, 3])
+def test_blocked_chunks_match_reference(rng, event_driven, imposed, refractory):
     T = 150
     xs = (rng.random((T, N_IN)) < 0.1).astype(np.float32)
     W0 = rng.uniform(0.0, 0.2, (N_OUT, N_IN)).astype(np.float32)
     posts = (rng.random((T, N_OUT)) < 0.1).astype(np.float32) if imposed else None
-    W_ref, v_ref, pre_ref, post_ref, s_ref = reference.run(W0, xs, posts, threshold=4.0, **RATES)
+    W_ref, v_ref, pre_ref, post_ref, s_ref, left_ref = reference.run(W0, xs, posts, threshold=4.0, **RATES,
+                                                                     refractory=refractory, return_left=True)
     assert 0.02 < s_ref.mean() < 0.8
 
     config = LayerConfig(event_driven=event_driven)
-    params = jax.tree_util.tree_map(np.float32, LayerParams(lif=LIFParams(0.9, 4.0, 0.0), stdp=STDPParams(**RATES)))
-    state = LayerState.zeros(N_IN, N_OUT, W=W0.T.copy() if event_driven else W0)
+    params = jax.tree_util.tree_map(np.float32, LayerParams(lif=LIFParams(0.9, 4.0, 0.0, refractory),
+                                                                  stdp=STDPParams(**RATES)))
+    state = LayerState.zeros(N_IN, N_OUT, W=W0.T.copy() if event_driven else W0, refractory=refractory > 0)
     seq = (xs, posts) + ((input_events(xs, N_IN),) if event_driven else ())
     run_chunk = blocked_chunks(train_step, config, params, 64, NeuronBlocks(size=8, count=5))
     state, spikes = drive(run_chunk, state, seq, chunk_size=64, record=True)
@@ -40,6 +43,8 @@ def test_blocked_chunks_match_reference(rng, event_driven, imposed):
     np.testing.assert_allclose(state.trace_pre, pre_ref, atol=1e-5)
     np.testing.assert_allclose(state.trace_post, post_ref, atol=1e-5)
     np.testing.assert_array_equal(state.spike, s_ref[-1])
+    if refractory:
+        np.testing.assert_array_equal(state.refractory_left, left_ref)
 
 
 def test_block_sizes_divide_the_layer_and_small_layers_are_not_cut():

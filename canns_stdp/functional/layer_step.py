@@ -31,7 +31,7 @@ from .stdp import STDPParams, TraceParams, apply_bounds, pairing_terms, stdp_del
 from .synapses import Dense, LinearMap
 from .traces import cumulative_add
 
-__all__ = ["BATCH_REDUCTIONS", "LayerState", "LayerParams", "LayerConfig", "NeuronBlocks", "advance_neurons",
+__all__ = ["BATCH_REDUCTIONS", "LayerState", "RefractoryLayerState", "layer_state", "LayerParams", "LayerConfig", "NeuronBlocks", "advance_neurons",
            "advance_and_pair", "forward_step", "plasticity_step", "train_step", "begin_span", "end_span", "renew_span"]
 
 BATCH_REDUCTIONS = ("sum", "mean")
@@ -51,10 +51,36 @@ class LayerState(NamedTuple):
     trace_post: jnp.ndarray  # (n_out,)
 
     @classmethod
-    def zeros(cls, n_in: int, n_out: int, W=None, dtype=jnp.float32) -> "LayerState":
+    def zeros(cls, n_in: int, n_out: int, W=None, dtype=jnp.float32, refractory: bool = False):
+        """A state at rest; with ``refractory``, a :class:`RefractoryLayerState`."""
         W = jnp.zeros((n_out, n_in), dtype) if W is None else jnp.asarray(W, dtype)
         z_out = jnp.zeros((n_out,), dtype)
-        return cls(W, z_out, z_out, jnp.zeros((n_in,), dtype), z_out)
+        state = cls(W, z_out, z_out, jnp.zeros((n_in,), dtype), z_out)
+        return RefractoryLayerState(*state, z_out) if refractory else state
+
+    def arrays(self) -> dict:
+        """The arrays by name."""
+        return self._asdict()
+
+
+class RefractoryLayerState(NamedTuple):
+    """A :class:`LayerState` of neurons with a refractory period: one more array, the
+    steps each neuron has left in it (shaped like ``v``)."""
+
+    W: jnp.ndarray
+    v: jnp.ndarray
+    spike: jnp.ndarray
+    trace_pre: jnp.ndarray
+    trace_post: jnp.ndarray
+    refractory_left: jnp.ndarray
+
+    arrays = LayerState.arrays
+
+
+def layer_state(**arrays):
+    """A :class:`LayerState`, or a :class:`RefractoryLayerState` where ``arrays`` hold a
+    ``refractory_left``."""
+    return (RefractoryLayerState if "refractory_left" in arrays else LayerState)(**arrays)
 
 
 class LayerParams(NamedTuple):
@@ -101,17 +127,20 @@ class NeuronBlocks:
     def take(self, config: LayerConfig, state: LayerState, seq: tuple, b):
         start, axis = b * self.size, 1 if config.event_driven else 0
         cut = lambda a, ax=0: jax.lax.dynamic_slice_in_dim(a, start, self.size, ax)  # noqa: E731
+        counter = {} if type(state) is LayerState else {"refractory_left": cut(state.refractory_left)}
         part = state._replace(W=cut(state.W, axis), v=cut(state.v), spike=cut(state.spike),
-                              trace_post=cut(state.trace_post))
+                              trace_post=cut(state.trace_post), **counter)
         x, post, *rest = seq
         return part, (x, None if post is None else cut(post, 1), *rest)
 
     def put(self, config: LayerConfig, state: LayerState, part: LayerState, b) -> LayerState:
         start, axis = b * self.size, 1 if config.event_driven else 0
         paste = lambda a, p, ax=0: jax.lax.dynamic_update_slice_in_dim(a, p, start, ax)  # noqa: E731
+        counter = ({} if type(state) is LayerState
+                   else {"refractory_left": paste(state.refractory_left, part.refractory_left)})
         return state._replace(W=paste(state.W, part.W, axis), v=paste(state.v, part.v),
                               spike=paste(state.spike, part.spike),
-                              trace_post=paste(state.trace_post, part.trace_post))
+                              trace_post=paste(state.trace_post, part.trace_post), **counter)
 
     @staticmethod
     def fits(config: LayerConfig) -> bool:

@@ -77,25 +77,28 @@ def layer_step(config, params, plastic: bool = True):
 def plan(trainer, plastic: bool, config, params, state, seq):
     """The execution for this call, or ``None`` when these kernels do not apply."""
     supported = supports(plastic, config, params, state, seq)
+    resting = getattr(state.layer, "refractory_left", None) is not None  # the fused kernels have no refractory period
     if trainer.fused is True and plastic:
-        fits = supported and fused_compatible(layer_step(config, params, True)[0])
+        fits = supported and fused_compatible(layer_step(config, params, True)[0]) and not resting
         if not fits:
             raise ValueError(
-                "fused=True needs a dense, unbatched layer, the pair rule and a built-in weight dependence; "
-                f"got synapse {type(config.synapse).__name__}, input of shape {tuple(seq[0].shape[1:])} per "
-                f"step, rule {type(params.rule).__name__}")
+                "fused=True needs a dense, unbatched layer without a refractory period, the pair rule and a "
+                f"built-in weight dependence; got synapse {type(config.synapse).__name__}, input of shape "
+                f"{tuple(seq[0].shape[1:])} per step, rule {type(params.rule).__name__}"
+                + (", a refractory period" if resting else ""))
     if not supported:
         return None
     layer_config, layer_params = layer_step(config, params, plastic)
     step = train_step if plastic else forward_step
     layer = state.layer
     chunk = trainer.chunk_size or default_chunk_size(int(seq[0].shape[1]))
-    fused = plastic and trainer.fused is not False and fused_compatible(layer_config) and (
+    fused = plastic and trainer.fused is not False and not resting and fused_compatible(layer_config) and (
         trainer.fused is True or fused_available())
     if fused:
         layer_config = dataclasses.replace(layer_config, fused=True)
     blocks = None if fused or not trainer.compiled else _neuron_blocks(layer_params, seq, layer)
     native = (trainer.compiled and trainer.fused is not False and trainer.event_driven == "auto" and not fused
+              and not resting
               and layer.W.size >= NATIVE_MIN_SYNAPSES and fused_compatible(layer_config)
               and native_compatible(layer_config, layer_params, layer.W.dtype) and native_available())
     chooser = None if fused else _KernelChooser(trainer.event_driven, step, layer_config, layer_params, seq,
