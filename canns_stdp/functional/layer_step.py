@@ -31,8 +31,9 @@ from .stdp import STDPParams, TraceParams, apply_bounds, pairing_terms, stdp_del
 from .synapses import Dense, LinearMap
 from .traces import cumulative_add
 
-__all__ = ["BATCH_REDUCTIONS", "LayerState", "RefractoryLayerState", "layer_state", "LayerParams", "LayerConfig", "NeuronBlocks", "advance_neurons",
-           "advance_and_pair", "forward_step", "plasticity_step", "train_step", "begin_span", "end_span", "renew_span"]
+__all__ = ["BATCH_REDUCTIONS", "LayerState", "RefractoryLayerState", "layer_state", "LayerParams", "LayerConfig",
+           "NeuronBlocks", "advance_neurons", "advance_and_pair", "forward_step", "plasticity_step", "train_step",
+           "begin_span", "end_span", "renew_span"]
 
 BATCH_REDUCTIONS = ("sum", "mean")
 
