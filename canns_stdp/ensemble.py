@@ -19,6 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
+from ._validation import Settled
+from .layer import read
 from .loops import compiled_chunks, default_chunk_size, drive, padded, python_steps
 from .rule_state import leaf_names
 from .rules.base import Rule, _split
@@ -116,6 +118,7 @@ class Ensemble:
         if len(set(models)) != len(models):
             raise ValueError("every member needs a layer of its own: two trainers share one")
         self.trainers = trainers
+        self._checked, self._numbers = Settled(), Settled()  # kept while every member's plan is the same
         self._plans(())  # refuse a mixed ensemble now, not at the first call
         self.sharding = None
         if mesh is not None:
@@ -135,6 +138,9 @@ class Ensemble:
         for t in self.trainers:
             rule = t.current_rule()
             plans.append((rule, *t.plan(extras, rule)))
+        key = tuple(item for plan in plans for item in plan)  # plans are kept while their settings are
+        if self._checked.get(key) is not None:
+            return plans
         first_rule, first_config, _ = plans[0]
         first_key = _static_key(self.trainers[0], first_rule, first_config)
         for k, (t, (rule, config, _)) in enumerate(zip(self.trainers, plans)):
@@ -144,6 +150,7 @@ class Ensemble:
             if difference:
                 raise ValueError(f"member {k} differs from member 0 in {difference}: an Ensemble runs one "
                                  "static configuration (numbers may differ)")
+        self._checked.put(key, True, fixed=len(key))
         return plans
 
     # -- a call ----------------------------------------------------------------------------
@@ -186,7 +193,10 @@ class Ensemble:
         xs = seq[0] if input_axes[0] is None else seq[0][:, 0]
         batch_shape = first._batch_shape(xs)
         config = plans[0][1]
-        params = _stack_numbers([p for _, _, p in plans])
+        numbers = tuple(p for _, _, p in plans)
+        params = self._numbers.get(numbers)
+        if params is None:
+            params = self._numbers.put(numbers, _stack_numbers(numbers), fixed=len(numbers))
         state = _stack(self._states(plans, batch_shape))
         layout = out_layout = None
         if self.sharding is not None:
@@ -277,23 +287,28 @@ class Ensemble:
         """Each member's state for a run on ``batch_shape``: the arrays it holds as they are
         when they already have the run's shapes (no copy, no transfer), else the trainer's
         own read (which broadcasts an unbatched state, or names what is wrong)."""
-        def read(t, rule):
+        def read_member(t, rule):
             return StepState(t._read_layer(batch_shape), t._rule_state.read(batch_shape, rule))
-        template = read(self.trainers[0], plans[0][0])
+        template = read_member(self.trainers[0], plans[0][0])
         layer_names = list(template.layer.arrays())  # the refractory counter only where there is one
         rule_names, rule_leaves, rule_def = leaf_names(template.rule)
         wanted = [(a.shape, a.dtype) for a in (*template.layer.arrays().values(), *rule_leaves)]
         states = [template]
         for t, (rule, _, _) in zip(self.trainers[1:], plans[1:]):
-            layer = [getattr(t.model, t.weight_attr if n == "W" else n).value for n in layer_names]
-            rule_state = [getattr(getattr(t, n, None), "value", None) for n in rule_names]
+            layer = [read(getattr(t.model, t.weight_attr if n == "W" else n)) for n in layer_names]
+            rule_state = [_value(getattr(t, n, None)) for n in rule_names]
             held = layer + rule_state
             if all(isinstance(a, jax.Array) and (a.shape, a.dtype) == w for a, w in zip(held, wanted)):
                 rule_state = jax.tree_util.tree_unflatten(rule_def, rule_state)
                 states.append(StepState(type(template.layer)(*layer), rule_state))
             else:
-                states.append(read(t, rule))
+                states.append(read_member(t, rule))
         return states
+
+
+def _value(var):
+    """A variable's value (``None`` for no variable)."""
+    return None if var is None else read(var)
 
 
 def _check_finite(state: StepState) -> None:

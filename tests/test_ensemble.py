@@ -160,3 +160,25 @@ def test_one_input_for_all_with_imposed_spikes_for_each(rng):
         np.testing.assert_allclose(members[k].model.W.value, alone[k].model.W.value, atol=1e-6)
         np.testing.assert_array_equal(members[k].model.x.value, xs[-1])
     assert not np.allclose(members[0].model.W.value, members[2].model.W.value)
+
+
+def test_settings_changed_between_calls_are_used_and_checked_again(rng):
+    W0 = rng.uniform(0.1, 0.5, (N_OUT, N_IN)).astype(np.float32)
+    xs = inputs(rng)
+
+    def make():
+        return STDPTrainer(SpikingLayer(N_IN, N_OUT, W_init=W0, threshold=1.5), learning_rate=0.3, A_minus=0.06)
+    members, alone = [make(), make()], make()
+    ensemble = Ensemble(members)
+    ensemble.train(xs[:60])
+    alone.train(xs[:60])
+    members[1].learning_rate = alone.learning_rate = 0.9  # a new number: the next call trains with it
+    members[1].model.threshold = alone.model.threshold = 1.2
+    spikes = ensemble.train(xs[60:], return_spikes=True)
+    np.testing.assert_array_equal(spikes[1], alone.train(xs[60:], return_spikes=True))
+    np.testing.assert_array_equal(members[1].model.W.value, alone.model.W.value)
+    members[0].hardbound = False  # a new static choice: refused as at construction
+    W = np.asarray(members[0].model.W.value)
+    with pytest.raises(ValueError, match="member 1 differs from member 0 in hardbound"):
+        ensemble.train(xs)
+    np.testing.assert_array_equal(members[0].model.W.value, W)
