@@ -37,7 +37,9 @@ SCRIPT = textwrap.dedent(r'''
         split = tuple(a.sharding.spec)
         return [split[d] if d < len(split) else None for d in range(a.ndim)]
     def spy(state):
+        left = getattr(state.layer, "refractory_left", None)
         layouts.append({"W": axes(state.layer.W), "v": axes(state.layer.v),
+                        "left": None if left is None else axes(left),
                         "rule": [axes(a) for a in jax.tree_util.tree_leaves(state.rule)]})
         return gathered(state)
     ensemble_module.gathered = spy
@@ -96,6 +98,19 @@ SCRIPT = textwrap.dedent(r'''
                               **differences([on_mesh], [alone]), "layout": layouts[-1],
                               "predict_equal": bool((on_mesh.predict_batch(x[:20]) == alone.predict_batch(x[:20])).all()),
                               "steps": on_mesh.steps_trained}
+
+    # neurons with a refractory period: their counters split with their membranes
+    def make_resting():
+        return Trainer(SpikingLayer(N_IN, 16, seed=0, threshold=1.2, refractory=2.0), rule_of("triplet", 0),
+                       learning_rate=0.3)
+    resting, alone = make_resting(), make_resting()
+    s_resting = Ensemble([resting], mesh=line, neuron_axis="neurons").train(x, return_spikes=True)[0]
+    s_alone = alone.train(x, return_spikes=True)
+    left = float(np.abs(np.asarray(resting.model.refractory_left.value)
+                        - np.asarray(alone.model.refractory_left.value)).max())
+    report["refractory"] = {"spikes_equal": bool((s_resting == s_alone).all()), "spikes": float(s_alone.mean()),
+                            **differences([resting], [alone]), "left": left, "layout": layouts[-1],
+                            "counting": bool(np.asarray(alone.model.refractory_left.value).any())}
 
     # checkpoint round trip: saved after a sharded call, loaded, trained on: as never saved
     xs = (rng.random((K, 2 * T, N_IN)) < 0.3).astype(np.float32)
@@ -179,6 +194,13 @@ def test_members_and_neurons_split_compute_what_one_device_computes(report, case
     if case.startswith("triplet"):  # r2 (per input) whole, o2 (per neuron) split
         assert r["layout"]["rule"] == [["members", None, "neurons"], ["members", None, None]] or \
             r["layout"]["rule"] == [["members", None, None], ["members", None, "neurons"]]
+
+
+def test_refractory_counters_split_with_the_neurons(report):
+    r = report["refractory"]
+    assert r["spikes_equal"] and 0.005 < r["spikes"] < 0.9 and r["counting"]
+    assert r["W"] <= 1e-6 and r["v"] <= 1e-6 and r["left"] == 0.0
+    assert r["layout"]["left"] == [None, "neurons"]
 
 
 def test_rstdp_eligibility_is_split_by_rows_and_its_dopamine_by_members(report):
