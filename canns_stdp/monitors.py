@@ -3,8 +3,8 @@ compiled call (``trainer.train(X, monitors=[...])``), without a Python loop of s
 
 * :class:`SpikeMonitor`: every output spike, as ``steps`` (the trainer's step count) and
   ``neurons`` (flat indices into the output).
-* :class:`StateMonitor`: chosen entries of ``v``, ``spike``, ``trace_pre`` or ``trace_post``
-  every ``every`` steps.
+* :class:`StateMonitor`: chosen entries of ``v``, ``spike``, ``trace_pre``, ``trace_post`` or
+  (for a layer with a refractory period) ``refractory_left`` every ``every`` steps.
 * :class:`WeightMonitor`: chosen synapses (flat indices into ``W``) every ``every`` steps.
 
 State and weights are read between chunks of steps: at the first chunk end at or after
@@ -31,7 +31,7 @@ import numpy as np
 
 __all__ = ["SpikeMonitor", "StateMonitor", "WeightMonitor"]
 
-LAYER_VARIABLES = ("v", "spike", "trace_pre", "trace_post")
+LAYER_VARIABLES = ("v", "spike", "trace_pre", "trace_post", "refractory_left")
 
 
 def checked_indices(name: str, indices, size: int) -> np.ndarray:
@@ -120,6 +120,9 @@ class StateMonitor(_Periodic):
         self.variable = variable
 
     def bind(self, layer) -> None:
+        if not hasattr(layer, self.variable):
+            raise ValueError(f"the layer has no {self.variable} to record (refractory_left needs a layer "
+                             "with a refractory period)")
         self._indices = self._take("indices", int(np.prod(getattr(layer, self.variable).shape)))
 
     def _read(self, layer):

@@ -10,6 +10,7 @@ import conv_reference
 import reference
 from canns_stdp import ConvSpikingLayer, Ensemble, SpikingLayer, STDPTrainer, Trainer, rules
 from canns_stdp.kernels.native_pair import native_available, native_chunk
+from canns_stdp.monitors import StateMonitor
 
 N_IN, N_OUT, T = 120, 24, 400
 THRESHOLD, LR = 1.0, 0.2
@@ -228,3 +229,17 @@ def test_a_period_switched_on_later_starts_from_rest(problem):
     spikes = trainer.train(xs[100:], return_spikes=True)
     ref = expected(state[0], xs[100:], 3, state=state[1:])
     check_against(layer, ref, spikes)
+
+
+def test_a_state_monitor_records_the_counters(problem):
+    xs, W0 = problem
+    layer = SpikingLayer(N_IN, N_OUT, W_init=W0, threshold=THRESHOLD, refractory=3.0)
+    left = StateMonitor("refractory_left", indices=[0, 5, 9], every=40)
+    STDPTrainer(layer, learning_rate=LR, chunk_size=40).train(xs, monitors=[left])
+    for k, row in zip(left.steps, left.values):
+        np.testing.assert_array_equal(row, expected(W0, xs[:k], 3)[5][[0, 5, 9]])
+    assert np.asarray(left.values).any()
+    plain = STDPTrainer(SpikingLayer(N_IN, N_OUT, W_init=W0))
+    with pytest.raises(ValueError, match="no refractory_left"):
+        plain.train(xs, monitors=[StateMonitor("refractory_left")])
+    np.testing.assert_array_equal(plain.model.W.value, W0)
