@@ -7,7 +7,8 @@ import pytest
 
 MODULES = ["canns_stdp.monitors", "canns_stdp.network.network", "canns_stdp.rules", "canns_stdp.rules.base", "canns_stdp.rules.pair", "canns_stdp.rules.triplet",
            "canns_stdp.rules.reward", "canns_stdp.rules.restricted", "canns_stdp.step", "canns_stdp.trainer", "canns_stdp.compat", "canns_stdp.ensemble",
-           "canns_stdp.functional.triplet"]
+           "canns_stdp.functional.triplet", "canns_stdp.functional.neurons", "canns_stdp.functional.refractory",
+           "canns_stdp.competitive_together"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -15,8 +15,11 @@ So a neuron that fires at step ``t`` ignores its input at steps ``t+1 ... t+peri
 Example:
     >>> import jax.numpy as jnp
     >>> from canns_stdp.functional.refractory import gate_current, refractory_step
-    >>> count = refractory_step(jnp.zeros(2), jnp.array([1., 0.]), 3)  # [3, 0]
-    >>> gate_current(count, jnp.array([5., 5.]))                        # [0, 5]
+    >>> count = refractory_step(jnp.zeros(2), jnp.array([1., 0.]), 3)
+    >>> count
+    Array([3., 0.], dtype=float32)
+    >>> gate_current(count, jnp.array([5., 5.]))
+    Array([0., 5.], dtype=float32)
 """
 
 from __future__ import annotations
