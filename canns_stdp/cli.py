@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="izhikevich, song, vogels: simulated seconds (60, 100, 10)")
     demo.add_argument("--seed", type=_seed, default=0, metavar="S", help="random seed (default 0)")
     demo.add_argument("--seeds", type=positive_int, metavar="N",
-                      help="digits, mnist: train N seeds (--seed, --seed + 1, ...), one after the other; "
+                      help="digits, mnist: train N seeds (--seed, --seed + 1, ...) together, each as it trains alone; "
                            "print each seed's accuracy, then 'accuracy: MEAN std: S min: A max: B seeds: N' "
                            "(figures of the first seed)")
     demo.add_argument("--out", default="canns_stdp_demo", metavar="DIR",

@@ -13,7 +13,7 @@ import pathlib
 import numpy as np
 
 from ..datasets import load_digits, load_mnist
-from .classify import train_and_test
+from .classify import train_and_test, train_and_test_seeds
 
 __all__ = ["DEFAULTS", "load_task_data", "run", "run_seeds", "plot"]
 
@@ -50,20 +50,27 @@ def load_task_data(task: str, data=None, seed: int = 0, n_train=None, n_test=Non
     return x[tr].astype(np.float32), labels[tr], x[te].astype(np.float32), labels[te], side
 
 
+def _settings(task: str, neurons, epochs, steps) -> dict:
+    """The network's settings for ``task``: the defaults, but what is given."""
+    d = DEFAULTS[task]
+    return dict(n_neurons=neurons or d["neurons"], epochs=epochs or d["epochs"], max_rate_hz=d["max_rate_hz"],
+                steps_per_sample=steps or d["steps"], norm=d["norm"], input_delay=d["input_delay"])
+
+
+def _describe(task: str, x_tr, x_te, side: int, settings: dict) -> str:
+    return (f"{task}: {len(x_tr)} training and {len(x_te)} test images of {side}x{side} pixels; "
+            f"{settings['n_neurons']} neurons, {settings['epochs']} epoch(s), "
+            f"{settings['steps_per_sample']} steps per image")
+
+
 def run(task: str, *, data=None, neurons=None, epochs=None, seed: int = 0, out=None,
         progress: bool = True, figures: bool = True, n_train=None, n_test=None,
         steps=None, echo=print) -> dict:
     """Train, label, test; print the results; save figures to ``out``. Returns a summary."""
-    d = DEFAULTS[task]
-    neurons = neurons or d["neurons"]
-    epochs = epochs or d["epochs"]
-    steps = steps or d["steps"]
+    settings = _settings(task, neurons, epochs, steps)
     x_tr, y_tr, x_te, y_te, side = load_task_data(task, data, seed, n_train, n_test)
-    echo(f"{task}: {len(x_tr)} training and {len(x_te)} test images of {side}x{side} pixels; "
-         f"{neurons} neurons, {epochs} epoch(s), {steps} steps per image")
-    r = train_and_test(x_tr, y_tr, x_te, y_te, n_neurons=neurons, epochs=epochs, seed=seed,
-                       max_rate_hz=d["max_rate_hz"], progress=progress,
-                       steps_per_sample=steps, norm=d["norm"], input_delay=d["input_delay"])
+    echo(_describe(task, x_tr, x_te, side, settings))
+    r = train_and_test(x_tr, y_tr, x_te, y_te, seed=seed, progress=progress, **settings)
     echo(f"training: {r.train_seconds:.1f} s ({r.train_samples / r.train_seconds:.1f} images/s); "
          f"labelling: {r.label_seconds:.1f} s; testing: {r.test_seconds:.1f} s")
     echo(f"neurons per label: {np.bincount(r.assignments[r.assignments >= 0], minlength=10).tolist()}"
@@ -79,22 +86,29 @@ def run(task: str, *, data=None, neurons=None, epochs=None, seed: int = 0, out=N
             "result": r, "figures": files}
 
 
-def run_seeds(task: str, seeds, *, out=None, echo=print, **kwargs) -> dict:
-    """:func:`run` once per seed (seed ``s`` draws the split, the initial weights and the
-    spikes), one after the other: the competitive network trains one sample at a time
-    and batches only its samples, not networks. Figures are written for the first seed.
-    Returns ``{"seeds", "accuracies", "mean", "std", "min", "max"}`` (std with ``ddof=0``)."""
+def run_seeds(task: str, seeds, *, data=None, neurons=None, epochs=None, out=None, progress: bool = True,
+              figures: bool = True, n_train=None, n_test=None, steps=None, echo=print) -> dict:
+    """:func:`run` for each seed (seed ``s`` draws the split, the initial weights and the
+    spikes), the networks trained together in one compiled loop; each seed's accuracy is
+    the one :func:`run` gives it. Figures are written for the first seed. Returns
+    ``{"seeds", "accuracies", "mean", "std", "min", "max"}`` (std with ``ddof=0``)."""
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("seeds must hold at least one seed, got none")
-    accuracies = []
-    for i, seed in enumerate(seeds):
-        res = run(task, seed=seed, out=out if i == 0 else None, echo=lambda line: None, **kwargs)
-        accuracies.append(float(res["accuracy"]))
-        echo(f"seed {seed}: accuracy {res['accuracy']:.3f} (proportion weighting {res['accuracy_proportion']:.3f})"
-             + "".join(f"; figure: {f}" for f in res["figures"]))
-    acc = np.asarray(accuracies)
-    return {"seeds": seeds, "accuracies": accuracies, "mean": float(acc.mean()), "std": float(acc.std()),
+    settings = _settings(task, neurons, epochs, steps)
+    splits = [load_task_data(task, data, seed, n_train, n_test) for seed in seeds]
+    side = splits[0][4]
+    echo(_describe(task, splits[0][0], splits[0][2], side, settings) + f"; {len(seeds)} seeds trained together")
+    results = train_and_test_seeds([split[:4] for split in splits], seeds, progress=progress, **settings)
+    seconds = results[0].train_seconds
+    echo(f"training: {seconds:.1f} s ({sum(r.train_samples for r in results) / seconds:.1f} images/s "
+         f"over all seeds)")
+    for i, (seed, r) in enumerate(zip(seeds, results)):
+        files = plot(r, side, pathlib.Path(out), task) if figures and out is not None and i == 0 else []
+        echo(f"seed {seed}: accuracy {r.accuracy:.3f} (proportion weighting {r.accuracy_proportion:.3f})"
+             + "".join(f"; figure: {f}" for f in files))
+    acc = np.asarray([r.accuracy for r in results], float)
+    return {"seeds": seeds, "accuracies": acc.tolist(), "mean": float(acc.mean()), "std": float(acc.std()),
             "min": float(acc.min()), "max": float(acc.max())}
 
 
