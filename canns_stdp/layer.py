@@ -91,16 +91,16 @@ _STATE = LayerState._fields + ("refractory_left",)
 
 @count_compilations
 @partial(jax.jit, static_argnums=0)
-def _forward_arrays(config: LayerConfig, numbers, state: LayerState, x):
+def _forward_arrays(config: LayerConfig, numbers, x, *arrays):
     """One step without plasticity (:func:`~canns_stdp.functional.layer_step.forward_step`)
-    from the state and the numbers of the neuron and the traces in one array:
-    ``(new arrays but W, x, finite)``, the arrays in the order of ``LayerState`` (the
-    refractory counter only where the state has one), ``x`` on the device and ``finite``
-    whether each array of the new state is finite."""
+    from the state's arrays (in the order of ``LayerState``, then the refractory counter
+    where there is one) and the numbers of the neuron and the traces in one array:
+    ``(*new arrays but W, x, finite)``, ``x`` on the device and ``finite`` whether each
+    array of the new state is finite."""
     params = LayerParams(LIFParams(*numbers[:4]), TraceParams(*numbers[4:8]))
-    state, _ = forward_step(config, params, state, x, None)
+    state, _ = forward_step(config, params, layer_state(**dict(zip(_STATE, arrays))), x, None)
     arrays = list(state.arrays().values())
-    return tuple(arrays[1:]), x, jnp.stack([jnp.isfinite(a).all() for a in arrays])
+    return (*arrays[1:], x, jnp.stack([jnp.isfinite(a).all() for a in arrays]))
 
 
 @count_compilations
@@ -488,18 +488,20 @@ class SpikingLayer(BrainInspiredModel):
             shapes["refractory_left"] = out_shape
         return shapes
 
-    def _held_state(self) -> Optional[list]:
+    def _held_state(self, resting: Optional[bool] = None) -> Optional[list]:
         """The arrays of the state (``W``, ``v``, ``spike``, ``trace_pre``, ``trace_post``
         and, with a refractory period, ``refractory_left``) as the variables hold them,
         when each is a plain variable holding a float32 JAX array of its unbatched shape
         (and no transformation records accesses); else ``None`` (:meth:`get_state` then
         converts them, or says what is wrong). Arrays found so before are known by their
-        identity (weakly: they are not kept alive)."""
+        identity (weakly: they are not kept alive). ``resting``: whether there is a
+        refractory period, when the caller knows."""
         if _recording():
             return None
         attrs = self.__dict__
         held = []
-        for name in (_STATE if self.has_refractory else _STATE[:-1]):
+        resting = self.has_refractory if resting is None else resting
+        for name in (_STATE if resting else _STATE[:-1]):
             var = attrs.get(name)
             if type(var) is not bm.Variable:
                 return None
@@ -559,13 +561,13 @@ class SpikingLayer(BrainInspiredModel):
         One compiled call (one per configuration and shapes): the parameters and ``x``
         are checked on the host first, the new state is written only once it is finite.
         """
-        config, _, numbers = self._step()
+        config, params, numbers = self._step()
         x = v.as_vector("x", x, self.input_size)
-        state = self._held_state()
+        state = self._held_state(params.lif.refractory > 0)
         direct = state is not None  # the variables are plain ones holding arrays of these shapes
         if not direct:
             state = self.get_state()  # converts, or raises naming the array
-        new, x, finite = _forward_arrays(config, numbers, layer_state(**dict(zip(_STATE, state))), x)
+        *new, x, finite = _forward_arrays(config, numbers, x, *state)
         finite = np.asarray(finite)
         if not finite.all():
             bad = [name for name, ok in zip(_STATE, finite) if not ok]
