@@ -40,10 +40,11 @@ array. Nothing is modified unless every check passes.
 Example:
     >>> from canns_stdp import SpikingLayer, STDPTrainer
     >>> layer = SpikingLayer(4, 2, seed=0)
-    >>> layer.save("/tmp/layer.npz")
-    >>> same = SpikingLayer.load("/tmp/layer.npz")
-    >>> trainer = STDPTrainer(layer); trainer.save("/tmp/run.npz")
-    >>> trainer = STDPTrainer.load("/tmp/run.npz")  # model included
+    >>> layer.save("layer.npz")
+    PosixPath('layer.npz')
+    >>> same = SpikingLayer.load("layer.npz")
+    >>> trainer = STDPTrainer(layer); path = trainer.save("run.npz")
+    >>> trainer = STDPTrainer.load(path)  # model included
 """
 
 from __future__ import annotations

@@ -212,7 +212,7 @@ class SpikingLayer(BrainInspiredModel):
         >>> from canns_stdp import SpikingLayer
         >>> layer = SpikingLayer(input_size=4, output_size=2, tau_pre=20.0, tau_post=20.0)
         >>> spikes = layer.forward([1.0, 0.0, 1.0, 0.0])
-        >>> layer.save("layer.npz"); layer = SpikingLayer.load("layer.npz")
+        >>> path = layer.save("layer.npz"); layer = SpikingLayer.load(path)
     """
 
     def __init__(

@@ -19,8 +19,11 @@ Example:
     >>> import numpy as np
     >>> from canns_stdp.readout import assign_labels, predict_all_activity
     >>> counts = np.array([[3, 0], [0, 2]]); labels = np.array([0, 1])
-    >>> assign, prop, rates = assign_labels(counts, labels, 2)          # assign = [0, 1]
-    >>> predict_all_activity(np.array([[0, 5]]), assign, 2)             # [1]
+    >>> assign, prop, rates = assign_labels(counts, labels, 2)
+    >>> assign
+    array([0, 1])
+    >>> predict_all_activity(np.array([[0, 5]]), assign, 2)
+    array([1])
 """
 
 from __future__ import annotations

@@ -37,3 +37,14 @@ def test_unknown_name_is_an_attribute_error():
         assert "NoSuchThing" in str(err)
     else:
         raise AssertionError("expected AttributeError")
+
+
+def test_the_modules_the_docs_import_first_import_in_a_fresh_interpreter():
+    # each module imported first, as a script that starts with it does (no import cycles)
+    modules = ["canns_stdp.step", "canns_stdp.functional.layer_step", "canns_stdp.rules", "canns_stdp.network"]
+    code = ("import subprocess, sys\n"
+            f"for m in {modules!r}:\n"
+            "    done = subprocess.run([sys.executable, '-c', 'import ' + m], capture_output=True, text=True)\n"
+            "    print(m, done.returncode, done.stderr.strip().splitlines()[-1:] )\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert all(line.split()[1] == "0" for line in out.strip().splitlines()), out

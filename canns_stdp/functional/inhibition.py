@@ -17,10 +17,14 @@ Two complementary mechanisms of a competitive layer (Diehl & Cook 2015):
 
 Example:
     >>> import jax.numpy as jnp
-    >>> from canns_stdp.functional.inhibition import kwta, lateral_current
-    >>> s = kwta(jnp.array([1., 1., 0.]), jnp.array([0.2, 0.7, 0.9]), 1)  # [0, 1, 0]
-    >>> lateral_current(s, 17.0)                                           # [-17, 0, -17]
-    >>> random_winner(jnp.array([1., 0., 1.]), 0.7)                        # [0, 0, 1]
+    >>> from canns_stdp.functional.inhibition import kwta, lateral_current, random_winner
+    >>> s = kwta(jnp.array([1., 1., 0.]), jnp.array([0.2, 0.7, 0.9]), 1)
+    >>> s
+    Array([0., 1., 0.], dtype=float32)
+    >>> lateral_current(s, 17.0)
+    Array([-17.,  -0., -17.], dtype=float32)
+    >>> random_winner(jnp.array([1., 0., 1.]), 0.7)
+    Array([0., 0., 1.], dtype=float32)
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from .event import (DeferredState, deferred_rows, deferred_update, event_current
                     rows_current, settle)
 from .fused import fused_train
 from .in_place import rows_buffer, through_buffer, writes_in_place, written_in_halves
-from ..step import advance_neurons as step_neurons
+from .. import step as composed  # read at call time: canns_stdp.step imports this package
 from .neurons import LIFParams
 from .stdp import STDPParams, TraceParams, apply_bounds, pairing_terms, stdp_delta
 from .synapses import Dense, LinearMap
@@ -179,7 +179,7 @@ def advance_neurons(config: LayerConfig, params: LayerParams, state: LayerState,
     if current is None:
         current = (event_current(state.W, x, x_events) if config.event_driven
                    else config.synapse.current(state.W, x))
-    return step_neurons(config.trace_add, params.lif, params.traces, state, x, post, current)
+    return composed.advance_neurons(config.trace_add, params.lif, params.traces, state, x, post, current)
 
 
 def forward_step(config: LayerConfig, params: LayerParams, state: LayerState, x,

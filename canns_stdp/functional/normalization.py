@@ -13,7 +13,9 @@ STDP redistributes a fixed budget of weight instead of growing it.
 Example:
     >>> import jax.numpy as jnp
     >>> from canns_stdp.functional.normalization import normalize_rows
-    >>> normalize_rows(jnp.array([[1., 3.], [0., 0.]]), 2.0)   # [[0.5, 1.5], [0, 0]]
+    >>> normalize_rows(jnp.array([[1., 3.], [0., 0.]]), 2.0)
+    Array([[0.5, 1.5],
+           [0. , 0. ]], dtype=float32)
 """
 
 from __future__ import annotations
