@@ -236,6 +236,20 @@ class PlasticProjection(bp.Projection):
         reward: the reward of this step for a reward-modulated rule, a ``bm.Variable``
             (or give ``reward=`` to the projection's update).
         connectivity: the library's connectivity the weights are laid out by.
+
+    Example:
+        >>> import brainpy as bp, brainpy.math as bm
+        >>> from canns_stdp import PlasticProjection, rules
+        >>> class Net(bp.DynSysGroup):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.inp = bp.dyn.PoissonGroup(20, freqs=50.)
+        ...         self.out = bp.dyn.LifRef(4, V_rest=0., V_reset=0., V_th=1., tau=10.)
+        ...         self.proj = PlasticProjection(self.inp, self.out, rules.pair(), weight=0.3)
+        >>> net = Net()
+        >>> bp.DSRunner(net, progress_bar=False).run(50.)   # 500 steps of 0.1 ms
+        >>> net.proj.weights.shape
+        (4, 20)
     """
 
     def __init__(self, pre, post, rule: Rule, *, conn: Any = None, weight: Any = 0.5,
