@@ -58,6 +58,20 @@ def _check_floor(name: str, value) -> float:
         raise ValueError(f"{name} must be a finite number or -inf (no floor), got {value!r}") from None
 
 
+def drawn_blocks(draw, n: int, B: int, progress: bool, desc: str):
+    """``(start, draw(start))`` for the blocks of ``B`` of ``n`` samples, each block drawn
+    on a host thread while the one before runs, with a progress bar over the samples."""
+    with progress_bar(n, progress, desc, unit="image") as bar, ThreadPoolExecutor(max_workers=1) as pool:
+        upcoming = pool.submit(draw, 0)
+        for b in range(0, n, B):
+            drawn = upcoming.result()
+            if b + B < n:
+                upcoming = pool.submit(draw, b + B)
+            yield b, drawn
+            if bar is not None:
+                bar.update(min(B, n - b))
+
+
 def _counting_step(config, params, carry, events, new_sample, u):
     """A batch of samples side by side (learning off), counting each one's spikes."""
     state, counts = carry
@@ -200,21 +214,12 @@ class CompetitiveNetwork:
 
         state = self.state
         counts = np.zeros((n, self.n_neurons), np.float32)
-        # the next block's spikes are drawn on a host thread while this block runs
-        with progress_bar(n, progress, desc or ("train" if learn else "test"), unit="image") as bar, \
-                ThreadPoolExecutor(max_workers=1) as pool:
-            upcoming = pool.submit(draw, 0)
-            for b in range(0, n, B):
-                events, u = upcoming.result()
-                if b + B < n:
-                    upcoming = pool.submit(draw, b + B)
-                m = events.shape[0]
-                if learn or not self.compiled:
-                    state, counts[b:b + m] = self._sequential(config, state, events, u)
-                else:
-                    counts[b:b + m] = self._side_by_side(config, state, events, u)
-                if bar is not None:
-                    bar.update(m)
+        for b, (events, u) in drawn_blocks(draw, n, B, progress, desc or ("train" if learn else "test")):
+            m = events.shape[0]
+            if learn or not self.compiled:
+                state, counts[b:b + m] = self._sequential(config, state, events, u)
+            else:
+                counts[b:b + m] = self._side_by_side(config, state, events, u)
         if learn:  # leave W normalised, as the next sample would see it (and testing uses it)
             state = jax.jit(begin_sample, static_argnums=0)(config, self.params, state)
         if not all(np.isfinite(np.asarray(a)).all() for a in (state.WT, state.theta)):

@@ -19,7 +19,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Optional, Sequence
 
@@ -28,11 +27,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _validation as val
-from .competitive import CompetitiveNetwork
+from .competitive import CompetitiveNetwork, drawn_blocks
 from .encoders import poisson_events
 from .functional.competitive_step import begin_sample, competitive_step
 from .loops import run_compiled
-from .progress import progress_bar
 
 __all__ = ["present_together"]
 
@@ -131,21 +129,13 @@ def present_together(networks: Sequence[CompetitiveNetwork], probabilities, *, l
     state = _stack([net.state for net in networks])
     counts = np.zeros((K, n, first.n_neurons), np.float32)
     step = _members_step()
-    with progress_bar(n, progress, desc or f"train {K} networks", unit="image") as bar, \
-            ThreadPoolExecutor(max_workers=1) as pool:
-        upcoming = pool.submit(draw, 0)
-        for b in range(0, n, B):
-            events, u = upcoming.result()
-            if b + B < n:
-                upcoming = pool.submit(draw, b + B)
-            m = events.shape[0]
-            starts = np.zeros((m, T), np.float32)
-            starts[:, 0] = 1.0
-            seq = (events.reshape((m * T,) + events.shape[2:]), starts.reshape(-1), u.reshape(m * T, K))
-            state, out = run_compiled(step, config, params, state, seq, record=True, chunk_size=B * T)
-            counts[:, b:b + m] = np.moveaxis(np.asarray(out).reshape(m, T, K, -1).sum(1), 1, 0)
-            if bar is not None:
-                bar.update(m)
+    for b, (events, u) in drawn_blocks(draw, n, B, progress, desc or f"train {K} networks"):
+        m = events.shape[0]
+        starts = np.zeros((m, T), np.float32)
+        starts[:, 0] = 1.0
+        seq = (events.reshape((m * T,) + events.shape[2:]), starts.reshape(-1), u.reshape(m * T, K))
+        state, out = run_compiled(step, config, params, state, seq, record=True, chunk_size=B * T)
+        counts[:, b:b + m] = np.moveaxis(np.asarray(out).reshape(m, T, K, -1).sum(1), 1, 0)
     state = jax.jit(jax.vmap(begin_sample, in_axes=(None, 0, 0)), static_argnums=0)(config, params, state)
     finite = [bool(np.isfinite(np.asarray(a)).all()) for a in (state.WT, state.theta)]
     if not all(finite):
