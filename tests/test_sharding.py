@@ -33,9 +33,17 @@ SCRIPT = textwrap.dedent(r'''
 
     layouts = []  # where the state was at the end of each sharded run, before it was gathered
     gathered = ensemble_module.gathered
-    def axes(a):  # the mesh axis of each dimension (None: not split)
-        split = tuple(a.sharding.spec)
-        return [split[d] if d < len(split) else None for d in range(a.ndim)]
+    def axes(a):  # the mesh axis of each dimension (None: not split), read from where each device's part lies
+        mesh, parts = a.sharding.mesh, a.sharding.devices_indices_map(a.shape)
+        where = {device: position for position, device in np.ndenumerate(mesh.devices)}
+        def along(d):
+            for k, name in enumerate(mesh.axis_names):
+                starts = {(where[dev][k], part[d].start or 0) for dev, part in parts.items()}
+                size = mesh.devices.shape[k]  # split along axis k: each of its positions holds its own part
+                if len({start for _, start in starts}) == size > 1 and len(starts) == size:
+                    return name
+            return None
+        return [along(d) for d in range(a.ndim)]
     def spy(state):
         left = getattr(state.layer, "refractory_left", None)
         layouts.append({"W": axes(state.layer.W), "v": axes(state.layer.v),
