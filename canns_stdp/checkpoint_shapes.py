@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Dict, Optional
 
-import numpy as np
-
+from .functional.refractory import period_steps
 from .functional.synapses import Conv
 
 __all__ = ["conv_layer_shapes", "layer_shapes", "shapes_or_none"]
@@ -37,7 +36,7 @@ def _refractory_steps(config: dict) -> float:
     period, dt = config.get("refractory", 0.0), config.get("dt", 1.0)
     if not all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in (period, dt)) or dt <= 0:
         raise TypeError(f"refractory={period!r} with dt={dt!r} is not a period")
-    return float(np.round(period / dt))
+    return period_steps(period, dt)
 
 
 def layer_shapes(config: dict) -> Dict[str, tuple]:

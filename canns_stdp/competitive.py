@@ -58,6 +58,17 @@ def _check_floor(name: str, value) -> float:
         raise ValueError(f"{name} must be a finite number or -inf (no floor), got {value!r}") from None
 
 
+def checked_probabilities(probabilities, n_in: int) -> np.ndarray:
+    """``probabilities`` as a checked ``(N, n_in)`` float array of values in ``[0, 1]``."""
+    probs = val._to_float_array("probabilities", probabilities)
+    if probs.ndim != 2 or probs.shape[1] != n_in or probs.shape[0] == 0:
+        raise ValueError(f"probabilities must have shape (N, {n_in}) with N >= 1, got shape {probs.shape}")
+    val.check_finite("probabilities", probs)
+    if probs.min() < 0 or probs.max() > 1:
+        raise ValueError(f"probabilities must be in [0, 1], got values in [{probs.min()}, {probs.max()}]")
+    return probs
+
+
 def drawn_blocks(draw, n: int, B: int, progress: bool, desc: str):
     """``(start, draw(start))`` for the blocks of ``B`` of ``n`` samples, each block drawn
     on a host thread while the one before runs, with a progress bar over the samples."""
@@ -193,14 +204,7 @@ class CompetitiveNetwork:
         progress = val.check_bool("progress", progress)
         if desc is not None and not isinstance(desc, str):
             raise TypeError(f"desc must be a string or None, got {desc!r}")
-        probs = val._to_float_array("probabilities", probabilities)
-        if probs.ndim != 2 or probs.shape[1] != self.n_in or probs.shape[0] == 0:
-            raise ValueError(f"probabilities must have shape (N, {self.n_in}) with N >= 1, "
-                             f"got shape {probs.shape}")
-        val.check_finite("probabilities", probs)
-        if probs.min() < 0 or probs.max() > 1:
-            raise ValueError("probabilities must be in [0, 1], got values in "
-                             f"[{probs.min()}, {probs.max()}]")
+        probs = checked_probabilities(probabilities, self.n_in)
         T, n = self.steps_per_sample, probs.shape[0]
         config = self.config(learn)
         # each sample's spikes and winner draws come from its own seeded generator

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _validation as val
-from .competitive import CompetitiveNetwork, drawn_blocks
+from .competitive import CompetitiveNetwork, checked_probabilities, drawn_blocks
 from .encoders import poisson_events
 from .functional.competitive_step import begin_sample, competitive_step
 from .loops import run_compiled
@@ -105,7 +105,7 @@ def present_together(networks: Sequence[CompetitiveNetwork], probabilities, *, l
         probs = list(probabilities)
     else:
         probs = [probabilities] * K
-    probs = [_checked(p, networks[0].n_in) for p in probs]
+    probs = [checked_probabilities(p, networks[0].n_in) for p in probs]
     if len({p.shape for p in probs}) != 1:
         raise ValueError(f"every network's probabilities must have one shape, got {sorted({p.shape for p in probs})}")
     first = networks[0]
@@ -144,13 +144,3 @@ def present_together(networks: Sequence[CompetitiveNetwork], probabilities, *, l
         net.state = jax.tree_util.tree_map(lambda a: a[k], state)
     return list(counts)
 
-
-def _checked(p, n_in: int) -> np.ndarray:
-    """``p`` as a checked ``(N, n_in)`` array of probabilities."""
-    probs = val._to_float_array("probabilities", p)
-    if probs.ndim != 2 or probs.shape[1] != n_in or probs.shape[0] == 0:
-        raise ValueError(f"probabilities must have shape (N, {n_in}) with N >= 1, got shape {probs.shape}")
-    val.check_finite("probabilities", probs)
-    if probs.min() < 0 or probs.max() > 1:
-        raise ValueError(f"probabilities must be in [0, 1], got values in [{probs.min()}, {probs.max()}]")
-    return probs

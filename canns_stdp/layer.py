@@ -16,6 +16,7 @@ from . import _validation as v
 from .base import BrainInspiredModel
 from .functional.layer_step import LayerConfig, LayerParams, LayerState, forward_step, layer_state
 from .functional.neurons import LIFParams
+from .functional.refractory import period_steps
 from .functional.stdp import STDPParams, TraceParams
 from .functional.synapses import Dense, MaskedDense
 from .functional.traces import DECAY_METHODS, TRACE_MODES, decay_from_tau
@@ -307,8 +308,7 @@ class SpikingLayer(BrainInspiredModel):
     @property
     def refractory_steps(self) -> float:
         """The refractory period in whole steps: ``round(refractory / dt)``."""
-        period = v.check_nonnegative("refractory", self.refractory)
-        return float(np.round(period / v.check_positive("dt", self.dt)))
+        return period_steps(v.check_nonnegative("refractory", self.refractory), v.check_positive("dt", self.dt))
 
     @property
     def d_pre(self) -> float:

@@ -109,8 +109,9 @@ class Hebbian:
 def advance_neurons(trace_add: Callable, lif: LIFParams, traces: TraceParams, layer, x, post, current):
     """Steps 1-5 from the synaptic ``current``: ``(layer', new traces, decayed traces)``.
 
-    A layer state whose ``refractory_left`` is an array (not ``None``) has a refractory
-    period of ``lif.refractory`` steps (:func:`~canns_stdp.functional.neurons.refractory_lif_step`)."""
+    A layer state with a ``refractory_left`` counter (a
+    :class:`~canns_stdp.functional.layer_step.RefractoryLayerState`) has a refractory period
+    of ``lif.refractory`` steps (:func:`~canns_stdp.functional.neurons.refractory_lif_step`)."""
     left = getattr(layer, "refractory_left", None)
     if left is None:
         spikes, v = lif_step(lif, layer.v, current, post)

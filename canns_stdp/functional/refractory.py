@@ -25,8 +25,14 @@ Example:
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 
-__all__ = ["gate_current", "refractory_step"]
+__all__ = ["gate_current", "period_steps", "refractory_step"]
+
+
+def period_steps(period: float, dt: float) -> float:
+    """A refractory period given in the units of ``dt``, in whole steps: ``round(period / dt)``."""
+    return float(np.round(period / dt))
 
 
 def gate_current(counter, current):
