@@ -9,4 +9,11 @@ from .projection import Projection
 
 __all__ = ["AllToAll", "Izhikevich", "LIF", "LayerLIF", "Masked", "Network", "PoissonInput", "Population",
            "PopulationRateMonitor", "Projection", "Sparse", "SpikeInput", "SpikeMonitor", "StateMonitor",
-           "WeightMonitor", "fixed_in_degree", "fixed_probability", "from_indices"]
+           "WeightMonitor", "fixed_in_degree", "fixed_probability", "from_indices", "NetworkEnsemble"]
+
+
+def __getattr__(name):
+    if name == "NetworkEnsemble":  # loaded on first use: it brings in the trainers' ensembles
+        from .ensemble import NetworkEnsemble
+        return NetworkEnsemble
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
