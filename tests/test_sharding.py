@@ -155,6 +155,38 @@ SCRIPT = textwrap.dedent(r'''
                    neuron_axis="neurons")
     report["sweep"] = {"rows_equal": plain.rows == meshed.rows, "rows": len(meshed.rows)}
 
+    # networks run together, split along the members: what one device computes
+    import canns_stdp.network.ensemble as net_ensemble
+    from canns_stdp.network import (LayerLIF, Network, NetworkEnsemble, PoissonInput, Projection, SpikeInput,
+                                    SpikeMonitor, fixed_in_degree)
+    net_layouts, net_gathered = [], net_ensemble.gathered
+    def net_spy(state):
+        net_layouts.append(axes(state.projs[0].W))
+        return net_gathered(state)
+    net_ensemble.gathered = net_spy
+    def make_net(k):
+        return Network({"x": SpikeInput(6), "p": PoissonInput(10, rates_hz=50.0 + 10 * k),
+                        "e": LayerLIF(5, leak=0.8 + 0.02 * k, threshold=0.6)},
+                       [Projection("p", "e", weights=0.2, rule=rules.pair(0.01 * (k + 1), 0.011), delay=1),
+                        Projection("x", "e", weights=0.3, rule=rules.pair(0.01, 0.012)),
+                        Projection("e", "e", weights=0.1, connectivity=fixed_in_degree(2, seed=k), delay=2)],
+                       dt=1.0, seed=k)
+    members = Mesh(np.array(jax.devices()), ("members",))
+    nets_one, nets_many = [make_net(k) for k in range(K)], [make_net(k) for k in range(K)]
+    xs = [(rng.random((60, 6)) < 0.2).astype(np.float32) for _ in range(K)]
+    mons_one, mons_many = [[SpikeMonitor("e")] for _ in range(K)], [[SpikeMonitor("e")] for _ in range(K)]
+    NetworkEnsemble(nets_one).run(inputs=[{"x": x} for x in xs], monitors=mons_one)
+    NetworkEnsemble(nets_many, mesh=members).run(inputs=[{"x": x} for x in xs], monitors=mons_many)
+    report["networks"] = {
+        "spikes_equal": all(np.array_equal(a[0].i, b[0].i) and np.array_equal(a[0].t, b[0].t)
+                            for a, b in zip(mons_one, mons_many)),
+        "spikes": int(sum(m[0].i.size for m in mons_one)),
+        "W": max(float(np.abs(a.weights(p.name) - b.weights(p.name)).max())
+                 for a, b in zip(nets_one, nets_many) for p in a.projections),
+        "v": max(float(np.abs(a.state("e", "v") - b.state("e", "v")).max()) for a, b in zip(nets_one, nets_many)),
+        "layout": net_layouts[-1],
+    }
+
     # what does not fit the mesh is refused, naming the numbers
     def refused(build):
         try:
@@ -171,6 +203,7 @@ SCRIPT = textwrap.dedent(r'''
                                          neuron_axis="members")),
         "conv": refused(lambda: Ensemble([STDPTrainer(ConvSpikingLayer(1, 2, 3, input_shape=(6, 6)))], mesh=line,
                                          neuron_axis="neurons")),
+        "networks": refused(lambda: NetworkEnsemble([make_net(k) for k in range(6)], mesh=members)),
     }
     print("REPORT " + json.dumps(report))
 ''')
@@ -269,3 +302,11 @@ def test_axes_without_a_mesh_or_a_mesh_that_is_not_one_are_refused():
     with pytest.raises(TypeError, match=r"mesh must be a jax.sharding.Mesh, got \[0, 1\]"):
         Ensemble(members, mesh=[0, 1])
     np.testing.assert_array_equal(members[0].model.W.value, SpikingLayer(8, 2, seed=0).W.value)
+
+
+def test_networks_split_along_the_members_compute_what_one_device_computes(report):
+    r = report["networks"]
+    assert r["spikes_equal"] and r["spikes"] > 20
+    assert r["W"] <= 1e-6 and r["v"] <= 1e-6
+    assert r["layout"] == ["members", None, None]  # each device ran its own member's weights
+    assert "6 members do not split evenly over mesh axis 'members' of size 8" in report["errors"]["networks"]
