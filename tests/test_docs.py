@@ -81,6 +81,12 @@ def check_networks(ns):
     assert 5.0 < ns["spikes"].count.mean() < 150.0            # the excitatory neurons fire
     assert ns["weights"].values.shape == (10, 3)
     assert (pathlib.Path("network.npz")).stat().st_size > 1000
+    from canns_stdp.network import SpikeMonitor
+    alone, spikes = ns["small"](1, 0.05), SpikeMonitor("out")   # the ensemble's last member, run alone
+    alone.run(duration=50.0, monitors=[spikes])
+    assert spikes.count.sum() > 5
+    np.testing.assert_array_equal(ns["outputs"][3][0].i, spikes.i)
+    np.testing.assert_allclose(ns["sweep"][3].weights("input->out"), alone.weights("input->out"), atol=1e-6)
 
 
 CHECKS = {
