@@ -3,6 +3,11 @@
     python benchmarks/ensemble.py                       # 20x5 and 784x100, K = 1, 8, 64
     python benchmarks/ensemble.py --sizes 784x400 --members 1,8,64,256
     python benchmarks/ensemble.py --mesh                # members split over every device
+    python benchmarks/ensemble.py --networks 100 --members 8,64   # Song-like networks of 100 inputs
+
+With ``--networks N``: small Song, Miller & Abbott networks (N Poisson inputs onto one LIF
+neuron, pair STDP; each member its own seed), one ``NetworkEnsemble.run`` against the
+networks' own ``run`` one after the other.
 
 The job is the benchmark job (``canns_stdp.bench.job``): Poisson inputs with p = 0.05, LIF
 neurons, pair STDP every step; each member has its own seed and learning rate. "sequential"
@@ -53,7 +58,10 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--mesh", action="store_true",
                         help="split the ensemble's members over every device (K a multiple of the device count)")
+    parser.add_argument("--networks", type=int, default=0, help="Song-like networks of this many inputs instead")
     args = parser.parse_args(argv)
+    if args.networks:
+        return networks(args)
     mesh = Mesh(np.array(jax.devices()), ("members",)) if args.mesh else None
     rng = np.random.default_rng(0)
     for size in args.sizes.split(","):
@@ -68,6 +76,21 @@ def main(argv=None) -> None:
                        sequential_member_steps_per_s=K * args.steps / seq_s,
                        ensemble_member_steps_per_s=K * args.steps / ens_s, ratio=seq_s / ens_s)
             print(json.dumps(row), flush=True)
+
+
+def networks(args) -> None:
+    """Rows for ensembles of Song-like networks against their sequential runs."""
+    from canns_stdp.network import NetworkEnsemble
+    from canns_stdp.tasks import song
+    for K in (int(k) for k in args.members.split(",")):
+        sequential = [song.build(n_inputs=args.networks, seed=k) for k in range(K)]
+        ensemble = NetworkEnsemble([song.build(n_inputs=args.networks, seed=k) for k in range(K)])
+        seq_s, ens_s = timed([lambda: [net.run(args.steps) for net in sequential], lambda: ensemble.run(args.steps)])
+        row = dict(machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+                           f"jax {jax.default_backend()}", network=f"song, {args.networks} inputs", members=K,
+                   steps=args.steps, sequential_member_steps_per_s=K * args.steps / seq_s,
+                   ensemble_member_steps_per_s=K * args.steps / ens_s, ratio=seq_s / ens_s)
+        print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":
