@@ -9,7 +9,7 @@ MODULES = [  # every module whose docstrings hold examples
     "canns_stdp.brainpy_projection", "canns_stdp.checkpoint", "canns_stdp.compat", "canns_stdp.competitive",
     "canns_stdp.competitive_together",
     "canns_stdp.conv_layer", "canns_stdp.datasets", "canns_stdp.encoders", "canns_stdp.ensemble", "canns_stdp.layer",
-    "canns_stdp.mixed", "canns_stdp.monitors", "canns_stdp.network.network", "canns_stdp.readout", "canns_stdp.step",
+    "canns_stdp.mixed", "canns_stdp.monitors", "canns_stdp.network.ensemble", "canns_stdp.network.network", "canns_stdp.readout", "canns_stdp.step",
     "canns_stdp.sweep", "canns_stdp.trainer", "canns_stdp.rules", "canns_stdp.rules.base", "canns_stdp.rules.pair",
     "canns_stdp.rules.triplet", "canns_stdp.rules.reward", "canns_stdp.rules.restricted",
 ] + [f"canns_stdp.functional.{name}" for name in (

@@ -137,7 +137,7 @@ def test_a_layer_is_a_one_projection_network_bitwise(rng, rule, imposed):
     spikes = trainer.train(xs, posts, return_spikes=True, **given)
     net = Network({"x": SpikeInput(n_in), "y": LayerLIF(n_out, leak=0.85, threshold=4.0)},
                   [Projection("x", "y", weights=W0, rule=rule, learning_rate=0.5, d_pre=layer.d_pre,
-                              d_post=layer.d_post)])
+                              d_post=layer.d_post)], native=False)  # the XLA step, as the trainer's
     monitor = SpikeMonitor("y")
     net.run(inputs={"x": xs}, imposed=None if posts is None else {"y": posts}, monitors=[monitor], **given)
     steps_, neurons = np.nonzero(spikes)

@@ -8,17 +8,16 @@ runs every rule on every map. Every kernel is tested equal to the plain step.
 
 from __future__ import annotations
 
-from . import pair_layer, plain
 from .base import Execution
 
 __all__ = ["Execution", "choose"]
 
-_SPECIALISED = (pair_layer,)
-
 
 def choose(trainer, plastic: bool, config, params, state, seq) -> Execution:
-    """The execution of one call: the first specialised kernel that supports it, else plain."""
-    for kernel in _SPECIALISED:
+    """The execution of one call: the first specialised kernel that supports it, else plain.
+    (Imported here: a network, which needs none of them, does not load the layer's code.)"""
+    from . import pair_layer, plain
+    for kernel in (pair_layer,):
         execution = kernel.plan(trainer, plastic, config, params, state, seq)
         if execution is not None:
             return execution

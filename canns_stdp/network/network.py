@@ -13,7 +13,9 @@ from ..functional.dependence import WeightBounds
 from ..functional.stdp import TraceParams
 from ..functional.traces import TRACE_MODES
 from ..loops import compiled_chunks, default_chunk_size, drive, python_steps
-from .monitors import Monitor
+from ..kernels.native_network import native_chunk_size, native_network_chunks, why_not_native
+from ..kernels.native_pair import native_available
+from .monitors import Monitor, SpikeMonitor
 from .populations import Population
 from .connectivity import Sparse
 from .projection import Projection
@@ -52,6 +54,9 @@ class Network:
         seed: seed of the Poisson inputs' spikes.
         compiled: compiled loop (``True``) or Python loop (``False``), the same step.
         chunk_size: steps per compiled chunk (default: from the inputs' size).
+        native: run the compiled loop's chunks through the native CPU kernel
+            (:mod:`canns_stdp.kernels.native_network`): ``None`` (default) where it can,
+            ``True`` always (a run it cannot do is refused, saying why), ``False`` never.
 
     Example:
         >>> from canns_stdp import rules
@@ -66,7 +71,8 @@ class Network:
     """
 
     def __init__(self, populations: Mapping[str, Population], projections: Sequence[Projection] = (), *,
-                 dt: float = 0.1, seed: int = 0, compiled: bool = True, chunk_size: Optional[int] = None):
+                 dt: float = 0.1, seed: int = 0, compiled: bool = True, chunk_size: Optional[int] = None,
+                 native: Optional[bool] = None):
         if not isinstance(populations, Mapping) or not populations:
             raise ValueError(f"populations must be a non-empty dict of name: population, got {populations!r}")
         for name, pop in populations.items():
@@ -87,7 +93,9 @@ class Network:
             raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
         if not isinstance(compiled, bool):
             raise TypeError(f"compiled must be True or False, got {compiled!r}")
-        self.compiled, self.seed = compiled, int(seed)
+        if native is not None and not isinstance(native, bool):
+            raise TypeError(f"native must be None, True or False, got {native!r}")
+        self.compiled, self.seed, self.native = compiled, int(seed), native
         self.chunk_size = None if chunk_size is None else v.check_positive_int("chunk_size", chunk_size)
         self._build()
         self.steps_run = 0
@@ -258,18 +266,29 @@ class Network:
             if not isinstance(m, Monitor):
                 raise TypeError(f"monitors must be canns_stdp.network monitors, got {m!r}")
         bound = [m.bind(self) for m in monitors]
-        chunk, snapshots = self._chunking(monitors, seq_width=sum(p.n for n, p in self.populations.items()
-                                                                  if n in given or n in forced) + 1)
-        sampled = [(m, b) for m, b in zip(monitors, bound) if m not in snapshots]
+        seq_width = sum(p.n for n, p in self.populations.items() if n in given or n in forced) + 1
         order = [n for n in self.populations]
         seq = [np.arange(T, dtype=np.int32)]
         seq += [given[n] for n in order if n in given] + [forced[n] for n in order if n in forced]
         if wants_reward:
             seq.append(v.as_per_step("reward", reward, T))
-        config, params = self._plan(learn, set(given), set(forced), wants_reward,
-                                    [b[0] for _, b in sampled], [b[1] for _, b in sampled])
-        run_chunk = (compiled_chunks(monitored_step, config, params, chunk) if self.compiled
-                     else python_steps(monitored_step, config, params))
+        native = self.compiled and self.native is not False and (self.native or native_available(warn=True))
+        while True:
+            chunk, snapshots = self._chunking(monitors, seq_width, native)
+            sampled = [(m, b) for m, b in zip(monitors, bound) if m not in snapshots]
+            config, params = self._plan(learn, set(given), set(forced), wants_reward,
+                                        [b[0] for _, b in sampled], [b[1] for _, b in sampled])
+            why = why_not_native(config, params) if native else ""
+            if native and why and self.native:
+                raise ValueError(f"native=True, but the native kernel cannot run this network: {why}")
+            if not why:
+                break
+            native = False
+        if native:
+            run_chunk = native_network_chunks(config, params, chunk)
+        else:
+            run_chunk = (compiled_chunks(monitored_step, config, params, chunk) if self.compiled
+                         else python_steps(monitored_step, config, params))
         for m in monitors:
             m.begin()
 
@@ -293,13 +312,17 @@ class Network:
         for m in monitors:
             m.commit()
 
-    def _chunking(self, monitors, seq_width: int):
+    def _chunking(self, monitors, seq_width: int, native: bool = False):
         """``(chunk size, {monitor: (sampler, take)} read between chunks)``.
 
         Monitors that sample every ``k > 1`` steps are read from the state between chunks
         when chunks can end on their steps (a chunk size dividing every ``k``, of at least
-        128 steps), which costs nothing per step; otherwise they sample every step."""
-        chunk = self.chunk_size or default_chunk_size(seq_width)
+        128 steps), which costs nothing per step; otherwise they sample every step. The
+        native kernel takes longer chunks (its calls cost about 0.3 ms each)."""
+        recorded = sum(self.populations[m.population].n if isinstance(m, SpikeMonitor) else 4 for m in monitors
+                       if getattr(m, "every", 1) == 1)
+        chunk = self.chunk_size or (native_chunk_size(4 * seq_width + recorded) if native
+                                    else default_chunk_size(seq_width))
         periodic = [m for m in monitors if getattr(m, "every", 1) > 1]
         if not periodic or self.chunk_size is not None:
             return chunk, {}

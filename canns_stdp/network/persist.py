@@ -68,7 +68,7 @@ def save(net, path):
             arrays[f"structure/{proj.name}/delay"] = per_synapse
         projections.append(entry)
     config = {"populations": pops, "projections": projections, "dt": net.dt, "seed": net.seed,
-              "compiled": net.compiled, "chunk_size": net.chunk_size, "steps_run": net.steps_run}
+              "compiled": net.compiled, "chunk_size": net.chunk_size, "native": net.native, "steps_run": net.steps_run}
     arrays = {f"network/{k}": a for k, a in arrays.items()}
     return write_checkpoint(path, {"network": {"kind": KIND, "config": config}}, arrays)
 
@@ -112,7 +112,7 @@ def load(path, network_cls):
             projections.append(Projection(connectivity=connectivity, delay=delay, weights=0.0,
                                           rule=None if rule is None else rule_from_config(rule), **entry))
         net = network_cls(pops, projections, dt=config["dt"], seed=config["seed"], compiled=config["compiled"],
-                          chunk_size=config["chunk_size"])
+                          chunk_size=config["chunk_size"], native=config.get("native"))
     except CheckpointError:
         raise
     except (KeyError, TypeError, ValueError) as err:

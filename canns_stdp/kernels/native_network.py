@@ -1,0 +1,762 @@
+"""The native CPU kernel of networks: a whole chunk of a network's steps in one call.
+
+It computes :func:`canns_stdp.network.step.network_step` step after step, for networks
+built of what it knows (:func:`network_compatible`): Poisson and given inputs,
+:class:`~canns_stdp.network.LIF`, :class:`~canns_stdp.network.LayerLIF` and
+:class:`~canns_stdp.network.Izhikevich` neurons, all-to-all and sparse projections with a
+delay per projection, and pair STDP with a built-in weight dependence or Vogels et al.'s
+inhibitory rule. Its cost follows the spikes: each population lists its active neurons
+once per step (a ring of lists for the delayed projections), a projection's input visits
+the fan-out of the neurons whose spikes arrive, and plasticity the synapses of the
+neurons that spiked, as the XLA step's local update does.
+
+The network is handed to the kernel as a few flat arrays: ``plan`` (integers: the order
+of the populations, then a record per population and per projection, see
+:func:`_plan`), ``num`` (every number, per neuron), ``idx`` (the sparse projections'
+index tables), the state ``S`` and the weights ``W`` (updated in place), and the given
+inputs and imposed spikes of the chunk's steps. Every number is computed as the XLA
+step computes it, in float32 and in the same order (a sparse projection's input sums the
+arriving neurons in ascending order, as the XLA step's scatter does); XLA may round a
+multiply-add once where the kernel rounds twice, so results equal the plain step to
+float rounding.
+
+It is registered with brainevent's :class:`XLACustomKernel` (numba on the CPU), as the
+layer's native kernel (:mod:`canns_stdp.kernels.native_pair`), and cached on disk.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..functional.dependence import DEPENDENCES
+from ..functional.traces import TRACE_MODES
+from .native_pair import native_available, numba
+
+if numba is not None:
+    from brainevent import XLACustomKernel, numba_kernel
+    from numba.extending import overload
+
+__all__ = ["native_chunk_size", "native_network_chunks", "network_compatible", "why_not_native"]
+
+# population kinds, projection kinds and rules, as the kernel's branches test them
+GIVEN, POISSON, LIF_COND, LIF_CURRENT, LAYER_LIF, IZHIKEVICH = range(6)
+DENSE, SPARSE = range(2)
+NO_RULE, PAIR, VOGELS = range(3)
+_PAIRINGS = ("symmetric", "causal", "strict")
+_DEPENDENCE_CODES = {DEPENDENCES[name]: code for code, name in enumerate(("additive", "hard", "soft", "power"))}
+_HEAD = 2        # plan[0] = populations, plan[1] = projections, then the update order
+_POP = 18        # integers per population record
+_PROJ = 24       # integers per projection record
+# a population's numbers in ``num``, each n floats, in this order
+_POP_NUMBERS = {
+    POISSON: ("p",),
+    LIF_COND: ("dt_tau_m", "v_rest", "E_exc", "E_inh", "bias", "dt_tau_exc", "dt_tau_inh", "v_threshold",
+               "refractory_steps", "v_reset", "theta_decay", "theta_plus"),
+    LIF_CURRENT: ("dt_tau_m", "v_rest", "E_exc", "E_inh", "bias", "dt_tau_exc", "dt_tau_inh", "v_threshold",
+                  "refractory_steps", "v_reset", "theta_decay", "theta_plus"),
+    LAYER_LIF: ("leak", "threshold", "v_reset", "theta_decay", "theta_plus"),
+    IZHIKEVICH: ("dt_a", "b", "c", "d", "h"),
+}
+_STATE_FIELDS = {GIVEN: ("spike",), POISSON: ("spike",), LIF_COND: ("v", "g_exc", "g_inh", "refractory", "spike",
+                                                                     "theta"),
+                 LIF_CURRENT: ("v", "g_exc", "g_inh", "refractory", "spike", "theta"),
+                 LAYER_LIF: ("v", "spike", "theta"), IZHIKEVICH: ("v", "u", "spike")}
+# a projection's numbers in ``num``: scalars
+_PROJ_NUMBERS = ("d_pre", "a_pre", "d_post", "a_post", "lr", "w_min", "w_max", "mu", "A_plus", "A_minus", "alpha")
+_N_PROJ_NUMBERS = len(_PROJ_NUMBERS)
+
+
+def _pop_kind(template) -> int:
+    from ..network.populations import LIF, Izhikevich, LayerLIF, PoissonInput, SpikeInput
+    kinds = {SpikeInput: GIVEN, PoissonInput: POISSON, LayerLIF: LAYER_LIF, Izhikevich: IZHIKEVICH}
+    if type(template) is LIF:
+        return LIF_COND if template.synapse == "conductance" else LIF_CURRENT
+    return kinds.get(type(template), -1)
+
+
+def why_not_native(config, params) -> str:
+    """Why the native kernel cannot run this network's step ("" when it can)."""
+    from ..network.connectivity import AllToAll, Sparse
+    from ..rules.inhibitory import Vogels
+    from ..rules.pair import Pair
+    if not native_available(warn=False):
+        return "it needs numba (pip install 'canns_stdp[native]') and JAX on the CPU"
+    if config.reward:
+        return "a reward-modulated rule"
+    for pop in config.pops:
+        if _pop_kind(pop.template) < 0:
+            return f"population {pop.name!r} is a {type(pop.template).__name__}"
+    for s in config.samplers:
+        if s.kind not in ("spikes", "rate"):
+            return f"a monitor samples {s.kind} at every step"
+    for proj, p in zip(config.projs, params.projs):
+        if proj.delay is None:
+            return f"projection {proj.name!r} has a delay per synapse"
+        if type(proj.connectivity) not in (AllToAll, Sparse):
+            return f"projection {proj.name!r} has {type(proj.connectivity).__name__} connectivity"
+        if not proj.plastic or not config.learn:
+            continue
+        if type(p.rule) not in (Pair, Vogels):
+            return f"projection {proj.name!r} learns with {type(p.rule).__name__}"
+        if type(p.rule) is Pair and p.rule.dependence not in _DEPENDENCE_CODES:
+            return f"projection {proj.name!r} has a user weight dependence"
+        if proj.trace_add not in TRACE_MODES.values():
+            return f"projection {proj.name!r} has a user trace"
+        numbers = (*p.traces, p.lr, *p.bounds) + tuple(np.asarray(getattr(p.rule, f, 0.0))
+                                                       for f in ("A_plus", "A_minus", "alpha"))
+        if any(np.ndim(a) for a in numbers):
+            return f"projection {proj.name!r} has per-synapse or per-neuron learning numbers"
+    return ""
+
+
+def network_compatible(config, params) -> bool:
+    """Whether the native kernel runs this network's step (numba present, on the CPU)."""
+    return not why_not_native(config, params)
+
+
+_CHUNK_BYTES = 8 << 20
+
+
+def native_chunk_size(bytes_per_step: int) -> int:
+    """Steps per native call: about 8 MiB of per-step inputs and records, between 1,024
+    and 16,384 steps (a call costs about 0.3 ms on the host)."""
+    steps = max(1, _CHUNK_BYTES // max(1, bytes_per_step))
+    return int(min(16384, max(1024, 1 << (steps.bit_length() - 1))))
+
+
+if numba is not None:
+    f32 = np.float32
+    _ZERO, _ONE, _TO_UNIT = f32(0.0), f32(1.0), f32(1.0 / (1 << 24))
+    _IZ_A, _IZ_B, _IZ_C, _IZ_PEAK = f32(0.04), f32(5.0), f32(140.0), f32(30.0)
+    _U16 = np.uint32(16)
+
+    @numba.njit(inline="always")
+    def _mix(x):
+        """Wellons' lowbias32 on uint32 (numba widens integer products: each is cut back
+        to 32 bits, the wrap-around of the XLA step's)."""
+        x = x ^ (x >> _U16)
+        x = np.uint32(x * np.uint32(0x7FEB352D))
+        x = x ^ (x >> np.uint32(15))
+        x = np.uint32(x * np.uint32(0x846CA68B))
+        return np.uint32(x ^ (x >> _U16))
+
+    @numba.njit(inline="always")
+    def _poisson(spikes, seed, step, counters, below):
+        """``u < p`` as ``k < ceil(p · 2**24)`` for ``u = k · 2**-24``: exact, in integers."""
+        base = _mix(np.uint32(seed) ^ _mix(np.uint32(np.uint32(step) + np.uint32(0x9E3779B9))))
+        for j in range(spikes.shape[0]):
+            spikes[j] = _ONE if (_mix(np.uint32(base + counters[j])) >> np.uint32(8)) < below[j] else _ZERO
+
+    @numba.njit(inline="always")
+    def _factors(w, dependence, w_min, w_max, mu):
+        if dependence == 0:
+            return _ONE, _ONE
+        if dependence == 1:
+            return (_ONE if w_max - w > _ZERO else _ZERO), (_ONE if w - w_min > _ZERO else _ZERO)
+        up, down = max(w_max - w, _ZERO), max(w - w_min, _ZERO)
+        if dependence == 2:
+            return up, down
+        return up ** mu, down ** mu
+
+    @numba.njit(inline="always")
+    def _updated(w, rule, s_j, P_i, Q_j, a_i, x_i, dec_j, c, dependence, hardbound):
+        """One synapse's ``clip(W + lr · dW)`` (``c``: the projection's numbers)."""
+        lr, w_min, w_max, mu, A_plus, A_minus, alpha = c[4], c[5], c[6], c[7], c[8], c[9], c[10]
+        if rule == PAIR:
+            fp, fm = _factors(w, dependence, w_min, w_max, mu)
+            dw = fp * ((A_plus * s_j) * P_i) - fm * ((A_minus * Q_j) * a_i)
+        else:
+            dw = s_j * x_i + (dec_j - alpha) * a_i
+        w = w + lr * dw
+        if hardbound:
+            w = min(max(w, w_min), w_max)
+        return w
+
+    @numba.njit(inline="always")
+    def _listed(x, out):
+        """The indices of the nonzero entries of ``x`` into ``out``; their count. Blocks of
+        32 entries none of which is active (most, when spikes are sparse) cost one vector
+        test. (Every hot loop indexes views from 0: numba's wrap-around of negative
+        indices would stop the vectoriser on an offset loaded from memory.)"""
+        count, n = 0, x.shape[0]
+        for start in range(0, n, 32):
+            stop = min(start + 32, n)
+            any_active = np.uint8(0)
+            for j in range(start, stop):
+                any_active |= np.uint8(x[j] != _ZERO)
+            if any_active:
+                for j in range(start, stop):
+                    if x[j] != _ZERO:
+                        out[count] = j
+                        count += 1
+        return count
+
+    @numba.njit(cache=True, nogil=True, fastmath={"contract"})  # multiply-adds fused, as XLA's
+    def _chunk(plan, num, idx, seeds, head, X, Y, S_in, W_in, S, W, rec_s, rec_r):
+        n_pops, n_projs = plan[0], plan[1]
+        t0, n_steps, learn = head[0], head[1], head[2]
+        pops = _HEAD + n_pops
+        projs = pops + _POP * n_pops
+        # rings of active lists: per population, one list per slot of its history (or one)
+        ring_at = np.zeros(n_pops + 1, np.int64)
+        count_at = np.zeros(n_pops + 1, np.int64)
+        most_n = 1
+        for i in range(n_pops):
+            r = pops + _POP * i
+            slots = max(plan[r + 10], 1)
+            ring_at[i + 1] = ring_at[i] + slots * plan[r + 1]
+            count_at[i + 1] = count_at[i] + slots
+            most_n = max(most_n, plan[r + 1])
+        ring = np.zeros(max(ring_at[n_pops], 1), np.int32)
+        counts = np.zeros(max(count_at[n_pops], 1), np.int64)
+        for i in range(n_pops):
+            r = pops + _POP * i
+            n, hist, H = plan[r + 1], plan[r + 9], plan[r + 10]
+            for slot in range(H):
+                row = S[hist + slot * n:hist + (slot + 1) * n]
+                counts[count_at[i] + slot] = _listed(row, ring[ring_at[i] + slot * n:])
+        counters = np.empty(most_n, np.uint32)
+        for j in range(most_n):
+            counters[j] = np.uint32((j * 0x85EBCA6B) & 0xFFFFFFFF)
+        below_at = np.zeros(n_pops + 1, np.int64)
+        for i in range(n_pops):
+            r = pops + _POP * i
+            below_at[i + 1] = below_at[i] + (plan[r + 1] if plan[r] == POISSON else 0)
+        below = np.zeros(max(below_at[n_pops], 1), np.uint32)
+        for i in range(n_pops):
+            r = pops + _POP * i
+            if plan[r] == POISSON:
+                for j in range(plan[r + 1]):
+                    below[below_at[i] + j] = np.uint32(min(np.ceil(np.float64(num[plan[r + 15] + j]) * 16777216.0),
+                                                           16777216.0))
+        current = np.zeros(most_n, np.float32)
+        exc = np.zeros(most_n, np.float32)
+        inh = np.zeros(most_n, np.float32)
+        # the decayed traces of a step, per projection
+        dec_at = np.zeros(n_projs + 1, np.int64)
+        for k in range(n_projs):
+            q = projs + _PROJ * k
+            dec_at[k + 1] = dec_at[k] + plan[pops + _POP * plan[q] + 1] + plan[pops + _POP * plan[q + 1] + 1]
+        decayed = np.zeros(max(dec_at[n_projs], 1), np.float32)
+        if learn:  # weights out of their bounds are clipped where the full update clips every synapse
+            for k in range(n_projs):
+                q = projs + _PROJ * k
+                if plan[q + 13] and plan[q + 4] == DENSE and plan[q + 18]:
+                    c = num[plan[q + 21]:plan[q + 21] + _N_PROJ_NUMBERS]
+                    for s in range(plan[q + 6], plan[q + 6] + plan[q + 5]):
+                        W[s] = min(max(W[s], c[5]), c[6])
+        for step in range(n_steps):
+            t = t0 + step
+            for o in range(n_pops):
+                i = plan[_HEAD + o]
+                r = pops + _POP * i
+                kind, n, spike = plan[r], plan[r + 1], plan[r + 2]
+                slots = max(plan[r + 10], 1)
+                if kind == GIVEN:
+                    S[spike:spike + n] = X[step, plan[r + 11]:plan[r + 11] + n]
+                elif kind == POISSON:
+                    _poisson(S[spike:spike + n], seeds[i], t, counters[:n], below[below_at[i]:below_at[i] + n])
+                else:
+                    have_exc, have_inh = False, False
+                    for k in range(n_projs):
+                        q = projs + _PROJ * k
+                        if plan[q + 1] != i:
+                            continue
+                        _projected(plan, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, current)
+                        target = exc if plan[q + 2] == 0 else inh
+                        if (have_exc if plan[q + 2] == 0 else have_inh):
+                            for j in range(n):
+                                target[j] = target[j] + current[j]
+                        else:
+                            for j in range(n):
+                                target[j] = current[j]
+                            if plan[q + 2] == 0:
+                                have_exc = True
+                            else:
+                                have_inh = True
+                    if not have_exc:  # an absent input adds 0, as the XLA step's
+                        exc[:n] = _ZERO
+                    if not have_inh:
+                        inh[:n] = _ZERO
+                    _neurons(kind, plan, r, num, S, Y, step, exc, inh)
+                # this step's active list, and the ring buffer of past spikes
+                slot = t % slots
+                counts[count_at[i] + slot] = _listed(S[spike:spike + n], ring[ring_at[i] + slot * n:])
+                if plan[r + 9] >= 0:
+                    S[plan[r + 9] + slot * n:plan[r + 9] + (slot + 1) * n] = S[spike:spike + n]
+            if learn:
+                for k in range(n_projs):
+                    q = projs + _PROJ * k
+                    if plan[q + 13]:
+                        _learn(plan, num, idx, S, W, q, pops, t, ring, ring_at, counts, count_at,
+                               decayed[dec_at[k]:dec_at[k + 1]])
+            for i in range(n_pops):  # what the monitors sample
+                r = pops + _POP * i
+                n, spike = plan[r + 1], plan[r + 2]
+                if plan[r + 13] >= 0:
+                    _record(S[spike:spike + n], rec_s[step, plan[r + 13]:plan[r + 13] + n])
+                if plan[r + 14] >= 0:
+                    rec_r[step, plan[r + 14]] = _total(S[spike:spike + n]) / f32(n)
+
+    @numba.njit(inline="always")
+    def _record(spikes, row):
+        for j in range(spikes.shape[0]):
+            row[j] = spikes[j] > _ZERO
+
+    @numba.njit(inline="always")
+    def _total(x):
+        total = _ZERO
+        for j in range(x.shape[0]):
+            total += x[j]
+        return total
+
+    @numba.njit(inline="always")
+    def _arrivals(plan, q, pops, t):
+        """``(offset in S of the arriving activity, slot of its active list)``."""
+        r = pops + _POP * plan[q]
+        n, delay, H = plan[r + 1], plan[q + 3], plan[r + 10]
+        if delay == 0:
+            return plan[r + 2], t % max(H, 1)
+        slot = (t - delay) % H
+        return plan[r + 9] + slot * n, slot
+
+    @numba.njit(inline="always")
+    def _projected(plan, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, current):
+        """A projection's input this step into ``current`` (its target's size)."""
+        pre = plan[q]
+        n_pre, n_post = plan[pops + _POP * pre + 1], plan[pops + _POP * plan[q + 1] + 1]
+        a, slot = _arrivals(plan, q, pops, t)
+        listed = ring[ring_at[pre] + slot * n_pre:ring_at[pre] + slot * n_pre + counts[count_at[pre] + slot]]
+        w0 = plan[q + 6]
+        for j in range(n_post):
+            current[j] = _ZERO
+        if plan[q + 4] == DENSE:
+            for j in range(n_post):
+                total = _ZERO
+                row = w0 + j * n_pre
+                for i in listed:
+                    total += W[row + i] * S[a + i]
+                current[j] = total
+            return
+        out_start, post_of = plan[q + 7], plan[q + 8]
+        for i in listed:
+            x = S[a + i]
+            for m in range(idx[out_start + i], idx[out_start + i + 1]):
+                j = idx[post_of + m]
+                current[j] = current[j] + W[w0 + m] * x
+
+    @numba.njit(inline="always")
+    def _neurons(kind, plan, r, num, S, Y, step, exc, inh):
+        n, p = np.int64(plan[r + 1]), plan[r + 15]
+        imposed = plan[r + 12]
+        given = Y[step, max(imposed, 0):max(imposed, 0) + n] if imposed >= 0 else Y[step, :0]
+        spike = S[plan[r + 2]:plan[r + 2] + n]
+        if kind == LIF_COND or kind == LIF_CURRENT:
+            rows = (S[plan[r + 3]:plan[r + 3] + n], S[plan[r + 4]:plan[r + 4] + n], S[plan[r + 5]:plan[r + 5] + n],
+                    S[plan[r + 6]:plan[r + 6] + n], spike, S[plan[r + 7]:plan[r + 7] + n])
+            c, uniform = num[p:p + 12 * n].reshape((12, n)), plan[r + 17] == 1
+            # constant flags, each case a loop of its own that the compiler vectorises
+            if kind == LIF_COND and imposed < 0:
+                _lif(True, rows, c, exc[:n], inh[:n], given, False, uniform)
+            elif kind == LIF_COND:
+                _lif(True, rows, c, exc[:n], inh[:n], given, True, uniform)
+            elif imposed < 0:
+                _lif(False, rows, c, exc[:n], inh[:n], given, False, uniform)
+            else:
+                _lif(False, rows, c, exc[:n], inh[:n], given, True, uniform)
+        elif kind == LAYER_LIF:
+            v, theta, c = S[plan[r + 3]:plan[r + 3] + n], S[plan[r + 7]:plan[r + 7] + n], num[p:p + 5 * n]
+            for j in range(n):
+                drive = exc[j] - inh[j]
+                vm = c[j] * v[j] + drive
+                fired = given[j] > _ZERO if imposed >= 0 else vm >= c[n + j] + theta[j]
+                s = _ONE if fired else _ZERO
+                v[j] = c[2 * n + j] if fired else vm
+                spike[j] = s
+                theta[j] = c[3 * n + j] * theta[j] + c[4 * n + j] * s
+        else:  # IZHIKEVICH
+            v, u_, c, substeps = S[plan[r + 3]:plan[r + 3] + n], S[plan[r + 8]:plan[r + 8] + n], num[p:p + 5 * n], \
+                plan[r + 16]
+            for j in range(n):
+                drive = exc[j] - inh[j]
+                vm, u, h = v[j], u_[j], c[4 * n + j]
+                for _ in range(substeps):
+                    vm = vm + h * (_IZ_A * vm * vm + _IZ_B * vm + _IZ_C - u + drive)
+                u = u + c[j] * (c[n + j] * vm - u)
+                fired = given[j] > _ZERO if imposed >= 0 else vm >= _IZ_PEAK
+                v[j] = c[2 * n + j] if fired else vm
+                u_[j] = u + c[3 * n + j] if fired else u
+                spike[j] = _ONE if fired else _ZERO
+
+    def _at(x, j):
+        """``x[j]``, or ``x`` itself when it is one number for every neuron."""
+
+    @overload(_at, inline="always")
+    def _at_overload(x, j):
+        if isinstance(x, numba.types.Array):
+            return lambda x, j: x[j]
+        return lambda x, j: x
+
+    @numba.njit(inline="always")
+    def _lif(conductance, rows, c, exc, inh, given, imposed, uniform):
+        """:class:`~canns_stdp.network.LIF`'s step (``c``: its numbers, one row each);
+        numbers the same for every neuron are passed as scalars, a loop of their own."""
+        v, ge, gi, left, spike, theta = rows
+        if uniform:
+            _lif_loop(conductance, v, ge, gi, left, spike, theta, exc, inh, given, imposed, c[0, 0], c[1, 0],
+                      c[2, 0], c[3, 0], c[4, 0], c[5, 0], c[6, 0], c[7, 0], c[8, 0], c[9, 0], c[10, 0], c[11, 0])
+        else:
+            _lif_loop(conductance, v, ge, gi, left, spike, theta, exc, inh, given, imposed, c[0], c[1], c[2], c[3],
+                      c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11])
+
+    @numba.njit(inline="always")
+    def _lif_loop(conductance, v, ge, gi, left, spike, theta, exc, inh, given, imposed, dt_tau_m, v_rest, E_exc,
+                  E_inh, bias, dt_tau_exc, dt_tau_inh, v_threshold, refractory, v_reset, theta_decay, theta_plus):
+        for j in range(v.shape[0]):
+            vm, g_e, g_i = v[j], ge[j], gi[j]
+            if conductance:
+                dv = (_at(v_rest, j) - vm + g_e * (_at(E_exc, j) - vm) + g_i * (_at(E_inh, j) - vm)
+                      + _at(bias, j))
+            else:
+                dv = _at(v_rest, j) - vm + g_e - g_i + _at(bias, j)
+            resting = left[j] > _ZERO
+            vm = vm if resting else vm + _at(dt_tau_m, j) * dv
+            ge[j] = g_e - _at(dt_tau_exc, j) * g_e + exc[j]
+            gi[j] = g_i - _at(dt_tau_inh, j) * g_i + inh[j]
+            if imposed:
+                fired = given[j] > _ZERO
+            else:
+                fired = (vm > _at(v_threshold, j) + theta[j]) & (not resting)
+            s = _ONE if fired else _ZERO
+            left[j] = _at(refractory, j) if fired else max(left[j] - _ONE, _ZERO)
+            v[j] = _at(v_reset, j) if fired else vm
+            spike[j] = s
+            theta[j] = _at(theta_decay, j) * theta[j] + _at(theta_plus, j) * s
+
+    @numba.njit(inline="always")
+    def _advance_trace(trace, spikes, decay, amplitude, nearest, decayed):
+        """``decayed = decay · trace``, ``trace' = add(decayed, spikes, amplitude)``."""
+        for i in range(trace.shape[0]):
+            decayed[i] = decay * trace[i]
+        if nearest:
+            for i in range(trace.shape[0]):
+                trace[i] = amplitude if spikes[i] > _ZERO else decayed[i]
+        else:
+            for i in range(trace.shape[0]):
+                trace[i] = decayed[i] + amplitude * spikes[i]
+
+    @numba.njit(inline="always")
+    def _learn(plan, num, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, decayed):
+        """Traces, then the synapses of the arriving inputs and of the neurons that fired."""
+        pre, post = plan[q], plan[q + 1]
+        rp, rq = pops + _POP * pre, pops + _POP * post
+        n_pre, n_post = plan[rp + 1], plan[rq + 1]
+        a, slot = _arrivals(plan, q, pops, t)
+        arrived = ring[ring_at[pre] + slot * n_pre:ring_at[pre] + slot * n_pre + counts[count_at[pre] + slot]]
+        post_slot = t % max(plan[rq + 10], 1)
+        fired = ring[ring_at[post] + post_slot * n_post:
+                     ring_at[post] + post_slot * n_post + counts[count_at[post] + post_slot]]
+        s_at = plan[rq + 2]
+        c = num[plan[q + 21]:plan[q + 21] + _N_PROJ_NUMBERS]
+        nearest, rule, pairing = plan[q + 15], plan[q + 14], plan[q + 16]
+        dependence, hardbound = plan[q + 17], plan[q + 18]
+        tr_pre, tr_post = plan[q + 19], plan[q + 20]
+        _advance_trace(S[tr_pre:tr_pre + n_pre], S[a:a + n_pre], c[0], c[1], nearest, decayed[:n_pre])
+        _advance_trace(S[tr_post:tr_post + n_post], S[s_at:s_at + n_post], c[2], c[3], nearest, decayed[n_pre:])
+        # the pairing's traces: P (pre, with post spikes) and Q (post, with pre spikes)
+        P_at, P_dec = (tr_pre, False) if pairing != 2 else (0, True)
+        Q_dec = pairing != 0
+        w0 = plan[q + 6]
+        if plan[q + 4] == DENSE:
+            for i in arrived:
+                P_i = decayed[i] if P_dec else S[P_at + i]
+                for j in range(n_post):
+                    Q_j = decayed[n_pre + j] if Q_dec else S[tr_post + j]
+                    s = w0 + j * n_pre + i
+                    W[s] = _updated(W[s], rule, S[s_at + j], P_i, Q_j, S[a + i], S[tr_pre + i],
+                                    decayed[n_pre + j], c, dependence, hardbound)
+            for j in fired:
+                Q_j = decayed[n_pre + j] if Q_dec else S[tr_post + j]
+                for i in range(n_pre):
+                    if S[a + i] != _ZERO:
+                        continue
+                    P_i = decayed[i] if P_dec else S[P_at + i]
+                    s = w0 + j * n_pre + i
+                    W[s] = _updated(W[s], rule, S[s_at + j], P_i, Q_j, _ZERO, S[tr_pre + i],
+                                    decayed[n_pre + j], c, dependence, hardbound)
+            return
+        out_start, post_of, in_start, position, pre_of = plan[q + 7], plan[q + 8], plan[q + 9], plan[q + 10], \
+            plan[q + 11]
+        for i in arrived:
+            P_i = decayed[i] if P_dec else S[P_at + i]
+            for m in range(idx[out_start + i], idx[out_start + i + 1]):
+                j = idx[post_of + m]
+                Q_j = decayed[n_pre + j] if Q_dec else S[tr_post + j]
+                W[w0 + m] = _updated(W[w0 + m], rule, S[s_at + j], P_i, Q_j, S[a + i], S[tr_pre + i],
+                                     decayed[n_pre + j], c, dependence, hardbound)
+        for j in fired:
+            Q_j = decayed[n_pre + j] if Q_dec else S[tr_post + j]
+            for s in range(idx[in_start + j], idx[in_start + j + 1]):
+                i = idx[pre_of + s]
+                if S[a + i] != _ZERO:
+                    continue
+                P_i = decayed[i] if P_dec else S[P_at + i]
+                m = w0 + idx[position + s]
+                W[m] = _updated(W[m], rule, S[s_at + j], P_i, Q_j, _ZERO, S[tr_pre + i], decayed[n_pre + j], c,
+                                dependence, hardbound)
+
+    def _generator(**kwargs):
+        def run(*ins):
+            return numba_kernel(_chunk, outs=kwargs["outs"], input_output_aliases={7: 0, 8: 1})(*ins)
+        return run
+
+    _network_chunk = XLACustomKernel("canns_stdp_network_chunk")
+    _network_chunk.def_numba_kernel(_generator)
+
+
+# -- the network as the kernel's flat arrays ---------------------------------------------
+_FIELD_SLOTS = {"spike": 2, "v": 3, "g_exc": 4, "g_inh": 5, "refractory": 6, "theta": 7, "u": 8}
+
+
+def _state_layout(config):
+    """Where each state array lives in ``S``: ``(pops, history, traces, size)`` with
+    ``pops[i][field]``, ``history[i]`` (or -1) and ``traces[k] = (pre, post)`` (or None)
+    as offsets. Static: it follows the sizes only."""
+    at, pops, history, traces = 0, [], [], []
+    for pop in config.pops:
+        kind = _pop_kind(pop.template)
+        fields = {}
+        for name in _STATE_FIELDS[kind]:
+            fields[name] = at
+            at += pop.template.n
+        pops.append(fields)
+    for pop in config.pops:
+        history.append(at if pop.history else -1)
+        at += pop.history * pop.template.n
+    for proj in config.projs:
+        if proj.plastic:
+            traces.append((at, at + config.pops[proj.pre].template.n))
+            at += config.pops[proj.pre].template.n + config.pops[proj.post].template.n
+        else:
+            traces.append(None)
+    return pops, history, traces, at
+
+
+def _number_layout(config):
+    """Offsets in ``num`` of each population's and projection's numbers (static)."""
+    at, pops, projs = 0, [], []
+    for pop in config.pops:
+        pops.append(at)
+        at += len(_POP_NUMBERS.get(_pop_kind(pop.template), ())) * pop.template.n
+    for _ in config.projs:
+        projs.append(at)
+        at += len(_PROJ_NUMBERS)
+    return pops, projs
+
+
+def _records(config):
+    """``(spike columns per population, rate column per population, widths)`` of what the
+    monitors sample (-1 where nothing)."""
+    spikes, rates = [-1] * len(config.pops), [-1] * len(config.pops)
+    width_s = width_r = 0
+    for s in config.samplers:
+        if s.kind == "spikes" and spikes[s.index] < 0:
+            spikes[s.index] = width_s
+            width_s += config.pops[s.index].template.n
+        elif s.kind == "rate" and rates[s.index] < 0:
+            rates[s.index] = width_r
+            width_r += 1
+    return spikes, rates, max(width_s, 1), max(width_r, 1)
+
+
+def _weight_offsets(config):
+    at, offsets = 0, []
+    for proj in config.projs:
+        offsets.append(at)
+        at += int(np.prod(proj.connectivity.shape))
+    return offsets, at
+
+
+def _is_sparse(proj) -> bool:
+    from ..network.connectivity import Sparse
+    return isinstance(proj.connectivity, Sparse)
+
+
+def _host_plan(config, params):
+    """``(plan, idx)``: the kernel's integers (host arrays, built once per run)."""
+    pops, history, traces, _ = _state_layout(config)
+    pop_numbers, proj_numbers = _number_layout(config)
+    spike_cols, rate_cols, _, _ = _records(config)
+    w_offsets, _ = _weight_offsets(config)
+    n_pops, n_projs = len(config.pops), len(config.projs)
+    plan = np.full(_HEAD + n_pops + _POP * n_pops + _PROJ * n_projs, -1, np.int64)
+    plan[0], plan[1] = n_pops, n_projs
+    plan[_HEAD:_HEAD + n_pops] = config.order
+    given = imposed = 0
+    for i, pop in enumerate(config.pops):
+        r = _HEAD + n_pops + _POP * i
+        kind = _pop_kind(pop.template)
+        plan[r], plan[r + 1] = kind, pop.template.n
+        for name, offset in pops[i].items():
+            plan[r + _FIELD_SLOTS[name]] = offset
+        plan[r + 9], plan[r + 10] = history[i], pop.history
+        if pop.given:
+            plan[r + 11] = given
+            given += pop.template.n
+        if pop.imposed:
+            plan[r + 12] = imposed
+            imposed += pop.template.n
+        plan[r + 13], plan[r + 14], plan[r + 15] = spike_cols[i], rate_cols[i], pop_numbers[i]
+        plan[r + 16] = getattr(pop.template, "substeps", 1)
+        plan[r + 17] = int(all(np.ndim(a) == 0 for a in params.pops[i].values()))  # the same numbers for all
+    parts, orders = [], []
+    idx_at = 0
+    for k, (proj, p) in enumerate(zip(config.projs, params.projs)):
+        q = _HEAD + n_pops + _POP * n_pops + _PROJ * k
+        sparse = _is_sparse(proj)
+        n_syn = int(np.prod(proj.connectivity.shape))
+        plan[q:q + 7] = (proj.pre, proj.post, 0 if proj.receptor == "exc" else 1, proj.delay,
+                         SPARSE if sparse else DENSE, n_syn, w_offsets[k])
+        if sparse:  # the kernel's layout: synapses by presynaptic neuron (see _by_source)
+            order, tables = _by_source(p, config.pops[proj.pre].template.n, config.pops[proj.post].template.n)
+            orders.append((order, tables[3].astype(np.int32)))
+            for slot, table in zip(range(7, 12), tables):
+                plan[q + slot] = idx_at
+                parts.append(table)
+                idx_at += table.size
+        plastic = proj.plastic and config.learn
+        plan[q + 13] = int(plastic)
+        if plastic:
+            from ..rules.pair import Pair
+            pair = type(p.rule) is Pair
+            plan[q + 14] = PAIR if pair else VOGELS
+            plan[q + 15] = int(proj.trace_add is TRACE_MODES["nearest"])
+            plan[q + 16] = _PAIRINGS.index(p.rule.pairing) if pair else 0
+            plan[q + 17] = _DEPENDENCE_CODES[p.rule.dependence] if pair else 0
+            plan[q + 18] = int(proj.hardbound)
+            plan[q + 19], plan[q + 20] = traces[k]
+        plan[q + 21] = proj_numbers[k]
+    idx = np.concatenate(parts).astype(np.int32) if parts else np.zeros(1, np.int32)
+    return plan.astype(np.int32), idx, tuple(orders)
+
+
+def _by_source(p, n_pre: int, n_post: int):
+    """A sparse projection in the kernel's layout. Its synapses are stored by target (the
+    order of ``W``); the kernel keeps them by source, so that the fan-out of a spiking
+    neuron is one contiguous run of weights and targets. Returns the order (``W[order]``
+    is the kernel's weights) and the tables: where each source's run starts, the target
+    of each run entry, where each target's synapses start (in ``W``'s order), the
+    position in the kernel's layout of each synapse, and each synapse's source."""
+    pre, post = np.asarray(p.arrays["pre"], np.int64), np.asarray(p.arrays["post"], np.int64)
+    order = np.argsort(pre, kind="stable")
+    position = np.empty_like(order)
+    position[order] = np.arange(order.size)
+    out_start = np.concatenate([[0], np.cumsum(np.bincount(pre, minlength=n_pre))])
+    in_start = np.concatenate([[0], np.cumsum(np.bincount(post, minlength=n_post))])
+    return order.astype(np.int32), (out_start, post[order], in_start, position, pre)
+
+
+def _pop_numbers(template, p, dt):
+    """A population's numbers as the XLA step computes them (``dt`` traced)."""
+    kind = _pop_kind(template)
+    if kind == POISSON:
+        named = dict(p=p["rates_hz"] * (dt / 1000.0))
+    elif kind in (LIF_COND, LIF_CURRENT):
+        named = dict(dt_tau_m=dt / p["tau_m"], v_rest=p["v_rest"], E_exc=p["E_exc"], E_inh=p["E_inh"],
+                     bias=p["bias"], dt_tau_exc=dt / p["tau_exc"], dt_tau_inh=dt / p["tau_inh"],
+                     v_threshold=p["v_threshold"], refractory_steps=jnp.round(p["refractory"] / dt),
+                     v_reset=p["v_reset"], theta_decay=jnp.exp(-dt / p["tau_theta"]), theta_plus=p["theta_plus"])
+    elif kind == LAYER_LIF:
+        named = dict(leak=p["leak"], threshold=p["threshold"], v_reset=p["v_reset"],
+                     theta_decay=jnp.exp(-dt / p["tau_theta"]), theta_plus=p["theta_plus"])
+    elif kind == IZHIKEVICH:
+        named = dict(dt_a=dt * p["a"], b=p["b"], c=p["c"], d=p["d"], h=dt / template.substeps)
+    else:
+        return []
+    return [jnp.broadcast_to(jnp.asarray(named[k], jnp.float32), (template.n,)) for k in _POP_NUMBERS[kind]]
+
+
+def _proj_numbers(proj, p):
+    rule = p.rule
+    named = dict(d_pre=p.traces.d_pre, a_pre=p.traces.a_pre, d_post=p.traces.d_post, a_post=p.traces.a_post,
+                 lr=p.lr, w_min=p.bounds.w_min, w_max=p.bounds.w_max, mu=getattr(rule, "mu", 1.0),
+                 A_plus=getattr(rule, "A_plus", 0.0), A_minus=getattr(rule, "A_minus", 0.0),
+                 alpha=getattr(rule, "alpha", 0.0))
+    return [jnp.reshape(jnp.asarray(named[k] if proj.plastic else 0.0, jnp.float32), (1,)) for k in _PROJ_NUMBERS]
+
+
+def _flat(parts, dtype=jnp.float32):
+    parts = [jnp.reshape(jnp.asarray(a, dtype), (-1,)) for a in parts]
+    return jnp.concatenate(parts) if parts else jnp.zeros((1,), dtype)
+
+
+@partial(jax.jit, static_argnames=("config",), donate_argnames=())
+def _native_run(config, plan, idx, orders, params, state, X, Y, n_steps):
+    pops_at, history_at, traces_at, size = _state_layout(config)
+    _, _, width_s, width_r = _records(config)
+    num = _flat([a for pop, p in zip(config.pops, params.pops) for a in _pop_numbers(pop.template, p, params.dt)]
+                + [a for proj, p in zip(config.projs, params.projs) for a in _proj_numbers(proj, p)])
+    seeds = jnp.stack([state.seed + jnp.uint32(i * 0x632BE5AB) if _pop_kind(pop.template) == POISSON
+                       else jnp.uint32(0) for i, pop in enumerate(config.pops)])
+    parts = [getattr(s, name) for pop, s in zip(config.pops, state.pops) for name in _STATE_FIELDS[
+        _pop_kind(pop.template)]]
+    parts += [h for h in state.history if h is not None]
+    parts += [a for st in state.projs if st.trace_pre is not None for a in (st.trace_pre, st.trace_post)]
+    S = _flat(parts)
+    sparse = [k for k, proj in enumerate(config.projs) if _is_sparse(proj)]
+    layout = dict(zip(sparse, orders))  # per sparse projection: (order, position)
+    W = _flat([st.W[layout[k][0]] if k in layout else st.W for k, st in enumerate(state.projs)])
+    head = jnp.stack([state.t, jnp.asarray(n_steps, jnp.int32), jnp.int32(config.learn)])
+    T = X.shape[0]
+    outs = [jax.ShapeDtypeStruct(S.shape, jnp.float32), jax.ShapeDtypeStruct(W.shape, jnp.float32),
+            jax.ShapeDtypeStruct((T, width_s), jnp.bool_), jax.ShapeDtypeStruct((T, width_r), jnp.float32)]
+    S, W, rec_s, rec_r = _network_chunk(plan, num, idx, seeds, head, X, Y, S, W, outs=outs)
+    new_pops = []
+    for i, (pop, s) in enumerate(zip(config.pops, state.pops)):
+        n = pop.template.n
+        new_pops.append(s._replace(**{name: S[at:at + n] for name, at in pops_at[i].items()}))
+    new_history = tuple(None if h is None else S[at:at + h.size].reshape(h.shape)
+                        for h, at in zip(state.history, history_at))
+    w_offsets, _ = _weight_offsets(config)
+    new_projs = []
+    for k, st in enumerate(state.projs):
+        W_k = W[w_offsets[k]:w_offsets[k] + st.W.size]
+        st = st._replace(W=W_k[layout[k][1]] if k in layout else W_k.reshape(st.W.shape))
+        if traces_at[k] is not None:
+            pre_at, post_at = traces_at[k]
+            st = st._replace(trace_pre=S[pre_at:pre_at + st.trace_pre.size],
+                             trace_post=S[post_at:post_at + st.trace_post.size])
+        new_projs.append(st)
+    state = state._replace(t=state.t + jnp.asarray(n_steps, jnp.int32), pops=tuple(new_pops),
+                           history=new_history, projs=tuple(new_projs))
+    spike_cols, rate_cols, _, _ = _records(config)
+    samples = []
+    for s in config.samplers:
+        if s.kind == "spikes":
+            samples.append(rec_s[:, spike_cols[s.index]:spike_cols[s.index] + config.pops[s.index].template.n])
+        else:
+            samples.append(rec_r[:, rate_cols[s.index]])
+    return state, tuple(samples)
+
+
+def native_network_chunks(config, params, chunk_size: int):
+    """Chunks of a network's steps through the native kernel, with the interface of
+    :func:`canns_stdp.loops.compiled_chunks` (the per-step inputs: the step's number,
+    then the given activities, then the imposed spikes)."""
+    from ..loops import padded
+    plan, idx, orders = jax.device_put(_host_plan(config, params))
+    params = jax.device_put(params)
+    n_given = sum(p.given for p in config.pops)
+
+    def run_chunk(state, chunk, n_steps, record, offset=0):
+        chunk = tuple(padded(a, chunk_size) for a in chunk[1:])
+        given, imposed = chunk[:n_given], chunk[n_given:]
+        none = jnp.zeros((chunk_size, 1), jnp.float32)
+        X = jnp.concatenate([jnp.asarray(a, jnp.float32) for a in given], axis=1) if given else none
+        Y = jnp.concatenate([jnp.asarray(a, jnp.float32) for a in imposed], axis=1) if imposed else none
+        return _native_run(config, plan, idx, orders, params, state, X, Y, np.int32(n_steps))
+    return run_chunk

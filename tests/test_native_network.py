@@ -1,0 +1,201 @@
+"""The native network kernel computes the network step: against the NumPy reference, and
+against the XLA step (``native=False``) on everything it runs (spikes identical, state to
+float rounding); what it cannot run falls back, or is refused by name with ``native=True``."""
+
+import numpy as np
+import pytest
+
+import network_reference as ref
+from canns_stdp import rules
+from canns_stdp.kernels import native_network
+from canns_stdp.kernels.native_pair import native_available
+from canns_stdp.network import (LIF, Izhikevich, LayerLIF, Network, PoissonInput, PopulationRateMonitor, Projection,
+                                SpikeInput, SpikeMonitor, StateMonitor, fixed_probability)
+from test_network import DT, T, build, dense_weights
+
+pytestmark = pytest.mark.skipif(not native_available(warn=False), reason="needs numba")
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """How many runs went through the native kernel."""
+    calls = []
+    original = native_network.native_network_chunks
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+    monkeypatch.setattr("canns_stdp.network.network.native_network_chunks", spy)
+    return calls
+
+
+@pytest.mark.parametrize("connectivity", ["all", "sparse", "sparse-events"])
+@pytest.mark.parametrize("neuron", ["layer", "conductance"])
+def test_native_kernel_matches_the_numpy_reference(rng, counted, connectivity, neuron):
+    net, ref_pops, described, xs, sparse = build(rng, connectivity, "uniform", neuron)
+    net.native = True
+    spikes_e, spikes_i = SpikeMonitor("e"), SpikeMonitor("i")
+    net.run(inputs={"x": xs}, monitors=[spikes_e, spikes_i])
+    assert counted
+    out, W_ref, state = ref.run(ref_pops, described, ["x", "i", "e"], {"x": xs}, T, DT)
+    for name, mon in (("e", spikes_e), ("i", spikes_i)):
+        steps, neurons = np.nonzero(out[name])
+        np.testing.assert_array_equal(mon.i, neurons)
+        np.testing.assert_allclose(mon.t, steps * DT, atol=1e-9)
+    assert 0.03 < out["e"].mean() < 0.8
+    for proj, description, W in zip(net.projections, described, W_ref):
+        got = dense_weights(net, proj.name, description, sparse)
+        np.testing.assert_allclose(got, W, atol=2e-6)
+    np.testing.assert_allclose(net.state("e", "v"), state["e"]["v"], rtol=1e-5, atol=1e-5)
+
+
+def _poisson_song(seed=3, **rule):
+    pops = {"in": PoissonInput(200, rates_hz=np.linspace(5.0, 60.0, 200)),
+            "out": LIF(3, bias=np.array([18.0, 20.0, 22.0]))}
+    return pops, [
+        Projection("in", "out", weights=lambda r, s: r.uniform(0.0, 0.01, s), rule=rules.pair(1e-4, 1.05e-4, **rule),
+                   w_max=0.01, tau_pre=20.0, tau_post=20.0, seed=seed)]
+
+
+def _recurrent(plastic_rule, trace_mode="cumulative"):
+    """Excitatory and inhibitory current-based LIF neurons with sparse recurrent
+    projections, delays of 1 and 3 steps, an adaptive threshold and a refractory period."""
+    lif = dict(tau_m=10.0, v_rest=-65.0, v_reset=-65.0, v_threshold=-50.0, refractory=0.5, bias=14.0,
+               synapse="current", tau_exc=2.0, tau_inh=5.0, theta_plus=0.5, tau_theta=30.0)
+    pops = {"drive": PoissonInput(60, rates_hz=40.0),
+            "e": LIF(50, v_init=np.linspace(-65.0, -51.0, 50), **lif), "i": LIF(15, **lif)}
+    sparse = dict(connectivity=fixed_probability(0.3, seed=1), event_driven=True)
+    projs = [Projection("drive", "e", weights=4.0, **sparse),
+             Projection("e", "e", weights=lambda r, s: r.uniform(0, 2.0, s), delay=3, rule=rules.pair(0.05, 0.06),
+                        w_max=4.0, trace_mode=trace_mode, **sparse),
+             Projection("e", "i", weights=3.0, delay=1, **sparse),
+             Projection("i", "e", weights=1.0, delay=1, receptor="inh", rule=plastic_rule, learning_rate=0.05,
+                        w_max=10.0, tau_pre=20.0, tau_post=20.0, trace_mode=trace_mode, **sparse)]
+    return pops, projs
+
+
+def _izhikevich():
+    pops = {"thal": PoissonInput(40, rates_hz=200.0), "n": Izhikevich(30, a=np.linspace(0.02, 0.1, 30), d=2.0)}
+    projs = [Projection("thal", "n", weights=12.0, connectivity=fixed_probability(0.2, seed=2)),
+             Projection("n", "n", weights=lambda r, s: r.uniform(0, 5.0, s), delay=2, w_max=8.0,
+                        connectivity=fixed_probability(0.2, seed=4), event_driven=True,
+                        rule=rules.pair(0.1, 0.12, pairing="strict", dependence="hard"), learning_rate=0.5)]
+    return pops, projs, dict(dt=0.5)
+
+
+CASES = {
+    "poisson-dense-pair": lambda: (*_poisson_song(), {}),
+    "poisson-dense-soft-causal": lambda: (*_poisson_song(pairing="causal", dependence="soft"), {}),
+    "recurrent-vogels": lambda: (*_recurrent(rules.vogels(5.0, 20.0)), {}),
+    "recurrent-nearest-power": lambda: (*_recurrent(rules.pair(0.1, 0.1, dependence="power", mu=0.5),
+                                                    trace_mode="nearest"), {}),
+    "izhikevich-delays": _izhikevich,
+}
+
+
+def _run_both(case, steps, monitors_of, **run):
+    nets, records = [], []
+    for native in (False, True):
+        pops, projs, kw = CASES[case]()
+        net = Network(pops, projs, native=native, seed=7, **kw)
+        monitors = monitors_of()
+        for part in np.array_split(np.arange(steps), 3):  # split calls: the kernel resumes where it stopped
+            net.run(len(part), monitors=monitors, **run)
+        nets.append(net)
+        records.append(monitors)
+    return nets, records
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_native_kernel_equals_the_xla_step(counted, case):
+    def monitors():
+        pops = CASES[case]()[0]
+        return [SpikeMonitor(name) for name in pops] + [PopulationRateMonitor(name) for name in pops]
+    steps = 300 if case.startswith("izhikevich") else 1200  # a chaotic network: rounding grows within ~500
+    (xla, native), (rec_x, rec_n) = _run_both(case, steps, monitors)
+    assert len(counted) == 3
+    for a, b in zip(rec_x, rec_n):
+        if isinstance(a, SpikeMonitor):
+            np.testing.assert_array_equal(b.i, a.i)
+            np.testing.assert_array_equal(b.t, a.t)
+        else:
+            np.testing.assert_allclose(b.rate, a.rate, rtol=1e-6)
+    assert sum(len(m.i) for m in rec_x if isinstance(m, SpikeMonitor) and m.population != "drive") > 20
+    for proj in xla.projections:
+        W = xla.weights(proj.name)
+        np.testing.assert_allclose(native.weights(proj.name), W, atol=1e-6 * max(1.0, np.abs(W).max()))
+        assert proj.rule is None or not np.array_equal(W, np.asarray(proj.initial_weights(W.shape)))
+    for name, pop in xla.populations.items():
+        for variable in pop.variables:
+            np.testing.assert_allclose(native.state(name, variable), xla.state(name, variable), rtol=2e-6, atol=2e-5)
+    assert native.steps_run == xla.steps_run == steps
+
+
+def test_given_real_valued_input_imposed_spikes_and_no_learning():
+    rng = np.random.default_rng(5)
+    xs = rng.random((300, 20)).astype(np.float32) * (rng.random((300, 20)) < 0.2)
+    imposed = (rng.random((300, 8)) < 0.05).astype(np.float32)
+    nets = []
+    for native in (False, True):
+        net = Network({"x": SpikeInput(20), "y": LayerLIF(8, leak=0.9, threshold=1.5, theta_plus=0.2)},
+                      [Projection("x", "y", weights=lambda r, s: r.uniform(0, 0.5, s), seed=1,
+                                  rule=rules.pair(0.01, 0.012, pairing="causal"), trace_mode="nearest")],
+                      native=native)
+        net.run(inputs={"x": xs}, imposed={"y": imposed})
+        net.run(inputs={"x": xs}, learn=False)
+        nets.append(net)
+    np.testing.assert_allclose(nets[1].weights("x->y"), nets[0].weights("x->y"), atol=1e-6)
+    for variable in ("v", "spike", "theta"):
+        np.testing.assert_allclose(nets[1].state("y", variable), nets[0].state("y", variable), atol=1e-5)
+
+
+def _per_synapse_delays():
+    return Network({"x": PoissonInput(10, rates_hz=50.0), "y": LIF(2)},
+                   [Projection("x", "y", weights=0.01, delay=np.arange(20).reshape(2, 10) % 3)])
+
+
+@pytest.mark.parametrize("make, run, reason", [
+    (_per_synapse_delays, {}, "delay per synapse"),
+    (lambda: Network({"x": PoissonInput(10, rates_hz=50.0), "y": LIF(2)},
+                     [Projection("x", "y", weights=0.01, rule=rules.reward(rules.pair(), "mstdp"))]),
+     {"reward": 1.0}, "reward"),
+    (lambda: Network({"x": PoissonInput(10, rates_hz=50.0), "y": LIF(2)},
+                     [Projection("x", "y", weights=0.01, connectivity=np.eye(2, 10))]), {}, "Masked"),
+    (lambda: Network({"x": PoissonInput(10, rates_hz=50.0), "y": LIF(2)},
+                     [Projection("x", "y", weights=0.01, rule=rules.triplet())]), {}, "Triplet"),
+])
+def test_what_the_kernel_cannot_run_falls_back_or_is_refused_by_name(counted, make, run, reason):
+    net = make()
+    net.run(50, **run)  # native=None: the XLA step runs it
+    assert not counted and net.steps_run == 50
+    net.native = True
+    before = [np.array(p.W) for p in net._state.projs]
+    with pytest.raises(ValueError, match=reason):
+        net.run(50, **run)
+    assert net.steps_run == 50
+    for W, p in zip(before, net._state.projs):
+        np.testing.assert_array_equal(np.asarray(p.W), W)
+
+
+def test_a_monitor_sampling_state_every_step_keeps_the_xla_step(counted):
+    pops, projs, kw = CASES["poisson-dense-pair"]()
+    net = Network(pops, projs, **kw)
+    v = StateMonitor("out", "v")
+    net.run(100, monitors=[v])
+    assert not counted and v.values.shape == (100, 3)
+    with pytest.raises(ValueError, match="samples state"):
+        Network(pops, projs, native=True, **kw).run(100, monitors=[StateMonitor("out", "v")])
+    net.run(1000, monitors=[StateMonitor("out", "v", every=500)])  # read between chunks: native
+    assert counted
+
+
+def test_without_numba_the_xla_step_runs_and_native_true_says_why(monkeypatch, counted):
+    monkeypatch.setattr(native_network, "native_available", lambda warn=True: False)
+    monkeypatch.setattr("canns_stdp.network.network.native_available", lambda warn=True: False)
+    pops, projs, kw = CASES["poisson-dense-pair"]()
+    Network(pops, projs, **kw).run(100)
+    assert not counted
+    with pytest.raises(ValueError, match="numba"):
+        Network(pops, projs, native=True, **kw).run(100)
+    with pytest.raises(TypeError, match="native"):
+        Network(pops, projs, native="yes")
