@@ -106,7 +106,8 @@ class Masked(Connectivity):
 class Sparse(Connectivity):
     """The synapses ``pre[k] → post[k]``, ``k < n_syn``; ``W`` has shape ``(n_syn,)``."""
 
-    def __init__(self, pre, post, n_pre: Optional[int] = None, n_post: Optional[int] = None):
+    def __init__(self, pre, post, n_pre: Optional[int] = None, n_post: Optional[int] = None, *,
+                 distinct: bool = False):
         pre, post = np.asarray(pre), np.asarray(post)
         if pre.ndim != 1 or post.shape != pre.shape or not (np.issubdtype(pre.dtype, np.integer)
                                                               and np.issubdtype(post.dtype, np.integer)):
@@ -115,16 +116,19 @@ class Sparse(Connectivity):
         order = np.lexsort((pre, post))  # by target: segment sums read W in order
         self.pre, self.post = pre[order].astype(np.int32), post[order].astype(np.int32)
         self.n_pre, self.n_post = n_pre, n_post
+        self._distinct = distinct  # no synapse listed twice, by construction (not checked again)
 
     def bind(self, n_pre, n_post):
         for name, idx, n in (("pre", self.pre, n_pre), ("post", self.post, n_post)):
             if idx.size and (idx.min() < 0 or idx.max() >= n):
                 raise ValueError(f"{name} indices must be in [0, {n}), got values in [{idx.min()}, {idx.max()}]")
-        pairs = self.post.astype(np.int64) * n_pre + self.pre
-        if np.unique(pairs).size != pairs.size:
-            raise ValueError("a sparse connectivity lists a synapse twice (same pre and post)")
+        if not getattr(self, "_distinct", False):
+            pairs = self.post.astype(np.int64) * n_pre + self.pre
+            if np.unique(pairs).size != pairs.size:
+                raise ValueError("a sparse connectivity lists a synapse twice (same pre and post)")
         bound = Sparse.__new__(Sparse)
         bound.pre, bound.post, bound.n_pre, bound.n_post = self.pre, self.post, n_pre, n_post
+        bound._distinct = True
         return bound
 
     @property
@@ -254,11 +258,17 @@ def fixed_probability(p: float, seed: int = 0, allow_self: bool = True) -> "_Def
 
     def build(n_pre, n_post):
         rng = np.random.default_rng(seed)
-        present = rng.random((n_post, n_pre)) < p
-        if not allow_self:
-            np.fill_diagonal(present[:, :], False)
-        post, pre = np.nonzero(present)
-        return Sparse(pre, post)
+        # the draws of one (n_post, n_pre) array of uniforms, made a block of rows at a time
+        rows, posts, pres = max(1, (1 << 21) // max(1, n_pre)), [], []
+        for start in range(0, n_post, rows):
+            present = rng.random((min(rows, n_post - start), n_pre)) < p
+            if not allow_self:
+                own = np.arange(start, min(start + present.shape[0], n_pre))
+                present[own - start, own] = False
+            post, pre = np.nonzero(present)
+            posts.append(post + start)
+            pres.append(pre)
+        return Sparse(np.concatenate(pres), np.concatenate(posts), distinct=True)
     return _Deferred(build, f"fixed_probability({p!r}, seed={seed!r})")
 
 
