@@ -12,6 +12,7 @@ target cython, and cpp_standalone with --standalone); ours runs ``canns-stdp dem
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import pathlib
 import platform
@@ -34,7 +35,8 @@ def ours(task: str, duration: float, seed: int):
                           str(duration), "--seed", str(seed), "--no-figures", "--no-progress"])
     last = out.strip().splitlines()[-1]
     stats = dict(zip(re.findall(r"(\w+):", last), map(float, re.findall(r": ([-\d.e]+)", last))))
-    return dict(system="canns_stdp", target="xla-cpu", seed=seed, wall_s=seconds, **stats)
+    target = "native-cpu" if importlib.util.find_spec("numba") and task != "izhikevich" else "xla-cpu"
+    return dict(system="canns_stdp", target=target, seed=seed, wall_s=seconds, **stats)
 
 
 def brian2(python: str, task: str, duration: float, seed: int, target: str):

@@ -87,6 +87,10 @@ def check_networks(ns):
     assert spikes.count.sum() > 5
     np.testing.assert_array_equal(ns["outputs"][3][0].i, spikes.i)
     np.testing.assert_allclose(ns["sweep"][3].weights("input->out"), alone.weights("input->out"), atol=1e-6)
+    fast, plain = ns["fast"], ns["plain"]  # the native kernel and the XLA step: both learned, alike
+    assert fast.native is None and plain.native is False and fast.steps_run == 10_000
+    assert np.abs(plain.weights("in->out") - 0.005).max() > 1e-4
+    np.testing.assert_allclose(fast.weights("in->out"), plain.weights("in->out"), atol=1e-6)
 
 
 CHECKS = {
