@@ -233,6 +233,14 @@ if numba is not None:
                 for j in range(plan[r + 1]):
                     below[below_at[i] + j] = np.uint32(min(np.ceil(np.float64(num[plan[r + 15] + j]) * 16777216.0),
                                                            16777216.0))
+        adaptive = np.zeros(n_pops, np.bool_)  # an LIF threshold that can move in this chunk
+        for i in range(n_pops):
+            r = pops + _POP * i
+            if plan[r] == LIF_COND or plan[r] == LIF_CURRENT:
+                n, p, theta = plan[r + 1], plan[r + 15], plan[r + 7]
+                for j in range(n):
+                    if num[p + 11 * n + j] != _ZERO or S[theta + j] != _ZERO:
+                        adaptive[i] = True
         current = np.zeros(most_n, np.float32)
         exc = np.zeros(most_n, np.float32)
         inh = np.zeros(most_n, np.float32)
@@ -266,23 +274,21 @@ if numba is not None:
                         q = projs + _PROJ * k
                         if plan[q + 1] != i:
                             continue
-                        _projected(plan, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, current)
-                        target = exc if plan[q + 2] == 0 else inh
-                        if (have_exc if plan[q + 2] == 0 else have_inh):
-                            for j in range(n):
-                                target[j] = target[j] + current[j]
-                        else:
-                            for j in range(n):
-                                target[j] = current[j]
-                            if plan[q + 2] == 0:
-                                have_exc = True
-                            else:
-                                have_inh = True
+                        excitatory = plan[q + 2] == 0
+                        target = exc[:n] if excitatory else inh[:n]
+                        if excitatory and not have_exc or not excitatory and not have_inh:
+                            target[:] = _ZERO  # the receptor's first projection: its input, as it is
+                            _projected(plan, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, target)
+                            have_exc, have_inh = have_exc or excitatory, have_inh or not excitatory
+                        else:  # then each one's input added, as the XLA step sums them
+                            current[:n] = _ZERO
+                            _projected(plan, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, current[:n])
+                            target += current[:n]
                     if not have_exc:  # an absent input adds 0, as the XLA step's
                         exc[:n] = _ZERO
                     if not have_inh:
                         inh[:n] = _ZERO
-                    _neurons(kind, plan, r, num, S, Y, step, exc, inh)
+                    _neurons(kind, plan, r, num, S, Y, step, exc, inh, adaptive[i])
                 # this step's active list, and the ring buffer of past spikes
                 slot = t % slots
                 counts[count_at[i] + slot] = _listed(S[spike:spike + n], ring[ring_at[i] + slot * n:])
@@ -326,14 +332,12 @@ if numba is not None:
 
     @numba.njit(inline="always")
     def _projected(plan, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, current):
-        """A projection's input this step into ``current`` (its target's size)."""
+        """A projection's input this step, added to ``current`` (zeros, its target's size)."""
         pre = plan[q]
         n_pre, n_post = plan[pops + _POP * pre + 1], plan[pops + _POP * plan[q + 1] + 1]
         a, slot = _arrivals(plan, q, pops, t)
         listed = ring[ring_at[pre] + slot * n_pre:ring_at[pre] + slot * n_pre + counts[count_at[pre] + slot]]
         w0 = plan[q + 6]
-        for j in range(n_post):
-            current[j] = _ZERO
         if plan[q + 4] == DENSE:
             for j in range(n_post):
                 total = _ZERO
@@ -350,7 +354,7 @@ if numba is not None:
                 current[j] = current[j] + W[w0 + m] * x
 
     @numba.njit(inline="always")
-    def _neurons(kind, plan, r, num, S, Y, step, exc, inh):
+    def _neurons(kind, plan, r, num, S, Y, step, exc, inh, adaptive):
         n, p = np.int64(plan[r + 1]), plan[r + 15]
         imposed = plan[r + 12]
         given = Y[step, max(imposed, 0):max(imposed, 0) + n] if imposed >= 0 else Y[step, :0]
@@ -361,13 +365,13 @@ if numba is not None:
             c, uniform = num[p:p + 12 * n].reshape((12, n)), plan[r + 17] == 1
             # constant flags, each case a loop of its own that the compiler vectorises
             if kind == LIF_COND and imposed < 0:
-                _lif(True, rows, c, exc[:n], inh[:n], given, False, uniform)
+                _lif(True, rows, c, exc[:n], inh[:n], given, False, uniform, adaptive)
             elif kind == LIF_COND:
-                _lif(True, rows, c, exc[:n], inh[:n], given, True, uniform)
+                _lif(True, rows, c, exc[:n], inh[:n], given, True, uniform, adaptive)
             elif imposed < 0:
-                _lif(False, rows, c, exc[:n], inh[:n], given, False, uniform)
+                _lif(False, rows, c, exc[:n], inh[:n], given, False, uniform, adaptive)
             else:
-                _lif(False, rows, c, exc[:n], inh[:n], given, True, uniform)
+                _lif(False, rows, c, exc[:n], inh[:n], given, True, uniform, adaptive)
         elif kind == LAYER_LIF:
             v, theta, c = S[plan[r + 3]:plan[r + 3] + n], S[plan[r + 7]:plan[r + 7] + n], num[p:p + 5 * n]
             for j in range(n):
@@ -402,9 +406,12 @@ if numba is not None:
         return lambda x, j: x
 
     @numba.njit(inline="always")
-    def _lif(conductance, rows, c, exc, inh, given, imposed, uniform):
+    def _lif(conductance, rows, c, exc, inh, given, imposed, uniform, adaptive):
         """:class:`~canns_stdp.network.LIF`'s step (``c``: its numbers, one row each);
-        numbers the same for every neuron are passed as scalars, a loop of their own."""
+        numbers the same for every neuron are passed as scalars, a loop of their own. The
+        adaptive threshold has a loop of its own too, run only where it can move (a
+        threshold at 0 that no spike raises stays 0): the neurons' loop stays simple
+        enough for the compiler to vectorise."""
         v, ge, gi, left, spike, theta = rows
         if uniform:
             _lif_loop(conductance, v, ge, gi, left, spike, theta, exc, inh, given, imposed, c[0, 0], c[1, 0],
@@ -412,6 +419,9 @@ if numba is not None:
         else:
             _lif_loop(conductance, v, ge, gi, left, spike, theta, exc, inh, given, imposed, c[0], c[1], c[2], c[3],
                       c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11])
+        if adaptive:
+            for j in range(v.shape[0]):
+                theta[j] = c[10, j] * theta[j] + c[11, j] * spike[j]
 
     @numba.njit(inline="always")
     def _lif_loop(conductance, v, ge, gi, left, spike, theta, exc, inh, given, imposed, dt_tau_m, v_rest, E_exc,
@@ -435,7 +445,6 @@ if numba is not None:
             left[j] = _at(refractory, j) if fired else max(left[j] - _ONE, _ZERO)
             v[j] = _at(v_reset, j) if fired else vm
             spike[j] = s
-            theta[j] = _at(theta_decay, j) * theta[j] + _at(theta_plus, j) * s
 
     @numba.njit(inline="always")
     def _advance_trace(trace, spikes, decay, amplitude, nearest, decayed):
