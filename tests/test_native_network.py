@@ -199,3 +199,5 @@ def test_without_numba_the_xla_step_runs_and_native_true_says_why(monkeypatch, c
         Network(pops, projs, native=True, **kw).run(100)
     with pytest.raises(TypeError, match="native"):
         Network(pops, projs, native="yes")
+    with pytest.raises(ValueError, match="compiled=True"):
+        Network(pops, projs, native=True, compiled=False)

@@ -118,11 +118,11 @@ def network_compatible(config, params) -> bool:
     return not why_not_native(config, params)
 
 
-_CHUNK_BYTES = 8 << 20
+_CHUNK_BYTES = 32 << 20
 
 
 def native_chunk_size(bytes_per_step: int) -> int:
-    """Steps per native call: about 8 MiB of per-step inputs and records, between 1,024
+    """Steps per native call: about 32 MiB of per-step inputs and records, between 1,024
     and 16,384 steps (a call costs about 0.3 ms on the host)."""
     steps = max(1, _CHUNK_BYTES // max(1, bytes_per_step))
     return int(min(16384, max(1024, 1 << (steps.bit_length() - 1))))

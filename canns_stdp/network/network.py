@@ -95,6 +95,8 @@ class Network:
             raise TypeError(f"compiled must be True or False, got {compiled!r}")
         if native is not None and not isinstance(native, bool):
             raise TypeError(f"native must be None, True or False, got {native!r}")
+        if native and not compiled:
+            raise ValueError("native=True runs the compiled loop's chunks in the native kernel: it needs compiled=True")
         self.compiled, self.seed, self.native = compiled, int(seed), native
         self.chunk_size = None if chunk_size is None else v.check_positive_int("chunk_size", chunk_size)
         self._build()
