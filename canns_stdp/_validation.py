@@ -39,6 +39,18 @@ __all__ = [
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
+def check_members(owner: str, name: str, members, cls, kind: str) -> list:
+    """``members`` as a non-empty list of ``cls`` (an ensemble's ``name``, e.g. "trainers",
+    each of the ``kind`` named in the error)."""
+    members = list(members)
+    if not members:
+        raise ValueError(f"{owner} needs at least one {name[:-1]}, got none")
+    for k, member in enumerate(members):
+        if not isinstance(member, cls):
+            raise TypeError(f"{name}[{k}] must be a {kind}, got {type(member).__name__}")
+    return members
+
+
 def check_positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from ._validation import Settled
+from ._validation import Settled, check_members
 from .layer import read
 from .loops import compiled_chunks, default_chunk_size, drive, padded, python_steps
 from .rule_state import leaf_names
@@ -54,6 +54,21 @@ def _vmapped(step, input_axes: tuple, layout: Optional[tuple] = None, out_layout
 def _stack(trees):
     """The members' pytrees stacked along a new axis 0, in one dispatch."""
     return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *trees)
+
+
+def stacked_inputs(seqs):
+    """The members' per-step inputs (one tuple each) as one tuple and the member axis of
+    each: an input every member shares (or ``None``) kept once (axis ``None``), the
+    others stacked along axis 1 (axis 0 of a step)."""
+    seq, axes = [], []
+    for i, a in enumerate(seqs[0]):
+        if a is None or all(s[i] is a for s in seqs):
+            seq.append(a)
+            axes.append(None)
+        else:
+            seq.append(np.stack([s[i] for s in seqs], axis=1))
+            axes.append(0)
+    return tuple(seq), tuple(axes)
 
 
 def _stack_numbers(trees):
@@ -108,12 +123,7 @@ class Ensemble:
 
     def __init__(self, trainers: Sequence[Trainer], *, mesh=None, member_axis: Optional[str] = None,
                  neuron_axis: Optional[str] = None):
-        trainers = list(trainers)
-        if not trainers:
-            raise ValueError("an Ensemble needs at least one trainer, got none")
-        for k, t in enumerate(trainers):
-            if not isinstance(t, Trainer):
-                raise TypeError(f"trainers[{k}] must be a canns_stdp.Trainer, got {type(t).__name__}")
+        trainers = check_members("an Ensemble", "trainers", trainers, Trainer, "canns_stdp.Trainer")
         models = [id(t.model) for t in trainers]
         if len(set(models)) != len(models):
             raise ValueError("every member needs a layer of its own: two trainers share one")
@@ -273,15 +283,7 @@ class Ensemble:
         shapes = {tuple(None if a is None else a.shape for a in seq) for seq in seqs}
         if len(shapes) != 1:
             raise ValueError(f"every member's inputs must have one shape, got {sorted(map(str, shapes))}")
-        seq, axes = [], []
-        for i, a in enumerate(seqs[0]):
-            if a is None or all(s[i] is a for s in seqs):
-                seq.append(a)
-                axes.append(None)
-            else:
-                seq.append(np.stack([s[i] for s in seqs], axis=1))
-                axes.append(0)
-        return tuple(seq), tuple(axes)
+        return stacked_inputs(seqs)
 
     def _states(self, plans, batch_shape):
         """Each member's state for a run on ``batch_shape``: the arrays it holds as they are

@@ -1,7 +1,7 @@
 """The native CPU kernel of networks: a whole chunk of a network's steps in one call.
 
 It computes :func:`canns_stdp.network.step.network_step` step after step, for networks
-built of what it knows (:func:`network_compatible`): Poisson and given inputs,
+built of what it knows (:func:`why_not_native` says what it does not): Poisson and given inputs,
 :class:`~canns_stdp.network.LIF`, :class:`~canns_stdp.network.LayerLIF` and
 :class:`~canns_stdp.network.Izhikevich` neurons, all-to-all and sparse projections with a
 delay per projection, and pair STDP with a built-in weight dependence or Vogels et al.'s
@@ -40,7 +40,7 @@ if numba is not None:
     from brainevent import XLACustomKernel, numba_kernel
     from numba.extending import overload
 
-__all__ = ["native_chunk_size", "native_network_chunks", "network_compatible", "why_not_native"]
+__all__ = ["native_chunk_size", "native_network_chunks", "why_not_native"]
 
 # population kinds, projection kinds and rules, as the kernel's branches test them
 GIVEN, POISSON, LIF_COND, LIF_CURRENT, LAYER_LIF, IZHIKEVICH = range(6)
@@ -111,11 +111,6 @@ def why_not_native(config, params) -> str:
         if any(np.ndim(a) for a in numbers):
             return f"projection {proj.name!r} has per-synapse or per-neuron learning numbers"
     return ""
-
-
-def network_compatible(config, params) -> bool:
-    """Whether the native kernel runs this network's step (numba present, on the CPU)."""
-    return not why_not_native(config, params)
 
 
 _CHUNK_BYTES = 32 << 20
@@ -197,6 +192,7 @@ if numba is not None:
 
     @numba.njit(cache=True, nogil=True, fastmath={"contract"})  # multiply-adds fused, as XLA's
     def _chunk(plan, num, idx, seeds, head, X, Y, S_in, W_in, S, W, rec_s, rec_r):
+        # S and W are S_in and W_in themselves (aliased outputs): the kernel updates them in place
         n_pops, n_projs = plan[0], plan[1]
         t0, n_steps, learn = head[0], head[1], head[2]
         pops = _HEAD + n_pops
@@ -703,7 +699,7 @@ def _flat(parts, dtype=jnp.float32):
     return jnp.concatenate(parts) if parts else jnp.zeros((1,), dtype)
 
 
-@partial(jax.jit, static_argnames=("config",), donate_argnames=())
+@partial(jax.jit, static_argnames=("config",))
 def _native_run(config, plan, idx, orders, params, state, X, Y, n_steps):
     pops_at, history_at, traces_at, size = _state_layout(config)
     _, _, width_s, width_r = _records(config)

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _validation as v
-from ..ensemble import _rule_difference, _stack, _unstack
+from ..ensemble import _rule_difference, _stack, _unstack, stacked_inputs
 from ..loops import compiled_chunks, default_chunk_size, drive, padded, python_steps
 from ..sharding import MemberSharding, constrain, gathered, place, put
 from .monitors import Monitor
@@ -87,12 +87,7 @@ class NetworkEnsemble:
     """
 
     def __init__(self, networks: Sequence[Network], *, mesh=None, member_axis: Optional[str] = None):
-        networks = list(networks)
-        if not networks:
-            raise ValueError("a NetworkEnsemble needs at least one network, got none")
-        for k, net in enumerate(networks):
-            if not isinstance(net, Network):
-                raise TypeError(f"networks[{k}] must be a canns_stdp.network.Network, got {type(net).__name__}")
+        networks = v.check_members("a NetworkEnsemble", "networks", networks, Network, "canns_stdp.network.Network")
         if len({id(net) for net in networks}) != len(networks):
             raise ValueError("every member must be a network of its own: one network is given twice")
         self.networks = networks
@@ -187,7 +182,7 @@ class NetworkEnsemble:
                     cache[key] = v.as_per_step("reward", rewards[k], T)
                 seq.append(cache[key])
             seqs.append(seq)
-        seq, input_axes = _stacked_inputs(seqs)
+        seq, input_axes = stacked_inputs(seqs)
 
         same_start = len({net.steps_run for net in nets}) == 1
         width = sum(first.populations[n].n for n in order if n in given[0] or n in forced[0]) + 1
@@ -392,20 +387,6 @@ def _stacked_numbers(params_list, nets):
     params = jax.tree_util.tree_unflatten(treedef, leaves)
     params = jax.tree_util.tree_map(lambda a: jax.device_put(a), params)
     return params, treedef, tuple(axes)
-
-
-def _stacked_inputs(seqs):
-    """Per-step inputs: one every member shares kept once (axis ``None``), the others
-    stacked along axis 1 (axis 0 of a step)."""
-    seq, axes = [], []
-    for i, a in enumerate(seqs[0]):
-        if all(s[i] is a for s in seqs):
-            seq.append(a)
-            axes.append(None)
-        else:
-            seq.append(np.stack([s[i] for s in seqs], axis=1))
-            axes.append(0)
-    return tuple(seq), tuple(axes)
 
 
 def _checked(nets, label, values, names, binary) -> list:
