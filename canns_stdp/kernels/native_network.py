@@ -128,6 +128,7 @@ if numba is not None:
     _ZERO, _ONE, _TO_UNIT = f32(0.0), f32(1.0), f32(1.0 / (1 << 24))
     _IZ_A, _IZ_B, _IZ_C, _IZ_PEAK = f32(0.04), f32(5.0), f32(140.0), f32(30.0)
     _U16 = np.uint32(16)
+    _MAGNITUDE = np.int32(0x7FFFFFFF)  # all bits of a float32 but its sign
 
     @numba.njit(inline="always")
     def _mix(x):
@@ -174,19 +175,21 @@ if numba is not None:
     @numba.njit(inline="always")
     def _listed(x, out):
         """The indices of the nonzero entries of ``x`` into ``out``; their count. Blocks of
-        32 entries none of which is active (most, when spikes are sparse) cost one vector
-        test. (Every hot loop indexes views from 0: numba's wrap-around of negative
-        indices would stop the vectoriser on an offset loaded from memory.)"""
-        count, n = 0, x.shape[0]
-        for start in range(0, n, 32):
-            stop = min(start + 32, n)
-            any_active = np.uint8(0)
-            for j in range(start, stop):
-                any_active |= np.uint8(x[j] != _ZERO)
-            if any_active:
-                for j in range(start, stop):
-                    if x[j] != _ZERO:
-                        out[count] = j
+        64 entries none of which is active (most, when spikes are sparse) cost a few vector
+        instructions: their bits are or-ed as integers, sign bits aside (-0.0 is inactive).
+        (Every hot loop indexes views from 0: numba's wrap-around of negative indices would
+        stop the vectoriser on an offset loaded from memory.)"""
+        bits = x.view(np.int32)
+        count = 0
+        for start in range(0, x.shape[0], 64):
+            block = bits[start:start + 64]
+            any_bit = np.int32(0)
+            for j in range(block.shape[0]):
+                any_bit = np.int32(any_bit | block[j])  # kept 32-bit: 8 lanes a vector
+            if any_bit & _MAGNITUDE:
+                for j in range(block.shape[0]):
+                    if block[j] & _MAGNITUDE:
+                        out[count] = start + j
                         count += 1
         return count
 
@@ -253,6 +256,17 @@ if numba is not None:
                     c = num[plan[q + 21]:plan[q + 21] + _N_PROJ_NUMBERS]
                     for s in range(plan[q + 6], plan[q + 6] + plan[q + 5]):
                         W[s] = min(max(W[s], c[5]), c[6])
+        _steps(plan, num, idx, seeds, X, Y, S, W, rec_s, rec_r, t0, n_steps, learn, ring, ring_at, counts, count_at,
+               counters, below, below_at, adaptive, current, exc, inh, decayed, dec_at)
+
+    # the step loop allocates nothing: compiled without the runtime's reference counts, it
+    # spends no atomic operations on the views it takes of its arrays, most steps
+    @numba.njit(cache=True, nogil=True, fastmath={"contract"}, _nrt=False)
+    def _steps(plan, num, idx, seeds, X, Y, S, W, rec_s, rec_r, t0, n_steps, learn, ring, ring_at, counts, count_at,
+               counters, below, below_at, adaptive, current, exc, inh, decayed, dec_at):
+        n_pops, n_projs = plan[0], plan[1]
+        pops = _HEAD + n_pops
+        projs = pops + _POP * n_pops
         for step in range(n_steps):
             t = t0 + step
             for o in range(n_pops):
@@ -261,7 +275,7 @@ if numba is not None:
                 kind, n, spike = plan[r], plan[r + 1], plan[r + 2]
                 slots = max(plan[r + 10], 1)
                 if kind == GIVEN:
-                    S[spike:spike + n] = X[step, plan[r + 11]:plan[r + 11] + n]
+                    _copy(X[step, plan[r + 11]:plan[r + 11] + n], S[spike:spike + n])
                 elif kind == POISSON:
                     _poisson(S[spike:spike + n], seeds[i], t, counters[:n], below[below_at[i]:below_at[i] + n])
                 else:
@@ -273,23 +287,23 @@ if numba is not None:
                         excitatory = plan[q + 2] == 0
                         target = exc[:n] if excitatory else inh[:n]
                         if excitatory and not have_exc or not excitatory and not have_inh:
-                            target[:] = _ZERO  # the receptor's first projection: its input, as it is
+                            _fill(target, _ZERO)  # the receptor's first projection: its input, as it is
                             _projected(plan, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, target)
                             have_exc, have_inh = have_exc or excitatory, have_inh or not excitatory
                         else:  # then each one's input added, as the XLA step sums them
-                            current[:n] = _ZERO
+                            _fill(current[:n], _ZERO)
                             _projected(plan, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, current[:n])
-                            target += current[:n]
+                            _add(current[:n], target)
                     if not have_exc:  # an absent input adds 0, as the XLA step's
-                        exc[:n] = _ZERO
+                        _fill(exc[:n], _ZERO)
                     if not have_inh:
-                        inh[:n] = _ZERO
+                        _fill(inh[:n], _ZERO)
                     _neurons(kind, plan, r, num, S, Y, step, exc, inh, adaptive[i])
                 # this step's active list, and the ring buffer of past spikes
                 slot = t % slots
                 counts[count_at[i] + slot] = _listed(S[spike:spike + n], ring[ring_at[i] + slot * n:])
                 if plan[r + 9] >= 0:
-                    S[plan[r + 9] + slot * n:plan[r + 9] + (slot + 1) * n] = S[spike:spike + n]
+                    _copy(S[spike:spike + n], S[plan[r + 9] + slot * n:plan[r + 9] + (slot + 1) * n])
             if learn:
                 for k in range(n_projs):
                     q = projs + _PROJ * k
@@ -303,6 +317,21 @@ if numba is not None:
                     _record(S[spike:spike + n], rec_s[step, plan[r + 13]:plan[r + 13] + n])
                 if plan[r + 14] >= 0:
                     rec_r[step, plan[r + 14]] = _total(S[spike:spike + n]) / f32(n)
+
+    @numba.njit(inline="always")
+    def _copy(source, target):
+        for j in range(target.shape[0]):
+            target[j] = source[j]
+
+    @numba.njit(inline="always")
+    def _fill(target, value):
+        for j in range(target.shape[0]):
+            target[j] = value
+
+    @numba.njit(inline="always")
+    def _add(source, target):
+        for j in range(target.shape[0]):
+            target[j] += source[j]
 
     @numba.njit(inline="always")
     def _record(spikes, row):
