@@ -10,10 +10,13 @@ high_fraction: F`` (izhikevich).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
+import os
 import pathlib
 import sys
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "console", "build_parser"]
 
 TASKS = ("digits", "izhikevich", "masquelier", "mnist", "song", "vogels")
 NETWORK_TASKS = ("izhikevich", "song", "vogels")  # simulated networks: --duration, no data, neurons or epochs
@@ -153,7 +156,8 @@ def main(argv=None) -> int:
     try:
         if args.task in NETWORK_TASKS:
             import importlib
-            task = importlib.import_module(f".tasks.{args.task}", __package__)
+            with _loading_a_task():
+                task = importlib.import_module(f".tasks.{args.task}", __package__)
             duration = args.duration or {"izhikevich": 60.0, "song": 100.0, "vogels": 10.0}[args.task]
             res = task.run(duration, seed=args.seed, out=out if figures else None, progress=not args.no_progress)
             if args.task == "song":
@@ -164,12 +168,14 @@ def main(argv=None) -> int:
             else:
                 print(f"gamma_peak_hz: {res['gamma_peak_hz']:.1f} high_fraction: {res['high_fraction']:.3f}")
         elif args.task == "masquelier":
-            from .tasks import masquelier
+            with _loading_a_task():
+                from .tasks import masquelier
             res = masquelier.run(epochs=args.epochs, seed=args.seed, out=out if figures else None,
                                  progress=not args.no_progress, neurons=args.neurons)
             print(f"hit_rate: {res['hit_rate']:.2f} false_alarm_rate: {res['false_alarm_rate']:.2f}")
         else:
-            from .tasks import digits
+            with _loading_a_task():
+                from .tasks import digits
             if args.seeds is not None:
                 res = digits.run_seeds(args.task, range(args.seed, args.seed + args.seeds), data=args.data,
                                        neurons=args.neurons, epochs=args.epochs, out=out if figures else None,
@@ -189,5 +195,48 @@ def main(argv=None) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _loading_a_task():
+    """No cyclic garbage collection while a task's module loads JAX and the rest (their
+    imports create objects by the hundred thousand, traversed again and again: 0.2-0.4 s),
+    and the command's compilation cache in place before anything compiles."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        _persistent_compilation_cache()
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+_KEEP_COMPILED = False  # set by the command, not by calls of main() inside a program
+
+
+def _persistent_compilation_cache() -> None:
+    """Compiled XLA programs kept on disk between runs of the command (under
+    ``$XDG_CACHE_HOME/canns_stdp/xla``, or ``~/.cache/...``), as the native kernels are:
+    a second run loads what the first compiled. A cache folder the user gave JAX
+    (``JAX_COMPILATION_CACHE_DIR``) is used as it is."""
+    if not _KEEP_COMPILED or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    import jax
+    jax.config.update("jax_compilation_cache_dir", os.path.join(root, "canns_stdp", "xla"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)  # ours take 10-300 ms each
+
+
+def console() -> None:
+    """The ``canns-stdp`` command itself: :func:`main` with the compilation cache on, then
+    the process ends once its output is flushed, without tearing down JAX, numba and the
+    rest of its imports object by object (about 0.6 s)."""
+    global _KEEP_COMPILED
+    _KEEP_COMPILED = True
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

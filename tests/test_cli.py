@@ -1,7 +1,10 @@
 """The canns-stdp command: help, a tiny digits run with a measured criterion, errors."""
 
 import importlib.util
+import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -204,12 +207,30 @@ def test_a_failed_run_is_one_line_and_status_1(error, capsys, monkeypatch):
     assert capsys.readouterr().err == f"canns-stdp: error: {error}\n"
 
 
-def test_song_demo_prints_its_result_line_and_writes_its_figure(tmp_path, capsys):
-    assert main(["demo", "--task", "song", "--duration", "3", "--out", str(tmp_path), "--no-progress"]) == 0
-    last = capsys.readouterr().out.strip().splitlines()[-1]
+def _command(args, tmp_path):
+    """``canns-stdp`` as a process, with its compilation cache under ``tmp_path``."""
+    env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    return subprocess.run([sys.executable, "-m", "canns_stdp.cli", *args], capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+def test_the_song_command_prints_its_result_line_writes_its_figure_and_its_compilation_cache(tmp_path):
+    done = _command(["demo", "--task", "song", "--duration", "3", "--out", str(tmp_path / "figs"), "--no-progress"],
+                    tmp_path)
+    assert done.returncode == 0, done.stderr
+    last = done.stdout.strip().splitlines()[-1]  # flushed before the process ended
     match = re.fullmatch(r"low_fraction: ([\d.]+) high_fraction: ([\d.]+) rate_hz: ([\d.]+)", last)
     assert match and 0 < float(match[3]) < 200
-    assert (tmp_path / "song_weights_and_rate.png").stat().st_size > 10_000
+    assert (tmp_path / "figs" / "song_weights_and_rate.png").stat().st_size > 10_000
+    assert any((tmp_path / "cache" / "canns_stdp" / "xla").iterdir())
+
+
+def test_the_command_ends_with_the_status_of_its_run(tmp_path):
+    done = _command(["demo", "--task", "mnist", "--data", str(tmp_path / "absent")], tmp_path)
+    assert done.returncode == 1
+    assert done.stderr == f"canns-stdp: error: --data: MNIST folder not found: {str(tmp_path / 'absent')!r}\n"
+    assert not (tmp_path / "cache").exists()  # refused before any work
 
 
 @pytest.mark.parametrize("args, message", [
