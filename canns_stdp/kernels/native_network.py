@@ -141,11 +141,25 @@ if numba is not None:
         return np.uint32(x ^ (x >> _U16))
 
     @numba.njit(inline="always")
-    def _poisson(spikes, seed, step, counters, below):
-        """``u < p`` as ``k < ceil(p · 2**24)`` for ``u = k · 2**-24``: exact, in integers."""
+    def _poisson(spikes, seed, step, counters, below, listed):
+        """``u < p`` as ``k < ceil(p · 2**24)`` for ``u = k · 2**-24``: exact, in integers.
+        The indices of the inputs that fire go to ``listed`` block by block, as :func:`_listed`
+        would list them; returns their count."""
         base = _mix(np.uint32(seed) ^ _mix(np.uint32(np.uint32(step) + np.uint32(0x9E3779B9))))
-        for j in range(spikes.shape[0]):
-            spikes[j] = _ONE if (_mix(np.uint32(base + counters[j])) >> np.uint32(8)) < below[j] else _ZERO
+        count = 0
+        for start in range(0, spikes.shape[0], 64):
+            block, keys, limits = spikes[start:start + 64], counters[start:start + 64], below[start:start + 64]
+            any_fired = np.int32(0)
+            for j in range(block.shape[0]):
+                fired = (_mix(np.uint32(base + keys[j])) >> np.uint32(8)) < limits[j]
+                block[j] = _ONE if fired else _ZERO
+                any_fired = np.int32(any_fired | np.int32(fired))
+            if any_fired:
+                for j in range(block.shape[0]):
+                    if block[j] != _ZERO:
+                        listed[count] = start + j
+                        count += 1
+        return count
 
     @numba.njit(inline="always")
     def _factors(w, dependence, w_min, w_max, mu):
@@ -277,7 +291,8 @@ if numba is not None:
                 if kind == GIVEN:
                     _copy(X[step, plan[r + 11]:plan[r + 11] + n], S[spike:spike + n])
                 elif kind == POISSON:
-                    _poisson(S[spike:spike + n], seeds[i], t, counters[:n], below[below_at[i]:below_at[i] + n])
+                    listed = _poisson(S[spike:spike + n], seeds[i], t, counters[:n], below[below_at[i]:below_at[i] + n],
+                                      ring[ring_at[i] + (t % slots) * n:])
                 else:
                     have_exc, have_inh = False, False
                     for k in range(n_projs):
@@ -301,7 +316,9 @@ if numba is not None:
                     _neurons(kind, plan, r, num, S, Y, step, exc, inh, adaptive[i])
                 # this step's active list, and the ring buffer of past spikes
                 slot = t % slots
-                counts[count_at[i] + slot] = _listed(S[spike:spike + n], ring[ring_at[i] + slot * n:])
+                if kind != POISSON:  # (its inputs listed themselves as they were drawn)
+                    listed = _listed(S[spike:spike + n], ring[ring_at[i] + slot * n:])
+                counts[count_at[i] + slot] = listed
                 if plan[r + 9] >= 0:
                     _copy(S[spike:spike + n], S[plan[r + 9] + slot * n:plan[r + 9] + (slot + 1) * n])
             if learn:
@@ -474,14 +491,16 @@ if numba is not None:
     @numba.njit(inline="always")
     def _advance_trace(trace, spikes, decay, amplitude, nearest, decayed):
         """``decayed = decay · trace``, ``trace' = add(decayed, spikes, amplitude)``."""
-        for i in range(trace.shape[0]):
-            decayed[i] = decay * trace[i]
         if nearest:
             for i in range(trace.shape[0]):
-                trace[i] = amplitude if spikes[i] > _ZERO else decayed[i]
+                d = decay * trace[i]
+                decayed[i] = d
+                trace[i] = amplitude if spikes[i] > _ZERO else d
         else:
             for i in range(trace.shape[0]):
-                trace[i] = decayed[i] + amplitude * spikes[i]
+                d = decay * trace[i]
+                decayed[i] = d
+                trace[i] = d + amplitude * spikes[i]
 
     @numba.njit(inline="always")
     def _learn(plan, num, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, decayed):
