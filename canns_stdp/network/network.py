@@ -57,6 +57,12 @@ class Network:
         native: run the compiled loop's chunks through the native CPU kernel
             (:mod:`canns_stdp.kernels.native_network`): ``None`` (default) where it can,
             ``True`` always (a run it cannot do is refused, saying why), ``False`` never.
+        mesh, neuron_axis: run on the devices of a ``jax.sharding.Mesh``, every neuron
+            population's neurons (and the synapses onto them) split along mesh axis
+            ``neuron_axis`` (default: the mesh's first axis); each step gathers every
+            population's spikes to every device (:mod:`canns_stdp.network.sharded`). The
+            results are those of one device; between runs the network holds its arrays
+            on one device. It runs the XLA step (``native=True`` is refused).
 
     Example:
         >>> from canns_stdp import rules
@@ -72,7 +78,7 @@ class Network:
 
     def __init__(self, populations: Mapping[str, Population], projections: Sequence[Projection] = (), *,
                  dt: float = 0.1, seed: int = 0, compiled: bool = True, chunk_size: Optional[int] = None,
-                 native: Optional[bool] = None):
+                 native: Optional[bool] = None, mesh=None, neuron_axis: Optional[str] = None):
         if not isinstance(populations, Mapping) or not populations:
             raise ValueError(f"populations must be a non-empty dict of name: population, got {populations!r}")
         for name, pop in populations.items():
@@ -99,7 +105,17 @@ class Network:
             raise ValueError("native=True runs the compiled loop's chunks in the native kernel: it needs compiled=True")
         self.compiled, self.seed, self.native = compiled, int(seed), native
         self.chunk_size = None if chunk_size is None else v.check_positive_int("chunk_size", chunk_size)
+        if mesh is None and neuron_axis is not None:
+            raise ValueError(f"neuron_axis={neuron_axis!r} needs a mesh=")
+        if mesh is not None and native:
+            raise ValueError("native=True runs one device's native kernel: it cannot run a network split over a "
+                             "mesh (use native=None or False with mesh=)")
         self._build()
+        self.mesh, self._layout = mesh, None
+        if mesh is not None:
+            from .sharded import NeuronLayout
+            self._layout = NeuronLayout(self, mesh, neuron_axis)
+        self.neuron_axis = None if self._layout is None else self._layout.axis
         self.steps_run = 0
 
     # -- structure -----------------------------------------------------------------------
@@ -274,7 +290,8 @@ class Network:
         seq += [given[n] for n in order if n in given] + [forced[n] for n in order if n in forced]
         if wants_reward:
             seq.append(v.as_per_step("reward", reward, T))
-        native = self.compiled and self.native is not False and (self.native or native_available(warn=True))
+        native = (self._layout is None and self.compiled and self.native is not False
+                  and (self.native or native_available(warn=True)))
         while True:
             chunk, snapshots = self._chunking(monitors, seq_width, native)
             sampled = [(m, b) for m, b in zip(monitors, bound) if m not in snapshots]
@@ -286,11 +303,17 @@ class Network:
             if not why:
                 break
             native = False
+        step, state = monitored_step, self._state
+        if self._layout is not None:  # the neurons split over the mesh
+            config, params, step = self._layout.local(config, params)
+            state = self._layout.to_mesh(state)
         if native:
             run_chunk = native_network_chunks(config, params, chunk)
         else:
-            run_chunk = (compiled_chunks(monitored_step, config, params, chunk) if self.compiled
-                         else python_steps(monitored_step, config, params))
+            run_chunk = (compiled_chunks(step, config, params, chunk) if self.compiled
+                         else python_steps(step, config, params))
+        if self._layout is not None:
+            run_chunk = self._layout.inputs(run_chunk, chunk if self.compiled else None, len(given), len(forced))
         for m in monitors:
             m.begin()
 
@@ -301,13 +324,17 @@ class Network:
         start = self.steps_run
 
         def between_chunks(done, state):
-            for m, (sampler, take) in snapshots.items():
-                if (start + done) % m.every == 0:
-                    m.snapshot(sampler, take, state, start + done, self.dt)
+            due = [(m, b) for m, b in snapshots.items() if (start + done) % m.every == 0]
+            if due and self._layout is not None:
+                state = self._layout.from_mesh(state)
+            for m, (sampler, take) in due:
+                m.snapshot(sampler, take, state, start + done, self.dt)
 
-        state, _ = drive(run_chunk, self._state, tuple(seq), chunk_size=chunk, start=start,
+        state, _ = drive(run_chunk, state, tuple(seq), chunk_size=chunk, start=start,
                          record=bool(sampled), progress=progress, desc="network", consume=consume,
                          callback=between_chunks if snapshots else None)
+        if self._layout is not None:
+            state = self._layout.from_mesh(state)
         self._check_finite(state)
         self._state = state
         self.steps_run += T

@@ -67,6 +67,7 @@ class NetConfig:
     learn: bool = True
     reward: bool = False       # a reward is given at every step
     samplers: tuple = ()       # what the monitors record (monitors.Sampler)
+    split: Any = None          # neurons split over devices: gathers a population's spikes (sharded.NeuronSplit)
 
 
 class ProjParams(NamedTuple):
@@ -116,10 +117,17 @@ def network_step(config: NetConfig, params: NetParams, state: NetState, given: t
                  reward=None):
     """One step; ``given`` holds this step's activity of the populations whose activity
     the caller gives, ``imposed`` the spikes imposed on populations (in the order of
-    ``config.pops`` among those that take them). Returns ``(state', spikes per population)``."""
+    ``config.pops`` among those that take them). Returns ``(state', spikes per population)``.
+
+    With ``config.split`` (a network whose neurons are split over devices, see
+    :mod:`~canns_stdp.network.sharded`), the state holds this device's neurons and the
+    synapses onto them: each population's spikes are gathered as they are computed, and
+    the gathered spikes feed the projections, the ring buffers and the output, while
+    the plasticity of this device's synapses takes its own neurons' spikes."""
     n_pops = len(config.pops)
     pops, history = list(state.pops), list(state.history)
     spikes: list = [None] * n_pops
+    own: dict = {}  # a split population's own neurons' spikes (the others: ``spikes``)
     arrivals: dict = {}
     events: dict = {}  # (population, delay): its active neurons, listed once per step
 
@@ -153,6 +161,8 @@ def network_step(config: NetConfig, params: NetParams, state: NetState, given: t
                                               proj.delay is None, listing)
                 drive[proj.receptor] = c if proj.receptor not in drive else drive[proj.receptor] + c
             pops[i], s = template.step(params.pops[i], pops[i], drive, params.dt, imposed_of.get(i))
+            if config.split is not None:
+                own[i], s = s, config.split.gather(s)
         spikes[i] = s
         if pop.history:
             history[i] = history[i].at[state.t % pop.history].set(s.astype(history[i].dtype))
@@ -160,12 +170,12 @@ def network_step(config: NetConfig, params: NetParams, state: NetState, given: t
     if config.learn:
         for k, proj in enumerate(config.projs):
             if proj.plastic:
+                s_post = own.get(proj.post, spikes[proj.post])
                 listings = None
                 if proj.local:
                     listings = (events_of((proj.pre, proj.delay), arrivals[k]),
-                                events_of((proj.post, 0), spikes[proj.post]))
-                projs[k] = _plasticity(proj, params.projs[k], state.projs[k], arrivals[k], spikes[proj.post],
-                                       reward, listings)
+                                events_of((proj.post, 0 if proj.post not in own else "own"), s_post))
+                projs[k] = _plasticity(proj, params.projs[k], state.projs[k], arrivals[k], s_post, reward, listings)
     return NetState(state.t + 1, state.seed, tuple(pops), tuple(history), tuple(projs)), tuple(spikes)
 
 
@@ -229,9 +239,20 @@ def monitored_step(config: NetConfig, params: NetParams, state: NetState, tick, 
     """:func:`network_step` as the loops drive it: the per-step inputs flat (``tick``, the
     step's number in the call, then the given activities, the imposed spikes and the
     reward), and what the monitors sample as the step's output."""
+    given, imposed, reward = step_inputs(config, inputs)
+    state, spikes = network_step(config, params, state, given, imposed, reward)
+    return state, sampled(config, params, state, spikes)
+
+
+def step_inputs(config: NetConfig, inputs):
+    """``(given, imposed, reward)`` from a step's flat inputs (after ``tick``)."""
     n_given = sum(p.given for p in config.pops)
     n_imposed = sum(p.imposed for p in config.pops)
     given, imposed = inputs[:n_given], inputs[n_given:n_given + n_imposed]
     reward = inputs[n_given + n_imposed] if config.reward else None
-    state, spikes = network_step(config, params, state, given, imposed, reward)
-    return state, tuple(s(state, spikes, take) for s, take in zip(config.samplers, params.take))
+    return given, imposed, reward
+
+
+def sampled(config: NetConfig, params: NetParams, state: NetState, spikes):
+    """What the monitors record after a step, from the state and the spikes it left."""
+    return tuple(s(state, spikes, take) for s, take in zip(config.samplers, params.take))
