@@ -202,11 +202,11 @@ class NeuronLayout:
         treedef = jax.tree_util.tree_structure(net._state.projs[k].rule)
         return jax.tree_util.tree_unflatten(treedef, cuts)
 
-    def _spec(self, cut: _Cut) -> PartitionSpec:
+    def _part(self, cut: _Cut) -> PartitionSpec:
         return PartitionSpec() if cut.dim is None else PartitionSpec(*([None] * cut.dim), self.axis)
 
-    def state_specs(self) -> tuple:
-        return tuple(self._spec(c) for c in jax.tree_util.tree_leaves(self._cuts))
+    def state_parts(self) -> tuple:
+        return tuple(self._part(c) for c in jax.tree_util.tree_leaves(self._cuts))
 
     def to_mesh(self, state: NetState) -> NetState:
         """The network's state placed on the mesh (sparse synapses in the padded order)."""
@@ -214,7 +214,7 @@ class NeuronLayout:
         cuts = jax.tree_util.tree_leaves(self._cuts)
         host = [self.synapses[c.proj].pad(a, c.dim) if c.proj is not None else a
                 for a, c in zip(jax.device_get(leaves), cuts)]
-        placed = [put(a, NamedSharding(self.mesh, self._spec(c))) for a, c in zip(host, cuts)]
+        placed = [put(a, NamedSharding(self.mesh, self._part(c))) for a, c in zip(host, cuts)]
         return jax.tree_util.tree_unflatten(treedef, placed)
 
     def from_mesh(self, state: NetState) -> NetState:
@@ -251,14 +251,14 @@ class NeuronLayout:
             proj_params.append(p._replace(arrays=arrays, delays=delays))
         inner = params._replace(projs=tuple(proj_params), take=())
         leaves, treedef = jax.tree_util.tree_flatten_with_path(inner)
-        specs = tuple(self._spec(self._params_cut(path, a)) for path, a in leaves)
-        numbers = [put(a, NamedSharding(self.mesh, spec)) for (_, a), spec in zip(leaves, specs)]
+        placement = tuple(self._part(self._params_cut(path, a)) for path, a in leaves)
+        numbers = [put(a, NamedSharding(self.mesh, part)) for (_, a), part in zip(leaves, placement)]
         whole = NamedSharding(self.mesh, PartitionSpec())
         take = tuple(None if t is None else put(self._weights_take(s, t), whole)
                      for s, t in zip(config.samplers, params.take))
         local_params = jax.tree_util.tree_unflatten(treedef, numbers)._replace(take=take)
         config = dataclasses.replace(config, pops=pops, projs=tuple(projs), split=NeuronSplit(self.axis))
-        return config, local_params, _split_step(self.mesh, self.axis, specs, self.state_specs())
+        return config, local_params, _split_step(self.mesh, self.axis, placement, self.state_parts())
 
     def _params_cut(self, path, a) -> _Cut:
         """Where a number lives: per neuron of a split population, a projection's index
@@ -305,10 +305,10 @@ def _resized(template, n: int):
 
 
 @lru_cache(maxsize=None)
-def _split_step(mesh: Mesh, axis: str, param_specs: tuple, state_specs: tuple):
+def _split_step(mesh: Mesh, axis: str, param_parts: tuple, state_parts: tuple):
     """The step of a network split along ``axis``: :func:`network_step` on every device's
-    blocks under ``jax.shard_map`` (the numbers and the state split as ``param_specs``
-    and ``state_specs`` say, leaf by leaf), then what the monitors record, read from the
+    blocks under ``jax.shard_map`` (the numbers and the state split as ``param_parts``
+    and ``state_parts`` say, leaf by leaf), then what the monitors record, read from the
     whole state. Cached: one function, so one compilation, per layout."""
     def step(config, params, state, tick, *inputs):
         given, imposed, reward = step_inputs(config, inputs)
@@ -323,9 +323,9 @@ def _split_step(mesh: Mesh, axis: str, param_specs: tuple, state_specs: tuple):
             return tuple(jax.tree_util.tree_leaves(new)), spikes
 
         whole, split = PartitionSpec(), PartitionSpec(axis)
-        in_specs = (param_specs, state_specs, (whole,) * len(given), (split,) * len(imposed), (whole,) * len(extra))
-        out_specs = (state_specs, (whole,) * len(config.pops))
-        new, spikes = jax.shard_map(on_device, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)(
+        inside = (param_parts, state_parts, (whole,) * len(given), (split,) * len(imposed), (whole,) * len(extra))
+        outside = (state_parts, (whole,) * len(config.pops))
+        new, spikes = jax.shard_map(on_device, mesh=mesh, in_specs=inside, out_specs=outside, check_vma=False)(
             tuple(p_leaves), tuple(s_leaves), tuple(given), tuple(imposed), extra)
         state = jax.tree_util.tree_unflatten(s_def, list(new))
         return state, sampled(config, params, state, spikes)
