@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import background
 import reference
 from canns_stdp import SpikingLayer, STDPTrainer
 from canns_stdp import checkpoint as ck
@@ -193,8 +194,8 @@ RUNNER = textwrap.dedent("""
         layer = SpikingLayer(30, 10, seed=11, tau_pre=10.0)
         return STDPTrainer(layer, learning_rate=1.0, A_plus=0.05, A_minus=0.0525, chunk_size=64)
 
-    if mode == "resume":
-        trainer = STDPTrainer.load(out + ".half.npz")
+    if mode == "resume":  # from the checkpoint saved after T steps by another process
+        trainer = STDPTrainer.load(sys.argv[4])
         trainer.train(xs[T:])
     else:
         half = fresh()
@@ -206,26 +207,36 @@ RUNNER = textwrap.dedent("""
 """)
 
 
-def _run(tmp_path, *args):
-    script = tmp_path / "runner.py"
+def _command(folder, *args):
+    script = folder / "runner.py"
     script.write_text(RUNNER)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
-    return subprocess.Popen([sys.executable, str(script), *map(str, args)], env=env,
-                            stderr=subprocess.PIPE, text=True)
+    return dict(args=[sys.executable, str(script), *map(str, args)], env=env)
 
 
-def test_resume_in_fresh_process_is_bitwise_exact_and_runs_are_deterministic(tmp_path):
+RESUME_T = 150  # not a multiple of the chunk (64): the resumed run's chunks are shifted
+
+
+def start_in_background(tmp_path_factory):
+    """Two processes train 2T steps (together), then a third resumes: started beside the
+    other tests (see ``background.py``)."""
+    if background.scheduled("checkpoint-full"):
+        return background.scheduled("checkpoint-full"), background.scheduled("checkpoint-resume")
+    folder, T = tmp_path_factory.mktemp("resume"), RESUME_T
+    full = background.schedule("checkpoint-full", [_command(folder, "full", folder / f"full{i}", T) for i in range(2)],
+                               timeout=300, folder=folder)
+    resume = background.schedule("checkpoint-resume", [_command(folder, "resume", folder / "resumed", T,
+                                                                folder / "full0.half.npz")], timeout=300, folder=folder)
+    return full, resume
+
+
+def test_resume_in_fresh_process_is_bitwise_exact_and_runs_are_deterministic(tmp_path_factory):
     """Two processes train 2T steps from the same seed (and save a checkpoint after T);
     a third loads that checkpoint and trains T more. All three end bitwise equal."""
-    T = 150  # not a multiple of the chunk (64): the resumed run's chunks are shifted
-    full = [_run(tmp_path, "full", tmp_path / f"full{i}", T) for i in range(2)]
-    for p in full:
-        assert p.wait(timeout=300) == 0, p.stderr.read()
-    os.replace(tmp_path / "full0.npz", tmp_path / "uninterrupted.npz")
-    resume = _run(tmp_path, "resume", tmp_path / "full0", T)
-    assert resume.wait(timeout=300) == 0, resume.stderr.read()
-    runs = [ck.read_checkpoint(tmp_path / name)[1]
-            for name in ("uninterrupted.npz", "full1.npz", "full0.npz")]
+    full, resume = start_in_background(tmp_path_factory)
+    for returncode, _, stderr in full.outcome() + resume.outcome():
+        assert returncode == 0, stderr
+    runs = [ck.read_checkpoint(full.folder / name)[1] for name in ("full0.npz", "full1.npz", "resumed.npz")]
     assert np.asarray(runs[0]["model/W"]).std() > 0.01  # the weights did move
     for other in runs[1:]:
         assert set(other) == set(runs[0])

@@ -10,7 +10,6 @@ the same on its one device, without a mesh, and compares.
 import json
 import os
 import socket
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import background
 import multiprocess_cases
 
 SCRIPT = textwrap.dedent(r'''
@@ -62,32 +62,35 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    out = tmp_path_factory.mktemp("processes")
+def start_in_background(tmp_path_factory):
+    """The two processes, started beside the other tests (see ``background.py``)."""
+    if background.scheduled("multiprocess"):
+        return background.scheduled("multiprocess")
     tests = str(Path(__file__).parent)
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu",
                PYTHONPATH=os.pathsep.join([tests] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
-    port = str(_free_port())
-    procs = [subprocess.Popen([sys.executable, "-c", SCRIPT, str(i), port, str(out)], env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(2)]
-    outputs = []
-    try:
-        for p in procs:
-            outputs.append(p.communicate(timeout=240))
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    for p, (stdout, stderr) in zip(procs, outputs):
+    out = tmp_path_factory.mktemp("processes")
+
+    def commands():  # the port is chosen when they start
+        port = str(_free_port())
+        return [dict(args=[sys.executable, "-c", SCRIPT, str(i), port, str(out)], env=env) for i in range(2)]
+    return background.schedule("multiprocess", commands, timeout=240, folder=out)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    job = start_in_background(tmp_path_factory)
+    reference = multiprocess_cases.run_all()  # while the processes may still run
+    outputs = job.outcome()
+    out = job.folder
+    for returncode, stdout, stderr in outputs:
         if "UNSUPPORTED " in stdout:
             pytest.skip("this platform runs no collectives between two JAX processes on localhost: "
                         + stdout.split("UNSUPPORTED ", 1)[1].strip())
-        assert p.returncode == 0, stderr[-4000:]
-    reports = [json.loads(stdout.split("REPORT ", 1)[1]) for stdout, _ in outputs]
+        assert returncode == 0, stderr[-4000:]
+    reports = [json.loads(stdout.split("REPORT ", 1)[1]) for _, stdout, _ in outputs]
     processes = [dict(np.load(out / f"process{i}.npz")) for i in range(2)]
-    return reports, processes, multiprocess_cases.run_all(), out
+    return reports, processes, reference, out
 
 
 def test_two_processes_of_four_devices_each_make_one_mesh_of_eight(runs):

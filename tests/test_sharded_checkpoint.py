@@ -5,7 +5,6 @@ changed."""
 import json
 import os
 import shutil
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import background
 import multiprocess_cases as cases
 from canns_stdp import Ensemble
 from canns_stdp.checkpoint import CheckpointError
@@ -66,13 +66,40 @@ SCRIPT = textwrap.dedent(r'''
 ''')
 
 
-def run(devices: int, mode: str, folder: Path) -> None:
+def command(devices: int, mode: str, folder: Path) -> dict:
     tests = str(Path(__file__).parent)
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu",
                PYTHONPATH=os.pathsep.join([tests] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
-    done = subprocess.run([sys.executable, "-c", SCRIPT, mode, str(folder)], env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0 and f"DONE {devices}" in done.stdout, done.stderr[-4000:]
+    return dict(args=[sys.executable, "-c", SCRIPT, mode, str(folder)], env=env)
+
+
+def ran(job, devices: int) -> None:
+    [(returncode, stdout, stderr)] = job.outcome()
+    assert returncode == 0 and f"DONE {devices}" in stdout, stderr[-4000:]
+
+
+WITHOUT_ORBAX = textwrap.dedent('''
+    import sys
+    sys.modules["orbax"] = sys.modules["orbax.checkpoint"] = None   # as if not installed
+    import canns_stdp, canns_stdp.sharded_checkpoint
+    from canns_stdp import SpikingLayer, STDPTrainer
+    try:
+        canns_stdp.sharded_checkpoint.save_sharded(STDPTrainer(SpikingLayer(4, 2)), "unused")
+    except ImportError as err:
+        print("MESSAGE", err)
+''')
+
+
+def start_in_background(tmp_path_factory):
+    """Saved on 8 devices, then resumed on 2, and the library without orbax: fresh
+    interpreters, started beside the other tests (see ``background.py``)."""
+    if background.scheduled("sharded-save-8"):
+        return [background.scheduled(name) for name in ("sharded-save-8", "sharded-resume-2", "without-orbax")]
+    folder = tmp_path_factory.mktemp("sharded")
+    return [background.schedule("sharded-save-8", [command(8, "save", folder)], timeout=300, folder=folder),
+            background.schedule("sharded-resume-2", [command(2, "resume", folder)], timeout=300, folder=folder),
+            background.schedule("without-orbax", [dict(args=[sys.executable, "-c", WITHOUT_ORBAX],
+                                                       env=dict(os.environ, JAX_PLATFORMS="cpu"))], timeout=120)]
 
 
 def fresh():
@@ -81,9 +108,9 @@ def fresh():
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("sharded")
-    run(8, "save", folder)
-    return folder
+    save, _, _ = start_in_background(tmp_path_factory)
+    ran(save, 8)
+    return save.folder
 
 
 def uninterrupted():
@@ -111,11 +138,12 @@ def resumed_here(folder):
     return out
 
 
-def test_saved_on_8_devices_resumed_on_2_and_on_1_as_never_interrupted(saved):
-    run(2, "resume", saved)
+def test_saved_on_8_devices_resumed_on_2_and_on_1_as_never_interrupted(saved, tmp_path_factory):
     reference = uninterrupted()
-    on_two = dict(np.load(saved / "resumed-on-2.npz"))
     on_one = resumed_here(saved)
+    _, resume, _ = start_in_background(tmp_path_factory)  # run after the save, while this process went on
+    ran(resume, 2)
+    on_two = dict(np.load(saved / "resumed-on-2.npz"))
     for resumed in (on_two, on_one):
         assert sorted(resumed) == sorted(reference)
         for name, want in reference.items():
@@ -198,19 +226,9 @@ def test_a_folder_is_written_once(saved):
         save_sharded(Ensemble(members), saved / "ensemble")
 
 
-def test_without_orbax_the_library_imports_and_says_what_to_install():
-    code = textwrap.dedent('''
-        import sys
-        sys.modules["orbax"] = sys.modules["orbax.checkpoint"] = None   # as if not installed
-        import canns_stdp, canns_stdp.sharded_checkpoint
-        from canns_stdp import SpikingLayer, STDPTrainer
-        try:
-            canns_stdp.sharded_checkpoint.save_sharded(STDPTrainer(SpikingLayer(4, 2)), "unused")
-        except ImportError as err:
-            print("MESSAGE", err)
-    ''')
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ, JAX_PLATFORMS="cpu"))
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == ('MESSAGE sharded checkpoints need orbax-checkpoint, which is not installed: '
-                                   'pip install "canns_stdp[orbax]" (or pip install orbax-checkpoint)')
+def test_without_orbax_the_library_imports_and_says_what_to_install(tmp_path_factory):
+    _, _, without = start_in_background(tmp_path_factory)
+    [(returncode, stdout, stderr)] = without.outcome()
+    assert returncode == 0, stderr[-2000:]
+    assert stdout.strip() == ('MESSAGE sharded checkpoints need orbax-checkpoint, which is not installed: '
+                              'pip install "canns_stdp[orbax]" (or pip install orbax-checkpoint)')

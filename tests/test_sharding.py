@@ -7,13 +7,13 @@ as JSON.
 
 import json
 import os
-import subprocess
 import sys
 import textwrap
 
 import numpy as np
 import pytest
 
+import background
 from canns_stdp import Ensemble, SpikingLayer, Trainer, rules
 
 SCRIPT = textwrap.dedent(r'''
@@ -104,7 +104,8 @@ SCRIPT = textwrap.dedent(r'''
     s_alone = alone.train(x, return_spikes=True)
     report["trainer_mesh"] = {"spikes_equal": bool((s_mesh == s_alone).all()), "spikes": float(s_alone.mean()),
                               **differences([on_mesh], [alone]), "layout": layouts[-1],
-                              "predict_equal": bool((on_mesh.predict_batch(x[:20]) == alone.predict_batch(x[:20])).all()),
+                              "predict_equal": bool((on_mesh.predict_batch(x[:20])
+                                                     == alone.predict_batch(x[:20])).all()),
                               "steps": on_mesh.steps_trained}
 
     # neurons with a refractory period: their counters split with their membranes
@@ -209,13 +210,21 @@ SCRIPT = textwrap.dedent(r'''
 ''')
 
 
+def start_in_background(tmp_path_factory):
+    """The checks' interpreter, started beside the other tests (see ``background.py``)."""
+    if background.scheduled("sharding"):
+        return background.scheduled("sharding")
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+    return background.schedule("sharding", [dict(args=[sys.executable, "-c", SCRIPT,
+                                                       str(tmp_path_factory.mktemp("sharded"))], env=env)],
+                               timeout=600)
+
+
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path_factory.mktemp("sharded"))], env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-4000:]
-    line = next(l for l in done.stdout.splitlines() if l.startswith("REPORT "))
+    [(returncode, stdout, stderr)] = start_in_background(tmp_path_factory).outcome()
+    assert returncode == 0, stderr[-4000:]
+    line = next(row for row in stdout.splitlines() if row.startswith("REPORT "))
     return json.loads(line[len("REPORT "):])
 
 
