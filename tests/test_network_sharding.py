@@ -208,3 +208,12 @@ def test_a_mesh_picks_the_xla_step_and_a_failed_run_leaves_the_network_as_it_was
     for a, b in zip(jax.tree_util.tree_leaves(before), jax.tree_util.tree_leaves(net._state)):
         np.testing.assert_array_equal(a, np.asarray(b))
     assert net.steps_run == 20
+
+
+def test_an_ensemble_of_networks_whose_neurons_are_split_is_refused():
+    from canns_stdp.network import NetworkEnsemble
+
+    mesh = Mesh(np.array(jax.devices()[:1]), ("neurons",))
+    with pytest.raises(ValueError, match=r"network 1 has its neurons split over a mesh \(Network\(mesh=\)\): a "
+                                         r"NetworkEnsemble splits its members, not their neurons"):
+        NetworkEnsemble([_small(), _small(mesh=mesh)])

@@ -90,6 +90,11 @@ class NetworkEnsemble:
         networks = v.check_members("a NetworkEnsemble", "networks", networks, Network, "canns_stdp.network.Network")
         if len({id(net) for net in networks}) != len(networks):
             raise ValueError("every member must be a network of its own: one network is given twice")
+        split = [k for k, net in enumerate(networks) if getattr(net, "mesh", None) is not None]
+        if split:
+            raise ValueError(f"network {split[0]} has its neurons split over a mesh (Network(mesh=)): a "
+                             "NetworkEnsemble splits its members, not their neurons; give the ensemble mesh= "
+                             "and the members none")
         self.networks = networks
         first = _structure(networks[0])
         for k, net in enumerate(networks[1:], 1):
