@@ -5,11 +5,13 @@ A layer driven by its input has no coupling between output neurons (see
 64 neurons at a time, each block every step of a stretch of 64 steps before the next
 block starts. Its private layout stores a block's weights input by input (64 contiguous
 floats per input), so that the current and the LTD of an active input are one vector
-operation on a block. A neuron that fired gets its LTP at the silent inputs synapse by
-synapse; when more than a few neurons of the block fired, the whole block is updated, a
-vector operation per input. The cost follows the spikes. Weights outside their bounds
-are clipped at the first step of a call, as the plain step clips every synapse (inside
-them, an untouched synapse is unchanged).
+operation on a block; the kernel copies ``W`` into that layout at the start of a call and
+back at its end (cheaper than XLA's transpositions of it around the call). A neuron that
+fired gets its LTP at the silent inputs synapse by synapse; when more than a few neurons
+of the block fired, the whole block is updated, a vector operation per input. The cost
+follows the spikes. Weights outside their bounds are clipped at the first step of a
+call, as the plain step clips every synapse (inside them, an untouched synapse is
+unchanged).
 
 The pre trace depends on the input only: it is computed once per stretch of steps, with
 each step's pairing term ``P`` and list of active inputs, before the neurons run.
@@ -186,14 +188,36 @@ if numba is not None:
             ltp[lane] = A_plus * si
             ltd[lane] = A_minus * (new if pairing == 0 else decayed)
 
+    @numba.njit(inline="always")
+    def _transpose_blocks(W, blocked, into_blocks):
+        """``W`` ``(n_out, n_in)`` into the kernel's layout ``blocked`` (``(n_blocks, n_in,
+        _LANES)``, padding lanes left as they are), or back: input by input, a block's lanes
+        from (or to) ``_LANES`` rows of ``W``, whose lines stay in the cache from one input
+        to the next."""
+        n_out, n_in = W.shape
+        for b in range(blocked.shape[0]):
+            width, block = min(_LANES, n_out - b * _LANES), blocked[b]
+            rows = W[b * _LANES:b * _LANES + width]
+            for j in range(n_in):
+                lanes = block[j]
+                if into_blocks:
+                    for lane in range(width):
+                        lanes[lane] = rows[lane, j]
+                else:
+                    for lane in range(width):
+                        rows[lane, j] = lanes[lane]
+
     @numba.njit(cache=True, nogil=True)
     def _chunk(flags, coef, lif, xs, posts, W_in, v_in, s_in, pre_in, post_in,
-               W, v, s, trace_pre, trace_post, spikes):
+               W_out, v, s, trace_pre, trace_post, spikes):
         n, plastic, nearest, dependence, pairing, hardbound, imposed = (
             flags[0], flags[1], flags[2], flags[3], flags[4], flags[5], flags[6])
         d_pre, a_pre, d_post, a_post, lr, A_plus, A_minus, w_min, w_max, mu = (
             coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], coef[6], coef[7], coef[8], coef[9])
-        n_blocks, n_in = W.shape[0], W.shape[1]
+        n_out, n_in = W_out.shape
+        n_blocks = lif.shape[1]
+        W = np.zeros((n_blocks, n_in, _LANES), np.float32)  # the kernel's layout (padding lanes: zero weights)
+        _transpose_blocks(W_in, W, True)
         P = np.empty((_STRETCH, n_in), np.float32)
         offsets = np.empty(_STRETCH + 1, np.int64)
         active = np.empty(_STRETCH * n_in, np.int32)
@@ -203,9 +227,11 @@ if numba is not None:
         no_posts = np.zeros(_LANES, np.float32)
         scratch = np.zeros((n_blocks, _ROWS * _LANES), np.float32)
         for b in range(n_blocks):
-            for row, source in ((_V, v_in[b]), (_S, s_in[b]), (_TRACE, post_in[b]), (_LEAK, lif[0, b]),
-                                (_THRESHOLD, lif[1, b]), (_RESET, lif[2, b])):
-                _row(scratch[b], row)[:] = source
+            lanes, width = scratch[b], min(_LANES, n_out - b * _LANES)
+            for row, source in ((_LEAK, lif[0, b]), (_THRESHOLD, lif[1, b]), (_RESET, lif[2, b])):
+                _row(lanes, row)[:] = source
+            for row, source in ((_V, v_in), (_S, s_in), (_TRACE, post_in)):  # padding lanes: zero
+                _row(lanes, row)[:width] = source[b * _LANES:b * _LANES + width]
         trace_pre[:] = pre_in
         spikes[n:] = 0.0
         zero = np.float32(0.0)
@@ -230,7 +256,9 @@ if numba is not None:
                             current[lane] += synapses[lane] * x
                     _advance_lanes(lanes, posts[first + t, b] if imposed else no_posts, imposed, nearest, pairing,
                                    d_post, a_post, A_plus, A_minus)
-                    spikes[first + t, b] = s_b
+                    out = spikes[first + t, b * _LANES:(b + 1) * _LANES]
+                    for lane in range(out.shape[0]):
+                        out[lane] = s_b[lane]
                     if not plastic:
                         continue
                     n_fired = 0
@@ -250,8 +278,11 @@ if numba is not None:
                     for f in range(n_fired):  # ... and the LTP of the lanes that fired at the others
                         _potentiate_silent_inputs(block, fired[f], active[lo:hi], x_t, P_t, ltp_amp, ltd_amp,
                                                   dependence, lr, w_min, w_max, mu, hardbound)
+        _transpose_blocks(W_out, W, False)
         for b in range(n_blocks):
-            v[b], s[b], trace_post[b] = _row(scratch[b], _V), _row(scratch[b], _S), _row(scratch[b], _TRACE)
+            width = min(_LANES, n_out - b * _LANES)
+            for row, target in ((_V, v), (_S, s), (_TRACE, trace_post)):
+                target[b * _LANES:b * _LANES + width] = _row(scratch[b], row)[:width]
 
     def _generator(**kwargs):
         def run(*ins):
@@ -286,19 +317,15 @@ def _native_chunk(config, plastic, params, state, xs, posts, n_steps):
               int(config.hardbound), int(posts is not None)]
     flags = jnp.concatenate([jnp.reshape(n_steps, (1,)).astype(jnp.int32), jnp.asarray(static, jnp.int32)])
     posts = jnp.zeros((1, 1, 1), f32) if posts is None else _blocked(posts.astype(f32), n_blocks)
-    # the kernel's layout: blocks of _LANES neurons, each block's weights (n_in, _LANES)
-    W = _blocked(state.W.T, n_blocks).transpose(1, 0, 2)
-    vec = jax.ShapeDtypeStruct((n_blocks, _LANES), f32)
-    outs = [jax.ShapeDtypeStruct(W.shape, f32), vec, vec, jax.ShapeDtypeStruct((n_in,), f32), vec,
-            jax.ShapeDtypeStruct((xs.shape[0], n_blocks, _LANES), f32)]
-    vectors = [_blocked(a, n_blocks) for a in (state.v, state.spike)]
+    # W as it is: the kernel copies it into its layout (blocks of _LANES neurons, each
+    # block's weights (n_in, _LANES)) and back, in place of XLA's transpositions
+    vec = jax.ShapeDtypeStruct((n_out,), f32)
+    outs = [jax.ShapeDtypeStruct((n_out, n_in), f32), vec, vec, jax.ShapeDtypeStruct((n_in,), f32), vec,
+            jax.ShapeDtypeStruct((xs.shape[0], n_out), f32)]
     W, v, spike, trace_pre, trace_post, spikes = _pair_chunk(
-        flags, coef, lif_rows, xs.astype(f32), posts, W, *vectors, state.trace_pre,
-        _blocked(state.trace_post, n_blocks), outs=outs)
-    flat = lambda a: a.reshape(a.shape[:-2] + (-1,))[..., :n_out]  # noqa: E731
-    W = flat(W.transpose(1, 0, 2)).T
-    return state._replace(W=W, v=flat(v), spike=flat(spike), trace_pre=trace_pre,
-                          trace_post=flat(trace_post)), flat(spikes)
+        flags, coef, lif_rows, xs.astype(f32), posts, state.W.astype(f32), state.v.astype(f32),
+        state.spike.astype(f32), state.trace_pre, state.trace_post.astype(f32), outs=outs)
+    return state._replace(W=W, v=v, spike=spike, trace_pre=trace_pre, trace_post=trace_post), spikes
 
 
 def native_chunk(config, params, state, chunk, n_steps, plastic: bool = True):
