@@ -221,7 +221,8 @@ def _deferred_span(step, config, params, seq, state, chunk: int) -> int:
     # no trace exceeds its start or its fixed point under the largest input: a bound that
     # neither T nor a previous call's traces change, so the chunk length (and the
     # compiled loop) stays the same from call to call
-    x_max = max(1.0, float(np.abs(seq[0]).max(initial=0.0)))
+    x = seq[0]  # max |x| without a temporary array of the whole input
+    x_max = max(1.0, float(np.max(x, initial=0.0)), -float(np.min(x, initial=0.0)))
     trace_bound = max(float(np.abs(np.asarray(state.trace_pre)).max(initial=0.0)),
                       abs(float(traces.a_pre)) * x_max / (1.0 - d_pre))
     bounds = stdp.bounds
