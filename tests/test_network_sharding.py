@@ -9,7 +9,6 @@ that reports back as JSON; each is compared there with the same network run unsh
 
 import json
 import os
-import subprocess
 import sys
 import textwrap
 
@@ -18,6 +17,7 @@ import numpy as np
 import pytest
 from jax.sharding import Mesh
 
+import background
 from canns_stdp import rules
 from canns_stdp.network import LIF, Network, PoissonInput, Projection
 
@@ -138,12 +138,20 @@ SCRIPT = textwrap.dedent(r'''
 ''')
 
 
-@pytest.fixture(scope="module")
-def report():
+def start_in_background(tmp_path_factory):
+    """The checks' interpreter, started beside the other tests (see ``background.py``)."""
+    if background.scheduled("network-sharding"):
+        return background.scheduled("network-sharding")
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
-    done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-4000:]
-    line = next(text for text in done.stdout.splitlines() if text.startswith("REPORT "))
+    return background.schedule("network-sharding", [dict(args=[sys.executable, "-c", SCRIPT], env=env)],
+                               timeout=600)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    [(returncode, stdout, stderr)] = start_in_background(tmp_path_factory).outcome()
+    assert returncode == 0, stderr[-4000:]
+    line = next(text for text in stdout.splitlines() if text.startswith("REPORT "))
     return json.loads(line[len("REPORT "):])
 
 
