@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+import background
 from canns_stdp import cli
 from canns_stdp.cli import main
 from canns_stdp.tasks import masquelier
@@ -208,26 +209,39 @@ def test_a_failed_run_is_one_line_and_status_1(error, capsys, monkeypatch):
 
 
 def _command(args, tmp_path):
-    """``canns-stdp`` as a process, with its compilation cache under ``tmp_path``."""
+    """``canns-stdp`` as a process (``Popen`` arguments), its compilation cache under ``tmp_path``."""
     env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
     env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
-    return subprocess.run([sys.executable, "-m", "canns_stdp.cli", *args], capture_output=True, text=True,
-                          env=env, timeout=300)
+    return dict(args=[sys.executable, "-m", "canns_stdp.cli", *args], env=env)
 
 
-def test_the_song_command_prints_its_result_line_writes_its_figure_and_its_compilation_cache(tmp_path):
-    done = _command(["demo", "--task", "song", "--duration", "3", "--out", str(tmp_path / "figs"), "--no-progress"],
+def _song_command(tmp_path):
+    return _command(["demo", "--task", "song", "--duration", "3", "--out", str(tmp_path / "figs"), "--no-progress"],
                     tmp_path)
-    assert done.returncode == 0, done.stderr
-    last = done.stdout.strip().splitlines()[-1]  # flushed before the process ended
+
+
+def start_in_background(tmp_path_factory):
+    """The song command, started beside the other tests (see ``background.py``)."""
+    if background.scheduled("song-command"):
+        return background.scheduled("song-command")
+    folder = tmp_path_factory.mktemp("song-command")
+    return background.schedule("song-command", [_song_command(folder)], timeout=300, folder=folder)
+
+
+def test_the_song_command_prints_its_result_line_writes_its_figure_and_its_compilation_cache(tmp_path_factory):
+    job = start_in_background(tmp_path_factory)
+    [(returncode, stdout, stderr)] = job.outcome()
+    assert returncode == 0, stderr
+    last = stdout.strip().splitlines()[-1]  # flushed before the process ended
     match = re.fullmatch(r"low_fraction: ([\d.]+) high_fraction: ([\d.]+) rate_hz: ([\d.]+)", last)
     assert match and 0 < float(match[3]) < 200
-    assert (tmp_path / "figs" / "song_weights_and_rate.png").stat().st_size > 10_000
-    assert any((tmp_path / "cache" / "canns_stdp" / "xla").iterdir())
+    assert (job.folder / "figs" / "song_weights_and_rate.png").stat().st_size > 10_000
+    assert any((job.folder / "cache" / "canns_stdp" / "xla").iterdir())
 
 
 def test_the_command_ends_with_the_status_of_its_run(tmp_path):
-    done = _command(["demo", "--task", "mnist", "--data", str(tmp_path / "absent")], tmp_path)
+    done = subprocess.run(**_command(["demo", "--task", "mnist", "--data", str(tmp_path / "absent")], tmp_path),
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 1
     assert done.stderr == f"canns-stdp: error: --data: MNIST folder not found: {str(tmp_path / 'absent')!r}\n"
     assert not (tmp_path / "cache").exists()  # refused before any work
