@@ -804,11 +804,11 @@ def native_network_chunks(config, params, chunk_size: int):
     plan, idx, orders = jax.device_put(_host_plan(config, params))
     params = jax.device_put(params)
     n_given = sum(p.given for p in config.pops)
+    none = jax.device_put(np.zeros((chunk_size, 1), np.float32))  # no given inputs, or no imposed spikes
 
     def run_chunk(state, chunk, n_steps, record, offset=0):
         chunk = tuple(padded(a, chunk_size) for a in chunk[1:])
         given, imposed = chunk[:n_given], chunk[n_given:]
-        none = jnp.zeros((chunk_size, 1), jnp.float32)
         X = jnp.concatenate([jnp.asarray(a, jnp.float32) for a in given], axis=1) if given else none
         Y = jnp.concatenate([jnp.asarray(a, jnp.float32) for a in imposed], axis=1) if imposed else none
         return _native_run(config, plan, idx, orders, params, state, X, Y, np.int32(n_steps))
