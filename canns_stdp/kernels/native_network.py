@@ -404,7 +404,7 @@ if numba is not None:
         if kind == LIF_COND or kind == LIF_CURRENT:
             rows = (S[plan[r + 3]:plan[r + 3] + n], S[plan[r + 4]:plan[r + 4] + n], S[plan[r + 5]:plan[r + 5] + n],
                     S[plan[r + 6]:plan[r + 6] + n], spike, S[plan[r + 7]:plan[r + 7] + n])
-            c, uniform = num[p:p + 12 * n].reshape((12, n)), plan[r + 17] == 1
+            c, uniform = num[p:p + 12 * n], plan[r + 17] == 1
             # constant flags, each case a loop of its own that the compiler vectorises
             if kind == LIF_COND and imposed < 0:
                 _lif(True, rows, c, exc[:n], inh[:n], given, False, uniform, adaptive)
@@ -449,21 +449,24 @@ if numba is not None:
 
     @numba.njit(inline="always")
     def _lif(conductance, rows, c, exc, inh, given, imposed, uniform, adaptive):
-        """:class:`~canns_stdp.network.LIF`'s step (``c``: its numbers, one row each);
+        """:class:`~canns_stdp.network.LIF`'s step (``c``: its numbers, one row of ``n`` after another);
         numbers the same for every neuron are passed as scalars, a loop of their own. The
         adaptive threshold has a loop of its own too, run only where it can move (a
         threshold at 0 that no spike raises stays 0): the neurons' loop stays simple
         enough for the compiler to vectorise."""
         v, ge, gi, left, spike, theta = rows
+        n = v.shape[0]
         if uniform:
-            _lif_loop(conductance, v, ge, gi, left, spike, theta, exc, inh, given, imposed, c[0, 0], c[1, 0],
-                      c[2, 0], c[3, 0], c[4, 0], c[5, 0], c[6, 0], c[7, 0], c[8, 0], c[9, 0], c[10, 0], c[11, 0])
+            _lif_loop(conductance, v, ge, gi, left, spike, theta, exc, inh, given, imposed, c[0], c[n], c[2 * n],
+                      c[3 * n], c[4 * n], c[5 * n], c[6 * n], c[7 * n], c[8 * n], c[9 * n], c[10 * n], c[11 * n])
         else:
-            _lif_loop(conductance, v, ge, gi, left, spike, theta, exc, inh, given, imposed, c[0], c[1], c[2], c[3],
-                      c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11])
+            _lif_loop(conductance, v, ge, gi, left, spike, theta, exc, inh, given, imposed, c[:n], c[n:2 * n],
+                      c[2 * n:3 * n], c[3 * n:4 * n], c[4 * n:5 * n], c[5 * n:6 * n], c[6 * n:7 * n], c[7 * n:8 * n],
+                      c[8 * n:9 * n], c[9 * n:10 * n], c[10 * n:11 * n], c[11 * n:])
         if adaptive:
-            for j in range(v.shape[0]):
-                theta[j] = c[10, j] * theta[j] + c[11, j] * spike[j]
+            decay, plus = c[10 * n:11 * n], c[11 * n:]
+            for j in range(n):
+                theta[j] = decay[j] * theta[j] + plus[j] * spike[j]
 
     @numba.njit(inline="always")
     def _lif_loop(conductance, v, ge, gi, left, spike, theta, exc, inh, given, imposed, dt_tau_m, v_rest, E_exc,
