@@ -199,12 +199,14 @@ def main(argv=None) -> int:
 def _loading_a_task():
     """No cyclic garbage collection while a task's module loads JAX and the rest (their
     imports create objects by the hundred thousand, traversed again and again: 0.2-0.4 s),
-    and the command's compilation cache in place before anything compiles."""
+    then those objects set aside for good; and the command's compilation cache in place
+    before anything compiles."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         _persistent_compilation_cache()
         yield
+        gc.freeze()  # what the imports made lives to the end: later collections skip it
     finally:
         if enabled:
             gc.enable()
