@@ -8,7 +8,10 @@ calls it for every selected module once the tests are collected, and the module'
 calls it again (it returns the job already scheduled) and waits for :meth:`Job.outcome`.
 """
 
+import json
+import os
 import subprocess
+import sys
 import threading
 import time
 
@@ -109,6 +112,25 @@ def schedule(name, commands, timeout, folder=None):
             _worker.start()
         _wake.notify()
     return job
+
+
+def on_eight_devices(name, code, *args):
+    """The job called ``name``: Python ``code`` with ``args`` in an interpreter that sees 8
+    host devices (``args`` may be a function that returns them when the job starts)."""
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+
+    def command():
+        given = args[0]() if len(args) == 1 and callable(args[0]) else args
+        return [dict(args=[sys.executable, "-c", code, *map(str, given)], env=env)]
+    return schedule(name, command, timeout=600)
+
+
+def report(job):
+    """The JSON a check printed on its line starting ``REPORT `` (its error output if it failed)."""
+    [(returncode, stdout, stderr)] = job.outcome()
+    assert returncode == 0, stderr[-4000:]
+    line = next(row for row in stdout.splitlines() if row.startswith("REPORT "))
+    return json.loads(line[len("REPORT "):])
 
 
 def stop():

@@ -7,9 +7,6 @@ that reports back as JSON; each is compared there with the same network run unsh
 (whose step tests/test_network.py checks against a NumPy reference).
 """
 
-import json
-import os
-import sys
 import textwrap
 
 import jax
@@ -140,19 +137,12 @@ SCRIPT = textwrap.dedent(r'''
 
 def start_in_background(tmp_path_factory):
     """The checks' interpreter, started beside the other tests (see ``background.py``)."""
-    if background.scheduled("network-sharding"):
-        return background.scheduled("network-sharding")
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
-    return background.schedule("network-sharding", [dict(args=[sys.executable, "-c", SCRIPT], env=env)],
-                               timeout=600)
+    return background.on_eight_devices("network-sharding", SCRIPT)
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    [(returncode, stdout, stderr)] = start_in_background(tmp_path_factory).outcome()
-    assert returncode == 0, stderr[-4000:]
-    line = next(text for text in stdout.splitlines() if text.startswith("REPORT "))
-    return json.loads(line[len("REPORT "):])
+    return background.report(start_in_background(tmp_path_factory))
 
 
 def test_the_checks_ran_on_eight_devices(report):

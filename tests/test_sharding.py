@@ -5,9 +5,6 @@ in a fresh interpreter with ``--xla_force_host_platform_device_count=8`` and rep
 as JSON.
 """
 
-import json
-import os
-import sys
 import textwrap
 
 import numpy as np
@@ -212,20 +209,12 @@ SCRIPT = textwrap.dedent(r'''
 
 def start_in_background(tmp_path_factory):
     """The checks' interpreter, started beside the other tests (see ``background.py``)."""
-    if background.scheduled("sharding"):
-        return background.scheduled("sharding")
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
-    return background.schedule("sharding", [dict(args=[sys.executable, "-c", SCRIPT,
-                                                       str(tmp_path_factory.mktemp("sharded"))], env=env)],
-                               timeout=600)
+    return background.on_eight_devices("sharding", SCRIPT, lambda: [tmp_path_factory.mktemp("sharded")])
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    [(returncode, stdout, stderr)] = start_in_background(tmp_path_factory).outcome()
-    assert returncode == 0, stderr[-4000:]
-    line = next(row for row in stdout.splitlines() if row.startswith("REPORT "))
-    return json.loads(line[len("REPORT "):])
+    return background.report(start_in_background(tmp_path_factory))
 
 
 def test_the_checks_ran_on_eight_devices(report):
