@@ -199,20 +199,21 @@ def main(argv=None) -> int:
 def _loading_a_task():
     """No cyclic garbage collection while a task's module loads JAX and the rest (their
     imports create objects by the hundred thousand, traversed again and again: 0.2-0.4 s),
-    then those objects set aside for good; and the command's compilation cache in place
-    before anything compiles."""
+    then, in the command's process, those objects set aside for good; and the command's
+    compilation cache in place before anything compiles."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         _persistent_compilation_cache()
         yield
-        gc.freeze()  # what the imports made lives to the end: later collections skip it
+        if _AS_COMMAND:  # what the imports made lives to the process's end: later collections skip it
+            gc.freeze()
     finally:
         if enabled:
             gc.enable()
 
 
-_KEEP_COMPILED = False  # set by the command, not by calls of main() inside a program
+_AS_COMMAND = False  # set by the command's process, not by calls of main() inside a program
 
 
 def _persistent_compilation_cache() -> None:
@@ -220,7 +221,7 @@ def _persistent_compilation_cache() -> None:
     ``$XDG_CACHE_HOME/canns_stdp/xla``, or ``~/.cache/...``), as the native kernels are:
     a second run loads what the first compiled. A cache folder the user gave JAX
     (``JAX_COMPILATION_CACHE_DIR``) is used as it is."""
-    if not _KEEP_COMPILED or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+    if not _AS_COMMAND or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         return
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     import jax
@@ -232,8 +233,8 @@ def console() -> None:
     """The ``canns-stdp`` command itself: :func:`main` with the compilation cache on, then
     the process ends once its output is flushed, without tearing down JAX, numba and the
     rest of its imports object by object (about 0.6 s)."""
-    global _KEEP_COMPILED
-    _KEEP_COMPILED = True
+    global _AS_COMMAND
+    _AS_COMMAND = True
     status = main()
     sys.stdout.flush()
     sys.stderr.flush()
