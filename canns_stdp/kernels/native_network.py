@@ -273,8 +273,8 @@ if numba is not None:
         _steps(plan, num, idx, seeds, X, Y, S, W, rec_s, rec_r, t0, n_steps, learn, ring, ring_at, counts, count_at,
                counters, below, below_at, adaptive, current, exc, inh, decayed, dec_at)
 
-    # the step loop allocates nothing: compiled without the runtime's reference counts, it
-    # spends no atomic operations on the views it takes of its arrays, most steps
+    # the step loop allocates nothing, so it is compiled without numba's runtime: the views
+    # it takes of its arrays at every step cost no atomic reference counts
     @numba.njit(cache=True, nogil=True, fastmath={"contract"}, _nrt=False)
     def _steps(plan, num, idx, seeds, X, Y, S, W, rec_s, rec_r, t0, n_steps, learn, ring, ring_at, counts, count_at,
                counters, below, below_at, adaptive, current, exc, inh, decayed, dec_at):
