@@ -114,14 +114,27 @@ def schedule(name, commands, timeout, folder=None):
     return job
 
 
+# what every check run by on_eight_devices may call
+CHECK_HELPERS = """
+def refused(build):
+    \"\"\"The message of the error ``build()`` raises (ValueError or TypeError), or None.\"\"\"
+    try:
+        build()
+    except (ValueError, TypeError) as err:
+        return str(err)
+    return None
+"""
+
+
 def on_eight_devices(name, code, *args):
-    """The job called ``name``: Python ``code`` with ``args`` in an interpreter that sees 8
-    host devices (``args`` may be a function that returns them when the job starts)."""
+    """The job called ``name``: Python ``code`` (after :data:`CHECK_HELPERS`) with ``args``
+    in an interpreter that sees 8 host devices (``args`` may be a function that returns
+    them when the job starts)."""
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
 
     def command():
         given = args[0]() if len(args) == 1 and callable(args[0]) else args
-        return [dict(args=[sys.executable, "-c", code, *map(str, given)], env=env)]
+        return [dict(args=[sys.executable, "-c", CHECK_HELPERS + code, *map(str, given)], env=env)]
     return schedule(name, command, timeout=600)
 
 

@@ -121,12 +121,6 @@ SCRIPT = textwrap.dedent(r'''
     many.run(60, monitors=m_many)
     report["python-loop"] = compare(one, many, m_one, m_many)
 
-    def refused(build):
-        try:
-            build()
-        except (ValueError, TypeError) as err:
-            return str(err)
-        return None
     report["errors"] = {
         "uneven": refused(lambda: Network({"in": PoissonInput(5), "out": LIF(12)}, [Projection("in", "out")],
                                           mesh=line)),

@@ -186,12 +186,6 @@ SCRIPT = textwrap.dedent(r'''
     }
 
     # what does not fit the mesh is refused, naming the numbers
-    def refused(build):
-        try:
-            build()
-        except (ValueError, TypeError) as err:
-            return str(err)
-        return None
     report["errors"] = {
         "members": refused(lambda: Ensemble([make("triplet", k) for k in range(6)], mesh=grid, member_axis="members")),
         "neurons": refused(lambda: Ensemble([make("triplet", k, n_out=5) for k in range(4)], mesh=grid,
