@@ -233,6 +233,18 @@ def test_sparse_builders_draw_what_they_promise():
     pre, post = net.connectivity("a->b").indices()
     assert abs(pre.size - 0.1 * 200 * 150) < 5 * np.sqrt(0.1 * 0.9 * 200 * 150)
     assert len(set(zip(pre.tolist(), post.tolist()))) == pre.size
+    # each possible synapse independently present with probability p: counts per position
+    # over many seeds follow Binomial(seeds, p); no self-synapse when they are left out
+    seen = np.zeros((12, 30))
+    for seed in range(400):
+        drawn = fixed_probability(0.25, seed=seed, allow_self=False).bind(30, 12)
+        assert not np.any(drawn.pre == drawn.post)
+        seen[drawn.post, drawn.pre] += 1
+    off = ~np.eye(12, 30, dtype=bool)
+    assert np.all(seen[~off] == 0)
+    z = (seen[off] - 400 * 0.25) / np.sqrt(400 * 0.25 * 0.75)
+    assert np.abs(z).max() < 5 and abs(z.mean()) < 4 / np.sqrt(z.size)
+    assert fixed_probability(0.0).bind(5, 5).pre.size == 0 and fixed_probability(1.0).bind(5, 4).pre.size == 20
     from canns_stdp.network import fixed_in_degree
     net = Network({"a": LayerLIF(50), "b": LayerLIF(20)},
                   [Projection("a", "b", connectivity=fixed_in_degree(7, seed=1), weights=0.0, delay=1)])

@@ -113,10 +113,14 @@ class Sparse(Connectivity):
                                                               and np.issubdtype(post.dtype, np.integer)):
             raise ValueError(f"pre and post must be 1-D integer arrays of one length, got {pre.dtype} "
                              f"{pre.shape} and {post.dtype} {post.shape}")
-        order = np.lexsort((pre, post))  # by target: segment sums read W in order
-        self.pre, self.post = pre[order].astype(np.int32), post[order].astype(np.int32)
+        pre, post = pre.astype(np.int32), post.astype(np.int32)
+        ascending = _ascending(pre, post)  # strictly: then no synapse is listed twice
+        if not ascending:
+            order = np.lexsort((pre, post))  # by target: segment sums read W in order
+            pre, post = pre[order], post[order]
+        self.pre, self.post = pre, post
         self.n_pre, self.n_post = n_pre, n_post
-        self._distinct = distinct  # no synapse listed twice, by construction (not checked again)
+        self._distinct = distinct or ascending  # no synapse listed twice (not checked again)
 
     def bind(self, n_pre, n_post):
         for name, idx, n in (("pre", self.pre, n_pre), ("post", self.post, n_post)):
@@ -147,11 +151,15 @@ class Sparse(Connectivity):
 
     def fanout(self) -> np.ndarray:
         """``(n_pre, most)``: the synapses of each presynaptic neuron, padded with ``n_syn``."""
-        return _table(self.pre, self.n_pre)
+        if getattr(self, "_fanout", None) is None:  # drawn once: the indices never change
+            self._fanout = _table(self.pre, self.n_pre)
+        return self._fanout
 
     def fanin(self) -> np.ndarray:
         """``(n_post, most)``: the synapses onto each postsynaptic neuron, padded with ``n_syn``."""
-        return _table(self.post, self.n_post)
+        if getattr(self, "_fanin", None) is None:
+            self._fanin = _table(self.post, self.n_post)
+        return self._fanin
 
     def current(self, arrays, W, a, per_synapse, events=None):
         if "fanout" in arrays and not per_synapse:
@@ -184,12 +192,28 @@ class Sparse(Connectivity):
         return self.pre.copy(), self.post.copy()
 
 
+def _ascending(pre: np.ndarray, post: np.ndarray) -> bool:
+    """Whether the synapses are listed by target, then source, each once."""
+    if pre.size < 2:
+        return True
+    key = post.astype(np.int64) * (int(pre.max()) + 1) + pre
+    return bool(np.all(key[1:] > key[:-1]))
+
+
+def stable_order(owner: np.ndarray, n: int) -> np.ndarray:
+    """``np.argsort(owner, kind="stable")`` for indices in ``[0, n)``: as 16-bit keys
+    when they fit, which NumPy sorts by radix in linear time."""
+    if n <= 1 << 16:
+        return np.argsort(owner.astype(np.uint16), kind="stable")
+    return np.argsort(owner, kind="stable")
+
+
 def _table(owner: np.ndarray, n: int) -> np.ndarray:
     """``(n, most)``: for each neuron, the synapses whose ``owner`` it is, padded with ``n_syn``."""
     counts = np.bincount(owner, minlength=n)
     most = max(1, int(counts.max(initial=0)))
     table = np.full((n, most), owner.size, np.int32)
-    order = np.argsort(owner, kind="stable")
+    order = stable_order(owner, n)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     rank = np.arange(owner.size) - np.repeat(starts, counts)
     table[owner[order], rank] = order
@@ -257,19 +281,31 @@ def fixed_probability(p: float, seed: int = 0, allow_self: bool = True) -> "_Def
         raise ValueError(f"p must be in [0, 1], got {p!r}")
 
     def build(n_pre, n_post):
-        rng = np.random.default_rng(seed)
-        # the draws of one (n_post, n_pre) array of uniforms, made a block of rows at a time
-        rows, posts, pres = max(1, (1 << 21) // max(1, n_pre)), [], []
-        for start in range(0, n_post, rows):
-            present = rng.random((min(rows, n_post - start), n_pre)) < p
-            if not allow_self:
-                own = np.arange(start, min(start + present.shape[0], n_pre))
-                present[own - start, own] = False
-            post, pre = np.nonzero(present)
-            posts.append(post + start)
-            pres.append(pre)
-        return Sparse(np.concatenate(pres), np.concatenate(posts), distinct=True)
+        at = _bernoulli_positions(np.random.default_rng(seed), float(p), n_post * n_pre)
+        post, pre = np.divmod(at, n_pre)
+        if not allow_self:
+            keep = pre != post
+            pre, post = pre[keep], post[keep]
+        return Sparse(pre, post, distinct=True)
     return _Deferred(build, f"fixed_probability({p!r}, seed={seed!r})")
+
+
+def _bernoulli_positions(rng, p: float, size: int) -> np.ndarray:
+    """The positions in ``[0, size)`` of the successes of ``size`` independent Bernoulli(p)
+    trials, ascending: drawn as the geometric gaps between successes, so the cost follows
+    the synapses present, not those possible."""
+    if p <= 0.0 or size == 0:
+        return np.zeros(0, np.int64)
+    if p >= 1.0:
+        return np.arange(size, dtype=np.int64)
+    parts, last = [], -1
+    batch = int(size * p + 6 * np.sqrt(size * p) + 64)
+    while last < size - 1:
+        at = last + np.cumsum(rng.geometric(p, batch))
+        parts.append(at[at < size])
+        last = int(at[-1])
+        batch = max(64, batch // 8)
+    return np.concatenate(parts)
 
 
 def fixed_in_degree(k: int, seed: int = 0, allow_self: bool = True) -> "_Deferred":
