@@ -62,3 +62,17 @@ def test_a_failed_call_records_nothing_and_bad_monitors_are_refused(rng):
         WeightMonitor(every=0)
     with pytest.raises(TypeError, match=r"monitors must be canns_stdp.monitors monitors"):
         trainer.train(np.zeros((5, N_IN)), monitors=["weights"])
+
+
+def test_spikes_recorded_as_bits_unpack_to_the_steps_and_neurons_of_the_spikes(rng):
+    from canns_stdp.network.monitors import unpacked_spikes
+    for n in (1, 31, 32, 33, 100):
+        spikes = rng.random((17, n)) < 0.2
+        padded = np.zeros((17, 32 * ((n + 31) // 32)), bool)
+        padded[:, :n] = spikes
+        # neuron j is bit j % 32 of little-endian word j // 32
+        words = np.packbits(padded, axis=1, bitorder="little").view("<u4")
+        steps, neurons = unpacked_spikes(words)
+        expected = np.nonzero(spikes)
+        np.testing.assert_array_equal(steps, expected[0])
+        np.testing.assert_array_equal(neurons, expected[1])

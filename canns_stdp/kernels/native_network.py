@@ -331,7 +331,10 @@ if numba is not None:
                 r = pops + _POP * i
                 n, spike = plan[r + 1], plan[r + 2]
                 if plan[r + 13] >= 0:
-                    _record(S[spike:spike + n], rec_s[step, plan[r + 13]:plan[r + 13] + n])
+                    slot = t % max(plan[r + 10], 1)
+                    at = ring_at[i] + slot * n
+                    _record(S[spike:spike + n], ring[at:at + counts[count_at[i] + slot]],
+                            rec_s[step, plan[r + 13]:plan[r + 13] + (n + 31) // 32])
                 if plan[r + 14] >= 0:
                     rec_r[step, plan[r + 14]] = _total(S[spike:spike + n]) / f32(n)
 
@@ -351,9 +354,13 @@ if numba is not None:
             target[j] += source[j]
 
     @numba.njit(inline="always")
-    def _record(spikes, row):
-        for j in range(spikes.shape[0]):
-            row[j] = spikes[j] > _ZERO
+    def _record(spikes, listed, words):
+        """The step's spikes (``> 0``) as bits, 32 neurons to a word, from its active list."""
+        for w in range(words.shape[0]):
+            words[w] = np.uint32(0)
+        for j in listed:
+            if spikes[j] > _ZERO:
+                words[j >> 5] |= np.uint32(1) << np.uint32(j & 31)
 
     @numba.njit(inline="always")
     def _total(x):
@@ -616,13 +623,14 @@ def _number_layout(config):
 
 def _records(config):
     """``(spike columns per population, rate column per population, widths)`` of what the
-    monitors sample (-1 where nothing)."""
+    monitors sample (-1 where nothing); a population's spikes take ``ceil(n / 32)`` words
+    of 32 bits."""
     spikes, rates = [-1] * len(config.pops), [-1] * len(config.pops)
     width_s = width_r = 0
     for s in config.samplers:
         if s.kind == "spikes" and spikes[s.index] < 0:
             spikes[s.index] = width_s
-            width_s += config.pops[s.index].template.n
+            width_s += (config.pops[s.index].template.n + 31) // 32
         elif s.kind == "rate" and rates[s.index] < 0:
             rates[s.index] = width_r
             width_r += 1
@@ -700,6 +708,25 @@ def _host_plan(config, params):
     return plan.astype(np.int32), idx, tuple(orders)
 
 
+_PLANS: dict = {}  # the plans of the last networks run, by what determines them
+
+
+def _device_plan(config, params):
+    """:func:`_host_plan` on the device, kept for the next runs of the same network: it
+    follows the configuration, the connectivity (the same index arrays, held here so
+    that their identities stay theirs), the rules' kinds and which numbers are uniform."""
+    arrays = tuple(tuple(p.arrays.get(k) for k in ("pre", "post")) for p in params.projs)
+    key = (config, tuple(id(a) for pair in arrays for a in pair),
+           tuple((type(p.rule), getattr(p.rule, "pairing", None), getattr(p.rule, "dependence", None))
+                 for p in params.projs),
+           tuple(all(np.ndim(a) == 0 for a in p.values()) for p in params.pops))
+    if key not in _PLANS:
+        while len(_PLANS) >= 4:
+            _PLANS.pop(next(iter(_PLANS)))
+        _PLANS[key] = (jax.device_put(_host_plan(config, params)), arrays)
+    return _PLANS[key][0]
+
+
 def _by_source(p, n_pre: int, n_post: int):
     """A sparse projection in the kernel's layout. Its synapses are stored by target (the
     order of ``W``); the kernel keeps them by source, so that the fan-out of a spiking
@@ -707,8 +734,9 @@ def _by_source(p, n_pre: int, n_post: int):
     is the kernel's weights) and the tables: where each source's run starts, the target
     of each run entry, where each target's synapses start (in ``W``'s order), the
     position in the kernel's layout of each synapse, and each synapse's source."""
+    from ..network.connectivity import stable_order
     pre, post = np.asarray(p.arrays["pre"], np.int64), np.asarray(p.arrays["post"], np.int64)
-    order = np.argsort(pre, kind="stable")
+    order = stable_order(pre, n_pre)
     position = np.empty_like(order)
     position[order] = np.arange(order.size)
     out_start = np.concatenate([[0], np.cumsum(np.bincount(pre, minlength=n_pre))])
@@ -769,7 +797,7 @@ def _native_run(config, plan, idx, orders, params, state, X, Y, n_steps):
     head = jnp.stack([state.t, jnp.asarray(n_steps, jnp.int32), jnp.int32(config.learn)])
     T = X.shape[0]
     outs = [jax.ShapeDtypeStruct(S.shape, jnp.float32), jax.ShapeDtypeStruct(W.shape, jnp.float32),
-            jax.ShapeDtypeStruct((T, width_s), jnp.bool_), jax.ShapeDtypeStruct((T, width_r), jnp.float32)]
+            jax.ShapeDtypeStruct((T, width_s), jnp.uint32), jax.ShapeDtypeStruct((T, width_r), jnp.float32)]
     S, W, rec_s, rec_r = _network_chunk(plan, num, idx, seeds, head, X, Y, S, W, outs=outs)
     new_pops = []
     for i, (pop, s) in enumerate(zip(config.pops, state.pops)):
@@ -793,7 +821,8 @@ def _native_run(config, plan, idx, orders, params, state, X, Y, n_steps):
     samples = []
     for s in config.samplers:
         if s.kind == "spikes":
-            samples.append(rec_s[:, spike_cols[s.index]:spike_cols[s.index] + config.pops[s.index].template.n])
+            words = (config.pops[s.index].template.n + 31) // 32  # as SpikeMonitor unpacks them
+            samples.append(rec_s[:, spike_cols[s.index]:spike_cols[s.index] + words])
         else:
             samples.append(rec_r[:, rate_cols[s.index]])
     return state, tuple(samples)
@@ -804,8 +833,9 @@ def native_network_chunks(config, params, chunk_size: int):
     :func:`canns_stdp.loops.compiled_chunks` (the per-step inputs: the step's number,
     then the given activities, then the imposed spikes)."""
     from ..loops import padded
-    plan, idx, orders = jax.device_put(_host_plan(config, params))
-    params = jax.device_put(params)
+    plan, idx, orders = _device_plan(config, params)
+    # the kernel reads the connectivity from the plan: its index arrays stay on the host
+    params = jax.device_put(params._replace(projs=tuple(p._replace(arrays={}) for p in params.projs)))
     n_given = sum(p.given for p in config.pops)
     none = jax.device_put(np.zeros((chunk_size, 1), np.float32))  # no given inputs, or no imposed spikes
 

@@ -81,7 +81,7 @@ class SpikeMonitor(Monitor):
         return Sampler("spikes", network._population_index(self.population)), None
 
     def consume(self, samples, first_step, dt):
-        steps, neurons = np.nonzero(samples)
+        steps, neurons = unpacked_spikes(samples) if samples.dtype == np.uint32 else np.nonzero(samples)
         self._pending.append(((steps + first_step) * dt, neurons))
 
     @property
@@ -96,6 +96,16 @@ class SpikeMonitor(Monitor):
     def count(self) -> np.ndarray:
         """Spikes per neuron."""
         return np.bincount(self.i, minlength=self.n)
+
+
+def unpacked_spikes(words: np.ndarray):
+    """``(steps, neurons)`` of the spikes recorded as bits, 32 neurons to a ``uint32`` word
+    (neuron ``j`` is bit ``j % 32`` of word ``j // 32``), in the order of ``np.nonzero`` on
+    the ``(steps, neurons)`` array of booleans; only the nonzero words are unpacked."""
+    steps, at = np.nonzero(words)
+    bits = (words[steps, at][:, None] >> np.arange(32, dtype=np.uint32)) & np.uint32(1)
+    k, bit = np.nonzero(bits)
+    return steps[k], at[k].astype(np.int64) * 32 + bit
 
 
 class StateMonitor(Monitor):

@@ -348,8 +348,8 @@ class Network:
         when chunks can end on their steps (a chunk size dividing every ``k``, of at least
         128 steps), which costs nothing per step; otherwise they sample every step. The
         native kernel takes longer chunks (its calls cost about 0.3 ms each)."""
-        recorded = sum(self.populations[m.population].n if isinstance(m, SpikeMonitor) else 4 for m in monitors
-                       if getattr(m, "every", 1) == 1)
+        recorded = sum(self.populations[m.population].n // (8 if native else 1) if isinstance(m, SpikeMonitor)
+                       else 4 for m in monitors if getattr(m, "every", 1) == 1)  # native: spikes as bits
         chunk = self.chunk_size or (native_chunk_size(4 * seq_width + recorded) if native
                                     else default_chunk_size(seq_width))
         periodic = [m for m in monitors if getattr(m, "every", 1) > 1]
