@@ -549,8 +549,12 @@ class SpikingLayer(BrainInspiredModel):
         """Zero the membrane, the last spikes, the last input, both traces and the
         refractory counters (unbatched)."""
         in_shape, out_shape = self.sample_shapes()
+        attrs = self.__dict__  # the variables read directly: BrainPy's attribute lookup is slow
         for name, shape in (("x", in_shape), ("v", out_shape), ("spike", out_shape),
                             ("trace_pre", in_shape), ("trace_post", out_shape), ("refractory_left", out_shape)):
+            var = attrs.get(name)
+            if var is not None and store(var, zeros(shape)):
+                continue
             if hasattr(self, name):  # a subclass may make its state otherwise
                 assign(self, name, zeros(shape))
 

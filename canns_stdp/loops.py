@@ -203,6 +203,11 @@ def resident(params):
     return on_device
 
 
+def forget_resident() -> None:
+    """Drop the numbers :func:`resident` keeps on the device (the next call moves them again)."""
+    _RESIDENT.clear()
+
+
 def _slice(seq, start: int, stop: int):
     return tuple(None if a is None else a[start:stop] for a in seq)
 
@@ -229,27 +234,38 @@ def drive(run_chunk: Callable, state, seq: tuple, *, chunk_size: int, start: int
     """
     T = _length(seq)
     recorded = []
-    done = 0
-    with progress_bar(T, progress, desc) as bar:
-        while done < T:
-            offset = (start + done) % chunk_size
-            stop = min(T, done + chunk_size - offset)
-            state, out = run_chunk(state, _slice(seq, done, stop), stop - done, record, offset)
-            if record and consume is not None:
-                consume(jax.tree_util.tree_map(lambda o: np.asarray(o)[:stop - done], out), stop - done,
-                        start + done)
-            elif record:  # kept on the device until the end: fetching each chunk would wait for it
-                recorded.append((out, stop - done))
-            if bar is not None:
-                jax.block_until_ready(state)
-                bar.update(stop - done)
-            done = stop
-            if callback is not None:
-                callback(stop, state)
+    if not progress:  # without a bar: no context to enter
+        state = _drive_chunks(run_chunk, state, seq, chunk_size, start, record, None, callback, consume, recorded)
+    else:
+        with progress_bar(T, progress, desc) as bar:
+            state = _drive_chunks(run_chunk, state, seq, chunk_size, start, record, bar, callback, consume,
+                                  recorded)
     if not record or consume is not None:
         return state, None
     # sliced on the host: no compilation per sequence length
     return state, _stack_host([jax.tree_util.tree_map(lambda o: np.asarray(o)[:n], out) for out, n in recorded])
+
+
+def _drive_chunks(run_chunk, state, seq, chunk_size, start, record, bar, callback, consume, recorded):
+    """The loop of :func:`drive`; returns the final state (recorded outputs go to ``recorded``)."""
+    T = _length(seq)
+    done = 0
+    while done < T:
+        offset = (start + done) % chunk_size
+        stop = min(T, done + chunk_size - offset)
+        chunk = seq if done == 0 and stop == T else _slice(seq, done, stop)
+        state, out = run_chunk(state, chunk, stop - done, record, offset)
+        if record and consume is not None:
+            consume(jax.tree_util.tree_map(lambda o: np.asarray(o)[:stop - done], out), stop - done, start + done)
+        elif record:  # kept on the device until the end: fetching each chunk would wait for it
+            recorded.append((out, stop - done))
+        if bar is not None:
+            jax.block_until_ready(state)
+            bar.update(stop - done)
+        done = stop
+        if callback is not None:
+            callback(stop, state)
+    return state
 
 
 def compiled_chunks(step: Callable, config, params, chunk_size: int, frame: Optional[Frame] = None,

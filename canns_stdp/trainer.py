@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _validation as v
-from . import kernels
+from . import kernels, loops
 from .base import TrainerBase
 from .checkpoint import PeriodicCheckpoint, save_trainer
 from .functional.dependence import WeightBounds
@@ -188,6 +188,17 @@ class Trainer(TrainerBase):
             held = settled.put(key, (build(),), fixed)
         return held[0]
 
+    def _forget(self) -> None:
+        """Drop what calls keep from one to the next (the checked settings and plans, the rule's
+        layout, the layer's checked step and arrays, the numbers' copies on the device): the next
+        call checks and derives all of it anew, as a first call does."""
+        for name in [n for n in self.__dict__ if n.startswith("_settled_")]:
+            del self.__dict__[name]
+        self._rule_state._layout_of = (None, None, None, None)
+        for name in ("_settled_step", "_checked_state"):
+            self.model.__dict__.pop(name, None)
+        loops.forget_resident()
+
     def weight_shape(self) -> tuple:
         """The shape of the model's ``W``."""
         model = self.model
@@ -249,24 +260,31 @@ class Trainer(TrainerBase):
 
     def _check_finite(self, state: StepState) -> None:
         # checked on the host: one small compilation per array shape would slow first calls
-        arrays = {**state.layer.arrays(), **self._rule_state.named(state.rule)}
-        bad = [k for k, a in arrays.items() if not np.isfinite(np.asarray(a)).all()]
-        if bad:
-            raise FloatingPointError(
-                f"training produced non-finite values in {bad}; the layer and trainer were left unchanged "
-                "(check the inputs' scale, the rule's amplitudes, or hardbound=False)")
+        arrays = (*state.layer, *jax.tree_util.tree_leaves(state.rule))
+        if all([np.isfinite(np.asarray(a)).all() for a in arrays]):
+            return
+        named = {**state.layer.arrays(), **self._rule_state.named(state.rule)}
+        bad = [k for k, a in named.items() if not np.isfinite(np.asarray(a)).all()]
+        raise FloatingPointError(
+            f"training produced non-finite values in {bad}; the layer and trainer were left unchanged "
+            "(check the inputs' scale, the rule's amplitudes, or hardbound=False)")
 
     def _write(self, state: StepState, last_x) -> None:
-        values = state.layer.arrays()
-        W = values.pop("W")
-        var = getattr(self.model, self.weight_attr)
-        if not store(var, W):
-            var.value = W
-        for name, value in values.items():
-            assign(self.model, name, value)
-        if hasattr(self.model, "x"):
-            assign(self.model, "x", on_device(last_x))
-        self._rule_state.write(state.rule)
+        model, layer = self.model, state.layer
+        for name, value in zip(layer._fields, layer):
+            if name == "W":
+                var = _variable(model, self.weight_attr)
+                if not store(var, value):
+                    var.value = value
+            elif not store(_variable(model, name), value):
+                assign(model, name, value)
+        x = _variable(model, "x")
+        if x is not None:
+            last_x = on_device(last_x)
+            if not store(x, last_x):
+                assign(model, "x", last_x)
+        if jax.tree_util.tree_leaves(state.rule):
+            self._rule_state.write(state.rule)
 
     @property
     def batchable_state(self) -> tuple:
@@ -335,15 +353,18 @@ class Trainer(TrainerBase):
         rule = self.current_rule() if rule is None else rule
         config, params = self.plan(extra_names, rule)
         batch_shape = self._batch_shape(seq[0])
-        layer = self._read_layer(batch_shape)
-        rule_state = self._rule_state.read(batch_shape, rule)
-        state = StepState(layer, rule_state)
+        state = StepState(self._read_layer(batch_shape), self._rule_state.read(batch_shape, rule))
         if plastic:
             check_rule(config, params, state, seq)
         progress = self.show_iteration_progress if progress is None else progress
         execution = kernels.choose(self, plastic, config, params, state, seq)
         start = self.steps_trained if plastic else 0
         open_chunk = self._open_chunk_here() if plastic else None
+        if checkpoint is None and not monitors:  # nothing to do between chunks
+            state, outs = execution.run(state, seq, start=start, open_chunk=open_chunk, record=record,
+                                        progress=progress, desc=desc, callback=None)
+            self._finish(execution, plastic, state, seq, start)
+            return outs if record else None
         first = None if checkpoint is None else checkpoint.step
         callbacks = []
         if checkpoint is not None:
@@ -365,6 +386,7 @@ class Trainer(TrainerBase):
                         m.snapshot(start + done, layer)
                 previous[0] = start + done
             callbacks.append(sample)
+
         def callback(done, running):
             for each in callbacks:
                 each(done, running)
@@ -372,29 +394,36 @@ class Trainer(TrainerBase):
             state, outs = execution.run(state, seq, start=start, open_chunk=open_chunk,
                                         record=record or bool(spikes_wanted), progress=progress, desc=desc,
                                         callback=callback if callbacks else None)
-            left = execution.left_open(state, start + seq[0].shape[0]) if plastic else None
-            self._commit(execution.canonical(state), seq[0][-1])
+            self._finish(execution, plastic, state, seq, start)
         except BaseException:
             if checkpoint is not None:  # the layer is unchanged: so is the step count
                 checkpoint.step = first
             raise
-        if plastic:
-            self.steps_trained = start + seq[0].shape[0]
-        self._open_chunk = None if left is None else (left, self._committed())
         for m in spikes_wanted:
             m.consume(np.asarray(outs), start)
         for m in monitors:
             m.commit()
         return outs if record else None
 
+    def _finish(self, execution, plastic: bool, state, seq: tuple, start: int) -> None:
+        """Commit the run's final state, the step count and the chunk it leaves open (nothing
+        changes when the state is not finite)."""
+        end = start + seq[0].shape[0]
+        left = execution.left_open(state, end) if plastic else None
+        self._commit(execution.canonical(state), seq[0][-1])
+        if plastic:
+            self.steps_trained = end
+        self._open_chunk = None if left is None else (left, self._committed())
+
     def _committed(self) -> tuple:
         """The arrays the layer and the rule hold now (compared by identity)."""
         model = self.model
-        names = (self.weight_attr,) + _REQUIRED_STATE
-        if hasattr(model, "refractory_left"):
-            names += ("refractory_left",)
-        return (tuple([read(getattr(model, n)) for n in names])
-                + tuple([read(getattr(self, n)) for n in self._rule_state.names()]))
+        held = [read(_variable(model, n)) for n in (self.weight_attr,) + _REQUIRED_STATE]
+        refractory = _variable(model, "refractory_left")
+        if refractory is not None:
+            held.append(read(refractory))
+        names = self._rule_state.names()
+        return tuple(held + [read(getattr(self, n)) for n in names]) if names else tuple(held)
 
     def _open_chunk_here(self):
         """The chunk the last call left open, while the layer holds what it committed."""
@@ -539,6 +568,13 @@ def _read_run_arrays(arrays: dict, weight_shape: tuple):
             raise CheckpointError(f"checkpoint entry run.{name} must be finite float32 of shape {shapes[name]}, "
                                   f"got {a.dtype} {a.shape}")
     return steps, OpenChunk(chunk, kernel, span, {n: ledger[n] for n in present})
+
+
+def _variable(owner, name: str):
+    """``owner.<name>`` (``None`` when absent), read from the instance's own attributes first:
+    BrainPy's attribute lookup costs a microsecond or more, and a call reads a dozen."""
+    var = owner.__dict__.get(name)
+    return var if var is not None else getattr(owner, name, None)
 
 
 def _as_float32(leaf):

@@ -1,10 +1,12 @@
 """Short calls (one step of ``forward``/``predict``, ``train`` on 50 rows) compile once,
 keep every check, and change nothing when they fail."""
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import canns_stdp
+import reference
 from canns_stdp import RewardSTDPTrainer, SpikingLayer, STDPTrainer, TripletSTDPTrainer
 
 N_IN, N_OUT = 20, 5
@@ -192,3 +194,76 @@ def test_reward_and_triplet_short_calls(rng):
         with pytest.raises(ValueError, match="patterns must be finite"):
             trainer.train(np.full((50, N_IN), np.inf, np.float32), **kw)
         assert_unchanged(before, layer, trainer)
+
+
+def twins(compiled, event_driven, W0):
+    """Two identical layers and trainers."""
+    pairs = []
+    for _ in range(2):
+        layer = SpikingLayer(N_IN, N_OUT, threshold=0.5, W_init=W0)
+        pairs.append((layer, STDPTrainer(layer, learning_rate=0.5, compiled=compiled, event_driven=event_driven)))
+    return pairs
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("event_driven", ["auto", False])
+def test_calls_that_keep_what_they_decide_equal_fresh_calls_and_the_reference(rng, compiled, event_driven):
+    """Short calls that keep their checked settings, plans and device copies from call to call
+    give exactly what calls deciding everything anew give (``_forget`` before each), and the
+    NumPy step: over consecutive calls, after a setting changes, after ``reset_state``, after
+    ``W`` is replaced, with and without the spikes returned."""
+    W0 = rng.uniform(0.0, 0.5, (N_OUT, N_IN)).astype(np.float32)
+    (kept, kept_trainer), (fresh, fresh_trainer) = twins(compiled, event_driven, W0)
+    ref = dict(W=W0, v=np.zeros(N_OUT, np.float32), pre=np.zeros(N_IN, np.float32), post=np.zeros(N_OUT, np.float32))
+    numbers = dict(lr=0.5, threshold=0.5)
+
+    def both(change):
+        for layer, trainer in ((kept, kept_trainer), (fresh, fresh_trainer)):
+            change(layer, trainer)
+
+    def train(T, return_spikes):
+        xs = patterns(rng, T)
+        fresh_trainer._forget()
+        outs = [trainer.train(xs, return_spikes=return_spikes) for trainer in (kept_trainer, fresh_trainer)]
+        W, v, pre, post, spikes = reference.run(ref["W"], xs, state=(ref["v"], ref["pre"], ref["post"]), **numbers)
+        ref.update(W=W, v=v, pre=pre, post=post)
+        if return_spikes:
+            np.testing.assert_array_equal(outs[0], outs[1])
+            np.testing.assert_array_equal(outs[0], spikes)
+        else:
+            assert outs == [None, None]
+        assert_unchanged(snapshot(fresh, fresh_trainer), kept, kept_trainer)  # bitwise
+        np.testing.assert_array_equal(kept.spike.value, spikes[-1])
+        np.testing.assert_array_equal(kept.x.value, xs[-1])
+        for name, key in (("W", "W"), ("v", "v"), ("trace_pre", "pre"), ("trace_post", "post")):
+            np.testing.assert_allclose(getattr(kept, name).value, ref[key], atol=2e-5, err_msg=name)
+        return spikes
+
+    fired = sum(train(50, k % 2 == 0).sum() for k in range(3))
+    assert fired > 20, "the test needs output spikes"
+
+    def settings(layer, trainer):
+        trainer.learning_rate, trainer.A_plus = 0.2, 0.01
+    both(settings)
+    numbers.update(lr=0.2, A_plus=0.01)
+    train(50, True)
+
+    both(lambda layer, trainer: layer.reset_state())
+    ref.update(v=0 * ref["v"], pre=0 * ref["pre"], post=0 * ref["post"])
+    train(50, False)
+
+    W1 = rng.uniform(0.2, 0.8, (N_OUT, N_IN)).astype(np.float32)
+
+    def replace(layer, trainer):
+        layer.W.value = jnp.asarray(W1)
+    both(replace)
+    ref["W"] = W1
+    train(50, True)
+
+    def threshold(layer, trainer):
+        layer.threshold = 0.6
+    both(threshold)
+    numbers["threshold"] = 0.6
+    train(17, True)  # another length
+    train(50, False)
+    assert kept_trainer.steps_trained == fresh_trainer.steps_trained == 7 * 50 + 17
