@@ -253,7 +253,7 @@ def _drive_chunks(run_chunk, state, seq, chunk_size, start, record, bar, callbac
     while done < T:
         offset = (start + done) % chunk_size
         stop = min(T, done + chunk_size - offset)
-        chunk = seq if done == 0 and stop == T else _slice(seq, done, stop)
+        chunk = seq if done == 0 and stop == T and type(seq) is tuple else _slice(seq, done, stop)
         state, out = run_chunk(state, chunk, stop - done, record, offset)
         if record and consume is not None:
             consume(jax.tree_util.tree_map(lambda o: np.asarray(o)[:stop - done], out), stop - done, start + done)
