@@ -14,7 +14,9 @@ from .inhibitory import Vogels, vogels
 from .pair import Pair, pair
 from .restricted import Restricted, RestrictedTraces, restricted
 from .reward import KINDS, Reward, RewardTraces, reward
+from .slow import SlowSTDP, SlowState, slow_stdp
 from .triplet import Triplet, TripletTraces, triplet
 
 __all__ = ["Activity", "KINDS", "Pair", "Restricted", "RestrictedTraces", "Reward", "RewardTraces", "Rule",
-           "Triplet", "TripletTraces", "Vogels", "pair", "restricted", "reward", "static", "triplet", "vogels"]
+           "SlowSTDP", "SlowState", "Triplet", "TripletTraces", "Vogels", "pair", "restricted", "reward",
+           "slow_stdp", "static", "triplet", "vogels"]

@@ -6,52 +6,22 @@ targets (inhibitory ones onto excitatory neurons only). Excitatory synapses star
 with axonal delays of 1 to 20 ms (5 synapses per delay), inhibitory ones at 5 mV with 1 ms.
 Excitatory synapses learn by STDP (A+ = 0.1, A- = 0.12, τ = 20 ms) accumulated in a
 derivative ``sd`` and applied once a second, ``w += 0.01 + sd`` clipped to [0, 10], then
-``sd *= 0.9`` (:class:`SlowSTDP`). A random neuron receives a 20 mV thalamic input every
-ms (Poisson, 1 Hz per neuron); dt = 1 ms, ``v`` in two half-millisecond steps. The
-weights go bimodal and a gamma rhythm (30-100 Hz) appears in the population rate.
+``sd *= 0.9`` (:func:`canns_stdp.rules.slow_stdp`). A random neuron receives a 20 mV
+thalamic input every ms (Poisson, 1 Hz per neuron); dt = 1 ms, ``v`` in two
+half-millisecond steps. The weights go bimodal and a gamma rhythm (30-100 Hz) appears in
+the population rate.
 """
 
 from __future__ import annotations
 
 import time
-from typing import NamedTuple
-
-import jax.numpy as jnp
 import numpy as np
 
 from ..network import Izhikevich, Network, PoissonInput, PopulationRateMonitor, Projection, SpikeMonitor, Sparse
-from ..rules.base import Activity, Rule
+from ..rules.slow import SlowSTDP, slow_stdp
 from ._plot import figure_folder, save, write_figures
 
 __all__ = ["SlowSTDP", "build", "run"]
-
-
-class SlowState(NamedTuple):
-    sd: object      # the accumulated change, per synapse
-    clock: object   # steps since the last update (float32)
-
-
-class SlowSTDP(Rule):
-    """Pair STDP accumulated in ``sd`` and applied every ``period`` steps as
-    ``offset + sd`` (then ``sd *= keep``); the weights do not change in between."""
-
-    A_plus: float = 0.1
-    A_minus: float = 0.12
-    offset: float = 0.01
-    keep: float = 0.9
-    period: int = 1000
-
-    def init_state(self, pre_shape, post_shape, weight_shape, batch_shape=()):
-        return SlowState(jnp.zeros(tuple(batch_shape) + tuple(weight_shape), jnp.float32),
-                         jnp.zeros((), jnp.float32))
-
-    def update(self, state, pre: Activity, post: Activity, W, hebbian):
-        sd = state.sd + hebbian(self.A_plus * post.spikes, pre.trace) - hebbian(self.A_minus * post.trace,
-                                                                                 pre.spikes)
-        clock = state.clock + 1.0  # exact: it restarts every period
-        due = clock >= self.period
-        dW = jnp.where(due, self.offset + sd, 0.0)
-        return dW, SlowState(jnp.where(due, self.keep * sd, sd), jnp.where(due, 0.0, clock))
 
 
 def _outgoing(rng, n_sources, targets, k, exclude_self_offset=None):
@@ -72,7 +42,7 @@ def build(seed: int = 0, n_exc: int = 800, n_inh: int = 200, synapses: int = 100
     delays = np.tile(np.repeat(np.arange(1, max_delay + 1), synapses // max_delay), n_exc)[:pre.size]
     to_exc = post < n_exc
     i_pre, i_post = _outgoing(rng, n_inh, np.arange(n_exc), synapses)
-    rule = SlowSTDP()
+    rule = slow_stdp()
     trace = dict(tau_pre=20.0, tau_post=20.0, a_pre=1.0, a_post=1.0)
 
     def excitatory(target, mask, shift):
