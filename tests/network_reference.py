@@ -6,7 +6,10 @@ Populations: ("input", n) given spikes; ("layer", n, leak, threshold, v_reset);
 ("lif", n, dict(tau_m, v_rest, v_reset, v_threshold, refractory, tau_exc, tau_inh, E_exc,
 E_inh, v_init, bias, synapse)). Projections: dict(pre, post, W (n_post, n_pre), mask, D (delays
 per synapse), receptor, rule=None | dict(A_plus, A_minus, lr, w_min, w_max, d_pre, d_post)).
-Pair STDP: additive, symmetric pairing, cumulative traces of increment 1.
+Pair STDP: additive, symmetric pairing, cumulative traces of increment 1. A rule dict with
+``period`` (and ``offset``, ``keep``) is Izhikevich's (2006) slow update instead: the pair
+change accumulates in ``sd`` every step; every ``period`` steps ``W += lr (offset + sd)``
+(clipped), then ``sd *= keep``.
 """
 
 import numpy as np
@@ -28,6 +31,7 @@ def run(pops, projs, order, inputs, T, dt=0.1):
             state[name] = dict(v=np.full(n, p["v_init"], f32), ge=np.zeros(n, f32), gi=np.zeros(n, f32),
                                left=np.zeros(n, f32))
     W = [np.array(p["W"], f32) for p in projs]
+    sd = [np.zeros_like(w) for w in W]
     tr_pre = [np.zeros_like(w) for w in W]
     tr_post = [np.zeros(w.shape[0], f32) for w in W]
     out = {name: np.zeros((T, population[1]), f32) for name, population in pops.items()}
@@ -84,6 +88,12 @@ def run(pops, projs, order, inputs, T, dt=0.1):
             tr_pre[k] = (f32(r["d_pre"]) * tr_pre[k] + A).astype(f32)
             tr_post[k] = (f32(r["d_post"]) * tr_post[k] + s_post).astype(f32)
             dW = f32(r["A_plus"]) * s_post[:, None] * tr_pre[k] - f32(r["A_minus"]) * tr_post[k][:, None] * A
+            if "period" in r:
+                sd[k] = (sd[k] + dW).astype(f32)
+                if (t + 1) % r["period"]:
+                    continue
+                dW = f32(r["offset"]) + sd[k]
+                sd[k] = (f32(r["keep"]) * sd[k]).astype(f32)
             new = np.clip(W[k] + f32(r["lr"]) * dW, r["w_min"], r["w_max"]).astype(f32)
             W[k] = np.where(p["mask"] > 0, new, W[k])
     return out, W, state

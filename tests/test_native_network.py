@@ -10,7 +10,7 @@ from canns_stdp import rules
 from canns_stdp.kernels import native_network
 from canns_stdp.kernels.native_pair import native_available
 from canns_stdp.network import (LIF, Izhikevich, LayerLIF, Network, PoissonInput, PopulationRateMonitor, Projection,
-                                SpikeInput, SpikeMonitor, StateMonitor, fixed_probability)
+                                Sparse, SpikeInput, SpikeMonitor, StateMonitor, fixed_probability)
 from test_network import DT, T, build, dense_weights
 
 pytestmark = pytest.mark.skipif(not native_available(warn=False), reason="needs numba")
@@ -29,10 +29,11 @@ def counted(monkeypatch):
     return calls
 
 
-@pytest.mark.parametrize("connectivity", ["all", "sparse", "sparse-events"])
+@pytest.mark.parametrize("connectivity, delays", [("all", "uniform"), ("sparse", "uniform"),
+                                                  ("sparse-events", "uniform"), ("sparse", "per-synapse")])
 @pytest.mark.parametrize("neuron", ["layer", "conductance"])
-def test_native_kernel_matches_the_numpy_reference(rng, counted, connectivity, neuron):
-    net, ref_pops, described, xs, sparse = build(rng, connectivity, "uniform", neuron)
+def test_native_kernel_matches_the_numpy_reference(rng, counted, connectivity, delays, neuron):
+    net, ref_pops, described, xs, sparse = build(rng, connectivity, delays, neuron)
     net.native = True
     spikes_e, spikes_i = SpikeMonitor("e"), SpikeMonitor("i")
     net.run(inputs={"x": xs}, monitors=[spikes_e, spikes_i])
@@ -83,6 +84,30 @@ def _izhikevich():
     return pops, projs, dict(dt=0.5)
 
 
+def _izhikevich_slow(seed=0):
+    """Izhikevich (2006) in small: delays of 0-6 steps per synapse, the slow update every
+    40 steps, a pair rule with strict pairing on the inhibitory synapses, also per synapse."""
+    rng = np.random.default_rng(seed)
+    n_e, n_i = 24, 8
+    pre, post = np.nonzero(rng.random((n_e, n_e + n_i)) < 0.3)
+    to_e = post < n_e
+    delays = (rng.integers(0, 6, pre.size) + to_e).astype(np.int32)  # recurrent ones >= 1
+    pre_i, post_i = np.nonzero(rng.random((n_i, n_e)) < 0.4)
+    pops = {"thal": PoissonInput(n_e + n_i, rates_hz=150.0),
+            "e": Izhikevich(n_e, a=0.02, d=8.0), "i": Izhikevich(n_i, a=0.1, d=2.0)}
+    slow = dict(rule=rules.slow_stdp(period=40), w_max=10.0, learning_rate=1.0, tau_pre=20.0, tau_post=20.0)
+    projs = [Projection("thal", "e", weights=14.0, connectivity=Sparse(np.arange(n_e), np.arange(n_e))),
+             Projection("thal", "i", weights=14.0, connectivity=Sparse(np.arange(n_e, n_e + n_i), np.arange(n_i))),
+             Projection("e", "e", connectivity=Sparse(pre[to_e], post[to_e]), weights=6.0, delay=delays[to_e],
+                        **slow),
+             Projection("e", "i", connectivity=Sparse(pre[~to_e], post[~to_e] - n_e), weights=6.0,
+                        delay=delays[~to_e], **slow),
+             Projection("i", "e", connectivity=Sparse(pre_i, post_i), weights=5.0, receptor="inh",
+                        delay=rng.integers(1, 4, pre_i.size).astype(np.int32), w_max=8.0, trace_mode="nearest",
+                        rule=rules.pair(0.05, 0.06, pairing="strict"), learning_rate=0.5)]
+    return pops, projs, dict(dt=1.0)
+
+
 CASES = {
     "poisson-dense-pair": lambda: (*_poisson_song(), {}),
     "poisson-dense-soft-causal": lambda: (*_poisson_song(pairing="causal", dependence="soft"), {}),
@@ -90,6 +115,7 @@ CASES = {
     "recurrent-nearest-power": lambda: (*_recurrent(rules.pair(0.1, 0.1, dependence="power", mu=0.5),
                                                     trace_mode="nearest"), {}),
     "izhikevich-delays": _izhikevich,
+    "izhikevich-delays-per-synapse-slow": _izhikevich_slow,
 }
 
 
@@ -129,6 +155,61 @@ def test_native_kernel_equals_the_xla_step(counted, case):
         for variable in pop.variables:
             np.testing.assert_allclose(native.state(name, variable), xla.state(name, variable), rtol=2e-6, atol=2e-5)
     assert native.steps_run == xla.steps_run == steps
+
+
+def test_delays_per_synapse_after_a_run_without_learning():
+    """Without learning the traces stay and the spikes go on; then learning resumes from
+    traces that no longer follow the recent spikes."""
+    nets = []
+    for native in (False, True):
+        pops, projs, kw = _izhikevich_slow(seed=3)
+        net = Network(pops, projs, native=native, seed=2, **kw)
+        net.run(120)
+        net.run(70, learn=False)
+        net.run(130)
+        nets.append(net)
+    xla, native = nets
+    for proj in xla.projections:
+        np.testing.assert_allclose(native.weights(proj.name), xla.weights(proj.name), atol=1e-5)
+    for a, b in zip(xla._state.projs, native._state.projs):
+        if a.trace_pre is not None:
+            np.testing.assert_allclose(np.asarray(b.trace_pre), np.asarray(a.trace_pre), atol=1e-6)
+        if isinstance(a.rule, rules.SlowState):
+            np.testing.assert_allclose(np.asarray(b.rule.sd), np.asarray(a.rule.sd), atol=1e-5)
+            assert float(b.rule.clock) == float(a.rule.clock) == 250 % 40
+    np.testing.assert_array_equal(native.state("e", "spike"), xla.state("e", "spike"))
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_the_slow_update_with_delays_per_synapse_matches_the_numpy_reference(rng, counted, native):
+    """Izhikevich's (2006) slow STDP: the pair change accumulates in ``sd`` at every step and
+    moves the weights every ``period`` steps."""
+    n_in, n = 25, 10
+    xs = (rng.random((T, n_in)) < 0.2).astype(np.float32)
+    mask = rng.random((n, n_in)) < 0.5
+    D = rng.integers(0, 6, (n, n_in)).astype(np.int32)
+    W = rng.uniform(0.0, 0.6, (n, n_in)).astype(np.float32)
+    slow = dict(A_plus=0.02, A_minus=0.025, offset=0.001, keep=0.8, period=30, lr=0.5, w_min=0.0, w_max=0.8,
+                d_pre=0.9, d_post=0.85)
+    post, pre = np.nonzero(mask)
+    net = Network({"x": SpikeInput(n_in), "y": LayerLIF(n, leak=0.9, threshold=1.0)},
+                  [Projection("x", "y", connectivity=Sparse(pre, post), weights=W[post, pre], delay=D[post, pre],
+                              rule=rules.slow_stdp(slow["A_plus"], slow["A_minus"], slow["offset"], slow["keep"],
+                                                   slow["period"]),
+                              learning_rate=slow["lr"], w_min=0.0, w_max=0.8, d_pre=0.9, d_post=0.85)],
+                  dt=DT, native=native, chunk_size=64)
+    spikes = SpikeMonitor("y")
+    net.run(inputs={"x": xs}, monitors=[spikes])
+    assert bool(counted) == native
+    out, W_ref, _ = ref.run({"x": ("input", n_in), "y": ("layer", n, 0.9, 1.0, 0.0)},
+                            [dict(pre="x", post="y", W=W, mask=mask.astype(np.float32), D=D, receptor="exc",
+                                  rule=slow)], ["x", "y"], {"x": xs}, T, DT)
+    steps, neurons = np.nonzero(out["y"])
+    np.testing.assert_array_equal(spikes.i, neurons)
+    np.testing.assert_allclose(spikes.t, steps * DT, atol=1e-9)
+    assert 0.05 < out["y"].mean() < 0.7
+    np.testing.assert_allclose(net.weights("x->y"), W_ref[0][post, pre], atol=2e-6)
+    assert not np.allclose(W_ref[0][mask], W[mask], atol=1e-3)
 
 
 def test_given_real_valued_input_imposed_spikes_and_no_learning():

@@ -45,12 +45,12 @@ __all__ = ["native_chunk_size", "native_network_chunks", "why_not_native"]
 # population kinds, projection kinds and rules, as the kernel's branches test them
 GIVEN, POISSON, LIF_COND, LIF_CURRENT, LAYER_LIF, IZHIKEVICH = range(6)
 DENSE, SPARSE = range(2)
-NO_RULE, PAIR, VOGELS = range(3)
+NO_RULE, PAIR, VOGELS, SLOW = range(4)
 _PAIRINGS = ("symmetric", "causal", "strict")
 _DEPENDENCE_CODES = {DEPENDENCES[name]: code for code, name in enumerate(("additive", "hard", "soft", "power"))}
 _HEAD = 2        # plan[0] = populations, plan[1] = projections, then the update order
 _POP = 18        # integers per population record
-_PROJ = 24       # integers per projection record
+_PROJ = 26       # integers per projection record
 # a population's numbers in ``num``, each n floats, in this order
 _POP_NUMBERS = {
     POISSON: ("p",),
@@ -66,7 +66,8 @@ _STATE_FIELDS = {GIVEN: ("spike",), POISSON: ("spike",), LIF_COND: ("v", "g_exc"
                  LIF_CURRENT: ("v", "g_exc", "g_inh", "refractory", "spike", "theta"),
                  LAYER_LIF: ("v", "spike", "theta"), IZHIKEVICH: ("v", "u", "spike")}
 # a projection's numbers in ``num``: scalars
-_PROJ_NUMBERS = ("d_pre", "a_pre", "d_post", "a_post", "lr", "w_min", "w_max", "mu", "A_plus", "A_minus", "alpha")
+_PROJ_NUMBERS = ("d_pre", "a_pre", "d_post", "a_post", "lr", "w_min", "w_max", "mu", "A_plus", "A_minus", "alpha",
+                 "offset", "keep", "period")
 _N_PROJ_NUMBERS = len(_PROJ_NUMBERS)
 
 
@@ -83,6 +84,7 @@ def why_not_native(config, params) -> str:
     from ..network.connectivity import AllToAll, Sparse
     from ..rules.inhibitory import Vogels
     from ..rules.pair import Pair
+    from ..rules.slow import SlowSTDP
     if not native_available(warn=False):
         return "it needs numba (pip install 'canns_stdp[native]') and JAX on the CPU"
     if config.reward:
@@ -94,20 +96,23 @@ def why_not_native(config, params) -> str:
         if s.kind not in ("spikes", "rate"):
             return f"a monitor samples {s.kind} at every step"
     for proj, p in zip(config.projs, params.projs):
-        if proj.delay is None:
-            return f"projection {proj.name!r} has a delay per synapse"
         if type(proj.connectivity) not in (AllToAll, Sparse):
             return f"projection {proj.name!r} has {type(proj.connectivity).__name__} connectivity"
+        if proj.delay is None and type(proj.connectivity) is not Sparse:
+            return f"projection {proj.name!r} has a delay per synapse on all-to-all connectivity"
         if not proj.plastic or not config.learn:
             continue
-        if type(p.rule) not in (Pair, Vogels):
+        if type(p.rule) not in (Pair, Vogels, SlowSTDP):
             return f"projection {proj.name!r} learns with {type(p.rule).__name__}"
+        if type(p.rule) is SlowSTDP and type(proj.connectivity) is not Sparse:
+            return f"projection {proj.name!r} learns with SlowSTDP on all-to-all connectivity"
         if type(p.rule) is Pair and p.rule.dependence not in _DEPENDENCE_CODES:
             return f"projection {proj.name!r} has a user weight dependence"
         if proj.trace_add not in TRACE_MODES.values():
             return f"projection {proj.name!r} has a user trace"
         numbers = (*p.traces, p.lr, *p.bounds) + tuple(np.asarray(getattr(p.rule, f, 0.0))
-                                                       for f in ("A_plus", "A_minus", "alpha"))
+                                                       for f in ("A_plus", "A_minus", "alpha", "offset", "keep",
+                                                                 "period"))
         if any(np.ndim(a) for a in numbers):
             return f"projection {proj.name!r} has per-synapse or per-neuron learning numbers"
     return ""
@@ -261,23 +266,28 @@ if numba is not None:
         dec_at = np.zeros(n_projs + 1, np.int64)
         for k in range(n_projs):
             q = projs + _PROJ * k
-            dec_at[k + 1] = dec_at[k] + plan[pops + _POP * plan[q] + 1] + plan[pops + _POP * plan[q + 1] + 1]
+            n_pre = plan[q + 5] if plan[q + 22] > 0 else plan[pops + _POP * plan[q] + 1]  # per synapse, or neuron
+            dec_at[k + 1] = dec_at[k] + n_pre + plan[pops + _POP * plan[q + 1] + 1]
         decayed = np.zeros(max(dec_at[n_projs], 1), np.float32)
+        most_delays = 1  # the delays' active lists merged: a position and a ring slot per delay
+        for k in range(n_projs):
+            most_delays = max(most_delays, plan[projs + _PROJ * k + 22])
+        heads = np.zeros(2 * most_delays, np.int64)
         if learn:  # weights out of their bounds are clipped where the full update clips every synapse
             for k in range(n_projs):
                 q = projs + _PROJ * k
-                if plan[q + 13] and plan[q + 4] == DENSE and plan[q + 18]:
+                if plan[q + 13] and (plan[q + 4] == DENSE or plan[q + 14] == SLOW) and plan[q + 18]:
                     c = num[plan[q + 21]:plan[q + 21] + _N_PROJ_NUMBERS]
                     for s in range(plan[q + 6], plan[q + 6] + plan[q + 5]):
                         W[s] = min(max(W[s], c[5]), c[6])
         _steps(plan, num, idx, seeds, X, Y, S, W, rec_s, rec_r, t0, n_steps, learn, ring, ring_at, counts, count_at,
-               counters, below, below_at, adaptive, current, exc, inh, decayed, dec_at)
+               counters, below, below_at, adaptive, current, exc, inh, decayed, dec_at, heads)
 
     # the step loop allocates nothing, so it is compiled without numba's runtime: the views
     # it takes of its arrays at every step cost no atomic reference counts
     @numba.njit(cache=True, nogil=True, fastmath={"contract"}, _nrt=False)
     def _steps(plan, num, idx, seeds, X, Y, S, W, rec_s, rec_r, t0, n_steps, learn, ring, ring_at, counts, count_at,
-               counters, below, below_at, adaptive, current, exc, inh, decayed, dec_at):
+               counters, below, below_at, adaptive, current, exc, inh, decayed, dec_at, heads):
         n_pops, n_projs = plan[0], plan[1]
         pops = _HEAD + n_pops
         projs = pops + _POP * n_pops
@@ -303,11 +313,12 @@ if numba is not None:
                         target = exc[:n] if excitatory else inh[:n]
                         if excitatory and not have_exc or not excitatory and not have_inh:
                             _fill(target, _ZERO)  # the receptor's first projection: its input, as it is
-                            _projected(plan, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, target)
+                            _projected(plan, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, target, heads)
                             have_exc, have_inh = have_exc or excitatory, have_inh or not excitatory
                         else:  # then each one's input added, as the XLA step sums them
                             _fill(current[:n], _ZERO)
-                            _projected(plan, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, current[:n])
+                            _projected(plan, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, current[:n],
+                                       heads)
                             _add(current[:n], target)
                     if not have_exc:  # an absent input adds 0, as the XLA step's
                         _fill(exc[:n], _ZERO)
@@ -324,7 +335,10 @@ if numba is not None:
             if learn:
                 for k in range(n_projs):
                     q = projs + _PROJ * k
-                    if plan[q + 13]:
+                    if plan[q + 13] and plan[q + 22] > 0:
+                        _learn_delayed(plan, num, idx, S, W, q, pops, t, ring, ring_at, counts, count_at,
+                                       decayed[dec_at[k]:dec_at[k + 1]])
+                    elif plan[q + 13]:
                         _learn(plan, num, idx, S, W, q, pops, t, ring, ring_at, counts, count_at,
                                decayed[dec_at[k]:dec_at[k + 1]])
             for i in range(n_pops):  # what the monitors sample
@@ -380,8 +394,11 @@ if numba is not None:
         return plan[r + 9] + slot * n, slot
 
     @numba.njit(inline="always")
-    def _projected(plan, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, current):
+    def _projected(plan, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, current, heads):
         """A projection's input this step, added to ``current`` (zeros, its target's size)."""
+        if plan[q + 22] > 0:
+            _projected_delayed(plan, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, current, heads)
+            return
         pre = plan[q]
         n_pre, n_post = plan[pops + _POP * pre + 1], plan[pops + _POP * plan[q + 1] + 1]
         a, slot = _arrivals(plan, q, pops, t)
@@ -401,6 +418,120 @@ if numba is not None:
             for m in range(idx[out_start + i], idx[out_start + i + 1]):
                 j = idx[post_of + m]
                 current[j] = current[j] + W[w0 + m] * x
+
+    @numba.njit(inline="always")
+    def _source_rows(plan, pops, pre):
+        """``(n, offset in S of the ring of past spikes (or of the spikes), ring length)``."""
+        r = pops + _POP * pre
+        hist = plan[r + 9]
+        return plan[r + 1], (hist if hist >= 0 else plan[r + 2]), max(plan[r + 10], 1)
+
+    @numba.njit(inline="always")
+    def _projected_delayed(plan, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, current, heads):
+        """A projection with a delay per synapse: the spikes of ``d`` steps ago reach the
+        synapses of delay ``d``. The sources are visited in ascending order over all
+        delays (a merge of the delays' active lists), so that each target sums its
+        inputs in the order of the XLA step's scatter."""
+        pre = plan[q]
+        n_pre, rows, H = _source_rows(plan, pops, pre)
+        D, w0, start, post_of = plan[q + 22], plan[q + 6], plan[q + 7], plan[q + 8]
+        for d in range(D):
+            heads[d] = 0
+            heads[D + d] = (t - d) % H
+        while True:
+            best, best_d = n_pre, -1
+            for d in range(D):
+                slot = heads[D + d]
+                if heads[d] < counts[count_at[pre] + slot]:
+                    i = ring[ring_at[pre] + slot * n_pre + heads[d]]
+                    if i < best:
+                        best, best_d = i, d
+            if best_d < 0:
+                return
+            heads[best_d] += 1
+            x = S[rows + heads[D + best_d] * n_pre + best]
+            run = start + best * D + best_d
+            for m in range(idx[run], idx[run + 1]):
+                j = idx[post_of + m]
+                current[j] = current[j] + W[w0 + m] * x
+
+    @numba.njit(inline="always")
+    def _slow_due(W, w0, sd, S, clock_at, c, hardbound):
+        """The slow rule's clock; every ``period`` steps ``W += lr · (offset + sd)``, then
+        ``sd *= keep``."""
+        clock = S[clock_at] + _ONE
+        if clock >= c[13]:
+            for m in range(sd.shape[0]):
+                w = W[w0 + m] + c[4] * (c[11] + sd[m])
+                if hardbound:
+                    w = min(max(w, c[5]), c[6])
+                W[w0 + m] = w
+                sd[m] = c[12] * sd[m]
+            clock = _ZERO
+        S[clock_at] = clock
+
+    @numba.njit(inline="always")
+    def _learn_delayed(plan, num, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, decayed):
+        """:func:`_learn` for a sparse projection with a delay per synapse: its
+        presynaptic traces are per synapse, each taking the spikes that arrive there."""
+        pre, post = plan[q], plan[q + 1]
+        n_pre, rows, H = _source_rows(plan, pops, pre)
+        rq = pops + _POP * post
+        n_post, n_syn, w0, D = plan[rq + 1], plan[q + 5], plan[q + 6], plan[q + 22]
+        post_slot = t % max(plan[rq + 10], 1)
+        fired = ring[ring_at[post] + post_slot * n_post:
+                     ring_at[post] + post_slot * n_post + counts[count_at[post] + post_slot]]
+        s_at = plan[rq + 2]
+        c = num[plan[q + 21]:plan[q + 21] + _N_PROJ_NUMBERS]
+        nearest, rule, pairing = plan[q + 15], plan[q + 14], plan[q + 16]
+        dependence, hardbound = plan[q + 17], plan[q + 18]
+        tr_pre, tr_post = plan[q + 19], plan[q + 20]
+        start, post_of, in_start, position, pre_of, delay_of = plan[q + 7], plan[q + 8], plan[q + 9], \
+            plan[q + 10], plan[q + 11], plan[q + 24]
+        x, dec = S[tr_pre:tr_pre + n_syn], decayed[:n_syn]
+        _advance_trace(S[tr_post:tr_post + n_post], S[s_at:s_at + n_post], c[2], c[3], nearest, decayed[n_syn:])
+        P_dec = rule != SLOW and pairing == 2
+        Q_dec = rule != SLOW and pairing != 0
+        if P_dec:  # every synapse's trace decays; those of the arrivals take them below
+            for m in range(n_syn):
+                d_m = c[0] * x[m]
+                dec[m] = d_m
+                x[m] = d_m
+        else:
+            for m in range(n_syn):
+                x[m] = c[0] * x[m]
+        sd = S[plan[q + 23]:plan[q + 23] + n_syn] if rule == SLOW else S[:0]
+        for d in range(D):
+            slot = (t - d) % H
+            listed = ring[ring_at[pre] + slot * n_pre:ring_at[pre] + slot * n_pre + counts[count_at[pre] + slot]]
+            for i in listed:
+                a = S[rows + slot * n_pre + i]
+                for m in range(idx[start + i * D + d], idx[start + i * D + d + 1]):
+                    if nearest:
+                        x[m] = c[1] if a > _ZERO else x[m]
+                    else:
+                        x[m] = x[m] + c[1] * a
+                    j = idx[post_of + m]
+                    if rule == SLOW:
+                        sd[m] = (sd[m] + (c[8] * S[s_at + j]) * x[m]) - (c[9] * S[tr_post + j]) * a
+                    else:
+                        Q_j = decayed[n_syn + j] if Q_dec else S[tr_post + j]
+                        W[w0 + m] = _updated(W[w0 + m], rule, S[s_at + j], dec[m] if P_dec else x[m], Q_j, a, x[m],
+                                             decayed[n_syn + j], c, dependence, hardbound)
+        for j in fired:  # the synapses onto the neurons that fired, less those visited above
+            Q_j = decayed[n_syn + j] if Q_dec else S[tr_post + j]
+            for s in range(idx[in_start + j], idx[in_start + j + 1]):
+                m = idx[position + s]
+                i = idx[pre_of + s]
+                if S[rows + ((t - idx[delay_of + m]) % H) * n_pre + i] != _ZERO:
+                    continue
+                if rule == SLOW:
+                    sd[m] = sd[m] + (c[8] * S[s_at + j]) * x[m]
+                else:
+                    W[w0 + m] = _updated(W[w0 + m], rule, S[s_at + j], dec[m] if P_dec else x[m], Q_j, _ZERO, x[m],
+                                         decayed[n_syn + j], c, dependence, hardbound)
+        if rule == SLOW:
+            _slow_due(W, w0, sd, S, plan[q + 23] + n_syn, c, hardbound)
 
     @numba.njit(inline="always")
     def _neurons(kind, plan, r, num, S, Y, step, exc, inh, adaptive):
@@ -554,6 +685,22 @@ if numba is not None:
             return
         out_start, post_of, in_start, position, pre_of = plan[q + 7], plan[q + 8], plan[q + 9], plan[q + 10], \
             plan[q + 11]
+        if rule == SLOW:
+            n_syn = plan[q + 5]
+            sd = S[plan[q + 23]:plan[q + 23] + n_syn]
+            for i in arrived:
+                x_i, a_i = S[tr_pre + i], S[a + i]
+                for m in range(idx[out_start + i], idx[out_start + i + 1]):
+                    j = idx[post_of + m]
+                    sd[m] = (sd[m] + (c[8] * S[s_at + j]) * x_i) - (c[9] * S[tr_post + j]) * a_i
+            for j in fired:
+                for s in range(idx[in_start + j], idx[in_start + j + 1]):
+                    i = idx[pre_of + s]
+                    if S[a + i] == _ZERO:
+                        m = idx[position + s]
+                        sd[m] = sd[m] + (c[8] * S[s_at + j]) * S[tr_pre + i]
+            _slow_due(W, w0, sd, S, plan[q + 23] + n_syn, c, hardbound)
+            return
         for i in arrived:
             P_i = decayed[i] if P_dec else S[P_at + i]
             for m in range(idx[out_start + i], idx[out_start + i + 1]):
@@ -585,11 +732,18 @@ if numba is not None:
 _FIELD_SLOTS = {"spike": 2, "v": 3, "g_exc": 4, "g_inh": 5, "refractory": 6, "theta": 7, "u": 8}
 
 
-def _state_layout(config):
-    """Where each state array lives in ``S``: ``(pops, history, traces, size)`` with
-    ``pops[i][field]``, ``history[i]`` (or -1) and ``traces[k] = (pre, post)`` (or None)
-    as offsets. Static: it follows the sizes only."""
-    at, pops, history, traces = 0, [], [], []
+def _per_synapse(proj) -> bool:
+    return proj.delay is None
+
+
+def _state_layout(config, slow=()):
+    """Where each state array lives in ``S``: ``(pops, history, traces, rules, size)``
+    with ``pops[i][field]``, ``history[i]`` (or -1), ``traces[k] = (pre, post)`` (or
+    None) and ``rules[k]`` (the slow rule's ``sd`` then its clock, or -1) as offsets; a
+    projection with a delay per synapse has a presynaptic trace per synapse. ``slow``:
+    the projections that learn with :class:`~canns_stdp.rules.SlowSTDP`. Static: it
+    follows the sizes only."""
+    at, pops, history, traces, rules = 0, [], [], [], []
     for pop in config.pops:
         kind = _pop_kind(pop.template)
         fields = {}
@@ -600,13 +754,17 @@ def _state_layout(config):
     for pop in config.pops:
         history.append(at if pop.history else -1)
         at += pop.history * pop.template.n
-    for proj in config.projs:
+    for k, proj in enumerate(config.projs):
+        n_syn = int(np.prod(proj.connectivity.shape))
         if proj.plastic:
-            traces.append((at, at + config.pops[proj.pre].template.n))
-            at += config.pops[proj.pre].template.n + config.pops[proj.post].template.n
+            n_pre = n_syn if _per_synapse(proj) else config.pops[proj.pre].template.n
+            traces.append((at, at + n_pre))
+            at += n_pre + config.pops[proj.post].template.n
         else:
             traces.append(None)
-    return pops, history, traces, at
+        rules.append(at if k in slow else -1)
+        at += n_syn + 1 if k in slow else 0
+    return pops, history, traces, rules, at
 
 
 def _number_layout(config):
@@ -650,9 +808,18 @@ def _is_sparse(proj) -> bool:
     return isinstance(proj.connectivity, Sparse)
 
 
+def _slow(config, params) -> tuple:
+    """The projections that learn with :class:`~canns_stdp.rules.SlowSTDP` in this run."""
+    from ..rules.slow import SlowSTDP
+    return tuple(k for k, (proj, p) in enumerate(zip(config.projs, params.projs))
+                 if config.learn and proj.plastic and type(p.rule) is SlowSTDP)
+
+
 def _host_plan(config, params):
-    """``(plan, idx)``: the kernel's integers (host arrays, built once per run)."""
-    pops, history, traces, _ = _state_layout(config)
+    """``(plan, idx, orders)``: the kernel's integers (host arrays, built once per network)
+    and, per sparse projection, the order of its synapses in the kernel's layout and
+    their positions in it."""
+    pops, history, traces, rules, _ = _state_layout(config, _slow(config, params))
     pop_numbers, proj_numbers = _number_layout(config)
     spike_cols, rate_cols, _, _ = _records(config)
     w_offsets, _ = _weight_offsets(config)
@@ -683,21 +850,25 @@ def _host_plan(config, params):
         q = _HEAD + n_pops + _POP * n_pops + _PROJ * k
         sparse = _is_sparse(proj)
         n_syn = int(np.prod(proj.connectivity.shape))
-        plan[q:q + 7] = (proj.pre, proj.post, 0 if proj.receptor == "exc" else 1, proj.delay,
+        per_synapse = _per_synapse(proj)
+        plan[q:q + 7] = (proj.pre, proj.post, 0 if proj.receptor == "exc" else 1, -1 if per_synapse else proj.delay,
                          SPARSE if sparse else DENSE, n_syn, w_offsets[k])
         if sparse:  # the kernel's layout: synapses by presynaptic neuron (see _by_source)
             order, tables = _by_source(p, config.pops[proj.pre].template.n, config.pops[proj.post].template.n)
             orders.append((order, tables[3].astype(np.int32)))
-            for slot, table in zip(range(7, 12), tables):
+            for slot, table in zip((7, 8, 9, 10, 11, 24), tables):
                 plan[q + slot] = idx_at
                 parts.append(table)
                 idx_at += table.size
+            plan[q + 22] = int(np.max(p.delays, initial=0)) + 1 if per_synapse else 0
         plastic = proj.plastic and config.learn
         plan[q + 13] = int(plastic)
+        plan[q + 23] = rules[k]
         if plastic:
             from ..rules.pair import Pair
+            from ..rules.slow import SlowSTDP
             pair = type(p.rule) is Pair
-            plan[q + 14] = PAIR if pair else VOGELS
+            plan[q + 14] = PAIR if pair else SLOW if type(p.rule) is SlowSTDP else VOGELS
             plan[q + 15] = int(proj.trace_add is TRACE_MODES["nearest"])
             plan[q + 16] = _PAIRINGS.index(p.rule.pairing) if pair else 0
             plan[q + 17] = _DEPENDENCE_CODES[p.rule.dependence] if pair else 0
@@ -715,8 +886,8 @@ def _device_plan(config, params):
     """:func:`_host_plan` on the device, kept for the next runs of the same network: it
     follows the configuration, the connectivity (the same index arrays, held here so
     that their identities stay theirs), the rules' kinds and which numbers are uniform."""
-    arrays = tuple(tuple(p.arrays.get(k) for k in ("pre", "post")) for p in params.projs)
-    key = (config, tuple(id(a) for pair in arrays for a in pair),
+    arrays = tuple((p.arrays.get("pre"), p.arrays.get("post"), p.delays) for p in params.projs)
+    key = (config, tuple(id(a) for held in arrays for a in held),
            tuple((type(p.rule), getattr(p.rule, "pairing", None), getattr(p.rule, "dependence", None))
                  for p in params.projs),
            tuple(all(np.ndim(a) == 0 for a in p.values()) for p in params.pops))
@@ -729,19 +900,24 @@ def _device_plan(config, params):
 
 def _by_source(p, n_pre: int, n_post: int):
     """A sparse projection in the kernel's layout. Its synapses are stored by target (the
-    order of ``W``); the kernel keeps them by source, so that the fan-out of a spiking
-    neuron is one contiguous run of weights and targets. Returns the order (``W[order]``
-    is the kernel's weights) and the tables: where each source's run starts, the target
-    of each run entry, where each target's synapses start (in ``W``'s order), the
-    position in the kernel's layout of each synapse, and each synapse's source."""
+    order of ``W``); the kernel keeps them by source (then by delay, when each synapse
+    has its own), so that the fan-out of a spiking neuron (arriving with a given delay)
+    is one contiguous run of weights and targets. Returns the order (``W[order]`` is the
+    kernel's weights) and the tables: where each source's (and delay's) run starts, the
+    target of each run entry, where each target's synapses start (in ``W``'s order), the
+    position in the kernel's layout of each synapse, each synapse's source, and each
+    run entry's delay."""
     from ..network.connectivity import stable_order
     pre, post = np.asarray(p.arrays["pre"], np.int64), np.asarray(p.arrays["post"], np.int64)
-    order = stable_order(pre, n_pre)
+    delays = np.zeros(pre.size, np.int64) if p.delays is None else np.asarray(p.delays, np.int64)
+    slots = int(delays.max(initial=0)) + 1
+    runs = pre * slots + delays
+    order = stable_order(runs, n_pre * slots)
     position = np.empty_like(order)
     position[order] = np.arange(order.size)
-    out_start = np.concatenate([[0], np.cumsum(np.bincount(pre, minlength=n_pre))])
+    out_start = np.concatenate([[0], np.cumsum(np.bincount(runs, minlength=n_pre * slots))])
     in_start = np.concatenate([[0], np.cumsum(np.bincount(post, minlength=n_post))])
-    return order.astype(np.int32), (out_start, post[order], in_start, position, pre)
+    return order.astype(np.int32), (out_start, post[order], in_start, position, pre, delays[order])
 
 
 def _pop_numbers(template, p, dt):
@@ -769,7 +945,8 @@ def _proj_numbers(proj, p):
     named = dict(d_pre=p.traces.d_pre, a_pre=p.traces.a_pre, d_post=p.traces.d_post, a_post=p.traces.a_post,
                  lr=p.lr, w_min=p.bounds.w_min, w_max=p.bounds.w_max, mu=getattr(rule, "mu", 1.0),
                  A_plus=getattr(rule, "A_plus", 0.0), A_minus=getattr(rule, "A_minus", 0.0),
-                 alpha=getattr(rule, "alpha", 0.0))
+                 alpha=getattr(rule, "alpha", 0.0), offset=getattr(rule, "offset", 0.0),
+                 keep=getattr(rule, "keep", 0.0), period=getattr(rule, "period", 0))
     return [jnp.reshape(jnp.asarray(named[k] if proj.plastic else 0.0, jnp.float32), (1,)) for k in _PROJ_NUMBERS]
 
 
@@ -780,7 +957,8 @@ def _flat(parts, dtype=jnp.float32):
 
 @partial(jax.jit, static_argnames=("config",))
 def _native_run(config, plan, idx, orders, params, state, X, Y, n_steps):
-    pops_at, history_at, traces_at, size = _state_layout(config)
+    slow = _slow(config, params)
+    pops_at, history_at, traces_at, rules_at, size = _state_layout(config, slow)
     _, _, width_s, width_r = _records(config)
     num = _flat([a for pop, p in zip(config.pops, params.pops) for a in _pop_numbers(pop.template, p, params.dt)]
                 + [a for proj, p in zip(config.projs, params.projs) for a in _proj_numbers(proj, p)])
@@ -789,10 +967,14 @@ def _native_run(config, plan, idx, orders, params, state, X, Y, n_steps):
     parts = [getattr(s, name) for pop, s in zip(config.pops, state.pops) for name in _STATE_FIELDS[
         _pop_kind(pop.template)]]
     parts += [h for h in state.history if h is not None]
-    parts += [a for st in state.projs if st.trace_pre is not None for a in (st.trace_pre, st.trace_post)]
-    S = _flat(parts)
     sparse = [k for k, proj in enumerate(config.projs) if _is_sparse(proj)]
     layout = dict(zip(sparse, orders))  # per sparse projection: (order, position)
+    for k, (proj, st) in enumerate(zip(config.projs, state.projs)):
+        if st.trace_pre is not None:  # per synapse, in the kernel's order
+            parts += [st.trace_pre[layout[k][0]] if _per_synapse(proj) else st.trace_pre, st.trace_post]
+        if k in slow:
+            parts += [st.rule.sd[layout[k][0]], st.rule.clock]
+    S = _flat(parts)
     W = _flat([st.W[layout[k][0]] if k in layout else st.W for k, st in enumerate(state.projs)])
     head = jnp.stack([state.t, jnp.asarray(n_steps, jnp.int32), jnp.int32(config.learn)])
     T = X.shape[0]
@@ -812,8 +994,12 @@ def _native_run(config, plan, idx, orders, params, state, X, Y, n_steps):
         st = st._replace(W=W_k[layout[k][1]] if k in layout else W_k.reshape(st.W.shape))
         if traces_at[k] is not None:
             pre_at, post_at = traces_at[k]
-            st = st._replace(trace_pre=S[pre_at:pre_at + st.trace_pre.size],
+            trace_pre = S[pre_at:pre_at + st.trace_pre.size]
+            st = st._replace(trace_pre=trace_pre[layout[k][1]] if _per_synapse(config.projs[k]) else trace_pre,
                              trace_post=S[post_at:post_at + st.trace_post.size])
+        if k in slow:
+            at, n_syn = rules_at[k], st.W.size
+            st = st._replace(rule=st.rule._replace(sd=S[at:at + n_syn][layout[k][1]], clock=S[at + n_syn]))
         new_projs.append(st)
     state = state._replace(t=state.t + jnp.asarray(n_steps, jnp.int32), pops=tuple(new_pops),
                            history=new_history, projs=tuple(new_projs))
@@ -835,7 +1021,7 @@ def native_network_chunks(config, params, chunk_size: int):
     from ..loops import padded
     plan, idx, orders = _device_plan(config, params)
     # the kernel reads the connectivity from the plan: its index arrays stay on the host
-    params = jax.device_put(params._replace(projs=tuple(p._replace(arrays={}) for p in params.projs)))
+    params = jax.device_put(params._replace(projs=tuple(p._replace(arrays={}, delays=None) for p in params.projs)))
     n_given = sum(p.given for p in config.pops)
     none = jax.device_put(np.zeros((chunk_size, 1), np.float32))  # no given inputs, or no imposed spikes
 
