@@ -128,7 +128,8 @@ class Ensemble:
         if len(set(models)) != len(models):
             raise ValueError("every member needs a layer of its own: two trainers share one")
         self.trainers = trainers
-        self._checked, self._numbers = Settled(), Settled()  # kept while every member's plan is the same
+        # kept while every member's plan is the same
+        self._checked, self._numbers, self._native_members = Settled(), Settled(), Settled()
         self._plans(())  # refuse a mixed ensemble now, not at the first call
         self.sharding = None
         if mesh is not None:
@@ -214,12 +215,17 @@ class Ensemble:
             if record and self.sharding.multi_process and not first.compiled:
                 # the Python loop reads each step's spikes: whole on every device, each process reads them all
                 out_layout = NamedSharding(self.sharding.mesh, PartitionSpec())
-        step = _vmapped(plastic_step if plastic else forward_step, input_axes, layout, out_layout)
         per_step = sum(int(np.prod(a.shape[1:])) for a in seq if a is not None)
         chunk = first.chunk_size or default_chunk_size(per_step)
-        if first.compiled:
+        native = None if self.sharding is not None else self._native(plastic, plans, numbers, batch_shape)
+        if native is not None and state.layer.W.dtype == np.float32:
+            from .kernels.native_ensemble import chunks
+            run_chunk = chunks(native, plastic, input_axes, chunk)
+        elif first.compiled:
+            step = _vmapped(plastic_step if plastic else forward_step, input_axes, layout, out_layout)
             run_chunk = compiled_chunks(step, config, params, chunk)
         else:
+            step = _vmapped(plastic_step if plastic else forward_step, input_axes, layout, out_layout)
             run_chunk = python_steps(step, config, params)
         if self.sharding is not None:
             run_chunk = self._sharded_inputs(run_chunk, seq, input_axes, chunk if first.compiled else None,
@@ -237,6 +243,18 @@ class Ensemble:
             if plastic:
                 t.steps_trained += xs.shape[0]
         return None if outs is None else np.swapaxes(np.asarray(outs), 0, 1)
+
+    def _native(self, plastic, plans, numbers, batch_shape):
+        """The members as the native ensemble kernel takes them, where each member alone
+        would run the native kernel (:func:`~canns_stdp.kernels.native_ensemble.members_plan`),
+        else ``None``; kept while every member's plan is the same."""
+        key = (plastic, batch_shape, *(config for _, config, _ in plans), *numbers)
+        held = self._native_members.get(key)
+        if held is None:
+            from .kernels.native_ensemble import members_plan  # loads numba: not before an ensemble's first call
+            held = self._native_members.put(key, (members_plan(self.trainers, plastic, plans, batch_shape),),
+                                            fixed=len(key))
+        return held[0]
 
     def _placed(self, rule, params, state, batch_shape):
         """The numbers (replicated) and the state (split) placed on the mesh."""

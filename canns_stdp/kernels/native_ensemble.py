@@ -1,0 +1,319 @@
+"""The native CPU kernel for an ensemble: a chunk of steps of K dense pair-STDP layers in
+one call, the members spread over the CPU's cores.
+
+Each member runs the single layer's chunk of :mod:`~canns_stdp.kernels.native_pair` (its
+functions, the same operations in the same order: a member ends bitwise where the single
+layer's kernel leaves it). What the members share is
+computed once: when every member takes the same input, has the same pre trace and the
+same pre-trace numbers, the pre trace, each step's pairing term ``P`` and its list of
+active inputs are computed once for the whole chunk, before the members run (they
+depend on nothing else). The members run in a ``numba.prange`` loop, one member at a
+time on each core: a member's weights stay in that core's cache for its whole chunk.
+
+Inputs ``(T, G, n_in)`` with ``G = 1`` (one for all) or ``G = K``; the state and numbers
+of the members stacked along a leading axis ``K``; spikes come back ``(T, K, n_out)``.
+``W`` is updated in place (the stacked copy a call hands in, never a member's own array).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..functional.traces import TRACE_MODES
+from ..loops import padded
+from .native_pair import _COEF, _DEPENDENCE_CODES, _LANES, _PAIRINGS, native_available, native_compatible, numba
+
+__all__ = ["Members", "chunks", "ensemble_chunk", "member_numbers", "members_plan"]
+
+if numba is not None:
+    from brainevent import XLACustomKernel, numba_kernel
+
+    from .native_pair import (_CURRENT, _FEW_FIRED, _LEAK, _LTD, _LTP, _RESET, _ROWS, _S, _STRETCH, _THRESHOLD,
+                              _TRACE, _V, _advance_lanes, _potentiate_silent_inputs, _pre_terms, _row,
+                              _transpose_blocks, _update_synapses)
+
+    # native_pair's chunk, cut into a layer's load, its steps a stretch at a time and its
+    # store: the same operations in the same order (the single layer's kernel keeps its own
+    # loop, which these inlined pieces made a few per cent slower)
+    @numba.njit(inline="always")
+    def _load(lif, W_in, v_in, s_in, post_in, W, scratch):
+        """A layer's weights into the blocked layout ``W``, its neurons' numbers and state
+        into the lane scratch (padding lanes: zero weights and state)."""
+        n_out = W_in.shape[0]
+        _transpose_blocks(W_in, W, True)
+        for b in range(W.shape[0]):
+            lanes, width = scratch[b], min(_LANES, n_out - b * _LANES)
+            for row, source in ((_LEAK, lif[0, b]), (_THRESHOLD, lif[1, b]), (_RESET, lif[2, b])):
+                _row(lanes, row)[:] = source
+            for row, source in ((_V, v_in), (_S, s_in), (_TRACE, post_in)):
+                _row(lanes, row)[:width] = source[b * _LANES:b * _LANES + width]
+
+    @numba.njit(inline="always")
+    def _store(W, scratch, W_out, v, s, trace_post):
+        """The layer's weights and neurons' state back from the blocked layout and scratch."""
+        n_out = W_out.shape[0]
+        _transpose_blocks(W_out, W, False)
+        for b in range(W.shape[0]):
+            width = min(_LANES, n_out - b * _LANES)
+            for row, target in ((_V, v), (_S, s), (_TRACE, trace_post)):
+                target[b * _LANES:b * _LANES + width] = _row(scratch[b], row)[:width]
+
+    @numba.njit(inline="always")
+    def _run_stretch(flags, coef, first, stop, xs, posts, W, scratch, P, offsets, active, values, base, every, fired,
+                     no_posts, spikes):
+        """Steps ``first..stop-1`` of every block of a layer, given their pre terms: step
+        ``first + t``'s pairing term ``P[base + t]`` and active inputs
+        ``active[offsets[base + t]:offsets[base + t + 1]]`` with their ``values``."""
+        plastic, nearest, dependence, pairing, hardbound, imposed = (
+            flags[1], flags[2], flags[3], flags[4], flags[5], flags[6])
+        d_post, a_post, lr, A_plus, A_minus, w_min, w_max, mu = (
+            coef[2], coef[3], coef[4], coef[5], coef[6], coef[7], coef[8], coef[9])
+        n_in = W.shape[1]
+        zero = np.float32(0.0)
+        for b in range(W.shape[0]):
+            block = W[b].reshape(n_in * _LANES)  # synapse j of lane l at j * _LANES + l
+            lanes = scratch[b]
+            current, s_b, ltp_amp, ltd_amp = _row(lanes, _CURRENT), _row(lanes, _S), _row(lanes, _LTP), _row(
+                lanes, _LTD)
+            whole = False  # a first step over every synapse, where some are out of bounds
+            if first == 0 and plastic and hardbound:
+                for k in range(n_in * _LANES):  # no early exit: the loop vectorises
+                    whole |= (block[k] < w_min) | (block[k] > w_max)
+            for t in range(stop - first):
+                lo, hi = offsets[base + t], offsets[base + t + 1]
+                current[:] = zero
+                for k in range(lo, hi):  # the active inputs' synapses, in ascending order
+                    synapses, x = block[active[k] * _LANES:(active[k] + 1) * _LANES], values[k]
+                    for lane in range(_LANES):
+                        current[lane] += synapses[lane] * x
+                _advance_lanes(lanes, posts[first + t, b] if imposed else no_posts, imposed, nearest, pairing,
+                               d_post, a_post, A_plus, A_minus)
+                out = spikes[first + t, b * _LANES:(b + 1) * _LANES]
+                for lane in range(out.shape[0]):
+                    out[lane] = s_b[lane]
+                if not plastic:
+                    continue
+                n_fired = 0
+                for lane in range(_LANES):
+                    if s_b[lane] != 0:
+                        fired[n_fired] = lane
+                        n_fired += 1
+                P_t, x_t = P[base + t], xs[first + t]
+                if whole or n_fired > _FEW_FIRED:  # every synapse of the block, lanes in vectors
+                    _update_synapses(block, every, x_t, P_t, ltp_amp, ltd_amp, dependence, lr, w_min, w_max, mu,
+                                     hardbound)
+                    whole = False
+                    continue
+                # the active inputs' synapses (LTD; LTP too, of the lanes that fired) ...
+                _update_synapses(block, active[lo:hi], values[lo:hi], P_t, ltp_amp, ltd_amp, dependence, lr,
+                                 w_min, w_max, mu, hardbound)
+                for f in range(n_fired):  # ... and the LTP of the lanes that fired at the others
+                    _potentiate_silent_inputs(block, fired[f], active[lo:hi], x_t, P_t, ltp_amp, ltd_amp,
+                                              dependence, lr, w_min, w_max, mu, hardbound)
+
+
+    @numba.njit(cache=True, nogil=True)
+    def _member(flags, coef, lif, xs, posts, W_in, v_in, s_in, post_in, W_out, v, s, trace_pre, trace_post, spikes,
+                P, offsets, active, values):
+        """One member's chunk, as the single layer's kernel runs it; with its own pre terms
+        (``offsets`` empty: ``trace_pre`` advanced here) or the pre terms of the whole
+        chunk shared by every member (``trace_pre`` is then the trace after the chunk)."""
+        n, nearest, pairing = flags[0], flags[2], flags[4]
+        n_out, n_in = W_out.shape
+        n_blocks = lif.shape[1]
+        W = np.zeros((n_blocks, n_in, _LANES), np.float32)
+        scratch = np.zeros((n_blocks, _ROWS * _LANES), np.float32)
+        _load(lif, W_in, v_in, s_in, post_in, W, scratch)
+        every = np.arange(n_in).astype(np.int32)
+        fired = np.empty(_LANES, np.int64)
+        no_posts = np.zeros(_LANES, np.float32)
+        spikes[n:] = 0.0
+        if offsets.shape[0] > 0:
+            for first in range(0, n, _STRETCH):
+                _run_stretch(flags, coef, first, min(n, first + _STRETCH), xs, posts, W, scratch, P, offsets, active,
+                             values, first, every, fired, no_posts, spikes)
+        else:
+            own_P = np.empty((_STRETCH, n_in), np.float32)
+            own_offsets = np.empty(_STRETCH + 1, np.int64)
+            own_active = np.empty(_STRETCH * n_in, np.int32)
+            own_values = np.empty(_STRETCH * n_in, np.float32)
+            for first in range(0, n, _STRETCH):
+                stop = min(n, first + _STRETCH)
+                _pre_terms(first, stop, nearest, pairing == 2, coef[0], coef[1], xs, trace_pre, own_P, own_offsets,
+                           own_active, own_values)
+                _run_stretch(flags, coef, first, stop, xs, posts, W, scratch, own_P, own_offsets, own_active,
+                             own_values, 0, every, fired, no_posts, spikes)
+        _store(W, scratch, W_out, v, s, trace_post)
+
+    @numba.njit(cache=True, nogil=True)
+    def _shared_pre(xs, coef, pre_in) -> bool:
+        """Whether every member takes one input and has member 0's pre trace and numbers."""
+        if xs.shape[1] != 1:
+            return False
+        for k in range(1, coef.shape[0]):
+            if coef[k, 0] != coef[0, 0] or coef[k, 1] != coef[0, 1]:
+                return False
+            for j in range(pre_in.shape[1]):
+                if pre_in[k, j] != pre_in[0, j]:
+                    return False
+        return True
+
+    @numba.njit(cache=True, nogil=True, parallel=True)
+    def _ensemble_chunk(flags, coef, lif, xs, posts, W_in, v_in, s_in, pre_in, post_in,
+                        W_out, v, s, trace_pre, trace_post, spikes):
+        n, nearest, strict, imposed = flags[0], flags[2], flags[4] == 2, flags[6]
+        K, n_in = W_out.shape[0], W_out.shape[2]
+        shared = _shared_pre(xs, coef, pre_in)
+        terms = n if shared else 0
+        P = np.empty((terms, n_in), np.float32)
+        offsets = np.empty(terms + 1 if shared else 0, np.int64)
+        active = np.empty(terms * n_in, np.int32)
+        values = np.empty(terms * n_in, np.float32)
+        trace = pre_in[0].copy()
+        if shared:
+            _pre_terms(0, n, nearest, strict, coef[0, 0], coef[0, 1], xs[:, 0], trace, P, offsets, active, values)
+        one_input = xs.shape[1] == 1
+        for member in numba.prange(K):
+            k = np.int64(member)  # typed as a signed index, like the constant 0 it meets below
+            if shared:
+                trace_pre[k] = trace
+            else:
+                trace_pre[k] = pre_in[k]
+            member_posts = posts[:, k] if imposed else posts[:, np.int64(0)]
+            member_xs = xs[:, np.int64(0)] if one_input else xs[:, k]
+            _member(flags, coef[k], lif[k], member_xs, member_posts, W_in[k], v_in[k], s_in[k], post_in[k], W_out[k],
+                    v[k], s[k], trace_pre[k], trace_post[k], spikes[:, k], P, offsets, active, values)
+
+    def _generator(**kwargs):
+        def run(*ins):
+            return numba_kernel(_ensemble_chunk, outs=kwargs["outs"], input_output_aliases={5: 0})(*ins)
+        return run
+
+    _members_chunk = XLACustomKernel("canns_stdp_pair_ensemble_chunk")
+    _members_chunk.def_numba_kernel(_generator)
+
+
+def member_numbers(layer_params, n_out: int):
+    """One member's numbers as the kernel takes them, on the host: ``coef`` (10,) and the
+    LIF rows ``(3, n_blocks, _LANES)`` (padding neurons never fire)."""
+    stdp, traces, lif = layer_params.stdp, layer_params.traces, layer_params.lif
+    named = dict(d_pre=traces.d_pre, a_pre=traces.a_pre, d_post=traces.d_post, a_post=traces.a_post,
+                 lr=stdp.lr, A_plus=stdp.A_plus, A_minus=stdp.A_minus, w_min=stdp.bounds.w_min,
+                 w_max=stdp.bounds.w_max, mu=stdp.bounds.mu)
+    coef = np.array([np.float32(named[name]) for name in _COEF], np.float32)
+    n_blocks = -(-n_out // _LANES)
+    rows = np.empty((3, n_blocks * _LANES), np.float32)
+    for row, p, fill in zip(rows, lif, (1.0, np.inf, 0.0)):
+        row[:n_out] = np.broadcast_to(np.asarray(p, np.float32), (n_out,))
+        row[n_out:] = fill
+    return coef, rows.reshape(3, n_blocks, _LANES)
+
+
+def _flags(config, plastic: bool, imposed: bool, n_steps):
+    static = [int(plastic), int(config.trace_add is TRACE_MODES["nearest"]), _DEPENDENCE_CODES[config.dependence],
+              _PAIRINGS.index(config.pairing), int(config.hardbound), int(imposed)]
+    return jnp.concatenate([jnp.reshape(n_steps, (1,)).astype(jnp.int32), jnp.asarray(static, jnp.int32)])
+
+
+@partial(jax.jit, static_argnames=("config", "plastic"))
+def _ensemble(config, plastic, coef, lif_rows, state, xs, posts, n_steps):
+    K, n_out, n_in = state.W.shape
+    n_blocks = lif_rows.shape[2]
+    f32 = jnp.float32
+    imposed = posts is not None
+    if posts is None:
+        posts = jnp.zeros((1, 1, 1, 1), f32)
+    else:
+        pad = n_blocks * _LANES - n_out
+        posts = jnp.pad(posts.astype(f32), [(0, 0), (0, 0), (0, pad)]).reshape(posts.shape[:2] + (n_blocks, _LANES))
+    vec = jax.ShapeDtypeStruct((K, n_out), f32)
+    outs = [jax.ShapeDtypeStruct((K, n_out, n_in), f32), vec, vec, jax.ShapeDtypeStruct((K, n_in), f32), vec,
+            jax.ShapeDtypeStruct((xs.shape[0], K, n_out), f32)]
+    W, v, spike, trace_pre, trace_post, spikes = _members_chunk(
+        _flags(config, plastic, imposed, n_steps), coef, lif_rows,
+        xs.astype(f32), posts, state.W.astype(f32), state.v.astype(f32), state.spike.astype(f32),
+        state.trace_pre.astype(f32), state.trace_post.astype(f32), outs=outs)
+    return state._replace(W=W, v=v, spike=spike, trace_pre=trace_pre, trace_post=trace_post), spikes
+
+
+def ensemble_chunk(config, coef, lif_rows, state, xs, posts, n_steps, plastic: bool = True):
+    """The first ``n_steps`` steps of a chunk for K members: ``(state, spikes)``.
+
+    ``config`` is the members' :class:`~canns_stdp.functional.layer_step.LayerConfig`;
+    ``coef`` ``(K, 10)`` and ``lif_rows`` ``(K, 3, n_blocks, 64)`` their numbers
+    (:func:`member_numbers`, stacked); ``state`` a
+    :class:`~canns_stdp.functional.layer_step.LayerState` with a leading member axis; ``xs``
+    ``(T, G, n_in)`` (``G`` 1 for one input for all, or K); ``posts`` ``(T, K, n_out)``
+    imposed spikes or ``None``. ``spikes`` is ``(T, K, n_out)``, zero rows past
+    ``n_steps``; ``plastic=False`` runs the neurons and traces only."""
+    return _ensemble(config, plastic, coef, lif_rows, state, xs, posts, np.int32(n_steps))
+
+
+
+class Members(NamedTuple):
+    """An ensemble's static choices and numbers as the kernel takes them: the members'
+    :class:`~canns_stdp.functional.layer_step.LayerConfig`, ``coef`` ``(K, 10)`` and LIF
+    rows ``(K, 3, n_blocks, 64)`` (:func:`member_numbers`), on the device."""
+
+    config: object
+    coef: jax.Array
+    lif_rows: jax.Array
+
+
+def members_plan(trainers, plastic: bool, plans, batch_shape: tuple) -> Optional[Members]:
+    """The members as this kernel takes them, or ``None`` where some member trained alone
+    would not run the native kernel (:mod:`~canns_stdp.kernels.pair_layer`: no numba or
+    not a CPU, not compiled, kernels chosen by hand, a batch, a refractory period, a map
+    other than dense, a rule other than the pair rule or with a state, fewer than
+    ``NATIVE_MIN_SYNAPSES`` synapses, numbers that are not scalars). ``plans``: each
+    member's ``(rule, StepConfig, StepParams)``, of one static configuration."""
+    from ..functional.fused import fused_available, fused_compatible
+    from ..functional.synapses import Dense
+    from ..rules.pair import Pair
+    from .pair_layer import layer_step
+    from .policy import NATIVE_MIN_SYNAPSES
+
+    first = trainers[0]
+    _, config, params = plans[0]
+    fused = plastic and first.fused is not False and (first.fused is True or fused_available())
+    if (not first.compiled or first.event_driven != "auto" or first.fused is False or fused or batch_shape
+            or getattr(first.model, "has_refractory", False) or type(config.synapse) is not Dense or config.extras
+            or (plastic and type(params.rule) is not Pair) or first._rule_state.names()):
+        return None
+    n_out, n_in = first.weight_shape()
+    if n_out * n_in < NATIVE_MIN_SYNAPSES:
+        return None
+    layer_config = layer_step(config, params, plastic)[0]
+    members = [layer_step(c, p, plastic)[1] for _, c, p in plans]
+    if not (fused_compatible(layer_config) and all(native_compatible(layer_config, p, np.float32) for p in members)
+            and native_available()):
+        return None
+    numbers = [member_numbers(p, n_out) for p in members]
+    return Members(layer_config, jax.device_put(np.stack([c for c, _ in numbers])),
+                   jax.device_put(np.stack([rows for _, rows in numbers])))
+
+
+def chunks(members: Members, plastic: bool, input_axes: tuple, chunk_size: int):
+    """The chunk function of :func:`~canns_stdp.loops.drive` for the members' stacked
+    :class:`~canns_stdp.step.StepState` and per-step inputs ``(xs, posts)``, each with its
+    member axis in ``input_axes`` (``None``: one for all; 0: axis 1 of the sequence).
+    Chunks are padded to ``chunk_size`` steps (one compilation for every length); the
+    spikes of a chunk come back ``(chunk_size, K, n_out)``."""
+    x_axis, post_axis = input_axes[:2]
+    config, coef, lif_rows = members
+    K = coef.shape[0]
+
+    def run_chunk(state, inputs, n_steps, record, offset=0):
+        xs, posts = inputs[:2]
+        xs = padded(xs if x_axis == 0 else xs[:, None], chunk_size)
+        if posts is not None:
+            posts = padded(posts if post_axis == 0 else np.broadcast_to(posts[:, None], posts.shape[:1] + (K,)
+                                                                         + posts.shape[1:]), chunk_size)
+        layer, spikes = ensemble_chunk(config, coef, lif_rows, state.layer, xs, posts, n_steps, plastic)
+        return state._replace(layer=layer), spikes
+    return run_chunk
