@@ -10,7 +10,9 @@ neuron, pair STDP; each member its own seed), one ``NetworkEnsemble.run`` agains
 networks' own ``run`` one after the other.
 
 The job is the benchmark job (``canns_stdp.bench.job``): Poisson inputs with p = 0.05, LIF
-neurons, pair STDP every step; each member has its own seed and learning rate. "sequential"
+neurons, pair STDP every step; each member has its own seed and learning rate. A layer of
+at least ``NATIVE_MIN_SYNAPSES`` synapses (784x100, 784x400) runs in the native CPU kernel,
+alone and in the ensemble (``canns_stdp.kernels.native_ensemble``), where numba is installed. "sequential"
 trains the K trainers one after the other (each call compiled once before timing);
 "ensemble" trains them in one ``Ensemble.train`` call; the two are timed in turn, five
 times each (medians). Prints one JSON line per row.
@@ -72,7 +74,8 @@ def main(argv=None) -> None:
             ensemble = Ensemble(members(K, n_in, n_out), mesh=mesh)
             seq_s, ens_s = timed([lambda: [t.train(X) for t in sequential], lambda: ensemble.train(X)])
             row = dict(machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                               f"jax {jax.default_backend()}", devices=len(jax.devices()) if mesh else 1, layer=size, members=K, steps=args.steps,
+                               f"jax {jax.default_backend()}", date=time.strftime("%Y-%m-%d"),
+                       devices=len(jax.devices()) if mesh else 1, layer=size, members=K, steps=args.steps,
                        sequential_member_steps_per_s=K * args.steps / seq_s,
                        ensemble_member_steps_per_s=K * args.steps / ens_s, ratio=seq_s / ens_s)
             print(json.dumps(row), flush=True)
@@ -87,7 +90,8 @@ def networks(args) -> None:
         ensemble = NetworkEnsemble([song.build(n_inputs=args.networks, seed=k) for k in range(K)])
         seq_s, ens_s = timed([lambda: [net.run(args.steps) for net in sequential], lambda: ensemble.run(args.steps)])
         row = dict(machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                           f"jax {jax.default_backend()}", network=f"song, {args.networks} inputs", members=K,
+                           f"jax {jax.default_backend()}", date=time.strftime("%Y-%m-%d"),
+                   network=f"song, {args.networks} inputs", members=K,
                    steps=args.steps, sequential_member_steps_per_s=K * args.steps / seq_s,
                    ensemble_member_steps_per_s=K * args.steps / ens_s, ratio=seq_s / ens_s)
         print(json.dumps(row), flush=True)
