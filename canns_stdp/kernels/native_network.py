@@ -273,6 +273,17 @@ if numba is not None:
         for k in range(n_projs):
             most_delays = max(most_delays, plan[projs + _PROJ * k + 22])
         heads = np.zeros(2 * most_delays, np.int64)
+        # per-synapse presynaptic traces, kept as their neuron's trace shifted by the delay
+        z_at = np.zeros(n_projs + 1, np.int64)
+        for k in range(n_projs):
+            q = projs + _PROJ * k
+            n_pre, _, H = _source_rows(plan, pops, plan[q])
+            z_at[k + 1] = z_at[k] + ((H + 1) * n_pre if learn and plan[q + 13] and plan[q + 22] > 0 else 0)
+        Z = np.zeros(max(z_at[n_projs], 1), np.float32)
+        shifted = np.zeros(n_projs, np.bool_)
+        for k in range(n_projs):
+            if z_at[k + 1] > z_at[k]:
+                shifted[k] = _shift_traces(plan, idx, num, S, projs + _PROJ * k, pops, t0, Z[z_at[k]:z_at[k + 1]])
         if learn:  # weights out of their bounds are clipped where the full update clips every synapse
             for k in range(n_projs):
                 q = projs + _PROJ * k
@@ -281,13 +292,16 @@ if numba is not None:
                     for s in range(plan[q + 6], plan[q + 6] + plan[q + 5]):
                         W[s] = min(max(W[s], c[5]), c[6])
         _steps(plan, num, idx, seeds, X, Y, S, W, rec_s, rec_r, t0, n_steps, learn, ring, ring_at, counts, count_at,
-               counters, below, below_at, adaptive, current, exc, inh, decayed, dec_at, heads)
+               counters, below, below_at, adaptive, current, exc, inh, decayed, dec_at, heads, Z, z_at, shifted)
+        for k in range(n_projs):
+            if shifted[k]:
+                _unshift_traces(plan, idx, S, projs + _PROJ * k, pops, t0 + n_steps, Z[z_at[k]:z_at[k + 1]])
 
     # the step loop allocates nothing, so it is compiled without numba's runtime: the views
     # it takes of its arrays at every step cost no atomic reference counts
     @numba.njit(cache=True, nogil=True, fastmath={"contract"}, _nrt=False)
     def _steps(plan, num, idx, seeds, X, Y, S, W, rec_s, rec_r, t0, n_steps, learn, ring, ring_at, counts, count_at,
-               counters, below, below_at, adaptive, current, exc, inh, decayed, dec_at, heads):
+               counters, below, below_at, adaptive, current, exc, inh, decayed, dec_at, heads, Z, z_at, shifted):
         n_pops, n_projs = plan[0], plan[1]
         pops = _HEAD + n_pops
         projs = pops + _POP * n_pops
@@ -337,7 +351,7 @@ if numba is not None:
                     q = projs + _PROJ * k
                     if plan[q + 13] and plan[q + 22] > 0:
                         _learn_delayed(plan, num, idx, S, W, q, pops, t, ring, ring_at, counts, count_at,
-                                       decayed[dec_at[k]:dec_at[k + 1]])
+                                       decayed[dec_at[k]:dec_at[k + 1]], Z[z_at[k]:z_at[k + 1]], shifted[k])
                     elif plan[q + 13]:
                         _learn(plan, num, idx, S, W, q, pops, t, ring, ring_at, counts, count_at,
                                decayed[dec_at[k]:dec_at[k + 1]])
@@ -471,9 +485,70 @@ if numba is not None:
         S[clock_at] = clock
 
     @numba.njit(inline="always")
-    def _learn_delayed(plan, num, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, decayed):
+    def _wrap(slot, H):
+        return slot + H if slot < 0 else slot
+
+    @numba.njit(inline="always")
+    def _trace_step(z, s, c, nearest):
+        """A trace's step: decayed, then the spike ``s`` added (or, nearest, set)."""
+        d = c[0] * z
+        if nearest:
+            return c[1] if s > _ZERO else d
+        return d + c[1] * s
+
+    @numba.njit
+    def _shift_traces(plan, idx, num, S, q, pops, t0, Z):
+        """The presynaptic traces of a projection with a delay per synapse, as the trace of
+        each source neuron ``z`` at the steps ``t0 - H - 1 .. t0 - 1`` (``Z``: ``H + 1`` rows
+        of its sources, one more than the ring of spikes: a decayed trace reads one step
+        further back): the trace of a synapse of delay ``d`` is ``z`` of ``d`` steps earlier,
+        as it takes the same spikes ``d`` steps later. ``z`` is read from the synapse of
+        the longest delay and run forward over the spikes since; whether every synapse's
+        trace then is ``z`` at its delay, bit for bit, is returned (after a run without
+        learning it is not: the traces stayed, the spikes went on)."""
+        n_pre, rows, H = _source_rows(plan, pops, plan[q])
+        D, start, tr_pre = plan[q + 22], plan[q + 7], plan[q + 19]
+        c = num[plan[q + 21]:plan[q + 21] + _N_PROJ_NUMBERS]
+        nearest, HZ = plan[q + 15], H + 1
+        for i in range(n_pre):
+            longest = -1
+            for d in range(D - 1, -1, -1):
+                if idx[start + i * D + d + 1] > idx[start + i * D + d]:
+                    longest = d
+                    break
+            if longest < 0:
+                for slot in range(HZ):
+                    Z[slot * n_pre + i] = _ZERO
+                continue
+            z = S[tr_pre + idx[start + i * D + longest]]
+            Z[((t0 - 1 - longest) % HZ) * n_pre + i] = z
+            for lag in range(longest - 1, -1, -1):
+                z = _trace_step(z, S[rows + ((t0 - 1 - lag) % H) * n_pre + i], c, nearest)
+                Z[((t0 - 1 - lag) % HZ) * n_pre + i] = z
+            for d in range(D):
+                expected = Z[((t0 - 1 - d) % HZ) * n_pre + i]
+                for m in range(idx[start + i * D + d], idx[start + i * D + d + 1]):
+                    if S[tr_pre + m] != expected:
+                        return False
+        return True
+
+    @numba.njit
+    def _unshift_traces(plan, idx, S, q, pops, t_end, Z):
+        """Each synapse's presynaptic trace from its source's, at the chunk's end."""
+        n_pre, _, H = _source_rows(plan, pops, plan[q])
+        D, start, tr_pre = plan[q + 22], plan[q + 7], plan[q + 19]
+        for i in range(n_pre):
+            for d in range(D):
+                z = Z[((t_end - 1 - d) % (H + 1)) * n_pre + i]
+                for m in range(idx[start + i * D + d], idx[start + i * D + d + 1]):
+                    S[tr_pre + m] = z
+
+    @numba.njit(inline="always")
+    def _learn_delayed(plan, num, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, decayed, Z, shifted):
         """:func:`_learn` for a sparse projection with a delay per synapse: its
-        presynaptic traces are per synapse, each taking the spikes that arrive there."""
+        presynaptic traces are per synapse, each taking the spikes that arrive there;
+        ``shifted``: they are read from their sources' traces in ``Z`` (see
+        :func:`_shift_traces`), else each one decays at every step."""
         pre, post = plan[q], plan[q + 1]
         n_pre, rows, H = _source_rows(plan, pops, pre)
         rq = pops + _POP * post
@@ -492,7 +567,13 @@ if numba is not None:
         _advance_trace(S[tr_post:tr_post + n_post], S[s_at:s_at + n_post], c[2], c[3], nearest, decayed[n_syn:])
         P_dec = rule != SLOW and pairing == 2
         Q_dec = rule != SLOW and pairing != 0
-        if P_dec:  # every synapse's trace decays; those of the arrivals take them below
+        now, HZ = t % H, H + 1
+        z_now = t % HZ
+        if shifted:  # this step's trace of every source
+            before = _wrap(z_now - 1, HZ)
+            for i in range(n_pre):
+                Z[z_now * n_pre + i] = _trace_step(Z[before * n_pre + i], S[rows + now * n_pre + i], c, nearest)
+        elif P_dec:  # every synapse's trace decays; those of the arrivals take them below
             for m in range(n_syn):
                 d_m = c[0] * x[m]
                 dec[m] = d_m
@@ -502,33 +583,45 @@ if numba is not None:
                 x[m] = c[0] * x[m]
         sd = S[plan[q + 23]:plan[q + 23] + n_syn] if rule == SLOW else S[:0]
         for d in range(D):
-            slot = (t - d) % H
+            slot = _wrap(now - d, H)
             listed = ring[ring_at[pre] + slot * n_pre:ring_at[pre] + slot * n_pre + counts[count_at[pre] + slot]]
             for i in listed:
                 a = S[rows + slot * n_pre + i]
+                x_i = p_i = _ZERO
+                if shifted:
+                    z = _wrap(z_now - d, HZ)
+                    x_i, p_i = Z[z * n_pre + i], c[0] * Z[_wrap(z - 1, HZ) * n_pre + i]
                 for m in range(idx[start + i * D + d], idx[start + i * D + d + 1]):
-                    if nearest:
-                        x[m] = c[1] if a > _ZERO else x[m]
-                    else:
-                        x[m] = x[m] + c[1] * a
+                    if not shifted:
+                        if nearest:
+                            x[m] = c[1] if a > _ZERO else x[m]
+                        else:
+                            x[m] = x[m] + c[1] * a
+                        x_i, p_i = x[m], dec[m]
                     j = idx[post_of + m]
                     if rule == SLOW:
-                        sd[m] = (sd[m] + (c[8] * S[s_at + j]) * x[m]) - (c[9] * S[tr_post + j]) * a
+                        sd[m] = (sd[m] + (c[8] * S[s_at + j]) * x_i) - (c[9] * S[tr_post + j]) * a
                     else:
                         Q_j = decayed[n_syn + j] if Q_dec else S[tr_post + j]
-                        W[w0 + m] = _updated(W[w0 + m], rule, S[s_at + j], dec[m] if P_dec else x[m], Q_j, a, x[m],
+                        W[w0 + m] = _updated(W[w0 + m], rule, S[s_at + j], p_i if P_dec else x_i, Q_j, a, x_i,
                                              decayed[n_syn + j], c, dependence, hardbound)
         for j in fired:  # the synapses onto the neurons that fired, less those visited above
             Q_j = decayed[n_syn + j] if Q_dec else S[tr_post + j]
             for s in range(idx[in_start + j], idx[in_start + j + 1]):
                 m = idx[position + s]
                 i = idx[pre_of + s]
-                if S[rows + ((t - idx[delay_of + m]) % H) * n_pre + i] != _ZERO:
+                d = idx[delay_of + m]
+                if S[rows + _wrap(now - d, H) * n_pre + i] != _ZERO:
                     continue
-                if rule == SLOW:
-                    sd[m] = sd[m] + (c[8] * S[s_at + j]) * x[m]
+                if shifted:
+                    z = _wrap(z_now - d, HZ)
+                    x_i, p_i = Z[z * n_pre + i], c[0] * Z[_wrap(z - 1, HZ) * n_pre + i]
                 else:
-                    W[w0 + m] = _updated(W[w0 + m], rule, S[s_at + j], dec[m] if P_dec else x[m], Q_j, _ZERO, x[m],
+                    x_i, p_i = x[m], dec[m]
+                if rule == SLOW:
+                    sd[m] = sd[m] + (c[8] * S[s_at + j]) * x_i
+                else:
+                    W[w0 + m] = _updated(W[w0 + m], rule, S[s_at + j], p_i if P_dec else x_i, Q_j, _ZERO, x_i,
                                          decayed[n_syn + j], c, dependence, hardbound)
         if rule == SLOW:
             _slow_due(W, w0, sd, S, plan[q + 23] + n_syn, c, hardbound)
