@@ -269,10 +269,12 @@ if numba is not None:
             n_pre = plan[q + 5] if plan[q + 22] > 0 else plan[pops + _POP * plan[q] + 1]  # per synapse, or neuron
             dec_at[k + 1] = dec_at[k] + n_pre + plan[pops + _POP * plan[q + 1] + 1]
         decayed = np.zeros(max(dec_at[n_projs], 1), np.float32)
-        most_delays = 1  # the delays' active lists merged: a position and a ring slot per delay
+        most_arrivals = 1  # the arrivals of a step over all delays, listed by source (see _projected_delayed)
         for k in range(n_projs):
-            most_delays = max(most_delays, plan[projs + _PROJ * k + 22])
-        heads = np.zeros(2 * most_delays, np.int64)
+            q = projs + _PROJ * k
+            most_arrivals = max(most_arrivals, plan[q + 22] * plan[pops + _POP * plan[q] + 1])
+        merge = (np.zeros(most_n, np.float32), np.full(most_n, -1, np.int64), np.zeros(most_arrivals, np.int64),
+                 np.zeros(most_arrivals, np.int64), np.zeros(most_n, np.int32))
         # per-synapse presynaptic traces, kept as their neuron's trace shifted by the delay
         z_at = np.zeros(n_projs + 1, np.int64)
         for k in range(n_projs):
@@ -292,7 +294,7 @@ if numba is not None:
                     for s in range(plan[q + 6], plan[q + 6] + plan[q + 5]):
                         W[s] = min(max(W[s], c[5]), c[6])
         _steps(plan, num, idx, seeds, X, Y, S, W, rec_s, rec_r, t0, n_steps, learn, ring, ring_at, counts, count_at,
-               counters, below, below_at, adaptive, current, exc, inh, decayed, dec_at, heads, Z, z_at, shifted)
+               counters, below, below_at, adaptive, current, exc, inh, decayed, dec_at, merge, Z, z_at, shifted)
         for k in range(n_projs):
             if shifted[k]:
                 _unshift_traces(plan, idx, S, projs + _PROJ * k, pops, t0 + n_steps, Z[z_at[k]:z_at[k + 1]])
@@ -301,7 +303,7 @@ if numba is not None:
     # it takes of its arrays at every step cost no atomic reference counts
     @numba.njit(cache=True, nogil=True, fastmath={"contract"}, _nrt=False)
     def _steps(plan, num, idx, seeds, X, Y, S, W, rec_s, rec_r, t0, n_steps, learn, ring, ring_at, counts, count_at,
-               counters, below, below_at, adaptive, current, exc, inh, decayed, dec_at, heads, Z, z_at, shifted):
+               counters, below, below_at, adaptive, current, exc, inh, decayed, dec_at, merge, Z, z_at, shifted):
         n_pops, n_projs = plan[0], plan[1]
         pops = _HEAD + n_pops
         projs = pops + _POP * n_pops
@@ -327,12 +329,12 @@ if numba is not None:
                         target = exc[:n] if excitatory else inh[:n]
                         if excitatory and not have_exc or not excitatory and not have_inh:
                             _fill(target, _ZERO)  # the receptor's first projection: its input, as it is
-                            _projected(plan, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, target, heads)
+                            _projected(plan, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, target, merge)
                             have_exc, have_inh = have_exc or excitatory, have_inh or not excitatory
                         else:  # then each one's input added, as the XLA step sums them
                             _fill(current[:n], _ZERO)
                             _projected(plan, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, current[:n],
-                                       heads)
+                                       merge)
                             _add(current[:n], target)
                     if not have_exc:  # an absent input adds 0, as the XLA step's
                         _fill(exc[:n], _ZERO)
@@ -408,10 +410,10 @@ if numba is not None:
         return plan[r + 9] + slot * n, slot
 
     @numba.njit(inline="always")
-    def _projected(plan, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, current, heads):
+    def _projected(plan, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, current, merge):
         """A projection's input this step, added to ``current`` (zeros, its target's size)."""
         if plan[q + 22] > 0:
-            _projected_delayed(plan, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, current, heads)
+            _projected_delayed(plan, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, current, merge)
             return
         pre = plan[q]
         n_pre, n_post = plan[pops + _POP * pre + 1], plan[pops + _POP * plan[q + 1] + 1]
@@ -441,33 +443,34 @@ if numba is not None:
         return plan[r + 1], (hist if hist >= 0 else plan[r + 2]), max(plan[r + 10], 1)
 
     @numba.njit(inline="always")
-    def _projected_delayed(plan, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, current, heads):
+    def _projected_delayed(plan, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, current, merge):
         """A projection with a delay per synapse: the spikes of ``d`` steps ago reach the
-        synapses of delay ``d``. The sources are visited in ascending order over all
-        delays (a merge of the delays' active lists), so that each target sums its
-        inputs in the order of the XLA step's scatter."""
+        synapses of delay ``d``. The arriving sources are visited in ascending order over
+        all delays (each marked, with a list of its delays, then the marks listed), so that
+        each target sums its inputs in the order of the XLA step's scatter."""
+        mark, first, link, link_d, order = merge
         pre = plan[q]
         n_pre, rows, H = _source_rows(plan, pops, pre)
         D, w0, start, post_of = plan[q + 22], plan[q + 6], plan[q + 7], plan[q + 8]
+        now = t % H
+        k = 0
         for d in range(D):
-            heads[d] = 0
-            heads[D + d] = (t - d) % H
-        while True:
-            best, best_d = n_pre, -1
-            for d in range(D):
-                slot = heads[D + d]
-                if heads[d] < counts[count_at[pre] + slot]:
-                    i = ring[ring_at[pre] + slot * n_pre + heads[d]]
-                    if i < best:
-                        best, best_d = i, d
-            if best_d < 0:
-                return
-            heads[best_d] += 1
-            x = S[rows + heads[D + best_d] * n_pre + best]
-            run = start + best * D + best_d
-            for m in range(idx[run], idx[run + 1]):
-                j = idx[post_of + m]
-                current[j] = current[j] + W[w0 + m] * x
+            slot = _wrap(now - d, H)
+            for i in ring[ring_at[pre] + slot * n_pre:ring_at[pre] + slot * n_pre + counts[count_at[pre] + slot]]:
+                link[k], link_d[k], first[i] = first[i], d, k
+                mark[i] = _ONE
+                k += 1
+        for o in range(_listed(mark[:n_pre], order)):
+            i = order[o]
+            e = first[i]
+            mark[i], first[i] = _ZERO, -1
+            while e >= 0:
+                d = link_d[e]
+                x = S[rows + _wrap(now - d, H) * n_pre + i]
+                for m in range(idx[start + i * D + d], idx[start + i * D + d + 1]):
+                    j = idx[post_of + m]
+                    current[j] = current[j] + W[w0 + m] * x
+                e = link[e]
 
     @numba.njit(inline="always")
     def _slow_due(W, w0, sd, S, clock_at, c, hardbound):
