@@ -4,8 +4,10 @@ The members may differ in every number (learning rate, a rule's amplitudes, the 
 threshold or time constants), in their initial weights and in their inputs; they must
 share what shapes the compiled program (layer shapes, synaptic map, rule kind and its
 strings and functions, clipping, batch reduction, loop). The step is the plain step of
-:mod:`canns_stdp.step` under ``jax.vmap``: member ``k`` ends where the same trainer trained
-alone ends, up to float rounding (spikes identical).
+:mod:`canns_stdp.step` under ``jax.vmap``, or, where every member trained alone would run
+the native CPU kernel, that kernel's chunks for every member in one call
+(:mod:`canns_stdp.kernels.native_ensemble`): member ``k`` ends where the same trainer
+trained alone ends, up to float rounding (spikes identical).
 """
 
 from __future__ import annotations
