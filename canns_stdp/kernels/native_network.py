@@ -659,18 +659,32 @@ if numba is not None:
                 spike[j] = s
                 theta[j] = c[3 * n + j] * theta[j] + c[4 * n + j] * s
         else:  # IZHIKEVICH
-            v, u_, c, substeps = S[plan[r + 3]:plan[r + 3] + n], S[plan[r + 8]:plan[r + 8] + n], num[p:p + 5 * n], \
-                plan[r + 16]
-            for j in range(n):
-                drive = exc[j] - inh[j]
-                vm, u, h = v[j], u_[j], c[4 * n + j]
-                for _ in range(substeps):
-                    vm = vm + h * (_IZ_A * vm * vm + _IZ_B * vm + _IZ_C - u + drive)
-                u = u + c[j] * (c[n + j] * vm - u)
-                fired = given[j] > _ZERO if imposed >= 0 else vm >= _IZ_PEAK
-                v[j] = c[2 * n + j] if fired else vm
-                u_[j] = u + c[3 * n + j] if fired else u
-                spike[j] = _ONE if fired else _ZERO
+            rows = S[plan[r + 3]:plan[r + 3] + n], S[plan[r + 8]:plan[r + 8] + n], spike
+            c, substeps = num[p:p + 5 * n], plan[r + 16]
+            # the common cases with a constant number of substeps: loops the compiler vectorises
+            if substeps == 2 and imposed < 0:
+                _izhikevich(rows, c, exc[:n], inh[:n], given, False, 2)
+            elif substeps == 1 and imposed < 0:
+                _izhikevich(rows, c, exc[:n], inh[:n], given, False, 1)
+            else:
+                _izhikevich(rows, c, exc[:n], inh[:n], given, imposed >= 0, substeps)
+
+    @numba.njit(inline="always")
+    def _izhikevich(rows, c, exc, inh, given, imposed, substeps):
+        """:class:`~canns_stdp.network.Izhikevich`'s step: ``v`` in ``substeps`` steps of
+        ``h``, then ``u``; a spike at 30 mV resets both."""
+        v, u_, spike = rows
+        n = v.shape[0]
+        for j in range(n):
+            drive = exc[j] - inh[j]
+            vm, u, h = v[j], u_[j], c[4 * n + j]
+            for _ in range(substeps):
+                vm = vm + h * (_IZ_A * vm * vm + _IZ_B * vm + _IZ_C - u + drive)
+            u = u + c[j] * (c[n + j] * vm - u)
+            fired = given[j] > _ZERO if imposed else vm >= _IZ_PEAK
+            v[j] = c[2 * n + j] if fired else vm
+            u_[j] = u + c[3 * n + j] if fired else u
+            spike[j] = _ONE if fired else _ZERO
 
     def _at(x, j):
         """``x[j]``, or ``x`` itself when it is one number for every neuron."""
