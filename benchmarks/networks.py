@@ -36,7 +36,7 @@ def ours(task: str, duration: float, seed: int):
                           str(duration), "--seed", str(seed), "--no-figures", "--no-progress"])
     last = out.strip().splitlines()[-1]
     stats = dict(zip(re.findall(r"(\w+):", last), map(float, re.findall(r": ([-\d.e]+)", last))))
-    target = "native-cpu" if importlib.util.find_spec("numba") and task != "izhikevich" else "xla-cpu"
+    target = "native-cpu" if importlib.util.find_spec("numba") else "xla-cpu"
     return dict(system="canns_stdp", target=target, seed=seed, wall_s=seconds, **stats)
 
 
