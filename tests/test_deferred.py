@@ -108,7 +108,7 @@ def test_trainer_defers_ltp_and_matches_reference(rng, monkeypatch, compiled, th
     assert 0.01 < s_ref.mean() < 0.9 and np.abs(W_ref - W0).max() > 0.02
     seen = opened_spans(monkeypatch)
     layer = SpikingLayer(n_in, N_OUT, W_init=W0, threshold=threshold)
-    trainer = STDPTrainer(layer, compiled=compiled, learning_rate=0.02, fused=False, **rates)
+    trainer = STDPTrainer(layer, compiled=compiled, learning_rate=0.02, fused=False, event_driven=True, **rates)
     np.testing.assert_array_equal(trainer.train(xs, return_spikes=True), s_ref)
     np.testing.assert_allclose(layer.W.value, W_ref, atol=2e-5)
     np.testing.assert_allclose(layer.v.value, v_ref, atol=2e-5)

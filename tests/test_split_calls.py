@@ -15,7 +15,7 @@ from canns_stdp.kernels.native_pair import native_available, native_chunk
 N_IN, N_OUT, T = 200, 40, 1500
 STATE = ("W", "v", "spike", "trace_pre", "trace_post")
 KERNELS = {  # trainer keywords; which kernel runs the chunks
-    "native": dict(fused="auto"),                            # the native CPU kernel (numba)
+    "native": dict(fused="auto", event_driven="auto"),       # the native CPU kernel (numba)
     "deferred": dict(),                                      # deferred LTP (enough neurons fire)
     "column": dict(event_driven=True, weight_dependence="soft"),  # LTP cannot be deferred
     "dense": dict(event_driven=False),
@@ -33,7 +33,8 @@ def problem(rng):
 
 def trainer_for(W0, **kw):
     layer = SpikingLayer(N_IN, N_OUT, W_init=W0, threshold=THRESHOLD)
-    return STDPTrainer(layer, learning_rate=LR, **{"chunk_size": 256, "fused": False, **kw})  # XLA kernels
+    # XLA kernels; event-driven ones on this small layer too (by default it runs dense steps)
+    return STDPTrainer(layer, learning_rate=LR, **{"chunk_size": 256, "fused": False, "event_driven": True, **kw})
 
 
 def state_of(trainer):
@@ -72,6 +73,7 @@ def test_calls_split_anywhere_give_bitwise_the_one_call_result(problem, tmp_path
     monkeypatch.setattr(pair_layer, "NATIVE_MAX_FIRING", 1.0)  # the native kernel runs however many fire,
     monkeypatch.setattr(pair_layer, "NATIVE_MAX_FIRED", N_OUT)
     monkeypatch.setattr(pair_layer, "NATIVE_MIN_SYNAPSES", 0)  # on however small a layer
+    monkeypatch.setattr(pair_layer, "EVENT_MIN_SYNAPSES", 0)
     whole = trainer_for(W0, **KERNELS[kernel])
     spikes = whole.train(xs, return_spikes=True)
     dependence = KERNELS[kernel].get("weight_dependence", "additive")

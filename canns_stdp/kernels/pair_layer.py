@@ -41,8 +41,8 @@ from ..rules.pair import Pair
 from ..step import StepState
 from .base import Execution, OpenChunk
 from .native_pair import native_available, native_chunk, native_compatible
-from .policy import (COLUMN_MAX_FIRED, EVENT_MAX_ACTIVITY, NATIVE_MAX_FIRED, NATIVE_MAX_FIRING, NATIVE_MIN_SYNAPSES,
-                     event_max_firing)
+from .policy import (COLUMN_MAX_FIRED, EVENT_MAX_ACTIVITY, EVENT_MIN_SYNAPSES, NATIVE_MAX_FIRED, NATIVE_MAX_FIRING,
+                     NATIVE_MIN_SYNAPSES, event_max_firing)
 
 __all__ = ["layer_step", "pair_terms", "plan", "supports"]
 
@@ -101,7 +101,10 @@ def plan(trainer, plastic: bool, config, params, state, seq):
               and not resting
               and layer.W.size >= NATIVE_MIN_SYNAPSES and fused_compatible(layer_config)
               and native_compatible(layer_config, layer_params, layer.W.dtype) and native_available())
-    chooser = None if fused else _KernelChooser(trainer.event_driven, step, layer_config, layer_params, seq,
+    event_driven = trainer.event_driven
+    if event_driven == "auto" and layer.W.size < EVENT_MIN_SYNAPSES:
+        event_driven = False  # a small layer's dense steps cost less than the event kernels' host work
+    chooser = None if fused else _KernelChooser(event_driven, step, layer_config, layer_params, seq,
                                                 layer, chunk, blocked=blocks is not None, native=native)
     if fused:
         layer_params = jax.device_put(layer_params)  # once per call, not once per chunk

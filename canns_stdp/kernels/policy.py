@@ -6,8 +6,8 @@ job (784 Poisson inputs, LIF neurons, pair STDP every step).
 
 from __future__ import annotations
 
-__all__ = ["COLUMN_MAX_FIRED", "EVENT_MAX_ACTIVITY", "NATIVE_MAX_FIRED", "NATIVE_MAX_FIRING", "NATIVE_MIN_SYNAPSES",
-           "event_max_firing"]
+__all__ = ["COLUMN_MAX_FIRED", "EVENT_MAX_ACTIVITY", "EVENT_MIN_SYNAPSES", "NATIVE_MAX_FIRED", "NATIVE_MAX_FIRING",
+           "NATIVE_MIN_SYNAPSES", "event_max_firing"]
 
 # Above this fraction of active inputs (in a chunk) or of firing neurons, the dense
 # kernel is faster than the event-driven ones.
@@ -35,6 +35,13 @@ NATIVE_MAX_FIRED = 16
 # layer costs the XLA kernels a few us, and their users make many short calls (20x5: 330
 # us for one step against 270 us for 1,024).
 NATIVE_MIN_SYNAPSES = 1 << 14
+
+# Layers with fewer synapses run the dense XLA kernel under event_driven="auto": the event
+# kernels' work on the host (tables of active inputs, W.T, the ledger's conversions) costs
+# more than the dense steps they save (calls of 50 steps, reset between calls, p = 0.05:
+# 20x5 1.6x, 200x50 1.8x, 784x100 1.5x slower than dense; calls of 2,048 steps: 20x5 3.5x,
+# 200x50 1.2x slower, 400x100 even, 784x100 0.55x).
+EVENT_MIN_SYNAPSES = 1 << 14
 
 
 def event_max_firing(n_out: int, blocked: bool = False) -> float:
