@@ -121,6 +121,24 @@ SCRIPT = textwrap.dedent(r'''
     many.run(60, monitors=m_many)
     report["python-loop"] = compare(one, many, m_one, m_many)
 
+    # a checkpoint of a split network goes on from where it stood on 4 of the devices, or on one
+    import os
+    import tempfile
+    one = recurrent()
+    one.run(T)
+    many = recurrent(line, "neurons")
+    many.run(T // 2)
+    path = os.path.join(tempfile.mkdtemp(), "net.npz")
+    many.save(path)
+    for label, mesh in (("4", Mesh(np.array(jax.devices()[:4]), ("neurons",))), ("1", None)):
+        back = Network.load(path, mesh=mesh, neuron_axis=None if mesh is None else "neurons")
+        back.run(T - T // 2)
+        report[f"checkpoint-8-to-{label}"] = {
+            "split": back.neuron_axis is not None, "steps": back.steps_run,
+            "W": max(float(np.abs(one.weights(p.name) - back.weights(p.name)).max()) for p in one.projections),
+            "spikes": [float(np.abs(np.asarray(a.spike) - np.asarray(b.spike)).max())
+                       for a, b in zip(one._state.pops, back._state.pops)]}
+
     report["errors"] = {
         "uneven": refused(lambda: Network({"in": PoissonInput(5), "out": LIF(12)}, [Projection("in", "out")],
                                           mesh=line)),
@@ -161,6 +179,13 @@ def test_the_recurrent_network_kept_its_neurons_and_synapses_split(report, case)
     split = f"P('{axis}',)"   # split along the first dimension: dense rows, sparse synapses by target, neurons
     assert len(layout["W"]) == 4 and all("NamedSharding" in s and split in s for s in layout["W"])
     assert len(layout["v"]) == 2 and all(split in s for s in layout["v"])
+
+
+@pytest.mark.parametrize("devices", ["4", "1"])
+def test_a_checkpoint_of_a_split_network_goes_on_on_another_device_count(report, devices):
+    r = report[f"checkpoint-8-to-{devices}"]
+    assert r["split"] == (devices == "4") and r["steps"] == 300, r
+    assert r["W"] <= 1e-6 and max(r["spikes"]) == 0.0, r
 
 
 def test_a_population_that_does_not_split_evenly_is_refused(report):

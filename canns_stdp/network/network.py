@@ -411,11 +411,13 @@ class Network:
         return save(self, path)
 
     @classmethod
-    def load(cls, path) -> "Network":
+    def load(cls, path, *, mesh=None, neuron_axis: Optional[str] = None) -> "Network":
         """A network saved with :meth:`save`: it goes on exactly where it stood (a user
-        weight-dependence function or rule class must be importable)."""
+        weight-dependence function or rule class must be importable). ``mesh`` and
+        ``neuron_axis`` split its neurons over devices as in the constructor, whatever
+        the devices it was saved from."""
         from .persist import load
-        return load(path, cls)
+        return load(path, cls, mesh, neuron_axis)
 
     def reset_state(self) -> None:
         """Neurons, traces, ring buffers and rule states back to their start; weights and

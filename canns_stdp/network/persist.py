@@ -77,8 +77,10 @@ def _fail(path, what):
     raise CheckpointError(f"checkpoint '{path}': {what}")
 
 
-def load(path, network_cls):
-    """The network saved in ``path`` (structure and state), every part checked first."""
+def load(path, network_cls, mesh=None, neuron_axis=None):
+    """The network saved in ``path`` (structure and state), every part checked first; its
+    neurons split over ``mesh`` along ``neuron_axis`` when given (whatever the mesh it was
+    saved from: a checkpoint holds the state whole)."""
     meta, arrays = read_checkpoint(path)
     obj = meta.get("objects", {}).get("network")
     if not isinstance(obj, dict) or obj.get("kind") != KIND or not isinstance(obj.get("config"), dict):
@@ -112,7 +114,8 @@ def load(path, network_cls):
             projections.append(Projection(connectivity=connectivity, delay=delay, weights=0.0,
                                           rule=None if rule is None else rule_from_config(rule), **entry))
         net = network_cls(pops, projections, dt=config["dt"], seed=config["seed"], compiled=config["compiled"],
-                          chunk_size=config["chunk_size"], native=config.get("native"))
+                          chunk_size=config["chunk_size"], native=config.get("native"), mesh=mesh,
+                          neuron_axis=neuron_axis)
     except CheckpointError:
         raise
     except (KeyError, TypeError, ValueError) as err:
