@@ -564,7 +564,7 @@ if numba is not None:
         nearest, rule, pairing = plan[q + 15], plan[q + 14], plan[q + 16]
         dependence, hardbound = plan[q + 17], plan[q + 18]
         tr_pre, tr_post = plan[q + 19], plan[q + 20]
-        start, post_of, in_start, position, pre_of, delay_of = plan[q + 7], plan[q + 8], plan[q + 9], \
+        start, post_of, in_start, position, pre_of, delay_in = plan[q + 7], plan[q + 8], plan[q + 9], \
             plan[q + 10], plan[q + 11], plan[q + 24]
         x, dec = S[tr_pre:tr_pre + n_syn], decayed[:n_syn]
         _advance_trace(S[tr_post:tr_post + n_post], S[s_at:s_at + n_post], c[2], c[3], nearest, decayed[n_syn:])
@@ -613,7 +613,7 @@ if numba is not None:
             for s in range(idx[in_start + j], idx[in_start + j + 1]):
                 m = idx[position + s]
                 i = idx[pre_of + s]
-                d = idx[delay_of + m]
+                d = idx[delay_in + s]
                 if S[rows + _wrap(now - d, H) * n_pre + i] != _ZERO:
                     continue
                 if shifted:
@@ -1015,8 +1015,8 @@ def _by_source(p, n_pre: int, n_post: int):
     is one contiguous run of weights and targets. Returns the order (``W[order]`` is the
     kernel's weights) and the tables: where each source's (and delay's) run starts, the
     target of each run entry, where each target's synapses start (in ``W``'s order), the
-    position in the kernel's layout of each synapse, each synapse's source, and each
-    run entry's delay."""
+    position in the kernel's layout of each synapse, each synapse's source and its delay
+    (these three in ``W``'s order)."""
     from ..network.connectivity import stable_order
     pre, post = np.asarray(p.arrays["pre"], np.int64), np.asarray(p.arrays["post"], np.int64)
     delays = np.zeros(pre.size, np.int64) if p.delays is None else np.asarray(p.delays, np.int64)
@@ -1027,7 +1027,7 @@ def _by_source(p, n_pre: int, n_post: int):
     position[order] = np.arange(order.size)
     out_start = np.concatenate([[0], np.cumsum(np.bincount(runs, minlength=n_pre * slots))])
     in_start = np.concatenate([[0], np.cumsum(np.bincount(post, minlength=n_post))])
-    return order.astype(np.int32), (out_start, post[order], in_start, position, pre, delays[order])
+    return order.astype(np.int32), (out_start, post[order], in_start, position, pre, delays)
 
 
 def _pop_numbers(template, p, dt):
