@@ -35,6 +35,7 @@ import numpy as np
 from ..functional.dependence import DEPENDENCES
 from ..functional.traces import TRACE_MODES
 from .native_pair import native_available, numba
+from .prefetch import prefetch, prefetch_run
 
 if numba is not None:
     from brainevent import XLACustomKernel, numba_kernel
@@ -69,6 +70,7 @@ _STATE_FIELDS = {GIVEN: ("spike",), POISSON: ("spike",), LIF_COND: ("v", "g_exc"
 _PROJ_NUMBERS = ("d_pre", "a_pre", "d_post", "a_post", "lr", "w_min", "w_max", "mu", "A_plus", "A_minus", "alpha",
                  "offset", "keep", "period")
 _N_PROJ_NUMBERS = len(_PROJ_NUMBERS)
+_AHEAD = 2  # sources ahead whose synapses a sparse projection prefetches
 
 
 def _pop_kind(template) -> int:
@@ -429,11 +431,21 @@ if numba is not None:
                 current[j] = total
             return
         out_start, post_of = plan[q + 7], plan[q + 8]
-        for i in listed:
+        for o in range(listed.shape[0]):
+            if o + _AHEAD < listed.shape[0]:  # the weights and targets of a source further on, to the cache
+                _fetch_fanout(idx, W, out_start, post_of, w0, listed[o + _AHEAD])
+            i = listed[o]
             x = S[a + i]
             for m in range(idx[out_start + i], idx[out_start + i + 1]):
                 j = idx[post_of + m]
                 current[j] = current[j] + W[w0 + m] * x
+
+    @numba.njit(inline="always")
+    def _fetch_fanout(idx, W, out_start, post_of, w0, i):
+        """Prefetch source ``i``'s run of weights and targets (a sparse projection)."""
+        start, stop = idx[out_start + i], idx[out_start + i + 1]
+        prefetch_run(W, w0 + start, w0 + stop)
+        prefetch_run(idx, post_of + start, post_of + stop)
 
     @numba.njit(inline="always")
     def _source_rows(plan, pops, pre):
@@ -811,14 +823,28 @@ if numba is not None:
                         sd[m] = sd[m] + (c[8] * S[s_at + j]) * S[tr_pre + i]
             _slow_due(W, w0, sd, S, plan[q + 23] + n_syn, c, hardbound)
             return
-        for i in arrived:
+        for o in range(arrived.shape[0]):
+            if o + _AHEAD < arrived.shape[0]:
+                _fetch_fanout(idx, W, out_start, post_of, w0, arrived[o + _AHEAD])
+            i = arrived[o]
             P_i = decayed[i] if P_dec else S[P_at + i]
             for m in range(idx[out_start + i], idx[out_start + i + 1]):
                 j = idx[post_of + m]
                 Q_j = decayed[n_pre + j] if Q_dec else S[tr_post + j]
                 W[w0 + m] = _updated(W[w0 + m], rule, S[s_at + j], P_i, Q_j, S[a + i], S[tr_pre + i],
                                      decayed[n_pre + j], c, dependence, hardbound)
-        for j in fired:
+        for o in range(fired.shape[0]):
+            # to the cache: the synapses' sources and positions of a neuron further on, then
+            # the scattered weights of a nearer one (its positions fetched a step before)
+            if o + 2 * _AHEAD < fired.shape[0]:
+                further = fired[o + 2 * _AHEAD]
+                prefetch_run(idx, pre_of + idx[in_start + further], pre_of + idx[in_start + further + 1])
+                prefetch_run(idx, position + idx[in_start + further], position + idx[in_start + further + 1])
+            if o + _AHEAD < fired.shape[0]:
+                ahead = fired[o + _AHEAD]
+                for s in range(idx[in_start + ahead], idx[in_start + ahead + 1]):
+                    prefetch(W, w0 + idx[position + s])
+            j = fired[o]
             Q_j = decayed[n_pre + j] if Q_dec else S[tr_post + j]
             for s in range(idx[in_start + j], idx[in_start + j + 1]):
                 i = idx[pre_of + s]
@@ -925,10 +951,9 @@ def _slow(config, params) -> tuple:
                  if config.learn and proj.plastic and type(p.rule) is SlowSTDP)
 
 
-def _host_plan(config, params):
-    """``(plan, idx, orders)``: the kernel's integers (host arrays, built once per network)
-    and, per sparse projection, the order of its synapses in the kernel's layout and
-    their positions in it."""
+def _host_plan(config, params, tables):
+    """The kernel's integers (a host array); ``tables``: where :func:`_layout` put each
+    sparse projection's tables, and its number of delays."""
     pops, history, traces, rules, _ = _state_layout(config, _slow(config, params))
     pop_numbers, proj_numbers = _number_layout(config)
     spike_cols, rate_cols, _, _ = _records(config)
@@ -954,8 +979,6 @@ def _host_plan(config, params):
         plan[r + 13], plan[r + 14], plan[r + 15] = spike_cols[i], rate_cols[i], pop_numbers[i]
         plan[r + 16] = getattr(pop.template, "substeps", 1)
         plan[r + 17] = int(all(np.ndim(a) == 0 for a in params.pops[i].values()))  # the same numbers for all
-    parts, orders = [], []
-    idx_at = 0
     for k, (proj, p) in enumerate(zip(config.projs, params.projs)):
         q = _HEAD + n_pops + _POP * n_pops + _PROJ * k
         sparse = _is_sparse(proj)
@@ -964,13 +987,9 @@ def _host_plan(config, params):
         plan[q:q + 7] = (proj.pre, proj.post, 0 if proj.receptor == "exc" else 1, -1 if per_synapse else proj.delay,
                          SPARSE if sparse else DENSE, n_syn, w_offsets[k])
         if sparse:  # the kernel's layout: synapses by presynaptic neuron (see _by_source)
-            order, tables = _by_source(p, config.pops[proj.pre].template.n, config.pops[proj.post].template.n)
-            orders.append((order, tables[3].astype(np.int32)))
-            for slot, table in zip((7, 8, 9, 10, 11, 24), tables):
-                plan[q + slot] = idx_at
-                parts.append(table)
-                idx_at += table.size
-            plan[q + 22] = int(np.max(p.delays, initial=0)) + 1 if per_synapse else 0
+            at, depth = tables[k]
+            plan[[q + 7, q + 8, q + 9, q + 10, q + 11, q + 24]] = at
+            plan[q + 22] = depth if per_synapse else 0
         plastic = proj.plastic and config.learn
         plan[q + 13] = int(plastic)
         plan[q + 23] = rules[k]
@@ -985,27 +1004,67 @@ def _host_plan(config, params):
             plan[q + 18] = int(proj.hardbound)
             plan[q + 19], plan[q + 20] = traces[k]
         plan[q + 21] = proj_numbers[k]
+    return plan.astype(np.int32)
+
+
+def _layout(config, params):
+    """``(idx, orders, tables)``: the sparse projections' tables of :func:`_by_source`, one
+    after another in ``idx`` (int32); per sparse projection, the order of its synapses in
+    the kernel's layout and their positions in it; per projection, where its tables start
+    in ``idx`` and its number of delays (``None`` for a dense one)."""
+    parts, orders, tables = [], [], []
+    idx_at = 0
+    for proj, p in zip(config.projs, params.projs):
+        if not _is_sparse(proj):
+            tables.append(None)
+            continue
+        order, own = _by_source(p, config.pops[proj.pre].template.n, config.pops[proj.post].template.n)
+        orders.append((order, own[3].astype(np.int32)))
+        if p.delays is None:  # one delay for all: no table of delays
+            own = own[:5] + (own[5][:0],)
+        at = []
+        for table in own:
+            at.append(idx_at)
+            parts.append(table)
+            idx_at += table.size
+        tables.append((at, int(np.max(p.delays, initial=0)) + 1 if p.delays is not None else 1))
     idx = np.concatenate(parts).astype(np.int32) if parts else np.zeros(1, np.int32)
-    return plan.astype(np.int32), idx, tuple(orders)
+    return idx, tuple(orders), tables
+
+
+def _kept(cache: dict, key, make, size: int = 4):
+    """``cache[key]``, made by ``make()`` when absent; the ``size`` last keys kept."""
+    if key not in cache:
+        while len(cache) >= size:
+            cache.pop(next(iter(cache)))
+        cache[key] = make()
+    return cache[key]
 
 
 _PLANS: dict = {}  # the plans of the last networks run, by what determines them
+_LAYOUTS: dict = {}  # their connectivity in the kernel's layout
 
 
 def _device_plan(config, params):
-    """:func:`_host_plan` on the device, kept for the next runs of the same network: it
-    follows the configuration, the connectivity (the same index arrays, held here so
-    that their identities stay theirs), the rules' kinds and which numbers are uniform."""
+    """``(plan, idx, orders)`` on the device, kept for the next runs of the same network.
+    The layout of the connectivity (:func:`_layout`) follows its index arrays (held here,
+    so that their identities stay theirs) and is shared by runs with and without
+    learning; the plan follows the configuration, the rules' kinds and which numbers are
+    uniform."""
     arrays = tuple((p.arrays.get("pre"), p.arrays.get("post"), p.delays) for p in params.projs)
-    key = (config, tuple(id(a) for held in arrays for a in held),
-           tuple((type(p.rule), getattr(p.rule, "pairing", None), getattr(p.rule, "dependence", None))
-                 for p in params.projs),
+    wiring = (tuple(id(a) for held in arrays for a in held),
+              tuple((proj.pre, proj.post, _is_sparse(proj)) for proj in config.projs),
+              tuple(pop.template.n for pop in config.pops))
+
+    def layout():
+        idx, orders, tables = _layout(config, params)
+        return jax.device_put(idx), jax.device_put(orders), tables, arrays
+    idx, orders, tables, _ = _kept(_LAYOUTS, wiring, layout)
+    key = (config, wiring, tuple((type(p.rule), getattr(p.rule, "pairing", None),
+                                  getattr(p.rule, "dependence", None)) for p in params.projs),
            tuple(all(np.ndim(a) == 0 for a in p.values()) for p in params.pops))
-    if key not in _PLANS:
-        while len(_PLANS) >= 4:
-            _PLANS.pop(next(iter(_PLANS)))
-        _PLANS[key] = (jax.device_put(_host_plan(config, params)), arrays)
-    return _PLANS[key][0]
+    plan = _kept(_PLANS, key, lambda: jax.device_put(_host_plan(config, params, tables)))
+    return plan, idx, orders
 
 
 def _by_source(p, n_pre: int, n_post: int):
