@@ -250,13 +250,17 @@ def _drive_chunks(run_chunk, state, seq, chunk_size, start, record, bar, callbac
     """The loop of :func:`drive`; returns the final state (recorded outputs go to ``recorded``)."""
     T = _length(seq)
     done = 0
+    pending = []  # a chunk's records, consumed while the next chunk runs (none with a callback)
     while done < T:
         offset = (start + done) % chunk_size
         stop = min(T, done + chunk_size - offset)
         chunk = seq if done == 0 and stop == T and type(seq) is tuple else _slice(seq, done, stop)
         state, out = run_chunk(state, chunk, stop - done, record, offset)
         if record and consume is not None:
-            consume(jax.tree_util.tree_map(lambda o: np.asarray(o)[:stop - done], out), stop - done, start + done)
+            _consume(consume, pending)
+            pending.append((out, stop - done, start + done))
+            if callback is not None:
+                _consume(consume, pending)
         elif record:  # kept on the device until the end: fetching each chunk would wait for it
             recorded.append((out, stop - done))
         if bar is not None:
@@ -265,7 +269,15 @@ def _drive_chunks(run_chunk, state, seq, chunk_size, start, record, bar, callbac
         done = stop
         if callback is not None:
             callback(stop, state)
+    _consume(consume, pending)
     return state
+
+
+def _consume(consume, pending):
+    """Hand the pending chunk's records to ``consume`` (on the host)."""
+    if pending:
+        out, n, first = pending.pop()
+        consume(jax.tree_util.tree_map(lambda o: np.asarray(o)[:n], out), n, first)
 
 
 def compiled_chunks(step: Callable, config, params, chunk_size: int, frame: Optional[Frame] = None,

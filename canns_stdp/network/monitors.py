@@ -103,9 +103,9 @@ def unpacked_spikes(words: np.ndarray):
     (neuron ``j`` is bit ``j % 32`` of word ``j // 32``), in the order of ``np.nonzero`` on
     the ``(steps, neurons)`` array of booleans; only the nonzero words are unpacked."""
     steps, at = np.nonzero(words)
-    bits = (words[steps, at][:, None] >> np.arange(32, dtype=np.uint32)) & np.uint32(1)
-    k, bit = np.nonzero(bits)
-    return steps[k], at[k].astype(np.int64) * 32 + bit
+    bits = np.flatnonzero(np.unpackbits(words[steps, at].astype("<u4").view(np.uint8), bitorder="little"))
+    k = bits >> 5  # the word of each spike, then its bit
+    return steps[k], at[k].astype(np.int64) * 32 + (bits & 31)
 
 
 class StateMonitor(Monitor):
