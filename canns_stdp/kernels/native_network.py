@@ -1019,7 +1019,7 @@ def _layout(config, params):
             tables.append(None)
             continue
         order, own = _by_source(p, config.pops[proj.pre].template.n, config.pops[proj.post].template.n)
-        orders.append((order, own[3].astype(np.int32)))
+        orders.append((order, own[3]))
         if p.delays is None:  # one delay for all: no table of delays
             own = own[:5] + (own[5][:0],)
         at = []
@@ -1028,7 +1028,7 @@ def _layout(config, params):
             parts.append(table)
             idx_at += table.size
         tables.append((at, int(np.max(p.delays, initial=0)) + 1 if p.delays is not None else 1))
-    idx = np.concatenate(parts).astype(np.int32) if parts else np.zeros(1, np.int32)
+    idx = np.concatenate(parts) if parts else np.zeros(1, np.int32)
     return idx, tuple(orders), tables
 
 
@@ -1077,16 +1077,18 @@ def _by_source(p, n_pre: int, n_post: int):
     position in the kernel's layout of each synapse, each synapse's source and its delay
     (these three in ``W``'s order)."""
     from ..network.connectivity import stable_order
-    pre, post = np.asarray(p.arrays["pre"], np.int64), np.asarray(p.arrays["post"], np.int64)
-    delays = np.zeros(pre.size, np.int64) if p.delays is None else np.asarray(p.delays, np.int64)
+    pre, post = np.asarray(p.arrays["pre"], np.int32), np.asarray(p.arrays["post"], np.int32)
+    delays = np.zeros(pre.size, np.int32) if p.delays is None else np.asarray(p.delays, np.int32)
     slots = int(delays.max(initial=0)) + 1
-    runs = pre * slots + delays
-    order = stable_order(runs, n_pre * slots)
+    runs = pre * np.int64(slots) + delays if slots > 1 else pre
+    order = stable_order(runs, n_pre * slots).astype(np.int32)
     position = np.empty_like(order)
-    position[order] = np.arange(order.size)
-    out_start = np.concatenate([[0], np.cumsum(np.bincount(runs, minlength=n_pre * slots))])
-    in_start = np.concatenate([[0], np.cumsum(np.bincount(post, minlength=n_post))])
-    return order.astype(np.int32), (out_start, post[order], in_start, position, pre, delays)
+    position[order] = np.arange(order.size, dtype=np.int32)
+    out_start = np.zeros(n_pre * slots + 1, np.int32)
+    np.cumsum(np.bincount(runs, minlength=n_pre * slots), out=out_start[1:])
+    in_start = np.zeros(n_post + 1, np.int32)
+    np.cumsum(np.bincount(post, minlength=n_post), out=in_start[1:])
+    return order, (out_start, post[order], in_start, position, pre, delays)
 
 
 def _pop_numbers(template, p, dt):
