@@ -71,6 +71,7 @@ _PROJ_NUMBERS = ("d_pre", "a_pre", "d_post", "a_post", "lr", "w_min", "w_max", "
                  "offset", "keep", "period")
 _N_PROJ_NUMBERS = len(_PROJ_NUMBERS)
 _AHEAD = 2  # sources ahead whose synapses a sparse projection prefetches
+_EARLY = 16  # sources whose synapses are prefetched as a step starts
 
 
 def _pop_kind(template) -> int:
@@ -311,6 +312,8 @@ if numba is not None:
         projs = pops + _POP * n_pops
         for step in range(n_steps):
             t = t0 + step
+            for k in range(n_projs):
+                _fetch_arrivals(plan, idx, W, projs + _PROJ * k, pops, t, ring, ring_at, counts, count_at)
             for o in range(n_pops):
                 i = plan[_HEAD + o]
                 r = pops + _POP * i
@@ -348,6 +351,8 @@ if numba is not None:
                 if kind != POISSON:  # (its inputs listed themselves as they were drawn)
                     listed = _listed(S[spike:spike + n], ring[ring_at[i] + slot * n:])
                 counts[count_at[i] + slot] = listed
+                if learn:
+                    _fetch_fanins(plan, idx, i, projs, ring[ring_at[i] + slot * n:ring_at[i] + slot * n + listed])
                 if plan[r + 9] >= 0:
                     _copy(S[spike:spike + n], S[plan[r + 9] + slot * n:plan[r + 9] + (slot + 1) * n])
             if learn:
@@ -439,6 +444,36 @@ if numba is not None:
             for m in range(idx[out_start + i], idx[out_start + i + 1]):
                 j = idx[post_of + m]
                 current[j] = current[j] + W[w0 + m] * x
+
+    @numba.njit(inline="always")
+    def _fetch_arrivals(plan, idx, W, q, pops, t, ring, ring_at, counts, count_at):
+        """At a step's start, the synapses of a sparse projection's first arrivals, where
+        they are known (one delay of a step or more), go to the cache while the neurons
+        update."""
+        if plan[q + 4] != SPARSE or plan[q + 22] > 0 or plan[q + 3] < 1:
+            return
+        pre = plan[q]
+        n_pre = plan[pops + _POP * pre + 1]
+        _, slot = _arrivals(plan, q, pops, t)
+        at = ring_at[pre] + slot * n_pre
+        for o in range(min(counts[count_at[pre] + slot], _EARLY)):
+            _fetch_fanout(idx, W, plan[q + 7], plan[q + 8], plan[q + 6], ring[at + o])
+
+    @numba.njit(inline="always")
+    def _fetch_fanins(plan, idx, post, projs, fired):
+        """Once a population has fired, the sources and positions of the first spiking
+        neurons' synapses in its plastic sparse projections go to the cache, while the
+        step's other work runs: the update of these synapses reads them at its end."""
+        for k in range(plan[1]):
+            q = projs + _PROJ * k
+            if plan[q + 1] != post or not plan[q + 13] or plan[q + 4] != SPARSE or plan[q + 22] > 0:
+                continue
+            in_start, position, pre_of = plan[q + 9], plan[q + 10], plan[q + 11]
+            for o in range(min(fired.shape[0], _EARLY)):
+                j = fired[o]
+                start, stop = idx[in_start + j], idx[in_start + j + 1]
+                prefetch_run(idx, position + start, position + stop)
+                prefetch_run(idx, pre_of + start, pre_of + stop)
 
     @numba.njit(inline="always")
     def _fetch_fanout(idx, W, out_start, post_of, w0, i):
