@@ -603,14 +603,8 @@ if numba is not None:
         n_pre, rows, H = _source_rows(plan, pops, pre)
         rq = pops + _POP * post
         n_post, n_syn, w0, D = plan[rq + 1], plan[q + 5], plan[q + 6], plan[q + 22]
-        post_slot = t % max(plan[rq + 10], 1)
-        fired = ring[ring_at[post] + post_slot * n_post:
-                     ring_at[post] + post_slot * n_post + counts[count_at[post] + post_slot]]
-        s_at = plan[rq + 2]
-        c = num[plan[q + 21]:plan[q + 21] + _N_PROJ_NUMBERS]
-        nearest, rule, pairing = plan[q + 15], plan[q + 14], plan[q + 16]
-        dependence, hardbound = plan[q + 17], plan[q + 18]
-        tr_pre, tr_post = plan[q + 19], plan[q + 20]
+        fired, s_at = _fired(plan, pops, post, t, ring, ring_at, counts, count_at)
+        c, nearest, rule, pairing, dependence, hardbound, tr_pre, tr_post = _rule_of(plan, num, q)
         start, post_of, in_start, position, pre_of, delay_in = plan[q + 7], plan[q + 8], plan[q + 9], \
             plan[q + 10], plan[q + 11], plan[q + 24]
         x, dec = S[tr_pre:tr_pre + n_syn], decayed[:n_syn]
@@ -801,21 +795,29 @@ if numba is not None:
                 trace[i] = d + amplitude * spikes[i]
 
     @numba.njit(inline="always")
+    def _fired(plan, pops, post, t, ring, ring_at, counts, count_at):
+        """``(the neurons of population post that fired this step, offset of its spikes in S)``."""
+        r = pops + _POP * post
+        n, slot = plan[r + 1], t % max(plan[r + 10], 1)
+        at = ring_at[post] + slot * n
+        return ring[at:at + counts[count_at[post] + slot]], plan[r + 2]
+
+    @numba.njit(inline="always")
+    def _rule_of(plan, num, q):
+        """A plastic projection's numbers (``c``) and choices: ``(c, nearest, rule, pairing,
+        dependence, hardbound, offset in S of its pre trace, of its post trace)``."""
+        return (num[plan[q + 21]:plan[q + 21] + _N_PROJ_NUMBERS], plan[q + 15], plan[q + 14], plan[q + 16],
+                plan[q + 17], plan[q + 18], plan[q + 19], plan[q + 20])
+
+    @numba.njit(inline="always")
     def _learn(plan, num, idx, S, W, q, pops, t, ring, ring_at, counts, count_at, decayed):
         """Traces, then the synapses of the arriving inputs and of the neurons that fired."""
         pre, post = plan[q], plan[q + 1]
-        rp, rq = pops + _POP * pre, pops + _POP * post
-        n_pre, n_post = plan[rp + 1], plan[rq + 1]
+        n_pre, n_post = plan[pops + _POP * pre + 1], plan[pops + _POP * post + 1]
         a, slot = _arrivals(plan, q, pops, t)
         arrived = ring[ring_at[pre] + slot * n_pre:ring_at[pre] + slot * n_pre + counts[count_at[pre] + slot]]
-        post_slot = t % max(plan[rq + 10], 1)
-        fired = ring[ring_at[post] + post_slot * n_post:
-                     ring_at[post] + post_slot * n_post + counts[count_at[post] + post_slot]]
-        s_at = plan[rq + 2]
-        c = num[plan[q + 21]:plan[q + 21] + _N_PROJ_NUMBERS]
-        nearest, rule, pairing = plan[q + 15], plan[q + 14], plan[q + 16]
-        dependence, hardbound = plan[q + 17], plan[q + 18]
-        tr_pre, tr_post = plan[q + 19], plan[q + 20]
+        fired, s_at = _fired(plan, pops, post, t, ring, ring_at, counts, count_at)
+        c, nearest, rule, pairing, dependence, hardbound, tr_pre, tr_post = _rule_of(plan, num, q)
         _advance_trace(S[tr_pre:tr_pre + n_pre], S[a:a + n_pre], c[0], c[1], nearest, decayed[:n_pre])
         _advance_trace(S[tr_post:tr_post + n_post], S[s_at:s_at + n_post], c[2], c[3], nearest, decayed[n_pre:])
         # the pairing's traces: P (pre, with post spikes) and Q (post, with pre spikes)
