@@ -33,89 +33,7 @@ __all__ = ["Members", "chunks", "ensemble_chunk", "member_numbers", "members_pla
 if numba is not None:
     from brainevent import XLACustomKernel, numba_kernel
 
-    from .native_pair import (_CURRENT, _FEW_FIRED, _LEAK, _LTD, _LTP, _RESET, _ROWS, _S, _STRETCH, _THRESHOLD,
-                              _TRACE, _V, _advance_lanes, _potentiate_silent_inputs, _pre_terms, _row,
-                              _transpose_blocks, _update_synapses)
-
-    # native_pair's chunk, cut into a layer's load, its steps a stretch at a time and its
-    # store: the same operations in the same order (the single layer's kernel keeps its own
-    # loop, which these inlined pieces made a few per cent slower)
-    @numba.njit(inline="always")
-    def _load(lif, W_in, v_in, s_in, post_in, W, scratch):
-        """A layer's weights into the blocked layout ``W``, its neurons' numbers and state
-        into the lane scratch (padding lanes: zero weights and state)."""
-        n_out = W_in.shape[0]
-        _transpose_blocks(W_in, W, True)
-        for b in range(W.shape[0]):
-            lanes, width = scratch[b], min(_LANES, n_out - b * _LANES)
-            for row, source in ((_LEAK, lif[0, b]), (_THRESHOLD, lif[1, b]), (_RESET, lif[2, b])):
-                _row(lanes, row)[:] = source
-            for row, source in ((_V, v_in), (_S, s_in), (_TRACE, post_in)):
-                _row(lanes, row)[:width] = source[b * _LANES:b * _LANES + width]
-
-    @numba.njit(inline="always")
-    def _store(W, scratch, W_out, v, s, trace_post):
-        """The layer's weights and neurons' state back from the blocked layout and scratch."""
-        n_out = W_out.shape[0]
-        _transpose_blocks(W_out, W, False)
-        for b in range(W.shape[0]):
-            width = min(_LANES, n_out - b * _LANES)
-            for row, target in ((_V, v), (_S, s), (_TRACE, trace_post)):
-                target[b * _LANES:b * _LANES + width] = _row(scratch[b], row)[:width]
-
-    @numba.njit(inline="always")
-    def _run_stretch(flags, coef, first, stop, xs, posts, W, scratch, P, offsets, active, values, base, every, fired,
-                     no_posts, spikes):
-        """Steps ``first..stop-1`` of every block of a layer, given their pre terms: step
-        ``first + t``'s pairing term ``P[base + t]`` and active inputs
-        ``active[offsets[base + t]:offsets[base + t + 1]]`` with their ``values``."""
-        plastic, nearest, dependence, pairing, hardbound, imposed = (
-            flags[1], flags[2], flags[3], flags[4], flags[5], flags[6])
-        d_post, a_post, lr, A_plus, A_minus, w_min, w_max, mu = (
-            coef[2], coef[3], coef[4], coef[5], coef[6], coef[7], coef[8], coef[9])
-        n_in = W.shape[1]
-        zero = np.float32(0.0)
-        for b in range(W.shape[0]):
-            block = W[b].reshape(n_in * _LANES)  # synapse j of lane l at j * _LANES + l
-            lanes = scratch[b]
-            current, s_b, ltp_amp, ltd_amp = _row(lanes, _CURRENT), _row(lanes, _S), _row(lanes, _LTP), _row(
-                lanes, _LTD)
-            whole = False  # a first step over every synapse, where some are out of bounds
-            if first == 0 and plastic and hardbound:
-                for k in range(n_in * _LANES):  # no early exit: the loop vectorises
-                    whole |= (block[k] < w_min) | (block[k] > w_max)
-            for t in range(stop - first):
-                lo, hi = offsets[base + t], offsets[base + t + 1]
-                current[:] = zero
-                for k in range(lo, hi):  # the active inputs' synapses, in ascending order
-                    synapses, x = block[active[k] * _LANES:(active[k] + 1) * _LANES], values[k]
-                    for lane in range(_LANES):
-                        current[lane] += synapses[lane] * x
-                _advance_lanes(lanes, posts[first + t, b] if imposed else no_posts, imposed, nearest, pairing,
-                               d_post, a_post, A_plus, A_minus)
-                out = spikes[first + t, b * _LANES:(b + 1) * _LANES]
-                for lane in range(out.shape[0]):
-                    out[lane] = s_b[lane]
-                if not plastic:
-                    continue
-                n_fired = 0
-                for lane in range(_LANES):
-                    if s_b[lane] != 0:
-                        fired[n_fired] = lane
-                        n_fired += 1
-                P_t, x_t = P[base + t], xs[first + t]
-                if whole or n_fired > _FEW_FIRED:  # every synapse of the block, lanes in vectors
-                    _update_synapses(block, every, x_t, P_t, ltp_amp, ltd_amp, dependence, lr, w_min, w_max, mu,
-                                     hardbound)
-                    whole = False
-                    continue
-                # the active inputs' synapses (LTD; LTP too, of the lanes that fired) ...
-                _update_synapses(block, active[lo:hi], values[lo:hi], P_t, ltp_amp, ltd_amp, dependence, lr,
-                                 w_min, w_max, mu, hardbound)
-                for f in range(n_fired):  # ... and the LTP of the lanes that fired at the others
-                    _potentiate_silent_inputs(block, fired[f], active[lo:hi], x_t, P_t, ltp_amp, ltd_amp,
-                                              dependence, lr, w_min, w_max, mu, hardbound)
-
+    from .native_pair import _ROWS, _STRETCH, _load, _pre_terms, _run_stretch, _steps_own_pre, _store
 
     @numba.njit(cache=True, nogil=True)
     def _member(flags, coef, lif, xs, posts, W_in, v_in, s_in, post_in, W_out, v, s, trace_pre, trace_post, spikes,
@@ -123,8 +41,8 @@ if numba is not None:
         """One member's chunk, as the single layer's kernel runs it; with its own pre terms
         (``offsets`` empty: ``trace_pre`` advanced here) or the pre terms of the whole
         chunk shared by every member (``trace_pre`` is then the trace after the chunk)."""
-        n, nearest, pairing = flags[0], flags[2], flags[4]
-        n_out, n_in = W_out.shape
+        n = flags[0]
+        n_in = W_out.shape[1]
         n_blocks = lif.shape[1]
         W = np.zeros((n_blocks, n_in, _LANES), np.float32)
         scratch = np.zeros((n_blocks, _ROWS * _LANES), np.float32)
@@ -138,16 +56,7 @@ if numba is not None:
                 _run_stretch(flags, coef, first, min(n, first + _STRETCH), xs, posts, W, scratch, P, offsets, active,
                              values, first, every, fired, no_posts, spikes)
         else:
-            own_P = np.empty((_STRETCH, n_in), np.float32)
-            own_offsets = np.empty(_STRETCH + 1, np.int64)
-            own_active = np.empty(_STRETCH * n_in, np.int32)
-            own_values = np.empty(_STRETCH * n_in, np.float32)
-            for first in range(0, n, _STRETCH):
-                stop = min(n, first + _STRETCH)
-                _pre_terms(first, stop, nearest, pairing == 2, coef[0], coef[1], xs, trace_pre, own_P, own_offsets,
-                           own_active, own_values)
-                _run_stretch(flags, coef, first, stop, xs, posts, W, scratch, own_P, own_offsets, own_active,
-                             own_values, 0, every, fired, no_posts, spikes)
+            _steps_own_pre(flags, coef, xs, posts, W, scratch, trace_pre, spikes, every, fired, no_posts)
         _store(W, scratch, W_out, v, s, trace_post)
 
     @numba.njit(cache=True, nogil=True)

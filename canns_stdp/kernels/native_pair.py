@@ -207,82 +207,114 @@ if numba is not None:
                     for lane in range(width):
                         rows[lane, j] = lanes[lane]
 
-    @numba.njit(cache=True, nogil=True)
-    def _chunk(flags, coef, lif, xs, posts, W_in, v_in, s_in, pre_in, post_in,
-               W_out, v, s, trace_pre, trace_post, spikes):
-        n, plastic, nearest, dependence, pairing, hardbound, imposed = (
-            flags[0], flags[1], flags[2], flags[3], flags[4], flags[5], flags[6])
-        d_pre, a_pre, d_post, a_post, lr, A_plus, A_minus, w_min, w_max, mu = (
-            coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], coef[6], coef[7], coef[8], coef[9])
-        n_out, n_in = W_out.shape
-        n_blocks = lif.shape[1]
-        W = np.zeros((n_blocks, n_in, _LANES), np.float32)  # the kernel's layout (padding lanes: zero weights)
+    # a chunk of a layer: its load, its steps a stretch at a time and its store (the
+    # ensemble's kernel runs each member through the same pieces)
+    @numba.njit(inline="always")
+    def _load(lif, W_in, v_in, s_in, post_in, W, scratch):
+        """A layer's weights into the blocked layout ``W``, its neurons' numbers and state
+        into the lane scratch (padding lanes: zero weights and state)."""
+        n_out = W_in.shape[0]
         _transpose_blocks(W_in, W, True)
+        for b in range(W.shape[0]):
+            lanes, width = scratch[b], min(_LANES, n_out - b * _LANES)
+            for row, source in ((_LEAK, lif[0, b]), (_THRESHOLD, lif[1, b]), (_RESET, lif[2, b])):
+                _row(lanes, row)[:] = source
+            for row, source in ((_V, v_in), (_S, s_in), (_TRACE, post_in)):
+                _row(lanes, row)[:width] = source[b * _LANES:b * _LANES + width]
+
+    @numba.njit(inline="always")
+    def _store(W, scratch, W_out, v, s, trace_post):
+        """The layer's weights and neurons' state back from the blocked layout and scratch."""
+        n_out = W_out.shape[0]
+        _transpose_blocks(W_out, W, False)
+        for b in range(W.shape[0]):
+            width = min(_LANES, n_out - b * _LANES)
+            for row, target in ((_V, v), (_S, s), (_TRACE, trace_post)):
+                target[b * _LANES:b * _LANES + width] = _row(scratch[b], row)[:width]
+
+    @numba.njit(inline="always")
+    def _run_stretch(flags, coef, first, stop, xs, posts, W, scratch, P, offsets, active, values, base, every, fired,
+                     no_posts, spikes):
+        """Steps ``first..stop-1`` of every block of a layer, given their pre terms: step
+        ``first + t``'s pairing term ``P[base + t]`` and active inputs
+        ``active[offsets[base + t]:offsets[base + t + 1]]`` with their ``values``."""
+        plastic, nearest, dependence, pairing, hardbound, imposed = (
+            flags[1], flags[2], flags[3], flags[4], flags[5], flags[6])
+        d_post, a_post, lr, A_plus, A_minus, w_min, w_max, mu = (
+            coef[2], coef[3], coef[4], coef[5], coef[6], coef[7], coef[8], coef[9])
+        n_in = W.shape[1]
+        zero = np.float32(0.0)
+        for b in range(W.shape[0]):
+            block = W[b].reshape(n_in * _LANES)  # synapse j of lane l at j * _LANES + l
+            lanes = scratch[b]
+            current, s_b, ltp_amp, ltd_amp = _row(lanes, _CURRENT), _row(lanes, _S), _row(lanes, _LTP), _row(
+                lanes, _LTD)
+            whole = False  # a first step over every synapse, where some are out of bounds
+            if first == 0 and plastic and hardbound:
+                for k in range(n_in * _LANES):  # no early exit: the loop vectorises
+                    whole |= (block[k] < w_min) | (block[k] > w_max)
+            for t in range(stop - first):
+                lo, hi = offsets[base + t], offsets[base + t + 1]
+                current[:] = zero
+                for k in range(lo, hi):  # the active inputs' synapses, in ascending order
+                    synapses, x = block[active[k] * _LANES:(active[k] + 1) * _LANES], values[k]
+                    for lane in range(_LANES):
+                        current[lane] += synapses[lane] * x
+                _advance_lanes(lanes, posts[first + t, b] if imposed else no_posts, imposed, nearest, pairing,
+                               d_post, a_post, A_plus, A_minus)
+                out = spikes[first + t, b * _LANES:(b + 1) * _LANES]
+                for lane in range(out.shape[0]):
+                    out[lane] = s_b[lane]
+                if not plastic:
+                    continue
+                n_fired = 0
+                for lane in range(_LANES):
+                    if s_b[lane] != 0:
+                        fired[n_fired] = lane
+                        n_fired += 1
+                P_t, x_t = P[base + t], xs[first + t]
+                if whole or n_fired > _FEW_FIRED:  # every synapse of the block, lanes in vectors
+                    _update_synapses(block, every, x_t, P_t, ltp_amp, ltd_amp, dependence, lr, w_min, w_max, mu,
+                                     hardbound)
+                    whole = False
+                    continue
+                # the active inputs' synapses (LTD; LTP too, of the lanes that fired) ...
+                _update_synapses(block, active[lo:hi], values[lo:hi], P_t, ltp_amp, ltd_amp, dependence, lr,
+                                 w_min, w_max, mu, hardbound)
+                for f in range(n_fired):  # ... and the LTP of the lanes that fired at the others
+                    _potentiate_silent_inputs(block, fired[f], active[lo:hi], x_t, P_t, ltp_amp, ltd_amp,
+                                              dependence, lr, w_min, w_max, mu, hardbound)
+
+    @numba.njit(inline="always")
+    def _steps_own_pre(flags, coef, xs, posts, W, scratch, trace_pre, spikes, every, fired, no_posts):
+        """A layer's steps, its pre trace advanced and its pre terms computed a stretch at a
+        time, before the stretch's steps run block by block."""
+        n, nearest, pairing = flags[0], flags[2], flags[4]
+        n_in = W.shape[1]
         P = np.empty((_STRETCH, n_in), np.float32)
         offsets = np.empty(_STRETCH + 1, np.int64)
         active = np.empty(_STRETCH * n_in, np.int32)
         values = np.empty(_STRETCH * n_in, np.float32)
-        every = np.arange(n_in).astype(np.int32)
-        fired = np.empty(_LANES, np.int64)
-        no_posts = np.zeros(_LANES, np.float32)
-        scratch = np.zeros((n_blocks, _ROWS * _LANES), np.float32)
-        for b in range(n_blocks):
-            lanes, width = scratch[b], min(_LANES, n_out - b * _LANES)
-            for row, source in ((_LEAK, lif[0, b]), (_THRESHOLD, lif[1, b]), (_RESET, lif[2, b])):
-                _row(lanes, row)[:] = source
-            for row, source in ((_V, v_in), (_S, s_in), (_TRACE, post_in)):  # padding lanes: zero
-                _row(lanes, row)[:width] = source[b * _LANES:b * _LANES + width]
-        trace_pre[:] = pre_in
-        spikes[n:] = 0.0
-        zero = np.float32(0.0)
         for first in range(0, n, _STRETCH):
             stop = min(n, first + _STRETCH)
-            _pre_terms(first, stop, nearest, pairing == 2, d_pre, a_pre, xs, trace_pre, P, offsets, active, values)
-            for b in range(n_blocks):
-                block = W[b].reshape(n_in * _LANES)  # synapse j of lane l at j * _LANES + l
-                lanes = scratch[b]
-                current, s_b, ltp_amp, ltd_amp = _row(lanes, _CURRENT), _row(lanes, _S), _row(lanes, _LTP), _row(
-                    lanes, _LTD)
-                whole = False  # a first step over every synapse, where some are out of bounds
-                if first == 0 and plastic and hardbound:
-                    for k in range(n_in * _LANES):  # no early exit: the loop vectorises
-                        whole |= (block[k] < w_min) | (block[k] > w_max)
-                for t in range(stop - first):
-                    lo, hi = offsets[t], offsets[t + 1]
-                    current[:] = zero
-                    for k in range(lo, hi):  # the active inputs' synapses, in ascending order
-                        synapses, x = block[active[k] * _LANES:(active[k] + 1) * _LANES], values[k]
-                        for lane in range(_LANES):
-                            current[lane] += synapses[lane] * x
-                    _advance_lanes(lanes, posts[first + t, b] if imposed else no_posts, imposed, nearest, pairing,
-                                   d_post, a_post, A_plus, A_minus)
-                    out = spikes[first + t, b * _LANES:(b + 1) * _LANES]
-                    for lane in range(out.shape[0]):
-                        out[lane] = s_b[lane]
-                    if not plastic:
-                        continue
-                    n_fired = 0
-                    for lane in range(_LANES):
-                        if s_b[lane] != 0:
-                            fired[n_fired] = lane
-                            n_fired += 1
-                    P_t, x_t = P[t], xs[first + t]
-                    if whole or n_fired > _FEW_FIRED:  # every synapse of the block, lanes in vectors
-                        _update_synapses(block, every, x_t, P_t, ltp_amp, ltd_amp, dependence, lr, w_min, w_max, mu,
-                                         hardbound)
-                        whole = False
-                        continue
-                    # the active inputs' synapses (LTD; LTP too, of the lanes that fired) ...
-                    _update_synapses(block, active[lo:hi], values[lo:hi], P_t, ltp_amp, ltd_amp, dependence, lr,
-                                     w_min, w_max, mu, hardbound)
-                    for f in range(n_fired):  # ... and the LTP of the lanes that fired at the others
-                        _potentiate_silent_inputs(block, fired[f], active[lo:hi], x_t, P_t, ltp_amp, ltd_amp,
-                                                  dependence, lr, w_min, w_max, mu, hardbound)
-        _transpose_blocks(W_out, W, False)
-        for b in range(n_blocks):
-            width = min(_LANES, n_out - b * _LANES)
-            for row, target in ((_V, v), (_S, s), (_TRACE, trace_post)):
-                target[b * _LANES:b * _LANES + width] = _row(scratch[b], row)[:width]
+            _pre_terms(first, stop, nearest, pairing == 2, coef[0], coef[1], xs, trace_pre, P, offsets, active, values)
+            _run_stretch(flags, coef, first, stop, xs, posts, W, scratch, P, offsets, active, values, 0, every, fired,
+                         no_posts, spikes)
+
+    @numba.njit(cache=True, nogil=True)
+    def _chunk(flags, coef, lif, xs, posts, W_in, v_in, s_in, pre_in, post_in,
+               W_out, v, s, trace_pre, trace_post, spikes):
+        n = flags[0]
+        n_in = W_out.shape[1]
+        n_blocks = lif.shape[1]
+        W = np.zeros((n_blocks, n_in, _LANES), np.float32)  # the kernel's layout (padding lanes: zero weights)
+        scratch = np.zeros((n_blocks, _ROWS * _LANES), np.float32)
+        _load(lif, W_in, v_in, s_in, post_in, W, scratch)
+        trace_pre[:] = pre_in
+        spikes[n:] = 0.0
+        _steps_own_pre(flags, coef, xs, posts, W, scratch, trace_pre, spikes, np.arange(n_in).astype(np.int32),
+                       np.empty(_LANES, np.int64), np.zeros(_LANES, np.float32))
+        _store(W, scratch, W_out, v, s, trace_post)
 
     def _generator(**kwargs):
         def run(*ins):
