@@ -223,12 +223,10 @@ class Ensemble:
         if native is not None and state.layer.W.dtype == np.float32:
             from .kernels.native_ensemble import chunks
             run_chunk = chunks(native, plastic, input_axes, chunk)
-        elif first.compiled:
-            step = _vmapped(plastic_step if plastic else forward_step, input_axes, layout, out_layout)
-            run_chunk = compiled_chunks(step, config, params, chunk)
         else:
             step = _vmapped(plastic_step if plastic else forward_step, input_axes, layout, out_layout)
-            run_chunk = python_steps(step, config, params)
+            run_chunk = (compiled_chunks(step, config, params, chunk) if first.compiled
+                         else python_steps(step, config, params))
         if self.sharding is not None:
             run_chunk = self._sharded_inputs(run_chunk, seq, input_axes, chunk if first.compiled else None,
                                              gather=first.compiled and self.sharding.multi_process)

@@ -360,11 +360,6 @@ class Trainer(TrainerBase):
         execution = kernels.choose(self, plastic, config, params, state, seq)
         start = self.steps_trained if plastic else 0
         open_chunk = self._open_chunk_here() if plastic else None
-        if checkpoint is None and not monitors:  # nothing to do between chunks
-            state, outs = execution.run(state, seq, start=start, open_chunk=open_chunk, record=record,
-                                        progress=progress, desc=desc, callback=None)
-            self._finish(execution, plastic, state, seq, start)
-            return outs if record else None
         first = None if checkpoint is None else checkpoint.step
         callbacks = []
         if checkpoint is not None:

@@ -26,38 +26,18 @@ import numpy as np
 
 from ..functional.traces import TRACE_MODES
 from ..loops import padded
-from .native_pair import _COEF, _DEPENDENCE_CODES, _LANES, _PAIRINGS, native_available, native_compatible, numba
+from .native_pair import _COEF, _DEPENDENCE_CODES, _LANES, _PAIRINGS, native_compatible, numba
 
 __all__ = ["Members", "chunks", "ensemble_chunk", "member_numbers", "members_plan"]
 
 if numba is not None:
     from brainevent import XLACustomKernel, numba_kernel
 
-    from .native_pair import _ROWS, _STRETCH, _load, _pre_terms, _run_stretch, _steps_own_pre, _store
+    from .native_pair import _layer_chunk, _pre_terms
 
-    @numba.njit(cache=True, nogil=True)
-    def _member(flags, coef, lif, xs, posts, W_in, v_in, s_in, post_in, W_out, v, s, trace_pre, trace_post, spikes,
-                P, offsets, active, values):
-        """One member's chunk, as the single layer's kernel runs it; with its own pre terms
-        (``offsets`` empty: ``trace_pre`` advanced here) or the pre terms of the whole
-        chunk shared by every member (``trace_pre`` is then the trace after the chunk)."""
-        n = flags[0]
-        n_in = W_out.shape[1]
-        n_blocks = lif.shape[1]
-        W = np.zeros((n_blocks, n_in, _LANES), np.float32)
-        scratch = np.zeros((n_blocks, _ROWS * _LANES), np.float32)
-        _load(lif, W_in, v_in, s_in, post_in, W, scratch)
-        every = np.arange(n_in).astype(np.int32)
-        fired = np.empty(_LANES, np.int64)
-        no_posts = np.zeros(_LANES, np.float32)
-        spikes[n:] = 0.0
-        if offsets.shape[0] > 0:
-            for first in range(0, n, _STRETCH):
-                _run_stretch(flags, coef, first, min(n, first + _STRETCH), xs, posts, W, scratch, P, offsets, active,
-                             values, first, every, fired, no_posts, spikes)
-        else:
-            _steps_own_pre(flags, coef, xs, posts, W, scratch, trace_pre, spikes, every, fired, no_posts)
-        _store(W, scratch, W_out, v, s, trace_post)
+    # one member's chunk, as the single layer's kernel runs it (its own pre terms, or the
+    # chunk's shared by every member: ``trace_pre`` is then the trace after the chunk)
+    _member = numba.njit(cache=True, nogil=True)(_layer_chunk.py_func)
 
     @numba.njit(cache=True, nogil=True)
     def _shared_pre(xs, coef, pre_in) -> bool:
@@ -181,26 +161,21 @@ def members_plan(trainers, plastic: bool, plans, batch_shape: tuple) -> Optional
     other than dense, a rule other than the pair rule or with a state, fewer than
     ``NATIVE_MIN_SYNAPSES`` synapses, numbers that are not scalars). ``plans``: each
     member's ``(rule, StepConfig, StepParams)``, of one static configuration."""
-    from ..functional.fused import fused_available, fused_compatible
     from ..functional.synapses import Dense
     from ..rules.pair import Pair
-    from .pair_layer import layer_step
-    from .policy import NATIVE_MIN_SYNAPSES
+    from .pair_layer import layer_step, native_applies
 
     first = trainers[0]
     _, config, params = plans[0]
-    fused = plastic and first.fused is not False and (first.fused is True or fused_available())
-    if (not first.compiled or first.event_driven != "auto" or first.fused is False or fused or batch_shape
-            or getattr(first.model, "has_refractory", False) or type(config.synapse) is not Dense or config.extras
+    resting = bool(getattr(first.model, "has_refractory", False))
+    if (batch_shape or type(config.synapse) is not Dense or config.extras
             or (plastic and type(params.rule) is not Pair) or first._rule_state.names()):
-        return None
+        return None  # (what pair_layer.supports asks of a call)
     n_out, n_in = first.weight_shape()
-    if n_out * n_in < NATIVE_MIN_SYNAPSES:
-        return None
     layer_config = layer_step(config, params, plastic)[0]
     members = [layer_step(c, p, plastic)[1] for _, c, p in plans]
-    if not (fused_compatible(layer_config) and all(native_compatible(layer_config, p, np.float32) for p in members)
-            and native_available()):
+    if not (native_applies(first, plastic, layer_config, members[0], n_out * n_in, np.float32, resting)
+            and all(native_compatible(layer_config, p, np.float32) for p in members[1:])):
         return None
     numbers = [member_numbers(p, n_out) for p in members]
     return Members(layer_config, jax.device_put(np.stack([c for c, _ in numbers])),

@@ -286,35 +286,44 @@ if numba is not None:
                                               dependence, lr, w_min, w_max, mu, hardbound)
 
     @numba.njit(inline="always")
-    def _steps_own_pre(flags, coef, xs, posts, W, scratch, trace_pre, spikes, every, fired, no_posts):
-        """A layer's steps, its pre trace advanced and its pre terms computed a stretch at a
-        time, before the stretch's steps run block by block."""
+    def _layer_chunk(flags, coef, lif, xs, posts, W_in, v_in, s_in, post_in, W_out, v, s, trace_pre, trace_post,
+                     spikes, P, offsets, active, values):
+        """A layer's chunk: loaded into the kernel's layout, run a stretch of steps at a time,
+        stored back. Its pre terms are its own (``offsets`` empty: ``trace_pre``, holding
+        the trace before the chunk, is advanced here, a stretch at a time) or given for
+        the whole chunk (an ensemble's members that share them)."""
         n, nearest, pairing = flags[0], flags[2], flags[4]
-        n_in = W.shape[1]
-        P = np.empty((_STRETCH, n_in), np.float32)
-        offsets = np.empty(_STRETCH + 1, np.int64)
-        active = np.empty(_STRETCH * n_in, np.int32)
-        values = np.empty(_STRETCH * n_in, np.float32)
-        for first in range(0, n, _STRETCH):
-            stop = min(n, first + _STRETCH)
-            _pre_terms(first, stop, nearest, pairing == 2, coef[0], coef[1], xs, trace_pre, P, offsets, active, values)
-            _run_stretch(flags, coef, first, stop, xs, posts, W, scratch, P, offsets, active, values, 0, every, fired,
-                         no_posts, spikes)
-
-    @numba.njit(cache=True, nogil=True)
-    def _chunk(flags, coef, lif, xs, posts, W_in, v_in, s_in, pre_in, post_in,
-               W_out, v, s, trace_pre, trace_post, spikes):
-        n = flags[0]
         n_in = W_out.shape[1]
         n_blocks = lif.shape[1]
         W = np.zeros((n_blocks, n_in, _LANES), np.float32)  # the kernel's layout (padding lanes: zero weights)
         scratch = np.zeros((n_blocks, _ROWS * _LANES), np.float32)
         _load(lif, W_in, v_in, s_in, post_in, W, scratch)
-        trace_pre[:] = pre_in
+        every = np.arange(n_in).astype(np.int32)
+        fired = np.empty(_LANES, np.int64)
+        no_posts = np.zeros(_LANES, np.float32)
         spikes[n:] = 0.0
-        _steps_own_pre(flags, coef, xs, posts, W, scratch, trace_pre, spikes, np.arange(n_in).astype(np.int32),
-                       np.empty(_LANES, np.int64), np.zeros(_LANES, np.float32))
+        shared = offsets.shape[0] > 0
+        if not shared:
+            P = np.empty((_STRETCH, n_in), np.float32)
+            offsets = np.empty(_STRETCH + 1, np.int64)
+            active = np.empty(_STRETCH * n_in, np.int32)
+            values = np.empty(_STRETCH * n_in, np.float32)
+        for first in range(0, n, _STRETCH):
+            stop = min(n, first + _STRETCH)
+            if not shared:
+                _pre_terms(first, stop, nearest, pairing == 2, coef[0], coef[1], xs, trace_pre, P, offsets, active,
+                           values)
+            _run_stretch(flags, coef, first, stop, xs, posts, W, scratch, P, offsets, active, values,
+                         first if shared else 0, every, fired, no_posts, spikes)
         _store(W, scratch, W_out, v, s, trace_post)
+
+    @numba.njit(cache=True, nogil=True)
+    def _chunk(flags, coef, lif, xs, posts, W_in, v_in, s_in, pre_in, post_in,
+               W_out, v, s, trace_pre, trace_post, spikes):
+        trace_pre[:] = pre_in
+        _layer_chunk(flags, coef, lif, xs, posts, W_in, v_in, s_in, post_in, W_out, v, s, trace_pre, trace_post,
+                     spikes, np.empty((0, 0), np.float32), np.empty(0, np.int64), np.empty(0, np.int32),
+                     np.empty(0, np.float32))
 
     def _generator(**kwargs):
         def run(*ins):

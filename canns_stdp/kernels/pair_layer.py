@@ -44,7 +44,7 @@ from .native_pair import native_available, native_chunk, native_compatible
 from .policy import (COLUMN_MAX_FIRED, EVENT_MAX_ACTIVITY, EVENT_MIN_SYNAPSES, NATIVE_MAX_FIRED, NATIVE_MAX_FIRING,
                      NATIVE_MIN_SYNAPSES, event_max_firing)
 
-__all__ = ["layer_step", "pair_terms", "plan", "supports"]
+__all__ = ["fused_chosen", "layer_step", "native_applies", "pair_terms", "plan", "supports"]
 
 
 def supports(plastic: bool, config, params, state, seq) -> bool:
@@ -74,6 +74,22 @@ def layer_step(config, params, plastic: bool = True):
     return layer_config, LayerParams(params.lif, params.traces, stdp)
 
 
+def fused_chosen(trainer, plastic: bool, layer_config, resting: bool) -> bool:
+    """Whether a call trains with the fused kernel (on a GPU, or when asked for)."""
+    return plastic and trainer.fused is not False and not resting and fused_compatible(layer_config) and (
+        trainer.fused is True or fused_available())
+
+
+def native_applies(trainer, plastic: bool, layer_config, layer_params, n_synapses: int, dtype, resting: bool) -> bool:
+    """Whether a call's chunks may run the native CPU kernel: compiled, kernels chosen
+    automatically, no fused kernel and no refractory period, a layer of at least
+    ``NATIVE_MIN_SYNAPSES`` synapses, numbers it takes, and numba."""
+    return (trainer.compiled and trainer.fused is not False and trainer.event_driven == "auto" and not resting
+            and not fused_chosen(trainer, plastic, layer_config, resting) and n_synapses >= NATIVE_MIN_SYNAPSES
+            and fused_compatible(layer_config) and native_compatible(layer_config, layer_params, dtype)
+            and native_available())
+
+
 def plan(trainer, plastic: bool, config, params, state, seq):
     """The execution for this call, or ``None`` when these kernels do not apply."""
     supported = supports(plastic, config, params, state, seq)
@@ -92,15 +108,11 @@ def plan(trainer, plastic: bool, config, params, state, seq):
     step = train_step if plastic else forward_step
     layer = state.layer
     chunk = trainer.chunk_size or default_chunk_size(int(seq[0].shape[1]))
-    fused = plastic and trainer.fused is not False and not resting and fused_compatible(layer_config) and (
-        trainer.fused is True or fused_available())
+    fused = fused_chosen(trainer, plastic, layer_config, resting)
+    native = native_applies(trainer, plastic, layer_config, layer_params, layer.W.size, layer.W.dtype, resting)
     if fused:
         layer_config = dataclasses.replace(layer_config, fused=True)
     blocks = None if fused or not trainer.compiled else _neuron_blocks(layer_params, seq, layer)
-    native = (trainer.compiled and trainer.fused is not False and trainer.event_driven == "auto" and not fused
-              and not resting
-              and layer.W.size >= NATIVE_MIN_SYNAPSES and fused_compatible(layer_config)
-              and native_compatible(layer_config, layer_params, layer.W.dtype) and native_available())
     event_driven = trainer.event_driven
     if event_driven == "auto" and layer.W.size < EVENT_MIN_SYNAPSES:
         event_driven = False  # a small layer's dense steps cost less than the event kernels' host work
