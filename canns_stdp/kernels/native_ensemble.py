@@ -31,9 +31,7 @@ from .native_pair import _COEF, _DEPENDENCE_CODES, _LANES, _PAIRINGS, native_com
 __all__ = ["Members", "chunks", "ensemble_chunk", "member_numbers", "members_plan"]
 
 if numba is not None:
-    from brainevent import XLACustomKernel, numba_kernel
-
-    from .native_pair import _layer_chunk, _pre_terms
+    from .native_pair import _layer_chunk, _pre_terms, registered
 
     # one member's chunk, as the single layer's kernel runs it (its own pre terms, or the
     # chunk's shared by every member: ``trace_pre`` is then the trace after the chunk)
@@ -78,13 +76,7 @@ if numba is not None:
             _member(flags, coef[k], lif[k], member_xs, member_posts, W_in[k], v_in[k], s_in[k], post_in[k], W_out[k],
                     v[k], s[k], trace_pre[k], trace_post[k], spikes[:, k], P, offsets, active, values)
 
-    def _generator(**kwargs):
-        def run(*ins):
-            return numba_kernel(_ensemble_chunk, outs=kwargs["outs"], input_output_aliases={5: 0})(*ins)
-        return run
-
-    _members_chunk = XLACustomKernel("canns_stdp_pair_ensemble_chunk")
-    _members_chunk.def_numba_kernel(_generator)
+    _members_chunk = registered("canns_stdp_pair_ensemble_chunk", _ensemble_chunk, {5: 0})
 
 
 def member_numbers(layer_params, n_out: int):

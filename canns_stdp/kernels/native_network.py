@@ -38,8 +38,9 @@ from .native_pair import native_available, numba
 from .prefetch import prefetch, prefetch_run
 
 if numba is not None:
-    from brainevent import XLACustomKernel, numba_kernel
     from numba.extending import overload
+
+    from .native_pair import registered
 
 __all__ = ["native_chunk_size", "native_network_chunks", "why_not_native"]
 
@@ -892,13 +893,7 @@ if numba is not None:
                 W[m] = _updated(W[m], rule, S[s_at + j], P_i, Q_j, _ZERO, S[tr_pre + i], decayed[n_pre + j], c,
                                 dependence, hardbound)
 
-    def _generator(**kwargs):
-        def run(*ins):
-            return numba_kernel(_chunk, outs=kwargs["outs"], input_output_aliases={7: 0, 8: 1})(*ins)
-        return run
-
-    _network_chunk = XLACustomKernel("canns_stdp_network_chunk")
-    _network_chunk.def_numba_kernel(_generator)
+    _network_chunk = registered("canns_stdp_network_chunk", _chunk, {7: 0, 8: 1})
 
 
 # -- the network as the kernel's flat arrays ---------------------------------------------

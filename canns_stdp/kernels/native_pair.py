@@ -325,13 +325,18 @@ if numba is not None:
                      spikes, np.empty((0, 0), np.float32), np.empty(0, np.int64), np.empty(0, np.int32),
                      np.empty(0, np.float32))
 
-    def _generator(**kwargs):
-        def run(*ins):
-            return numba_kernel(_chunk, outs=kwargs["outs"], input_output_aliases={5: 0})(*ins)
-        return run
+    def registered(name: str, kernel, aliases: dict):
+        """A native chunk ``kernel`` as a JAX operation (brainevent's :class:`XLACustomKernel`,
+        numba on the CPU); ``aliases``: the inputs its outputs are, updated in place."""
+        def generator(**kwargs):
+            def run(*ins):
+                return numba_kernel(kernel, outs=kwargs["outs"], input_output_aliases=aliases)(*ins)
+            return run
+        operation = XLACustomKernel(name)
+        operation.def_numba_kernel(generator)
+        return operation
 
-    _pair_chunk = XLACustomKernel("canns_stdp_pair_chunk")
-    _pair_chunk.def_numba_kernel(_generator)
+    _pair_chunk = registered("canns_stdp_pair_chunk", _chunk, {5: 0})
 
 
 def _blocked(a, n_blocks: int, fill=0.0):
