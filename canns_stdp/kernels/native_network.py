@@ -353,7 +353,7 @@ if numba is not None:
                     listed = _listed(S[spike:spike + n], ring[ring_at[i] + slot * n:])
                 counts[count_at[i] + slot] = listed
                 if learn:
-                    _fetch_fanins(plan, idx, i, projs, ring[ring_at[i] + slot * n:ring_at[i] + slot * n + listed])
+                    _fetch_fanins(plan, idx, i, projs, _active(ring, ring_at, counts, count_at, i, n, slot))
                 if plan[r + 9] >= 0:
                     _copy(S[spike:spike + n], S[plan[r + 9] + slot * n:plan[r + 9] + (slot + 1) * n])
             if learn:
@@ -369,10 +369,8 @@ if numba is not None:
                 r = pops + _POP * i
                 n, spike = plan[r + 1], plan[r + 2]
                 if plan[r + 13] >= 0:
-                    slot = t % max(plan[r + 10], 1)
-                    at = ring_at[i] + slot * n
-                    _record(S[spike:spike + n], ring[at:at + counts[count_at[i] + slot]],
-                            rec_s[step, plan[r + 13]:plan[r + 13] + (n + 31) // 32])
+                    fired = _active(ring, ring_at, counts, count_at, i, n, t % max(plan[r + 10], 1))
+                    _record(S[spike:spike + n], fired, rec_s[step, plan[r + 13]:plan[r + 13] + (n + 31) // 32])
                 if plan[r + 14] >= 0:
                     rec_r[step, plan[r + 14]] = _total(S[spike:spike + n]) / f32(n)
 
@@ -426,7 +424,7 @@ if numba is not None:
         pre = plan[q]
         n_pre, n_post = plan[pops + _POP * pre + 1], plan[pops + _POP * plan[q + 1] + 1]
         a, slot = _arrivals(plan, q, pops, t)
-        listed = ring[ring_at[pre] + slot * n_pre:ring_at[pre] + slot * n_pre + counts[count_at[pre] + slot]]
+        listed = _active(ring, ring_at, counts, count_at, pre, n_pre, slot)
         w0 = plan[q + 6]
         if plan[q + 4] == DENSE:
             for j in range(n_post):
@@ -455,10 +453,9 @@ if numba is not None:
             return
         pre = plan[q]
         n_pre = plan[pops + _POP * pre + 1]
-        _, slot = _arrivals(plan, q, pops, t)
-        at = ring_at[pre] + slot * n_pre
-        for o in range(min(counts[count_at[pre] + slot], _EARLY)):
-            _fetch_fanout(idx, W, plan[q + 7], plan[q + 8], plan[q + 6], ring[at + o])
+        arriving = _active(ring, ring_at, counts, count_at, pre, n_pre, _arrivals(plan, q, pops, t)[1])
+        for o in range(min(arriving.shape[0], _EARLY)):
+            _fetch_fanout(idx, W, plan[q + 7], plan[q + 8], plan[q + 6], arriving[o])
 
     @numba.njit(inline="always")
     def _fetch_fanins(plan, idx, post, projs, fired):
@@ -504,7 +501,7 @@ if numba is not None:
         k = 0
         for d in range(D):
             slot = _wrap(now - d, H)
-            for i in ring[ring_at[pre] + slot * n_pre:ring_at[pre] + slot * n_pre + counts[count_at[pre] + slot]]:
+            for i in _active(ring, ring_at, counts, count_at, pre, n_pre, slot):
                 link[k], link_d[k], first[i] = first[i], d, k
                 mark[i] = _ONE
                 k += 1
@@ -629,7 +626,7 @@ if numba is not None:
         sd = S[plan[q + 23]:plan[q + 23] + n_syn] if rule == SLOW else S[:0]
         for d in range(D):
             slot = _wrap(now - d, H)
-            listed = ring[ring_at[pre] + slot * n_pre:ring_at[pre] + slot * n_pre + counts[count_at[pre] + slot]]
+            listed = _active(ring, ring_at, counts, count_at, pre, n_pre, slot)
             for i in listed:
                 a = S[rows + slot * n_pre + i]
                 x_i = p_i = _ZERO
@@ -796,12 +793,16 @@ if numba is not None:
                 trace[i] = d + amplitude * spikes[i]
 
     @numba.njit(inline="always")
+    def _active(ring, ring_at, counts, count_at, pop, n, slot):
+        """Population ``pop``'s (``n`` neurons) list of active neurons in ring slot ``slot``."""
+        at = ring_at[pop] + slot * n
+        return ring[at:at + counts[count_at[pop] + slot]]
+
+    @numba.njit(inline="always")
     def _fired(plan, pops, post, t, ring, ring_at, counts, count_at):
         """``(the neurons of population post that fired this step, offset of its spikes in S)``."""
         r = pops + _POP * post
-        n, slot = plan[r + 1], t % max(plan[r + 10], 1)
-        at = ring_at[post] + slot * n
-        return ring[at:at + counts[count_at[post] + slot]], plan[r + 2]
+        return _active(ring, ring_at, counts, count_at, post, plan[r + 1], t % max(plan[r + 10], 1)), plan[r + 2]
 
     @numba.njit(inline="always")
     def _rule_of(plan, num, q):
@@ -816,7 +817,7 @@ if numba is not None:
         pre, post = plan[q], plan[q + 1]
         n_pre, n_post = plan[pops + _POP * pre + 1], plan[pops + _POP * post + 1]
         a, slot = _arrivals(plan, q, pops, t)
-        arrived = ring[ring_at[pre] + slot * n_pre:ring_at[pre] + slot * n_pre + counts[count_at[pre] + slot]]
+        arrived = _active(ring, ring_at, counts, count_at, pre, n_pre, slot)
         fired, s_at = _fired(plan, pops, post, t, ring, ring_at, counts, count_at)
         c, nearest, rule, pairing, dependence, hardbound, tr_pre, tr_post = _rule_of(plan, num, q)
         _advance_trace(S[tr_pre:tr_pre + n_pre], S[a:a + n_pre], c[0], c[1], nearest, decayed[:n_pre])
