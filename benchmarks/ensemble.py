@@ -53,6 +53,12 @@ def timed(fns, repeats: int = 5) -> list:
     return [float(np.median(spent)) for spent in times]
 
 
+def _where() -> dict:
+    """The machine and the day of a row."""
+    return dict(machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+                        f"jax {jax.default_backend()}", date=time.strftime("%Y-%m-%d"))
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="20x5,784x100")
@@ -73,9 +79,7 @@ def main(argv=None) -> None:
             sequential = members(K, n_in, n_out)
             ensemble = Ensemble(members(K, n_in, n_out), mesh=mesh)
             seq_s, ens_s = timed([lambda: [t.train(X) for t in sequential], lambda: ensemble.train(X)])
-            row = dict(machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                               f"jax {jax.default_backend()}", date=time.strftime("%Y-%m-%d"),
-                       devices=len(jax.devices()) if mesh else 1, layer=size, members=K, steps=args.steps,
+            row = dict(**_where(), devices=len(jax.devices()) if mesh else 1, layer=size, members=K, steps=args.steps,
                        sequential_member_steps_per_s=K * args.steps / seq_s,
                        ensemble_member_steps_per_s=K * args.steps / ens_s, ratio=seq_s / ens_s)
             print(json.dumps(row), flush=True)
@@ -89,9 +93,7 @@ def networks(args) -> None:
         sequential = [song.build(n_inputs=args.networks, seed=k) for k in range(K)]
         ensemble = NetworkEnsemble([song.build(n_inputs=args.networks, seed=k) for k in range(K)])
         seq_s, ens_s = timed([lambda: [net.run(args.steps) for net in sequential], lambda: ensemble.run(args.steps)])
-        row = dict(machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                           f"jax {jax.default_backend()}", date=time.strftime("%Y-%m-%d"),
-                   network=f"song, {args.networks} inputs", members=K,
+        row = dict(**_where(), network=f"song, {args.networks} inputs", members=K,
                    steps=args.steps, sequential_member_steps_per_s=K * args.steps / seq_s,
                    ensemble_member_steps_per_s=K * args.steps / ens_s, ratio=seq_s / ens_s)
         print(json.dumps(row), flush=True)
