@@ -221,8 +221,8 @@ class Ensemble:
         chunk = first.chunk_size or default_chunk_size(per_step)
         native = None if self.sharding is not None else self._native(plastic, plans, numbers, batch_shape)
         if native is not None and state.layer.W.dtype == np.float32:
-            from .kernels.native_ensemble import chunks
-            run_chunk = chunks(native, plastic, input_axes, chunk)
+            from .kernels.native_ensemble import chunks, deferral_span
+            run_chunk = chunks(native, plastic, input_axes, chunk, deferral_span(native, plastic, seq, state.layer))
         else:
             step = _vmapped(plastic_step if plastic else forward_step, input_axes, layout, out_layout)
             run_chunk = (compiled_chunks(step, config, params, chunk) if first.compiled

@@ -512,8 +512,12 @@ class Trainer(TrainerBase):
 
 
 _KERNELS = ("dense", "column", "deferred", "native")
-_LEDGER = ("U", "rate", "fired", "clock")
-_RUN_NAMES = ("run.steps", "run.chunk_size", "run.kernel", "run.span") + tuple(f"run.{n}" for n in _LEDGER)
+_LEDGERS = {  # the running state of deferred LTP an open chunk holds, per kernel
+    "deferred": ("U", "rate", "fired", "clock"),  # functional.event's ledger (U is W.T less what it owes)
+    "native": ("U", "owed", "rates"),             # the native kernel's open span (kernels.native_pair.OpenLedger)
+}
+_RUN_NAMES = ("run.steps", "run.chunk_size", "run.kernel", "run.span") + tuple(
+    f"run.{n}" for n in dict.fromkeys(n for names in _LEDGERS.values() for n in names))
 
 
 def _run_arrays(steps: int, open_chunk) -> dict:
@@ -550,13 +554,16 @@ def _read_run_arrays(arrays: dict, weight_shape: tuple):
     chunk = integer("run.chunk_size", 1)
     kernel = _KERNELS[integer("run.kernel", 0, len(_KERNELS) - 1)]
     span = integer("run.span", 0, chunk)
-    ledger = {n: arrays.get(f"run.{n}") for n in _LEDGER}
+    names = _LEDGERS.get(kernel, ())
+    ledger = {n: arrays[f"run.{n}"] for n in dict.fromkeys(n for ns in _LEDGERS.values() for n in ns)
+              if f"run.{n}" in arrays}
     n_out, n_in = weight_shape[-2:] if len(weight_shape) >= 2 else (None, None)
-    shapes = {"U": (n_in, n_out), "rate": (n_in,), "fired": (n_out,), "clock": ()}
-    present = [n for n in _LEDGER if ledger[n] is not None]
-    if present and (len(present) != len(_LEDGER) or kernel != "deferred"):
+    shapes = {"U": (n_out, n_in) if kernel == "native" else (n_in, n_out), "rate": (n_in,), "fired": (n_out,),
+              "clock": (), "owed": (n_out,), "rates": (n_in,)}
+    present = list(ledger)
+    if present and sorted(present) != sorted(names):
         raise CheckpointError(f"checkpoint holds an incomplete ledger of deferred LTP: {present} "
-                              f"(a {kernel} chunk holds all of {list(_LEDGER)} or none)")
+                              f"(a {kernel} chunk holds all of {list(names)} or none)")
     for name in present:
         a = np.asarray(ledger[name])
         if a.shape != shapes[name] or a.dtype != np.float32 or not np.isfinite(a).all():

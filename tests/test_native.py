@@ -140,12 +140,23 @@ def test_quiet_layers_run_the_native_kernel_and_busy_or_small_ones_the_xla_kerne
 
     monkeypatch.setattr(pair_layer._KernelChooser, "configure", spy)
     xs = (rng.random((256, 400)) < 0.02).astype(np.float32)
+    # LTP that cannot be deferred (soft bounds): the native kernel where few neurons fire
     for n_out, threshold, quiet in ((50, 50.0, True), (50, 0.5, False), (5, 50.0, False)):  # 400x5: small
         kernels.clear()
         layer = SpikingLayer(400, n_out, W_init=np.full((n_out, 400), 0.1, np.float32), threshold=threshold)
-        STDPTrainer(layer, chunk_size=64).train(xs)
+        STDPTrainer(layer, chunk_size=64, weight_dependence="soft").train(xs)
         assert kernels[0] != "native"  # a fresh layer's activity is unknown
         assert (set(kernels[1:]) == {"native"}) if quiet else ("native" not in kernels)
+    # additive LTP, deferred by the native kernel: however many neurons fire, while inputs are quiet
+    for threshold in (50.0, 0.5):
+        kernels.clear()
+        layer = SpikingLayer(400, 50, W_init=np.full((50, 400), 0.1, np.float32), threshold=threshold)
+        STDPTrainer(layer, chunk_size=64).train(xs)
+        assert set(kernels) == {"native"}
+    kernels.clear()
+    busy = (rng.random((256, 400)) < 0.3).astype(np.float32)
+    STDPTrainer(SpikingLayer(400, 50, W_init=np.full((50, 400), 0.1, np.float32)), chunk_size=64).train(busy)
+    assert "native" not in kernels
 
 
 def test_layers_wider_than_a_block_of_neurons(rng):

@@ -34,14 +34,15 @@ def member(k, d_pre=0.9):
     return numbers, params
 
 
-def run_kernel(W0, xs, posts=None, n_steps=T, d_pre=(0.9, 0.9, 0.9), trace_pre=None, plastic=True, **choices):
+def run_kernel(W0, xs, posts=None, n_steps=T, d_pre=(0.9, 0.9, 0.9), trace_pre=None, plastic=True, span=0,
+               **choices):
     config = LayerConfig(**choices)
     numbers = [native_ensemble.member_numbers(member(k, d)[1], N_OUT) for k, d in enumerate(d_pre)]
     coef, lif_rows = (np.stack(a) for a in zip(*numbers))
     zeros = np.zeros((K, N_OUT), f32)
     pre = np.zeros((K, N_IN), f32) if trace_pre is None else trace_pre
     state = LayerState(W0, zeros, zeros, pre, zeros)
-    state, spikes = native_ensemble.ensemble_chunk(config, coef, lif_rows, state, xs, posts, n_steps, plastic)
+    state, spikes = native_ensemble.ensemble_chunk(config, coef, lif_rows, state, xs, posts, n_steps, plastic, span)
     return state, np.asarray(spikes)
 
 
@@ -86,6 +87,16 @@ def test_inputs_and_imposed_spikes_of_their_own(rng, start, dependence):
     state, spikes = run_kernel(W0, xs, posts, dependence=DEPENDENCES[dependence])
     for k in range(K):
         check(state, spikes, k, reference_run(W0[k], xs[:, k], k, posts=posts[:, k], dependence=dependence))
+
+
+@pytest.mark.parametrize("d_pre", [(0.9, 0.9, 0.9), (0.9, 0.8, 0.9)], ids=["shared-pre-trace", "own-pre-traces"])
+@pytest.mark.parametrize("pairing", ["symmetric", "strict"])
+def test_deferred_ltp_matches_each_members_reference(start, d_pre, pairing):
+    W0, xs = start
+    state, spikes = run_kernel(W0, xs[:, None], d_pre=d_pre, pairing=pairing, span=16)
+    for k in range(K):
+        ref = reference_run(W0[k], xs, k, d_pre[k], pairing=pairing)
+        check(state, spikes, k, ref, atol=2e-5)
 
 
 def test_pre_traces_that_differ_are_each_members_own(rng, start):

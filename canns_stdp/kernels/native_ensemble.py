@@ -28,10 +28,10 @@ from ..functional.traces import TRACE_MODES
 from ..loops import padded
 from .native_pair import _COEF, _DEPENDENCE_CODES, _LANES, _PAIRINGS, native_compatible, numba
 
-__all__ = ["Members", "chunks", "ensemble_chunk", "member_numbers", "members_plan"]
+__all__ = ["Members", "chunks", "deferral_span", "ensemble_chunk", "member_numbers", "members_plan"]
 
 if numba is not None:
-    from .native_pair import _layer_chunk, _pre_terms, registered
+    from .native_pair import _layer_chunk, _pre_arrays, _pre_terms, registered
 
     # one member's chunk, as the single layer's kernel runs it (its own pre terms, or the
     # chunk's shared by every member: ``trace_pre`` is then the trace after the chunk)
@@ -57,14 +57,14 @@ if numba is not None:
         K, n_in = W_out.shape[0], W_out.shape[2]
         shared = _shared_pre(xs, coef, pre_in)
         terms = n if shared else 0
-        P = np.empty((terms, n_in), np.float32)
-        offsets = np.empty(terms + 1 if shared else 0, np.int64)
-        active = np.empty(terms * n_in, np.int32)
-        values = np.empty(terms * n_in, np.float32)
+        span = flags[7] if flags[1] else 0
+        pre = _pre_arrays(terms, n_in, span if shared else 0, coef[0, 0])
         trace = pre_in[0].copy()
         if shared:
-            _pre_terms(0, n, nearest, strict, coef[0, 0], coef[0, 1], xs[:, 0], trace, P, offsets, active, values)
+            _pre_terms(0, n, 0, nearest, strict, coef[0, 0], coef[0, 1], xs[:, 0], trace, pre, span)
         one_input = xs.shape[1] == 1
+        # (a parallel loop takes arrays, not tuples of them: the terms are put together in it)
+        P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates_run) = pre
         for member in numba.prange(K):
             k = np.int64(member)  # typed as a signed index, like the constant 0 it meets below
             if shared:
@@ -73,8 +73,11 @@ if numba is not None:
                 trace_pre[k] = pre_in[k]
             member_posts = posts[:, k] if imposed else posts[:, np.int64(0)]
             member_xs = xs[:, np.int64(0)] if one_input else xs[:, k]
+            owed, rates = np.zeros(W_out.shape[1], np.float32), np.zeros(n_in, np.float32)  # (none left open)
             _member(flags, coef[k], lif[k], member_xs, member_posts, W_in[k], v_in[k], s_in[k], post_in[k], W_out[k],
-                    v[k], s[k], trace_pre[k], trace_post[k], spikes[:, k], P, offsets, active, values)
+                    v[k], s[k], trace_pre[k], trace_post[k], spikes[:, k],
+                    (P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates_run)),
+                    (owed, rates, owed, rates))
 
     _members_chunk = registered("canns_stdp_pair_ensemble_chunk", _ensemble_chunk, {5: 0})
 
@@ -95,14 +98,16 @@ def member_numbers(layer_params, n_out: int):
     return coef, rows.reshape(3, n_blocks, _LANES)
 
 
-def _flags(config, plastic: bool, imposed: bool, n_steps):
+def _flags(config, plastic: bool, imposed: bool, n_steps, span):
     static = [int(plastic), int(config.trace_add is TRACE_MODES["nearest"]), _DEPENDENCE_CODES[config.dependence],
               _PAIRINGS.index(config.pairing), int(config.hardbound), int(imposed)]
-    return jnp.concatenate([jnp.reshape(n_steps, (1,)).astype(jnp.int32), jnp.asarray(static, jnp.int32)])
+    clocks = jnp.stack([span, 0, 1, 0])  # each call closes its chunks: no span is left open
+    return jnp.concatenate([jnp.reshape(n_steps, (1,)).astype(jnp.int32), jnp.asarray(static, jnp.int32),
+                            clocks.astype(jnp.int32)])
 
 
 @partial(jax.jit, static_argnames=("config", "plastic"))
-def _ensemble(config, plastic, coef, lif_rows, state, xs, posts, n_steps):
+def _ensemble(config, plastic, coef, lif_rows, state, xs, posts, n_steps, span):
     K, n_out, n_in = state.W.shape
     n_blocks = lif_rows.shape[2]
     f32 = jnp.float32
@@ -116,13 +121,13 @@ def _ensemble(config, plastic, coef, lif_rows, state, xs, posts, n_steps):
     outs = [jax.ShapeDtypeStruct((K, n_out, n_in), f32), vec, vec, jax.ShapeDtypeStruct((K, n_in), f32), vec,
             jax.ShapeDtypeStruct((xs.shape[0], K, n_out), f32)]
     W, v, spike, trace_pre, trace_post, spikes = _members_chunk(
-        _flags(config, plastic, imposed, n_steps), coef, lif_rows,
+        _flags(config, plastic, imposed, n_steps, span), coef, lif_rows,
         xs.astype(f32), posts, state.W.astype(f32), state.v.astype(f32), state.spike.astype(f32),
         state.trace_pre.astype(f32), state.trace_post.astype(f32), outs=outs)
     return state._replace(W=W, v=v, spike=spike, trace_pre=trace_pre, trace_post=trace_post), spikes
 
 
-def ensemble_chunk(config, coef, lif_rows, state, xs, posts, n_steps, plastic: bool = True):
+def ensemble_chunk(config, coef, lif_rows, state, xs, posts, n_steps, plastic: bool = True, span: int = 0):
     """The first ``n_steps`` steps of a chunk for K members: ``(state, spikes)``.
 
     ``config`` is the members' :class:`~canns_stdp.functional.layer_step.LayerConfig`;
@@ -131,8 +136,10 @@ def ensemble_chunk(config, coef, lif_rows, state, xs, posts, n_steps, plastic: b
     :class:`~canns_stdp.functional.layer_step.LayerState` with a leading member axis; ``xs``
     ``(T, G, n_in)`` (``G`` 1 for one input for all, or K); ``posts`` ``(T, K, n_out)``
     imposed spikes or ``None``. ``spikes`` is ``(T, K, n_out)``, zero rows past
-    ``n_steps``; ``plastic=False`` runs the neurons and traces only."""
-    return _ensemble(config, plastic, coef, lif_rows, state, xs, posts, np.int32(n_steps))
+    ``n_steps``; ``plastic=False`` runs the neurons and traces only; ``span``: LTP deferred
+    over spans of that many steps, as by the single layer's kernel
+    (:func:`~canns_stdp.kernels.native_pair.native_chunk`)."""
+    return _ensemble(config, plastic, coef, lif_rows, state, xs, posts, np.int32(n_steps), np.int32(span))
 
 
 
@@ -144,6 +151,7 @@ class Members(NamedTuple):
     config: object
     coef: jax.Array
     lif_rows: jax.Array
+    numbers: tuple  # each member's LayerParams, on the host
 
 
 def members_plan(trainers, plastic: bool, plans, batch_shape: tuple) -> Optional[Members]:
@@ -171,17 +179,30 @@ def members_plan(trainers, plastic: bool, plans, batch_shape: tuple) -> Optional
         return None
     numbers = [member_numbers(p, n_out) for p in members]
     return Members(layer_config, jax.device_put(np.stack([c for c, _ in numbers])),
-                   jax.device_put(np.stack([rows for _, rows in numbers])))
+                   jax.device_put(np.stack([rows for _, rows in numbers])), tuple(members))
 
 
-def chunks(members: Members, plastic: bool, input_axes: tuple, chunk_size: int):
+def deferral_span(members: Members, plastic: bool, seq, layer) -> int:
+    """Steps per span over which the kernel defers the members' LTP in a call of inputs
+    ``seq`` from the stacked state ``layer``: the shortest any member may take
+    (:func:`~canns_stdp.kernels.pair_layer.deferral_span`), 0 where one cannot defer."""
+    from ..functional.layer_step import train_step
+    from .pair_layer import deferral_span as member_span
+    from .native_pair import NATIVE_STRETCH
+
+    if not plastic:
+        return 0
+    return min(member_span(train_step, members.config, p, seq, layer, NATIVE_STRETCH) for p in members.numbers)
+
+
+def chunks(members: Members, plastic: bool, input_axes: tuple, chunk_size: int, span: int = 0):
     """The chunk function of :func:`~canns_stdp.loops.drive` for the members' stacked
     :class:`~canns_stdp.step.StepState` and per-step inputs ``(xs, posts)``, each with its
     member axis in ``input_axes`` (``None``: one for all; 0: axis 1 of the sequence).
     Chunks are padded to ``chunk_size`` steps (one compilation for every length); the
-    spikes of a chunk come back ``(chunk_size, K, n_out)``."""
+    spikes of a chunk come back ``(chunk_size, K, n_out)``; ``span``: :func:`deferral_span`."""
     x_axis, post_axis = input_axes[:2]
-    config, coef, lif_rows = members
+    config, coef, lif_rows = members[:3]
     K = coef.shape[0]
 
     def run_chunk(state, inputs, n_steps, record, offset=0):
@@ -190,6 +211,6 @@ def chunks(members: Members, plastic: bool, input_axes: tuple, chunk_size: int):
         if posts is not None:
             posts = padded(posts if post_axis == 0 else np.broadcast_to(posts[:, None], posts.shape[:1] + (K,)
                                                                          + posts.shape[1:]), chunk_size)
-        layer, spikes = ensemble_chunk(config, coef, lif_rows, state.layer, xs, posts, n_steps, plastic)
+        layer, spikes = ensemble_chunk(config, coef, lif_rows, state.layer, xs, posts, n_steps, plastic, span)
         return state._replace(layer=layer), spikes
     return run_chunk

@@ -6,12 +6,23 @@ A layer driven by its input has no coupling between output neurons (see
 block starts. Its private layout stores a block's weights input by input (64 contiguous
 floats per input), so that the current and the LTD of an active input are one vector
 operation on a block; the kernel copies ``W`` into that layout at the start of a call and
-back at its end (cheaper than XLA's transpositions of it around the call). A neuron that
-fired gets its LTP at the silent inputs synapse by synapse; when more than a few neurons
-of the block fired, the whole block is updated, a vector operation per input. The cost
-follows the spikes. Weights outside their bounds are clipped at the first step of a
-call, as the plain step clips every synapse (inside them, an untouched synapse is
-unchanged).
+back at its end (cheaper than XLA's transpositions of it around the call). Weights
+outside their bounds are clipped at the first step of a call, as the plain step clips
+every synapse (inside them, an untouched synapse is unchanged).
+
+The LTP of a neuron that fires reaches every input, also the silent ones. Where the rule
+is additive (its LTP does not depend on ``W``), the kernel defers it: a silent input's
+pre trace only decays, so what a row of synapses is owed over a span of steps is its
+input's rate ``tr_j d^-c`` (as of its last active step) times each neuron's ``sum lr A+
+s d^c``. A block's rows hold ``U = W - rate * owed``; an active input's row is brought
+up to date (``clip(U + rate * owed)``, one vector operation), updated and stored back;
+every row is settled as a span ends (spans of 16-64 steps, the longest over which the
+ledger rounds no more than the dense step: ``functional.event.deferred_span``). A step
+then costs what its active inputs cost, however many neurons fire. A call that ends
+inside a span hands the open ledger to the next (:class:`OpenLedger`), so calls split
+anywhere give the one call's result. Otherwise a neuron that fired gets its LTP at the
+silent inputs synapse by synapse; when more than a few neurons of the block fired, the
+whole block is updated, a vector operation per input.
 
 The pre trace depends on the input only: it is computed once per stretch of steps, with
 each step's pairing term ``P`` and list of active inputs, before the neurons run.
@@ -33,6 +44,7 @@ from __future__ import annotations
 
 import warnings
 from functools import partial
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -47,7 +59,7 @@ try:  # numba, and brainevent's mechanism to call it from a compiled function
 except ImportError:  # the XLA kernels run instead
     numba = None
 
-__all__ = ["native_available", "native_chunk", "native_compatible"]
+__all__ = ["OpenLedger", "native_available", "native_chunk", "native_compatible", "settled"]
 
 # the kernel's codes of the static choices (its branches test these numbers)
 _PAIRINGS = ("symmetric", "causal", "strict")
@@ -55,6 +67,7 @@ _DEPENDENCE_CODES = {DEPENDENCES[name]: code for code, name in enumerate(("addit
 _COEF = ("d_pre", "a_pre", "d_post", "a_post", "lr", "A_plus", "A_minus", "w_min", "w_max", "mu")
 _LANES = 64  # neurons per block of the kernel's layout (a contiguous run the compiler vectorises)
 _FEW_FIRED = 5  # up to this many lanes of a block firing, their LTP runs synapse by synapse
+NATIVE_STRETCH = 64  # steps per stretch: its pre terms stay in the L2 cache while every block of neurons runs it
 _warned = []
 
 
@@ -83,17 +96,33 @@ def native_compatible(config, params, dtype) -> bool:
 
 
 if numba is not None:
-    _STRETCH = 64  # steps per stretch: its pre terms stay in the L2 cache while every block of neurons runs it
+    _STRETCH = NATIVE_STRETCH
 
     @numba.njit(cache=True, nogil=True)
-    def _pre_terms(first, stop, nearest, strict, d_pre, a_pre, xs, trace, P, offsets, active, values):
-        """The pre trace over steps ``first..stop-1`` (``trace`` in place); each step's
-        pairing term ``P`` and its active inputs, ascending: ``active[offsets[t]:offsets[t+1]]``
-        with their values (``t`` counted from ``first``)."""
+    def _pre_terms(first, stop, at, nearest, strict, d_pre, a_pre, xs, trace, terms, span):
+        """The pre trace over steps ``first..stop-1`` (``trace`` in place) and ``terms`` (see
+        :func:`_pre_arrays`): each step's pairing term ``P`` and its active inputs, ascending:
+        ``active[offsets[t]:offsets[t+1]]`` with their values (``t`` counted from ``first``).
+
+        With deferred LTP (``span`` > 0; step ``first`` is step ``at`` of its chunk, whose
+        spans it follows): each active input's ledger rate before and after its step
+        (``owed_before``, ``owed_after``: ``tr_j d^-c`` as of its last active step in the
+        span, ``c`` the step's clock in it, 1 to ``span``), every input's rate at the end
+        of each span or of these steps (``owed_end``, a row a span, from the span of
+        ``at``), the running rates (``rates``: every rate is the trace as a span opens)
+        and, at a call's first step, the rates it opens with (``opening``)."""
+        P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates) = terms
         count = 0
+        n_in = xs.shape[1]
         for t in range(stop - first):
             offsets[t] = count
-            for j in range(xs.shape[1]):
+            g = at + t
+            c = g % span + 1 if span > 0 else 0
+            if c == 1:
+                rates[:] = trace
+            if first + t == 0 and span > 0:
+                opening[:] = rates
+            for j in range(n_in):
                 x = xs[first + t, j]
                 decayed = d_pre * trace[j]
                 if nearest:
@@ -101,12 +130,36 @@ if numba is not None:
                 else:
                     new = decayed + a_pre * x
                 P[t, j] = decayed if strict else new
-                trace[j] = new
                 if x != 0:
                     active[count] = j
                     values[count] = x
+                    if span > 0:
+                        owed_before[count] = rates[j]
+                        rates[j] = new * powers[1, c]
+                        owed_after[count] = rates[j]
                     count += 1
+                trace[j] = new
+            if span > 0 and (c == span or t == stop - first - 1):
+                owed_end[g // span - at // span, :] = rates
         offsets[stop - first] = count
+
+    @numba.njit(inline="always")
+    def _pre_arrays(steps, n_in, span, d_pre):
+        """Room for the pre terms of ``steps`` steps: ``(P, offsets, active, values, ledger)``,
+        the ledger of deferred LTP ``(powers, owed_before, owed_after, owed_end, opening,
+        rates)`` (empty but ``powers`` without it: ``span`` 0), ``powers[0 or 1, c] =
+        d_pre**(+-c)``."""
+        events = steps * n_in if span > 0 else 0
+        powers = np.ones((2, span + 1), np.float32)
+        for c in range(1, span + 1):
+            powers[0, c] = np.float32(np.float64(d_pre) ** c)
+            powers[1, c] = np.float32(np.float64(d_pre) ** -c)
+        spans = (steps + span - 1) // span + 1 if span > 0 else 0
+        ledger = (powers, np.empty(events, np.float32), np.empty(events, np.float32),
+                  np.empty((spans, n_in), np.float32), np.empty(n_in if span > 0 else 0, np.float32),
+                  np.zeros(n_in if span > 0 else 0, np.float32))
+        return (np.empty((steps, n_in), np.float32), np.empty(steps + 1, np.int64), np.empty(steps * n_in, np.int32),
+                np.empty(steps * n_in, np.float32), ledger)
 
     @numba.njit(inline="always")
     def _updated(w, ltp_term, ltd_term, dependence, lr, w_min, w_max, mu, hardbound):
@@ -161,7 +214,7 @@ if numba is not None:
 
     # rows of a block's lane scratch: the current, the neuron's state and numbers, this
     # step's amplitudes; one array, so that its loops need no aliasing checks to vectorise
-    _CURRENT, _V, _S, _TRACE, _LEAK, _THRESHOLD, _RESET, _LTP, _LTD, _ROWS = range(10)
+    _CURRENT, _V, _S, _TRACE, _LEAK, _THRESHOLD, _RESET, _LTP, _LTD, _OWED, _ROWS = range(11)
 
     @numba.njit(inline="always")
     def _row(lanes, row):
@@ -187,6 +240,47 @@ if numba is not None:
             s[lane] = si
             ltp[lane] = A_plus * si
             ltd[lane] = A_minus * (new if pairing == 0 else decayed)
+
+    # deferred LTP: a block's rows hold ``U = W - rate_j * owed``, ``rate_j`` the input's
+    # ledger rate (``tr_j d^-c`` as of its last active step in the span) and ``owed`` the
+    # lane's ``sum lr A+ s d^c`` over the span so far; a row is brought up to date when its
+    # input is active, every row when the span ends
+    @numba.njit(inline="always")
+    def _owed_rows(block, inputs, rates, owed, w_min, w_max, hardbound):
+        """Rows ``inputs`` of a block up to date: ``clip(U + rate * owed)``, lanes in vectors."""
+        for k in range(inputs.shape[0]):
+            j = inputs[k]
+            lanes, rate = block[j * _LANES:(j + 1) * _LANES], rates[k]
+            for lane in range(_LANES):
+                w = lanes[lane] + rate * owed[lane]
+                if hardbound:
+                    w = w if w > w_min else w_min
+                    w = w if w < w_max else w_max
+                lanes[lane] = w
+
+    @numba.njit(inline="always")
+    def _owing(block, inputs, rates, owed):
+        """Rows ``inputs`` of a block, just updated, as ``W - rate * owed``: the LTP of the
+        steps to come is the ledger's."""
+        for k in range(inputs.shape[0]):
+            j = inputs[k]
+            lanes, rate = block[j * _LANES:(j + 1) * _LANES], rates[k]
+            for lane in range(_LANES):
+                lanes[lane] = lanes[lane] - rate * owed[lane]
+
+    @numba.njit(inline="always")
+    def _owing_all(block, active, rates, opening, owed):
+        """Every row of a block, just updated, as ``W - rate * owed``: the active inputs'
+        (ascending) with their ``rates``, the others with their ``opening`` ones."""
+        k = 0
+        for j in range(opening.shape[0]):
+            rate = opening[j]
+            if k < active.shape[0] and active[k] == j:
+                rate = rates[k]
+                k += 1
+            lanes = block[j * _LANES:(j + 1) * _LANES]
+            for lane in range(_LANES):
+                lanes[lane] = lanes[lane] - rate * owed[lane]
 
     @numba.njit(inline="always")
     def _transpose_blocks(W, blocked, into_blocks):
@@ -233,13 +327,19 @@ if numba is not None:
                 target[b * _LANES:b * _LANES + width] = _row(scratch[b], row)[:width]
 
     @numba.njit(inline="always")
-    def _run_stretch(flags, coef, first, stop, xs, posts, W, scratch, P, offsets, active, values, base, every, fired,
-                     no_posts, spikes):
-        """Steps ``first..stop-1`` of every block of a layer, given their pre terms: step
-        ``first + t``'s pairing term ``P[base + t]`` and active inputs
-        ``active[offsets[base + t]:offsets[base + t + 1]]`` with their ``values``."""
+    def _run_stretch(flags, coef, first, stop, at, terms, base, terms_at, xs, posts, W, scratch, every, fired, no_posts,
+                     spikes, check_bounds):
+        """Steps ``first..stop-1`` of every block of a layer (step ``first`` is step ``at``
+        of its chunk), given their pre terms: step ``first + t``'s pairing term ``P[base +
+        t]`` and active inputs ``active[offsets[base + t]:offsets[base + t + 1]]`` with
+        their ``values``, and with deferred LTP their ledger (see :func:`_pre_terms`; its
+        row ``base`` is step ``terms_at`` of the chunk). A span's ledger is settled as it
+        ends, and as the call ends where the call closes its chunk."""
         plastic, nearest, dependence, pairing, hardbound, imposed = (
             flags[1], flags[2], flags[3], flags[4], flags[5], flags[6])
+        span, n, closes = flags[7] if plastic else 0, flags[0], flags[9]
+        P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, _) = terms
+        deferred = span > 0
         d_post, a_post, lr, A_plus, A_minus, w_min, w_max, mu = (
             coef[2], coef[3], coef[4], coef[5], coef[6], coef[7], coef[8], coef[9])
         n_in = W.shape[1]
@@ -249,12 +349,16 @@ if numba is not None:
             lanes = scratch[b]
             current, s_b, ltp_amp, ltd_amp = _row(lanes, _CURRENT), _row(lanes, _S), _row(lanes, _LTP), _row(
                 lanes, _LTD)
+            owed = _row(lanes, _OWED)
             whole = False  # a first step over every synapse, where some are out of bounds
-            if first == 0 and plastic and hardbound:
+            if check_bounds and plastic and hardbound:
                 for k in range(n_in * _LANES):  # no early exit: the loop vectorises
                     whole |= (block[k] < w_min) | (block[k] > w_max)
             for t in range(stop - first):
                 lo, hi = offsets[base + t], offsets[base + t + 1]
+                c = (at + t) % span + 1 if deferred else 0  # the step's clock in its span
+                if c > 1:  # (nothing is owed as a span opens)
+                    _owed_rows(block, active[lo:hi], owed_before[lo:hi], owed, w_min, w_max, hardbound)
                 current[:] = zero
                 for k in range(lo, hi):  # the active inputs' synapses, in ascending order
                     synapses, x = block[active[k] * _LANES:(active[k] + 1) * _LANES], values[k]
@@ -267,12 +371,29 @@ if numba is not None:
                     out[lane] = s_b[lane]
                 if not plastic:
                     continue
+                P_t, x_t = P[base + t], xs[first + t]
+                if deferred:
+                    for lane in range(_LANES):
+                        owed[lane] += lr * ltp_amp[lane] * powers[0, c]
+                    if whole:
+                        _update_synapses(block, every, x_t, P_t, ltp_amp, ltd_amp, dependence, lr, w_min, w_max, mu,
+                                         hardbound)
+                        _owing_all(block, active[lo:hi], owed_after[lo:hi], opening, owed)
+                        whole = False
+                    else:
+                        _update_synapses(block, active[lo:hi], values[lo:hi], P_t, ltp_amp, ltd_amp, dependence, lr,
+                                         w_min, w_max, mu, hardbound)
+                        _owing(block, active[lo:hi], owed_after[lo:hi], owed)
+                    if c == span or closes and first + t == n - 1:  # every row settled
+                        _owed_rows(block, every, owed_end[(at + t) // span - terms_at // span], owed, w_min, w_max,
+                                   hardbound)
+                        owed[:] = zero
+                    continue
                 n_fired = 0
                 for lane in range(_LANES):
                     if s_b[lane] != 0:
                         fired[n_fired] = lane
                         n_fired += 1
-                P_t, x_t = P[base + t], xs[first + t]
                 if whole or n_fired > _FEW_FIRED:  # every synapse of the block, lanes in vectors
                     _update_synapses(block, every, x_t, P_t, ltp_amp, ltd_amp, dependence, lr, w_min, w_max, mu,
                                      hardbound)
@@ -287,13 +408,21 @@ if numba is not None:
 
     @numba.njit(inline="always")
     def _layer_chunk(flags, coef, lif, xs, posts, W_in, v_in, s_in, post_in, W_out, v, s, trace_pre, trace_post,
-                     spikes, P, offsets, active, values):
-        """A layer's chunk: loaded into the kernel's layout, run a stretch of steps at a time,
-        stored back. Its pre terms are its own (``offsets`` empty: ``trace_pre``, holding
-        the trace before the chunk, is advanced here, a stretch at a time) or given for
-        the whole chunk (an ensemble's members that share them)."""
-        n, nearest, pairing = flags[0], flags[2], flags[4]
-        n_in = W_out.shape[1]
+                     spikes, terms, ledger):
+        """A layer's chunk: loaded into the kernel's layout, run a stretch of steps at a time
+        (stretches end on the chunk's multiples of 64 steps), stored back. Its pre
+        ``terms`` (:func:`_pre_arrays`) are its own (``offsets`` empty: ``trace_pre``,
+        holding the trace before the chunk, is advanced here, a stretch at a time) or given
+        for the whole chunk (an ensemble's members that share them).
+
+        With deferred LTP, ``ledger = (owed_in, rates_in, owed_out, rates_out)``: a span
+        the previous call left open (``flags[10]``; ``W_in`` then holds ``U``) goes on from
+        its per-neuron ``owed`` and per-input ``rates``; a span this call leaves open
+        (it ends inside one and does not close its chunk) is handed on the same way."""
+        n, nearest, pairing, phase, resumed = flags[0], flags[2], flags[4], flags[8], flags[10]
+        span = flags[7] if flags[1] else 0
+        owed_in, rates_in, owed_out, rates_out = ledger
+        n_out, n_in = W_out.shape
         n_blocks = lif.shape[1]
         W = np.zeros((n_blocks, n_in, _LANES), np.float32)  # the kernel's layout (padding lanes: zero weights)
         scratch = np.zeros((n_blocks, _ROWS * _LANES), np.float32)
@@ -302,28 +431,41 @@ if numba is not None:
         fired = np.empty(_LANES, np.int64)
         no_posts = np.zeros(_LANES, np.float32)
         spikes[n:] = 0.0
-        shared = offsets.shape[0] > 0
+        shared = terms[0].shape[0] > 0
         if not shared:
-            P = np.empty((_STRETCH, n_in), np.float32)
-            offsets = np.empty(_STRETCH + 1, np.int64)
-            active = np.empty(_STRETCH * n_in, np.int32)
-            values = np.empty(_STRETCH * n_in, np.float32)
-        for first in range(0, n, _STRETCH):
-            stop = min(n, first + _STRETCH)
+            terms = _pre_arrays(_STRETCH, n_in, span, coef[0])
+        powers, rates = terms[4][0], terms[4][5]
+        inside = span > 0 and phase % span != 0  # the call starts inside a span
+        if inside and resumed:  # the ledger the previous call left open
+            rates[:] = rates_in
+            for b in range(n_blocks):
+                width = min(_LANES, n_out - b * _LANES)
+                _row(scratch[b], _OWED)[:width] = owed_in[b * _LANES:b * _LANES + width]
+        elif inside:  # a ledger opened here: nothing owed yet, the rates of the trace as it is
+            for j in range(n_in):
+                rates[j] = trace_pre[j] * powers[1, phase % span]
+        first = 0
+        while first < n:
+            at = phase + first
+            stop = min(n, first + _STRETCH - at % _STRETCH)
             if not shared:
-                _pre_terms(first, stop, nearest, pairing == 2, coef[0], coef[1], xs, trace_pre, P, offsets, active,
-                           values)
-            _run_stretch(flags, coef, first, stop, xs, posts, W, scratch, P, offsets, active, values,
-                         first if shared else 0, every, fired, no_posts, spikes)
+                _pre_terms(first, stop, at, nearest, pairing == 2, coef[0], coef[1], xs, trace_pre, terms, span)
+            _run_stretch(flags, coef, first, stop, at, terms, first if shared else 0, phase if shared else at, xs,
+                         posts, W, scratch, every, fired, no_posts, spikes, first == 0 and not (inside and resumed))
+            first = stop
         _store(W, scratch, W_out, v, s, trace_post)
+        if span > 0:
+            rates_out[:] = rates
+            for b in range(n_blocks):
+                width = min(_LANES, n_out - b * _LANES)
+                owed_out[b * _LANES:b * _LANES + width] = _row(scratch[b], _OWED)[:width]
 
     @numba.njit(cache=True, nogil=True)
-    def _chunk(flags, coef, lif, xs, posts, W_in, v_in, s_in, pre_in, post_in,
-               W_out, v, s, trace_pre, trace_post, spikes):
+    def _chunk(flags, coef, lif, xs, posts, W_in, v_in, s_in, pre_in, post_in, owed_in, rates_in,
+               W_out, v, s, trace_pre, trace_post, owed_out, rates_out, spikes):
         trace_pre[:] = pre_in
         _layer_chunk(flags, coef, lif, xs, posts, W_in, v_in, s_in, post_in, W_out, v, s, trace_pre, trace_post,
-                     spikes, np.empty((0, 0), np.float32), np.empty(0, np.int64), np.empty(0, np.int32),
-                     np.empty(0, np.float32))
+                     spikes, _pre_arrays(0, 0, 0, coef[0]), (owed_in, rates_in, owed_out, rates_out))
 
     def registered(name: str, kernel, aliases: dict):
         """A native chunk ``kernel`` as a JAX operation (brainevent's :class:`XLACustomKernel`,
@@ -346,8 +488,30 @@ def _blocked(a, n_blocks: int, fill=0.0):
     return a.reshape(a.shape[:-1] + (n_blocks, _LANES))
 
 
+class OpenLedger(NamedTuple):
+    """A layer state inside a span of the native kernel's deferred LTP: ``layer.W`` holds
+    ``U = W - owed[:, None] * rates[None, :]`` (:func:`settled` gives ``W``)."""
+
+    layer: Any
+    owed: Any   # (n_out,) each neuron's sum of lr A+ s d^c over the span so far
+    rates: Any  # (n_in,) each input's tr d^-c as of its last active step in the span
+
+
+def settled(params, hardbound: bool, state):
+    """The layer state of ``state`` (an :class:`OpenLedger` or already settled) with every
+    synapse's owed LTP applied, as the kernel settles a span: ``clip(U + rate * owed)``."""
+    if not isinstance(state, OpenLedger):
+        return state
+    U, owed, rates = (np.asarray(a, np.float32) for a in (state.layer.W, state.owed, state.rates))
+    W = U + rates[None, :] * owed[:, None]
+    if hardbound:
+        bounds = params.stdp.bounds
+        W = np.minimum(np.maximum(W, np.float32(bounds.w_min)), np.float32(bounds.w_max))
+    return state.layer._replace(W=jnp.asarray(W))
+
+
 @partial(jax.jit, static_argnames=("config", "plastic"))
-def _native_chunk(config, plastic, params, state, xs, posts, n_steps):
+def _native_chunk(config, plastic, params, state, owed, rates, xs, posts, n_steps, clocks):
     n_out, n_in = state.W.shape
     n_blocks = -(-n_out // _LANES)
     f32 = jnp.float32
@@ -361,25 +525,45 @@ def _native_chunk(config, plastic, params, state, xs, posts, n_steps):
     static = [int(plastic), int(config.trace_add is TRACE_MODES["nearest"]),
               _DEPENDENCE_CODES[config.dependence], _PAIRINGS.index(config.pairing),
               int(config.hardbound), int(posts is not None)]
-    flags = jnp.concatenate([jnp.reshape(n_steps, (1,)).astype(jnp.int32), jnp.asarray(static, jnp.int32)])
+    flags = jnp.concatenate([jnp.reshape(n_steps, (1,)).astype(jnp.int32), jnp.asarray(static, jnp.int32),
+                             clocks.astype(jnp.int32)])
     posts = jnp.zeros((1, 1, 1), f32) if posts is None else _blocked(posts.astype(f32), n_blocks)
     # W as it is: the kernel copies it into its layout (blocks of _LANES neurons, each
     # block's weights (n_in, _LANES)) and back, in place of XLA's transpositions
-    vec = jax.ShapeDtypeStruct((n_out,), f32)
-    outs = [jax.ShapeDtypeStruct((n_out, n_in), f32), vec, vec, jax.ShapeDtypeStruct((n_in,), f32), vec,
+    vec, row = jax.ShapeDtypeStruct((n_out,), f32), jax.ShapeDtypeStruct((n_in,), f32)
+    outs = [jax.ShapeDtypeStruct((n_out, n_in), f32), vec, vec, row, vec, vec, row,
             jax.ShapeDtypeStruct((xs.shape[0], n_out), f32)]
-    W, v, spike, trace_pre, trace_post, spikes = _pair_chunk(
+    W, v, spike, trace_pre, trace_post, owed, rates, spikes = _pair_chunk(
         flags, coef, lif_rows, xs.astype(f32), posts, state.W.astype(f32), state.v.astype(f32),
-        state.spike.astype(f32), state.trace_pre, state.trace_post.astype(f32), outs=outs)
-    return state._replace(W=W, v=v, spike=spike, trace_pre=trace_pre, trace_post=trace_post), spikes
+        state.spike.astype(f32), state.trace_pre, state.trace_post.astype(f32), owed, rates, outs=outs)
+    return state._replace(W=W, v=v, spike=spike, trace_pre=trace_pre, trace_post=trace_post), owed, rates, spikes
 
 
-def native_chunk(config, params, state, chunk, n_steps, plastic: bool = True):
+def native_chunk(config, params, state, chunk, n_steps, plastic: bool = True, span: int = 0, phase: int = 0,
+                 closes: bool = True):
     """The first ``n_steps`` steps of ``chunk = (xs, posts)`` (``(T, n_in)``, ``(T, n_out)``
     or ``None``) through the native kernel: ``(state, spikes)``, ``spikes`` of shape
     ``(T, n_out)`` with zero rows past ``n_steps``. ``params`` is a
     :class:`~canns_stdp.functional.layer_step.LayerParams`, ``config`` a
     :class:`~canns_stdp.functional.layer_step.LayerConfig` (dense, unbatched);
-    ``plastic=False`` runs the neurons and traces only."""
+    ``plastic=False`` runs the neurons and traces only.
+
+    ``span`` > 0 (16, 32 or 64, from :func:`~canns_stdp.functional.event.deferred_span`):
+    LTP of the additive rule deferred over spans of that many steps of the chunk (the
+    first step being step ``phase`` of its chunk), a ledger per block of neurons settled
+    as each span ends, so that a step costs what its active inputs cost, however many
+    neurons fire. A call that ends inside a span without closing its chunk (``closes``)
+    returns an :class:`OpenLedger`, which the next call of the chunk takes as ``state``."""
     xs, posts = chunk
-    return _native_chunk(config, plastic, params, state, xs, posts, np.int32(n_steps))
+    span = span if plastic else 0
+    ledger = state if isinstance(state, OpenLedger) else None
+    layer = state.layer if ledger else state
+    n_out, n_in = layer.W.shape
+    owed = ledger.owed if ledger else np.zeros(n_out, np.float32)
+    rates = ledger.rates if ledger else np.zeros(n_in, np.float32)
+    clocks = np.array([span, phase, closes, ledger is not None], np.int32)
+    layer, owed, rates, spikes = _native_chunk(config, plastic, params, layer, owed, rates, xs, posts,
+                                               np.int32(n_steps), clocks)
+    if span and not closes and (phase + n_steps) % span:
+        return OpenLedger(layer, owed, rates), spikes
+    return layer, spikes

@@ -40,7 +40,7 @@ from ..loops import Frame, blocked_chunks, compiled_chunks, convert, default_chu
 from ..rules.pair import Pair
 from ..step import StepState
 from .base import Execution, OpenChunk
-from .native_pair import native_available, native_chunk, native_compatible
+from .native_pair import NATIVE_STRETCH, OpenLedger, native_available, native_chunk, native_compatible, settled
 from .policy import (COLUMN_MAX_FIRED, EVENT_MAX_ACTIVITY, EVENT_MIN_SYNAPSES, NATIVE_MAX_FIRED, NATIVE_MAX_FIRING,
                      NATIVE_MIN_SYNAPSES, event_max_firing)
 
@@ -128,7 +128,8 @@ def plan(trainer, plastic: bool, config, params, state, seq):
                 config, layer_params, state, tuple(padded(a, chunk) for a in inputs), n)
         if config.native:
             return lambda state, inputs, n, record, offset: native_chunk(
-                config, layer_params, state, tuple(padded(a, chunk) for a in inputs), n, plastic)
+                config, layer_params, state, tuple(padded(a, chunk) for a in inputs), n, plastic, chooser.native_span,
+                offset, offset + n == chunk)
         frame = chooser.frame if config.deferred_ltp else None
         if not trainer.compiled:
             return python_steps(step, config, layer_params, frame)
@@ -222,7 +223,7 @@ def _neuron_blocks(params, seq, state):
     return blocks
 
 
-def _deferred_span(step, config, params, seq, state, chunk: int) -> int:
+def deferral_span(step, config, params, seq, state, chunk: int) -> int:
     """Steps per span of deferred LTP for this run (:func:`~canns_stdp.functional.event.deferred_span`,
     at most ``chunk``), or 0 where LTP cannot be deferred."""
     if step is not train_step or not deferred_compatible(config.dependence):
@@ -255,9 +256,11 @@ class _KernelChooser:
     neurons fire per step, and the fired-column kernel then; the ledger is settled and
     opened again every ``frame.every`` steps of the global count. It only switches to an
     event kernel when the weights are within their bounds (they leave untouched synapses
-    unclipped). With ``native``, a chunk whose inputs and neurons are quiet enough
-    (``EVENT_MAX_ACTIVITY``, ``NATIVE_MAX_FIRING``, ``NATIVE_MAX_FIRED``) runs in the native CPU kernel, which
-    keeps ``W``. Once chosen, a chunk's kernel runs all of it, however many calls it takes.
+    unclipped). With ``native``, a chunk whose inputs are quiet enough
+    (``EVENT_MAX_ACTIVITY``) runs in the native CPU kernel, which keeps ``W``: with its
+    own deferred LTP where LTP can be deferred over its spans (``native_span``), else
+    where few neurons fire (``NATIVE_MAX_FIRING``, ``NATIVE_MAX_FIRED``). Once chosen, a
+    chunk's kernel runs all of it, however many calls it takes.
     """
 
     def __init__(self, event_driven, step, dense_config, params, seq, layer, chunk: int, blocked=False,
@@ -266,9 +269,10 @@ class _KernelChooser:
         self.params, self.chunk, self.blocked = params, chunk, blocked
         self.dense = dense_config
         self.native = _variant(dense_config, native=True) if native else None
+        self.native_span = deferral_span(step, dense_config, params, seq, layer, NATIVE_STRETCH) if native else 0
         usable = event_driven is not False and event_compatible(dense_config.dependence)
         self.column = _variant(dense_config, event_driven=True) if usable else None
-        span = _deferred_span(step, dense_config, params, seq, layer, chunk) if usable else 0
+        span = deferral_span(step, dense_config, params, seq, layer, chunk) if usable else 0
         self.deferred = _variant(self.column, deferred_ltp=True) if span else None
         self.frame = Frame(renew_span, span) if span else None
         self.current = dense_config  # the kernel whose layout the state is in
@@ -276,11 +280,13 @@ class _KernelChooser:
 
     # -- layouts ------------------------------------------------------------------------
     def _layer(self, state):
-        return state.layer if isinstance(state, DeferredState) else state
+        return state.layer if isinstance(state, (DeferredState, OpenLedger)) else state
 
     def _convert(self, state, wanted, inputs):
         """``state`` from the layout of ``self.current`` to that of ``wanted``."""
         current = self.current
+        if isinstance(state, OpenLedger) and not wanted.native:
+            state = settled(self.params, current.hardbound, state)
         if current.deferred_ltp and not wanted.deferred_ltp:
             state = convert(end_span, current, self.params, state)
         if current.event_driven != wanted.event_driven:
@@ -297,6 +303,8 @@ class _KernelChooser:
 
     def canonical(self, state):
         """The settled layer state with ``W`` (not ``W.T``)."""
+        if isinstance(state, OpenLedger):
+            return settled(self.params, self.current.hardbound, state)
         if isinstance(state, DeferredState):
             state = convert(end_span, self.deferred, self.params, state)
         if self.current.event_driven:
@@ -308,8 +316,8 @@ class _KernelChooser:
         if self.native is not None:
             layer = self._layer(state)
             firing = _firing_estimate(layer, self.params)
-            if (_input_activity(layer, self.params, x0) <= EVENT_MAX_ACTIVITY and firing <= NATIVE_MAX_FIRING
-                    and firing * layer.v.shape[-1] <= NATIVE_MAX_FIRED):
+            few_fire = firing <= NATIVE_MAX_FIRING and firing * layer.v.shape[-1] <= NATIVE_MAX_FIRED
+            if _input_activity(layer, self.params, x0) <= EVENT_MAX_ACTIVITY and (self.native_span or few_fire):
                 return self.native
         if self.column is None:
             return self.dense
@@ -353,10 +361,14 @@ class _KernelChooser:
         current = self.current
         kernel = ("deferred" if current.deferred_ltp else "column" if current.event_driven
                   else "native" if current.native else "dense")
-        arrays = {}
+        arrays, span = {}, self.frame.every if self.frame else 0
         if isinstance(state, DeferredState) and float(state.ledger.clock) > 0:
             arrays = {"U": state.layer.W, **state.ledger._asdict()}  # a fresh ledger is rebuilt, not stored
-        return OpenChunk(self.chunk, kernel, self.frame.every if self.frame else 0, arrays)
+        if current.native:
+            span = self.native_span
+            if isinstance(state, OpenLedger):
+                arrays = {"U": state.layer.W, "owed": state.owed, "rates": state.rates}
+        return OpenChunk(self.chunk, kernel, span, arrays)
 
     def resume(self, layer, open_chunk):
         """The layer state in the layout of the kernel ``open_chunk`` ran (the settled,
@@ -370,6 +382,11 @@ class _KernelChooser:
         self.decided = True
         if not wanted.event_driven:
             self.current = wanted
+            if wanted.native and open_chunk.arrays:  # a span of deferred LTP left open
+                arrays = {k: jnp.asarray(a) for k, a in open_chunk.arrays.items()}
+                ledger = OpenLedger(layer._replace(W=arrays.pop("U")), **arrays)
+                return ledger if open_chunk.span == self.native_span else settled(self.params, wanted.hardbound,
+                                                                                    ledger)
             return layer
         layer = layer._replace(W=_transposed(layer.W))
         self.current = self.column

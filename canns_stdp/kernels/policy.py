@@ -19,11 +19,14 @@ EVENT_MAX_ACTIVITY = 1 / 10
 COLUMN_MAX_FIRED = 4
 
 
-# Up to this fraction of neurons firing per step (and EVENT_MAX_ACTIVITY of the inputs
-# active) the native CPU kernel runs a chunk, above it the XLA kernels: each fired neuron
-# costs the native kernel a pass over its synapses, where deferred LTP owes them one
-# number (784x400, p = 0.05: 25k against 15k steps/s at 1.3% firing, 9.7k against 22k
-# at 22%; p = 0.01: 9.8k against 29k at 12%).
+# Where the native kernel cannot defer LTP (a rule whose LTP depends on W, or numbers
+# for which no span of 16 steps rounds within the dense step's error), it runs chunks with
+# up to this fraction of neurons firing per step (and EVENT_MAX_ACTIVITY of the inputs
+# active), the XLA kernels above it: each fired neuron then costs the native kernel a pass
+# over its synapses, where the XLA kernels' deferred LTP owes them one number (784x400,
+# p = 0.05: 25k against 15k steps/s at 1.3% firing, 9.7k against 22k at 22%; p = 0.01:
+# 9.8k against 29k at 12%). Where it defers LTP, firing costs it nothing (784x400, p =
+# 0.05: 73k steps/s at 22% firing, 81k at 1.3%; the XLA kernels 49k and 38k).
 NATIVE_MAX_FIRING = 1 / 20
 # ... and up to this many neurons per step: a fired neuron's LTP at the silent inputs is
 # written synapse by synapse (4096x4096, p = 0.01, 3% firing, 123 neurons per step: 345

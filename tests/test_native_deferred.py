@@ -1,0 +1,111 @@
+"""The native CPU kernel with deferred LTP (a ledger per block of neurons, settled at the
+end of each span) computes the step of docs/step.md: against the NumPy reference, for the
+additive rule with every pairing and trace mode, saturating and signed LTP, imposed
+spikes, real-valued signed input, weights outside their bounds, layers wider than a block,
+chunks that end inside a span; through the trainer, however many neurons fire."""
+
+import numpy as np
+import pytest
+
+import reference
+from canns_stdp import SpikingLayer, STDPTrainer
+from canns_stdp.functional.dependence import DEPENDENCES, WeightBounds
+from canns_stdp.functional.event import deferred_span
+from canns_stdp.functional.layer_step import LayerConfig, LayerParams, LayerState
+from canns_stdp.functional.neurons import LIFParams
+from canns_stdp.functional.stdp import STDPParams, TraceParams
+from canns_stdp.functional.traces import TRACE_MODES
+from canns_stdp.kernels import native_pair, pair_layer
+
+pytestmark = pytest.mark.skipif(not native_pair.native_available(warn=False), reason="numba is not installed")
+
+N_IN, N_OUT = 60, 40
+BASE = dict(threshold=2.0, lr=0.2, A_plus=0.05, A_minus=0.06, w_max=1.0, pairing="symmetric",
+            trace_mode="cumulative", hardbound=True)
+CASES = [
+    dict(),
+    dict(pairing="causal", trace_mode="nearest"),
+    dict(pairing="strict", hardbound=False),
+    dict(w_max=0.22, A_plus=0.08),      # LTP saturates at w_max: the owed sums are clipped
+    dict(A_plus=-0.03, A_minus=-0.02),  # signed amplitudes: owed LTP is negative
+]
+
+
+def run_native(W0, xs, posts=None, span=32, n_steps=None, **kw):
+    p = {**BASE, **kw}
+    config = LayerConfig(trace_add=TRACE_MODES[p["trace_mode"]], dependence=DEPENDENCES["additive"],
+                         pairing=p["pairing"], hardbound=p["hardbound"])
+    params = LayerParams(LIFParams(0.9, p["threshold"], 0.0), TraceParams(0.95, 0.95, 1.0, 1.0),
+                         STDPParams(p["lr"], p["A_plus"], p["A_minus"], WeightBounds(0.0, p["w_max"], 1.0)))
+    state = LayerState.zeros(W0.shape[1], W0.shape[0], W=W0)
+    n = len(xs) if n_steps is None else n_steps
+    state, spikes = native_pair.native_chunk(config, params, state, (xs, posts), n, True, span)
+    return state, np.asarray(spikes)
+
+
+def check(state, spikes, ref, atol=2e-5):
+    W_ref, v_ref, pre_ref, post_ref, s_ref = ref
+    np.testing.assert_array_equal(spikes[:len(s_ref)], s_ref)
+    np.testing.assert_allclose(state.W, W_ref, atol=atol)
+    np.testing.assert_allclose(state.v, v_ref, atol=2e-5)
+    np.testing.assert_allclose(state.trace_pre, pre_ref, atol=1e-5)
+    np.testing.assert_allclose(state.trace_post, post_ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("imposed", [False, True])
+def test_deferred_native_kernel_matches_reference(rng, case, imposed):
+    T = 150  # two stretches of 64 steps and part of a third: spans end inside a call
+    xs = (rng.random((T, N_IN)) < 0.1).astype(np.float32)
+    W0 = rng.uniform(0.0, 0.2, (N_OUT, N_IN)).astype(np.float32)
+    posts = (rng.random((T, N_OUT)) < 0.3).astype(np.float32) if imposed else None
+    ref = reference.run(W0, xs, posts, **{**BASE, **case})
+    assert 0.02 < ref[-1].mean() < 0.8 and np.abs(ref[0] - W0).max() > 0.02
+    if "w_max" in case:
+        assert (ref[0] == np.float32(case["w_max"])).mean() > 0.05  # clipping happened
+    for span in (16, 32, 64):
+        check(*run_native(W0, xs, posts, span, **case), ref)
+
+
+def test_real_valued_signed_input_and_weights_outside_their_bounds(rng):
+    T = 120
+    xs = ((rng.random((T, N_IN)) < 0.1) * rng.uniform(-1.0, 1.5, (T, N_IN))).astype(np.float32)
+    W0 = rng.uniform(0.0, 0.3, (N_OUT, N_IN)).astype(np.float32)
+    W0[3, :7], W0[5, 10:20] = 1.7, -0.4  # clipped at the first step, as the plain step clips every synapse
+    ref = reference.run(W0, xs, **BASE)
+    assert 0.02 < ref[-1].mean() < 0.8 and (xs < 0).any()
+    check(*run_native(W0, xs, span=16), ref)
+
+
+def test_layers_wider_than_a_block_and_a_chunk_that_ends_early(rng):
+    n_out, T = native_pair._LANES + 7, 100
+    xs = (rng.random((T, N_IN)) < 0.1).astype(np.float32)
+    W0 = rng.uniform(0.0, 0.2, (n_out, N_IN)).astype(np.float32)
+    ref = reference.run(W0, xs[:77], **BASE)
+    state, spikes = run_native(W0, xs, span=32, n_steps=77)
+    check(state, spikes, ref)
+    assert not spikes[77:].any()
+
+
+def test_the_trainer_defers_ltp_in_the_native_kernel_however_many_neurons_fire(monkeypatch, rng):
+    spans = []
+    original = native_pair.native_chunk
+
+    def spy(*args):
+        spans.append(args[6])  # (config, params, state, chunk, n_steps, plastic, span, ...)
+        return original(*args)
+
+    monkeypatch.setattr(pair_layer, "native_chunk", spy)
+    monkeypatch.setattr(pair_layer, "NATIVE_MIN_SYNAPSES", 0)  # small as this layer is
+    xs = (rng.random((300, 200)) < 0.05).astype(np.float32)
+    W0 = rng.uniform(0.0, 0.3, (70, 200)).astype(np.float32)
+    numbers = dict(threshold=1.5, lr=0.02, A_plus=0.01, A_minus=0.0105)
+    layer = SpikingLayer(200, 70, W_init=W0, threshold=numbers["threshold"])
+    trainer = STDPTrainer(layer, learning_rate=0.02, A_plus=0.01, A_minus=0.0105, chunk_size=64)
+    spikes = np.concatenate([trainer.train(xs[:100], return_spikes=True), trainer.train(xs[100:], return_spikes=True)])
+    W_ref, v_ref, *_, s_ref = reference.run(W0, xs, **numbers)
+    expected = deferred_span(0.02 * 0.01, 0.95, 1.0 / 0.05, 1.0, native_pair.NATIVE_STRETCH)
+    assert s_ref.mean() > 0.2 and expected == 64 and set(spans[1:]) == {expected}  # busy: still native
+    np.testing.assert_array_equal(spikes, s_ref)
+    np.testing.assert_allclose(layer.W.value, W_ref, atol=2e-5)
+    np.testing.assert_allclose(layer.v.value, v_ref, atol=2e-5)
