@@ -147,16 +147,13 @@ def test_quiet_layers_run_the_native_kernel_and_busy_or_small_ones_the_xla_kerne
         STDPTrainer(layer, chunk_size=64, weight_dependence="soft").train(xs)
         assert kernels[0] != "native"  # a fresh layer's activity is unknown
         assert (set(kernels[1:]) == {"native"}) if quiet else ("native" not in kernels)
-    # additive LTP, deferred by the native kernel: however many neurons fire, while inputs are quiet
-    for threshold in (50.0, 0.5):
+    # additive LTP, deferred by the native kernel: however many neurons fire or inputs are active
+    busy = (rng.random((256, 400)) < 0.3).astype(np.float32)
+    for inputs, threshold in ((xs, 50.0), (xs, 0.5), (busy, 50.0)):
         kernels.clear()
         layer = SpikingLayer(400, 50, W_init=np.full((50, 400), 0.1, np.float32), threshold=threshold)
-        STDPTrainer(layer, chunk_size=64).train(xs)
+        STDPTrainer(layer, chunk_size=64).train(inputs)
         assert set(kernels) == {"native"}
-    kernels.clear()
-    busy = (rng.random((256, 400)) < 0.3).astype(np.float32)
-    STDPTrainer(SpikingLayer(400, 50, W_init=np.full((50, 400), 0.1, np.float32)), chunk_size=64).train(busy)
-    assert "native" not in kernels
 
 
 def test_layers_wider_than_a_block_of_neurons(rng):

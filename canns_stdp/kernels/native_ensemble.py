@@ -185,14 +185,13 @@ def members_plan(trainers, plastic: bool, plans, batch_shape: tuple) -> Optional
 def deferral_span(members: Members, plastic: bool, seq, layer) -> int:
     """Steps per span over which the kernel defers the members' LTP in a call of inputs
     ``seq`` from the stacked state ``layer``: the shortest any member may take
-    (:func:`~canns_stdp.kernels.pair_layer.deferral_span`), 0 where one cannot defer."""
+    (:func:`~canns_stdp.kernels.pair_layer.native_deferral_span`), 0 where one cannot defer."""
     from ..functional.layer_step import train_step
-    from .pair_layer import deferral_span as member_span
-    from .native_pair import NATIVE_STRETCH
+    from .pair_layer import native_deferral_span
 
     if not plastic:
         return 0
-    return min(member_span(train_step, members.config, p, seq, layer, NATIVE_STRETCH) for p in members.numbers)
+    return min(native_deferral_span(train_step, members.config, p, seq, layer) for p in members.numbers)
 
 
 def chunks(members: Members, plastic: bool, input_axes: tuple, chunk_size: int, span: int = 0):

@@ -56,6 +56,7 @@ from ..functional.traces import TRACE_MODES
 try:  # numba, and brainevent's mechanism to call it from a compiled function
     import numba
     from brainevent import XLACustomKernel, numba_kernel
+    from numba.cpython.unsafe.numbers import trailing_zeros  # (LLVM's cttz)
 except ImportError:  # the XLA kernels run instead
     numba = None
 
@@ -98,6 +99,53 @@ def native_compatible(config, params, dtype) -> bool:
 if numba is not None:
     _STRETCH = NATIVE_STRETCH
 
+    _MAGNITUDE = np.int32(0x7FFFFFFF)  # all bits of a float32 but its sign
+
+    @numba.njit(inline="always")
+    def _advance_trace(x, trace, P, d_pre, a_pre, nearest, strict):
+        """One step of the pre trace (``trace`` in place) and its pairing term ``P``: each
+        choice a loop of its own, which the compiler vectorises."""
+        if nearest and strict:
+            for j in range(x.shape[0]):
+                decayed = d_pre * trace[j]
+                P[j] = decayed
+                trace[j] = a_pre if x[j] > 0 else decayed
+        elif nearest:
+            for j in range(x.shape[0]):
+                new = a_pre if x[j] > 0 else d_pre * trace[j]
+                P[j] = new
+                trace[j] = new
+        elif strict:
+            for j in range(x.shape[0]):
+                decayed = d_pre * trace[j]
+                P[j] = decayed
+                trace[j] = decayed + a_pre * x[j]
+        else:
+            for j in range(x.shape[0]):
+                new = d_pre * trace[j] + a_pre * x[j]
+                P[j] = new
+                trace[j] = new
+
+    @numba.njit(inline="always")
+    def _list_active(x, active, values, count):
+        """The nonzero entries of ``x``, ascending, appended to ``active`` (their values to
+        ``values``) from ``count``; the new count. 64 entries at a time: a mask of those
+        that are nonzero (sign bits aside: -0.0 is not), built without branches, then one
+        pass per set bit."""
+        bits = x.view(np.int32)
+        for start in range(0, x.shape[0], 64):
+            block = bits[start:start + 64]
+            mask = np.uint64(0)
+            for j in range(block.shape[0]):
+                mask |= np.uint64((block[j] & _MAGNITUDE) != 0) << np.uint64(j)
+            while mask:
+                j = start + trailing_zeros(mask)
+                active[count] = j
+                values[count] = x[j]
+                count += 1
+                mask &= mask - np.uint64(1)
+        return count
+
     @numba.njit(cache=True, nogil=True)
     def _pre_terms(first, stop, at, nearest, strict, d_pre, a_pre, xs, trace, terms, span):
         """The pre trace over steps ``first..stop-1`` (``trace`` in place) and ``terms`` (see
@@ -113,7 +161,6 @@ if numba is not None:
         and, at a call's first step, the rates it opens with (``opening``)."""
         P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates) = terms
         count = 0
-        n_in = xs.shape[1]
         for t in range(stop - first):
             offsets[t] = count
             g = at + t
@@ -122,25 +169,17 @@ if numba is not None:
                 rates[:] = trace
             if first + t == 0 and span > 0:
                 opening[:] = rates
-            for j in range(n_in):
-                x = xs[first + t, j]
-                decayed = d_pre * trace[j]
-                if nearest:
-                    new = a_pre if x > 0 else decayed
-                else:
-                    new = decayed + a_pre * x
-                P[t, j] = decayed if strict else new
-                if x != 0:
-                    active[count] = j
-                    values[count] = x
-                    if span > 0:
-                        owed_before[count] = rates[j]
-                        rates[j] = new * powers[1, c]
-                        owed_after[count] = rates[j]
-                    count += 1
-                trace[j] = new
-            if span > 0 and (c == span or t == stop - first - 1):
-                owed_end[g // span - at // span, :] = rates
+            x = xs[first + t]
+            _advance_trace(x, trace, P[t], d_pre, a_pre, nearest, strict)
+            count = _list_active(x, active, values, offsets[t])
+            if span > 0:
+                for k in range(offsets[t], count):  # the active inputs' rates restart from their new trace
+                    j = active[k]
+                    owed_before[k] = rates[j]
+                    rates[j] = trace[j] * powers[1, c]
+                    owed_after[k] = rates[j]
+                if c == span or t == stop - first - 1:
+                    owed_end[g // span - at // span, :] = rates
         offsets[stop - first] = count
 
     @numba.njit(inline="always")
@@ -259,14 +298,40 @@ if numba is not None:
                 lanes[lane] = w
 
     @numba.njit(inline="always")
-    def _owing(block, inputs, rates, owed):
-        """Rows ``inputs`` of a block, just updated, as ``W - rate * owed``: the LTP of the
-        steps to come is the ledger's."""
+    def _owed_current(block, inputs, values, rates, owed, current, w_min, w_max, hardbound, owing):
+        """The current of the active ``inputs`` (ascending, with their ``values``), their
+        rows of a block first brought up to date where anything is ``owing`` (as
+        :func:`_owed_rows`): one pass over each row."""
         for k in range(inputs.shape[0]):
             j = inputs[k]
-            lanes, rate = block[j * _LANES:(j + 1) * _LANES], rates[k]
+            lanes, x = block[j * _LANES:(j + 1) * _LANES], values[k]
+            if owing:
+                rate = rates[k]
+                for lane in range(_LANES):
+                    w = lanes[lane] + rate * owed[lane]
+                    if hardbound:
+                        w = w if w > w_min else w_min
+                        w = w if w < w_max else w_max
+                    lanes[lane] = w
+                    current[lane] += w * x
+            else:
+                for lane in range(_LANES):
+                    current[lane] += lanes[lane] * x
+
+    @numba.njit(inline="always")
+    def _updated_owing(block, inputs, values, P, ltp_amp, ltd_amp, rates, owed, lr, w_min, w_max, hardbound):
+        """The additive rule's update of rows ``inputs`` of a block (as
+        :func:`_update_synapses`), each stored as ``W - rate * owed``:
+        one pass over each row."""
+        for k in range(inputs.shape[0]):
+            j = inputs[k]
+            lanes, p, x, rate = block[j * _LANES:(j + 1) * _LANES], P[j], values[k], rates[k]
             for lane in range(_LANES):
-                lanes[lane] = lanes[lane] - rate * owed[lane]
+                w = lanes[lane] + lr * (ltp_amp[lane] * p - ltd_amp[lane] * x)
+                if hardbound:
+                    w = w if w > w_min else w_min
+                    w = w if w < w_max else w_max
+                lanes[lane] = w - rate * owed[lane]
 
     @numba.njit(inline="always")
     def _owing_all(block, active, rates, opening, owed):
@@ -357,13 +422,10 @@ if numba is not None:
             for t in range(stop - first):
                 lo, hi = offsets[base + t], offsets[base + t + 1]
                 c = (at + t) % span + 1 if deferred else 0  # the step's clock in its span
-                if c > 1:  # (nothing is owed as a span opens)
-                    _owed_rows(block, active[lo:hi], owed_before[lo:hi], owed, w_min, w_max, hardbound)
                 current[:] = zero
-                for k in range(lo, hi):  # the active inputs' synapses, in ascending order
-                    synapses, x = block[active[k] * _LANES:(active[k] + 1) * _LANES], values[k]
-                    for lane in range(_LANES):
-                        current[lane] += synapses[lane] * x
+                # the active inputs' synapses, in ascending order (up to date: nothing is owed as a span opens)
+                _owed_current(block, active[lo:hi], values[lo:hi], owed_before[lo:hi], owed, current, w_min, w_max,
+                              hardbound, c > 1)
                 _advance_lanes(lanes, posts[first + t, b] if imposed else no_posts, imposed, nearest, pairing,
                                d_post, a_post, A_plus, A_minus)
                 out = spikes[first + t, b * _LANES:(b + 1) * _LANES]
@@ -381,9 +443,8 @@ if numba is not None:
                         _owing_all(block, active[lo:hi], owed_after[lo:hi], opening, owed)
                         whole = False
                     else:
-                        _update_synapses(block, active[lo:hi], values[lo:hi], P_t, ltp_amp, ltd_amp, dependence, lr,
-                                         w_min, w_max, mu, hardbound)
-                        _owing(block, active[lo:hi], owed_after[lo:hi], owed)
+                        _updated_owing(block, active[lo:hi], values[lo:hi], P_t, ltp_amp, ltd_amp, owed_after[lo:hi],
+                                       owed, lr, w_min, w_max, hardbound)
                     if c == span or closes and first + t == n - 1:  # every row settled
                         _owed_rows(block, every, owed_end[(at + t) // span - terms_at // span], owed, w_min, w_max,
                                    hardbound)

@@ -41,8 +41,8 @@ from ..rules.pair import Pair
 from ..step import StepState
 from .base import Execution, OpenChunk
 from .native_pair import NATIVE_STRETCH, OpenLedger, native_available, native_chunk, native_compatible, settled
-from .policy import (COLUMN_MAX_FIRED, EVENT_MAX_ACTIVITY, EVENT_MIN_SYNAPSES, NATIVE_MAX_FIRED, NATIVE_MAX_FIRING,
-                     NATIVE_MIN_SYNAPSES, event_max_firing)
+from .policy import (COLUMN_MAX_FIRED, EVENT_MAX_ACTIVITY, EVENT_MIN_SYNAPSES, NATIVE_DEFERRED_MAX_INPUTS,
+                     NATIVE_MAX_FIRED, NATIVE_MAX_FIRING, NATIVE_MIN_SYNAPSES, event_max_firing)
 
 __all__ = ["fused_chosen", "layer_step", "native_applies", "pair_terms", "plan", "supports"]
 
@@ -246,6 +246,15 @@ def deferral_span(step, config, params, seq, state, chunk: int) -> int:
     return deferred_span(float(stdp.lr) * float(stdp.A_plus), d_pre, trace_bound, scale, chunk)
 
 
+def native_deferral_span(step, config, params, seq, state) -> int:
+    """Steps per span over which the native kernel defers LTP in this run
+    (:func:`deferral_span` over its stretches), or 0: LTP that cannot be deferred, or
+    more than ``NATIVE_DEFERRED_MAX_INPUTS`` inputs."""
+    if state.W.shape[-1] > NATIVE_DEFERRED_MAX_INPUTS:
+        return 0
+    return deferral_span(step, config, params, seq, state, NATIVE_STRETCH)
+
+
 class _KernelChooser:
     """Dense or event-driven kernels, chosen at the start of each chunk.
 
@@ -256,11 +265,11 @@ class _KernelChooser:
     neurons fire per step, and the fired-column kernel then; the ledger is settled and
     opened again every ``frame.every`` steps of the global count. It only switches to an
     event kernel when the weights are within their bounds (they leave untouched synapses
-    unclipped). With ``native``, a chunk whose inputs are quiet enough
-    (``EVENT_MAX_ACTIVITY``) runs in the native CPU kernel, which keeps ``W``: with its
-    own deferred LTP where LTP can be deferred over its spans (``native_span``), else
-    where few neurons fire (``NATIVE_MAX_FIRING``, ``NATIVE_MAX_FIRED``). Once chosen, a
-    chunk's kernel runs all of it, however many calls it takes.
+    unclipped). With ``native``, every chunk runs in the native CPU kernel, which keeps
+    ``W``, where it can defer LTP over its spans (``native_span``); elsewhere a chunk
+    whose inputs are quiet (``EVENT_MAX_ACTIVITY``) and few of whose neurons fire
+    (``NATIVE_MAX_FIRING``, ``NATIVE_MAX_FIRED``) does. Once chosen, a chunk's kernel
+    runs all of it, however many calls it takes.
     """
 
     def __init__(self, event_driven, step, dense_config, params, seq, layer, chunk: int, blocked=False,
@@ -269,7 +278,7 @@ class _KernelChooser:
         self.params, self.chunk, self.blocked = params, chunk, blocked
         self.dense = dense_config
         self.native = _variant(dense_config, native=True) if native else None
-        self.native_span = deferral_span(step, dense_config, params, seq, layer, NATIVE_STRETCH) if native else 0
+        self.native_span = native_deferral_span(step, dense_config, params, seq, layer) if native else 0
         usable = event_driven is not False and event_compatible(dense_config.dependence)
         self.column = _variant(dense_config, event_driven=True) if usable else None
         span = deferral_span(step, dense_config, params, seq, layer, chunk) if usable else 0
@@ -313,11 +322,13 @@ class _KernelChooser:
 
     # -- choosing -------------------------------------------------------------------------
     def _choose(self, state, x0, deferred_allowed=True):
+        if self.native is not None and self.native_span:
+            return self.native  # (nothing read back from the device: the next chunk is queued while one runs)
         if self.native is not None:
             layer = self._layer(state)
             firing = _firing_estimate(layer, self.params)
-            few_fire = firing <= NATIVE_MAX_FIRING and firing * layer.v.shape[-1] <= NATIVE_MAX_FIRED
-            if _input_activity(layer, self.params, x0) <= EVENT_MAX_ACTIVITY and (self.native_span or few_fire):
+            if (_input_activity(layer, self.params, x0) <= EVENT_MAX_ACTIVITY and firing <= NATIVE_MAX_FIRING
+                    and firing * layer.v.shape[-1] <= NATIVE_MAX_FIRED):
                 return self.native
         if self.column is None:
             return self.dense

@@ -6,7 +6,8 @@ job (784 Poisson inputs, LIF neurons, pair STDP every step).
 
 from __future__ import annotations
 
-__all__ = ["COLUMN_MAX_FIRED", "EVENT_MAX_ACTIVITY", "EVENT_MIN_SYNAPSES", "NATIVE_MAX_FIRED", "NATIVE_MAX_FIRING",
+__all__ = ["COLUMN_MAX_FIRED", "EVENT_MAX_ACTIVITY", "EVENT_MIN_SYNAPSES", "NATIVE_DEFERRED_MAX_INPUTS",
+           "NATIVE_MAX_FIRED", "NATIVE_MAX_FIRING",
            "NATIVE_MIN_SYNAPSES", "event_max_firing"]
 
 # Above this fraction of active inputs (in a chunk) or of firing neurons, the dense
@@ -25,13 +26,21 @@ COLUMN_MAX_FIRED = 4
 # active), the XLA kernels above it: each fired neuron then costs the native kernel a pass
 # over its synapses, where the XLA kernels' deferred LTP owes them one number (784x400,
 # p = 0.05: 25k against 15k steps/s at 1.3% firing, 9.7k against 22k at 22%; p = 0.01:
-# 9.8k against 29k at 12%). Where it defers LTP, firing costs it nothing (784x400, p =
-# 0.05: 73k steps/s at 22% firing, 81k at 1.3%; the XLA kernels 49k and 38k).
+# 9.8k against 29k at 12%). Where it defers LTP, firing costs it nothing and it runs
+# every chunk, busy inputs too (784x400: p = 0.05, 73k steps/s at 22% firing and 81k at
+# 1.3%, the XLA kernels 49k and 38k; p = 0.3, 39k-47k against the dense kernel's 18k-19k).
 NATIVE_MAX_FIRING = 1 / 20
 # ... and up to this many neurons per step: a fired neuron's LTP at the silent inputs is
 # written synapse by synapse (4096x4096, p = 0.01, 3% firing, 123 neurons per step: 345
 # against 613 steps/s for deferred LTP).
 NATIVE_MAX_FIRED = 16
+
+# The native kernel defers LTP for layers of up to this many inputs: a block of 64
+# neurons' weights (n_in x 64 floats, which every step of a stretch visits) then stays
+# within half of a core's L2 cache. Beyond it the XLA kernels' deferred LTP is faster
+# (4096x4096, p = 0.05 or 0.01: 308-496 steps/s against 707-1,307; 2048x2048, p = 0.05:
+# 4.2k-4.4k against 2.6k; 1024x1024: 17k-36k against 10k-12k).
+NATIVE_DEFERRED_MAX_INPUTS = 2048
 
 # Layers with fewer synapses keep the XLA kernels: a call of the native kernel costs about
 # 300 us on the host (brainevent's callback into numba), where a whole step of such a
