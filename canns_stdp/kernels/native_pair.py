@@ -97,6 +97,8 @@ def native_compatible(config, params, dtype) -> bool:
 
 
 if numba is not None:
+    from .prefetch import prefetch_run
+
     _STRETCH = NATIVE_STRETCH
 
     _MAGNITUDE = np.int32(0x7FFFFFFF)  # all bits of a float32 but its sign
@@ -303,6 +305,8 @@ if numba is not None:
         rows of a block first brought up to date where anything is ``owing`` (as
         :func:`_owed_rows`): one pass over each row."""
         for k in range(inputs.shape[0]):
+            if k + 2 < inputs.shape[0]:  # a row further on, to the cache (rows are visited in no order it can guess)
+                prefetch_run(block, inputs[k + 2] * _LANES, (inputs[k + 2] + 1) * _LANES)
             j = inputs[k]
             lanes, x = block[j * _LANES:(j + 1) * _LANES], values[k]
             if owing:
