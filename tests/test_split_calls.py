@@ -138,3 +138,44 @@ def test_a_forged_open_chunk_is_refused(problem, tmp_path, entry, value, message
     write_checkpoint(tmp_path / "forged.npz", meta["objects"], arrays, meta.get("extra"))
     with pytest.raises(CheckpointError, match=message):
         STDPTrainer.load(tmp_path / "forged.npz")
+
+
+def native_trainer_for(W0, monkeypatch):
+    monkeypatch.setattr(pair_layer, "NATIVE_MIN_SYNAPSES", 0)  # small as this layer is
+    return trainer_for(W0, **KERNELS["native"])
+
+
+@pytest.mark.skipif(not native_available(warn=False), reason="numba is not installed")
+def test_the_native_kernels_open_span_goes_into_a_checkpoint_and_out_again(problem, tmp_path, monkeypatch):
+    xs, W0 = problem
+    trainer = native_trainer_for(W0, monkeypatch)
+    trainer.train(xs[:283])  # 283 = 4 spans of 64 and 27 steps: a span left open
+    trainer.save(tmp_path / "mid.npz")
+    _, arrays = read_checkpoint(tmp_path / "mid.npz")
+    assert arrays["trainer/run.U"].shape == (N_OUT, N_IN)  # W less the LTP it is owed
+    assert arrays["trainer/run.owed"].shape == (N_OUT,) and np.abs(arrays["trainer/run.owed"]).max() > 0
+    assert arrays["trainer/run.rates"].shape == (N_IN,)
+    # the settled W a user reads between the calls is the reference's
+    W_ref, *_ = reference.run(W0, xs[:283], threshold=THRESHOLD, lr=LR)
+    np.testing.assert_allclose(trainer.model.W.value, W_ref, atol=2e-5)
+    for name, value, message in [("run.owed", np.zeros(3, np.float32), r"run\.owed must be finite float32 of shape"),
+                                 ("run.fired", np.zeros(N_OUT, np.float32), r"incomplete ledger")]:
+        meta, forged = read_checkpoint(tmp_path / "mid.npz")
+        forged[f"trainer/{name}"] = value
+        write_checkpoint(tmp_path / "forged.npz", meta["objects"], forged, meta.get("extra"))
+        with pytest.raises(CheckpointError, match=message):
+            STDPTrainer.load(tmp_path / "forged.npz")
+
+
+@pytest.mark.skipif(not native_available(warn=False), reason="numba is not installed")
+def test_a_layer_changed_inside_a_native_span_starts_afresh(problem, monkeypatch):
+    xs, W0 = problem
+    trainer = native_trainer_for(W0, monkeypatch)
+    trainer.train(xs[:283])  # leaves a chunk, and a span of deferred LTP, open
+    W1 = np.flip(W0, axis=1).copy()
+    trainer.model.reset_state()
+    trainer.model.W.value = W1
+    trainer.train(xs[283:])
+    W_ref, v_ref, *_ = reference.run(W1, xs[283:], threshold=THRESHOLD, lr=LR)
+    np.testing.assert_allclose(trainer.model.W.value, W_ref, atol=2e-5)
+    np.testing.assert_allclose(trainer.model.v.value, v_ref, atol=2e-5)
