@@ -109,3 +109,21 @@ def test_the_trainer_defers_ltp_in_the_native_kernel_however_many_neurons_fire(m
     np.testing.assert_array_equal(spikes, s_ref)
     np.testing.assert_allclose(layer.W.value, W_ref, atol=2e-5)
     np.testing.assert_allclose(layer.v.value, v_ref, atol=2e-5)
+
+
+def test_a_call_that_starts_inside_a_span_without_its_ledger(rng):
+    """A chunk's call starting at step 5 of a span with no ledger handed on (the layer
+    changed since the call before): a ledger opens there, weights out of bounds included."""
+    T = 100
+    xs = (rng.random((T, N_IN)) < 0.1).astype(np.float32)
+    W0 = rng.uniform(0.0, 0.2, (N_OUT, N_IN)).astype(np.float32)
+    W0[2, :9] = 1.4
+    v0, pre0, post0 = (rng.uniform(0.0, 1.0, n).astype(np.float32) for n in (N_OUT, N_IN, N_OUT))
+    ref = reference.run(W0, xs, state=(v0, pre0, post0), **BASE)
+    p = BASE
+    config = LayerConfig(trace_add=TRACE_MODES["cumulative"], dependence=DEPENDENCES["additive"], hardbound=True)
+    params = LayerParams(LIFParams(0.9, p["threshold"], 0.0), TraceParams(0.95, 0.95, 1.0, 1.0),
+                         STDPParams(p["lr"], p["A_plus"], p["A_minus"], WeightBounds(0.0, p["w_max"], 1.0)))
+    state = LayerState(W0, v0, np.zeros(N_OUT, np.float32), pre0, post0)
+    state, spikes = native_pair.native_chunk(config, params, state, (xs, None), T, True, 16, 5, True)
+    check(state, np.asarray(spikes), ref)

@@ -427,9 +427,10 @@ if numba is not None:
                 lo, hi = offsets[base + t], offsets[base + t + 1]
                 c = (at + t) % span + 1 if deferred else 0  # the step's clock in its span
                 current[:] = zero
-                # the active inputs' synapses, in ascending order (up to date: nothing is owed as a span opens)
+                # the active inputs' synapses, in ascending order, up to date (nothing is owed as a
+                # span opens, nor as a call starts without a ledger handed on)
                 _owed_current(block, active[lo:hi], values[lo:hi], owed_before[lo:hi], owed, current, w_min, w_max,
-                              hardbound, c > 1)
+                              hardbound, c > 1 and not (check_bounds and first + t == 0))
                 _advance_lanes(lanes, posts[first + t, b] if imposed else no_posts, imposed, nearest, pairing,
                                d_post, a_post, A_plus, A_minus)
                 out = spikes[first + t, b * _LANES:(b + 1) * _LANES]
@@ -476,7 +477,7 @@ if numba is not None:
                      spikes, terms, ledger):
         """A layer's chunk: loaded into the kernel's layout, run a stretch of steps at a time
         (stretches end on the chunk's multiples of 64 steps), stored back. Its pre
-        ``terms`` (:func:`_pre_arrays`) are its own (``offsets`` empty: ``trace_pre``,
+        ``terms`` (:func:`_pre_arrays`) are its own (``terms`` of no steps: ``trace_pre``,
         holding the trace before the chunk, is advanced here, a stretch at a time) or given
         for the whole chunk (an ensemble's members that share them).
 
