@@ -127,3 +127,26 @@ def test_a_call_that_starts_inside_a_span_without_its_ledger(rng):
     state = LayerState(W0, v0, np.zeros(N_OUT, np.float32), pre0, post0)
     state, spikes = native_pair.native_chunk(config, params, state, (xs, None), T, True, 16, 5, True)
     check(state, np.asarray(spikes), ref)
+
+
+def test_chunks_that_end_inside_spans_and_calls_split_anywhere(monkeypatch, rng):
+    """Chunks of 100 steps (spans of 64 cut at every chunk's end), calls cut anywhere:
+    bitwise the one call's result, and the reference's."""
+    monkeypatch.setattr(pair_layer, "NATIVE_MIN_SYNAPSES", 0)  # small as this layer is
+    xs = (rng.random((777, 200)) < 0.05).astype(np.float32)
+    W0 = rng.uniform(0.0, 0.3, (40, 200)).astype(np.float32)
+
+    def trainer():
+        return STDPTrainer(SpikingLayer(200, 40, W_init=W0, threshold=2.0), learning_rate=0.2, chunk_size=100)
+
+    assert deferred_span(0.2 * 0.005, 0.95, 1.0 / 0.05, 1.0, native_pair.NATIVE_STRETCH) == 64  # deferred
+    whole, split = trainer(), trainer()
+    spikes = whole.train(xs, return_spikes=True)
+    cuts = [0, 37, 150, 333, 501, 777]
+    split_spikes = np.concatenate([split.train(xs[a:b], return_spikes=True) for a, b in zip(cuts, cuts[1:])])
+    W_ref, v_ref, *_, s_ref = reference.run(W0, xs, threshold=2.0, lr=0.2)
+    np.testing.assert_array_equal(spikes, s_ref)
+    np.testing.assert_array_equal(split_spikes, spikes)
+    np.testing.assert_array_equal(split.model.W.value, whole.model.W.value)
+    np.testing.assert_allclose(whole.model.W.value, W_ref, atol=2e-5)
+    assert np.abs(W_ref - W0).max() > 0.05
