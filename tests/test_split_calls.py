@@ -108,9 +108,12 @@ def test_a_checkpoint_mid_span_stores_the_open_ledger(problem, tmp_path):
     assert float(arrays["trainer/run.clock"]) > 0
 
 
-def test_a_layer_changed_between_calls_starts_afresh(problem):
+@pytest.mark.parametrize("kernel", [k for k in ("deferred", "native") if k != "native" or native_available(warn=False)])
+def test_a_layer_changed_between_calls_starts_afresh(problem, monkeypatch, kernel):
+    """A chunk and its span of deferred LTP left open (the XLA kernels' ledger or the
+    native kernel's), then the layer changed: the next call starts from the new layer."""
     xs, W0 = problem
-    trainer = trainer_for(W0)
+    trainer = native_trainer_for(W0, monkeypatch) if kernel == "native" else trainer_for(W0)
     trainer.train(xs[:283])  # leaves a chunk, and a ledger, open
     W1 = np.flip(W0, axis=1).copy()
     trainer.model.reset_state()
@@ -119,6 +122,11 @@ def test_a_layer_changed_between_calls_starts_afresh(problem):
     W_ref, v_ref, *_ = reference.run(W1, xs[283:], threshold=THRESHOLD, lr=LR)
     np.testing.assert_allclose(trainer.model.W.value, W_ref, atol=2e-5)
     np.testing.assert_allclose(trainer.model.v.value, v_ref, atol=2e-5)
+
+
+def native_trainer_for(W0, monkeypatch):
+    monkeypatch.setattr(pair_layer, "NATIVE_MIN_SYNAPSES", 0)  # small as this layer is
+    return trainer_for(W0, **KERNELS["native"])
 
 
 @pytest.mark.parametrize("entry, value, message", [
@@ -138,11 +146,6 @@ def test_a_forged_open_chunk_is_refused(problem, tmp_path, entry, value, message
     write_checkpoint(tmp_path / "forged.npz", meta["objects"], arrays, meta.get("extra"))
     with pytest.raises(CheckpointError, match=message):
         STDPTrainer.load(tmp_path / "forged.npz")
-
-
-def native_trainer_for(W0, monkeypatch):
-    monkeypatch.setattr(pair_layer, "NATIVE_MIN_SYNAPSES", 0)  # small as this layer is
-    return trainer_for(W0, **KERNELS["native"])
 
 
 @pytest.mark.skipif(not native_available(warn=False), reason="numba is not installed")
@@ -165,17 +168,3 @@ def test_the_native_kernels_open_span_goes_into_a_checkpoint_and_out_again(probl
         write_checkpoint(tmp_path / "forged.npz", meta["objects"], forged, meta.get("extra"))
         with pytest.raises(CheckpointError, match=message):
             STDPTrainer.load(tmp_path / "forged.npz")
-
-
-@pytest.mark.skipif(not native_available(warn=False), reason="numba is not installed")
-def test_a_layer_changed_inside_a_native_span_starts_afresh(problem, monkeypatch):
-    xs, W0 = problem
-    trainer = native_trainer_for(W0, monkeypatch)
-    trainer.train(xs[:283])  # leaves a chunk, and a span of deferred LTP, open
-    W1 = np.flip(W0, axis=1).copy()
-    trainer.model.reset_state()
-    trainer.model.W.value = W1
-    trainer.train(xs[283:])
-    W_ref, v_ref, *_ = reference.run(W1, xs[283:], threshold=THRESHOLD, lr=LR)
-    np.testing.assert_allclose(trainer.model.W.value, W_ref, atol=2e-5)
-    np.testing.assert_allclose(trainer.model.v.value, v_ref, atol=2e-5)

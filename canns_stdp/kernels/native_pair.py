@@ -287,17 +287,21 @@ if numba is not None:
     # lane's ``sum lr A+ s d^c`` over the span so far; a row is brought up to date when its
     # input is active, every row when the span ends
     @numba.njit(inline="always")
+    def _within(w, w_min, w_max, hardbound):
+        """``w`` clipped to the bounds where they are hard (selects, which vectorise)."""
+        if hardbound:
+            w = w if w > w_min else w_min
+            w = w if w < w_max else w_max
+        return w
+
+    @numba.njit(inline="always")
     def _owed_rows(block, inputs, rates, owed, w_min, w_max, hardbound):
         """Rows ``inputs`` of a block up to date: ``clip(U + rate * owed)``, lanes in vectors."""
         for k in range(inputs.shape[0]):
             j = inputs[k]
             lanes, rate = block[j * _LANES:(j + 1) * _LANES], rates[k]
             for lane in range(_LANES):
-                w = lanes[lane] + rate * owed[lane]
-                if hardbound:
-                    w = w if w > w_min else w_min
-                    w = w if w < w_max else w_max
-                lanes[lane] = w
+                lanes[lane] = _within(lanes[lane] + rate * owed[lane], w_min, w_max, hardbound)
 
     @numba.njit(inline="always")
     def _owed_current(block, inputs, values, rates, owed, current, w_min, w_max, hardbound, owing):
@@ -312,10 +316,7 @@ if numba is not None:
             if owing:
                 rate = rates[k]
                 for lane in range(_LANES):
-                    w = lanes[lane] + rate * owed[lane]
-                    if hardbound:
-                        w = w if w > w_min else w_min
-                        w = w if w < w_max else w_max
+                    w = _within(lanes[lane] + rate * owed[lane], w_min, w_max, hardbound)
                     lanes[lane] = w
                     current[lane] += w * x
             else:
@@ -331,10 +332,7 @@ if numba is not None:
             j = inputs[k]
             lanes, p, x, rate = block[j * _LANES:(j + 1) * _LANES], P[j], values[k], rates[k]
             for lane in range(_LANES):
-                w = lanes[lane] + lr * (ltp_amp[lane] * p - ltd_amp[lane] * x)
-                if hardbound:
-                    w = w if w > w_min else w_min
-                    w = w if w < w_max else w_max
+                w = _within(lanes[lane] + lr * (ltp_amp[lane] * p - ltd_amp[lane] * x), w_min, w_max, hardbound)
                 lanes[lane] = w - rate * owed[lane]
 
     @numba.njit(inline="always")
