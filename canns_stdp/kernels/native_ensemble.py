@@ -187,11 +187,12 @@ def deferral_span(members: Members, plastic: bool, seq, layer) -> int:
     ``seq`` from the stacked state ``layer``: the shortest any member may take
     (:func:`~canns_stdp.kernels.pair_layer.native_deferral_span`), 0 where one cannot defer."""
     from ..functional.layer_step import train_step
-    from .pair_layer import native_deferral_span
+    from .pair_layer import input_bound, native_deferral_span
 
     if not plastic:
         return 0
-    return min(native_deferral_span(train_step, members.config, p, seq, layer) for p in members.numbers)
+    x_max = input_bound(seq)  # (once for every member)
+    return min(native_deferral_span(train_step, members.config, p, x_max, layer) for p in members.numbers)
 
 
 def chunks(members: Members, plastic: bool, input_axes: tuple, chunk_size: int, span: int = 0):

@@ -223,9 +223,16 @@ def _neuron_blocks(params, seq, state):
     return blocks
 
 
-def deferral_span(step, config, params, seq, state, chunk: int) -> int:
+def input_bound(seq) -> float:
+    """The largest input magnitude of a call (at least 1), read without a temporary array
+    of the whole input."""
+    x = seq[0]
+    return max(1.0, float(np.max(x, initial=0.0)), -float(np.min(x, initial=0.0)))
+
+
+def deferral_span(step, config, params, x_max: float, state, chunk: int) -> int:
     """Steps per span of deferred LTP for this run (:func:`~canns_stdp.functional.event.deferred_span`,
-    at most ``chunk``), or 0 where LTP cannot be deferred."""
+    at most ``chunk``), or 0 where LTP cannot be deferred; ``x_max``: :func:`input_bound`."""
     if step is not train_step or not deferred_compatible(config.dependence):
         return 0
     traces, stdp = params.traces, params.stdp
@@ -237,8 +244,6 @@ def deferral_span(step, config, params, seq, state, chunk: int) -> int:
     # no trace exceeds its start or its fixed point under the largest input: a bound that
     # neither T nor a previous call's traces change, so the chunk length (and the
     # compiled loop) stays the same from call to call
-    x = seq[0]  # max |x| without a temporary array of the whole input
-    x_max = max(1.0, float(np.max(x, initial=0.0)), -float(np.min(x, initial=0.0)))
     trace_bound = max(float(np.abs(np.asarray(state.trace_pre)).max(initial=0.0)),
                       abs(float(traces.a_pre)) * x_max / (1.0 - d_pre))
     bounds = stdp.bounds
@@ -246,13 +251,13 @@ def deferral_span(step, config, params, seq, state, chunk: int) -> int:
     return deferred_span(float(stdp.lr) * float(stdp.A_plus), d_pre, trace_bound, scale, chunk)
 
 
-def native_deferral_span(step, config, params, seq, state) -> int:
+def native_deferral_span(step, config, params, x_max: float, state) -> int:
     """Steps per span over which the native kernel defers LTP in this run
     (:func:`deferral_span` over its stretches), or 0: LTP that cannot be deferred, or
     more than ``NATIVE_DEFERRED_MAX_INPUTS`` inputs."""
     if state.W.shape[-1] > NATIVE_DEFERRED_MAX_INPUTS:
         return 0
-    return deferral_span(step, config, params, seq, state, NATIVE_STRETCH)
+    return deferral_span(step, config, params, x_max, state, NATIVE_STRETCH)
 
 
 class _KernelChooser:
@@ -278,10 +283,11 @@ class _KernelChooser:
         self.params, self.chunk, self.blocked = params, chunk, blocked
         self.dense = dense_config
         self.native = _variant(dense_config, native=True) if native else None
-        self.native_span = native_deferral_span(step, dense_config, params, seq, layer) if native else 0
         usable = event_driven is not False and event_compatible(dense_config.dependence)
+        x_max = input_bound(seq) if (native or usable) and step is train_step else 1.0  # (one pass for both)
+        self.native_span = native_deferral_span(step, dense_config, params, x_max, layer) if native else 0
         self.column = _variant(dense_config, event_driven=True) if usable else None
-        span = deferral_span(step, dense_config, params, seq, layer, chunk) if usable else 0
+        span = deferral_span(step, dense_config, params, x_max, layer, chunk) if usable else 0
         self.deferred = _variant(self.column, deferred_ltp=True) if span else None
         self.frame = Frame(renew_span, span) if span else None
         self.current = dense_config  # the kernel whose layout the state is in
