@@ -37,7 +37,7 @@ def member(k, d_pre=0.9):
 def run_kernel(W0, xs, posts=None, n_steps=T, d_pre=(0.9, 0.9, 0.9), trace_pre=None, plastic=True, span=0,
                **choices):
     config = LayerConfig(**choices)
-    numbers = [native_ensemble.member_numbers(member(k, d)[1], N_OUT) for k, d in enumerate(d_pre)]
+    numbers = [native_pair.layer_numbers(member(k, d)[1], N_OUT) for k, d in enumerate(d_pre)]
     coef, lif_rows = (np.stack(a) for a in zip(*numbers))
     zeros = np.zeros((K, N_OUT), f32)
     pre = np.zeros((K, N_IN), f32) if trace_pre is None else trace_pre

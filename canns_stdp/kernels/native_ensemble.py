@@ -24,11 +24,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..functional.traces import TRACE_MODES
 from ..loops import padded
-from .native_pair import _COEF, _DEPENDENCE_CODES, _LANES, _PAIRINGS, native_compatible, numba
+from .native_pair import _LANES, kernel_flags, layer_numbers, native_compatible, numba
 
-__all__ = ["Members", "chunks", "deferral_span", "ensemble_chunk", "member_numbers", "members_plan"]
+__all__ = ["Members", "chunks", "deferral_span", "ensemble_chunk", "members_plan"]
 
 if numba is not None:
     from .native_pair import _layer_chunk, _pre_arrays, _pre_terms, registered
@@ -82,30 +81,6 @@ if numba is not None:
     _members_chunk = registered("canns_stdp_pair_ensemble_chunk", _ensemble_chunk, {5: 0})
 
 
-def member_numbers(layer_params, n_out: int):
-    """One member's numbers as the kernel takes them, on the host: ``coef`` (10,) and the
-    LIF rows ``(3, n_blocks, _LANES)`` (padding neurons never fire)."""
-    stdp, traces, lif = layer_params.stdp, layer_params.traces, layer_params.lif
-    named = dict(d_pre=traces.d_pre, a_pre=traces.a_pre, d_post=traces.d_post, a_post=traces.a_post,
-                 lr=stdp.lr, A_plus=stdp.A_plus, A_minus=stdp.A_minus, w_min=stdp.bounds.w_min,
-                 w_max=stdp.bounds.w_max, mu=stdp.bounds.mu)
-    coef = np.array([np.float32(named[name]) for name in _COEF], np.float32)
-    n_blocks = -(-n_out // _LANES)
-    rows = np.empty((3, n_blocks * _LANES), np.float32)
-    for row, p, fill in zip(rows, lif, (1.0, np.inf, 0.0)):
-        row[:n_out] = np.broadcast_to(np.asarray(p, np.float32), (n_out,))
-        row[n_out:] = fill
-    return coef, rows.reshape(3, n_blocks, _LANES)
-
-
-def _flags(config, plastic: bool, imposed: bool, n_steps, span):
-    static = [int(plastic), int(config.trace_add is TRACE_MODES["nearest"]), _DEPENDENCE_CODES[config.dependence],
-              _PAIRINGS.index(config.pairing), int(config.hardbound), int(imposed)]
-    clocks = jnp.stack([span, 0, 1, 0])  # each call closes its chunks: no span is left open
-    return jnp.concatenate([jnp.reshape(n_steps, (1,)).astype(jnp.int32), jnp.asarray(static, jnp.int32),
-                            clocks.astype(jnp.int32)])
-
-
 @partial(jax.jit, static_argnames=("config", "plastic"))
 def _ensemble(config, plastic, coef, lif_rows, state, xs, posts, n_steps, span):
     K, n_out, n_in = state.W.shape
@@ -121,7 +96,8 @@ def _ensemble(config, plastic, coef, lif_rows, state, xs, posts, n_steps, span):
     outs = [jax.ShapeDtypeStruct((K, n_out, n_in), f32), vec, vec, jax.ShapeDtypeStruct((K, n_in), f32), vec,
             jax.ShapeDtypeStruct((xs.shape[0], K, n_out), f32)]
     W, v, spike, trace_pre, trace_post, spikes = _members_chunk(
-        _flags(config, plastic, imposed, n_steps, span), coef, lif_rows,
+        kernel_flags(config, plastic, imposed, n_steps, jnp.stack([span, 0, 1, 0])),  # each call closes its chunks
+        coef, lif_rows,
         xs.astype(f32), posts, state.W.astype(f32), state.v.astype(f32), state.spike.astype(f32),
         state.trace_pre.astype(f32), state.trace_post.astype(f32), outs=outs)
     return state._replace(W=W, v=v, spike=spike, trace_pre=trace_pre, trace_post=trace_post), spikes
@@ -132,7 +108,7 @@ def ensemble_chunk(config, coef, lif_rows, state, xs, posts, n_steps, plastic: b
 
     ``config`` is the members' :class:`~canns_stdp.functional.layer_step.LayerConfig`;
     ``coef`` ``(K, 10)`` and ``lif_rows`` ``(K, 3, n_blocks, 64)`` their numbers
-    (:func:`member_numbers`, stacked); ``state`` a
+    (:func:`~canns_stdp.kernels.native_pair.layer_numbers`, stacked); ``state`` a
     :class:`~canns_stdp.functional.layer_step.LayerState` with a leading member axis; ``xs``
     ``(T, G, n_in)`` (``G`` 1 for one input for all, or K); ``posts`` ``(T, K, n_out)``
     imposed spikes or ``None``. ``spikes`` is ``(T, K, n_out)``, zero rows past
@@ -146,7 +122,7 @@ def ensemble_chunk(config, coef, lif_rows, state, xs, posts, n_steps, plastic: b
 class Members(NamedTuple):
     """An ensemble's static choices and numbers as the kernel takes them: the members'
     :class:`~canns_stdp.functional.layer_step.LayerConfig`, ``coef`` ``(K, 10)`` and LIF
-    rows ``(K, 3, n_blocks, 64)`` (:func:`member_numbers`), on the device."""
+    rows ``(K, 3, n_blocks, 64)`` (:func:`~canns_stdp.kernels.native_pair.layer_numbers`), on the device."""
 
     config: object
     coef: jax.Array
@@ -177,7 +153,7 @@ def members_plan(trainers, plastic: bool, plans, batch_shape: tuple) -> Optional
     if not (native_applies(first, plastic, layer_config, members[0], n_out * n_in, np.float32, resting)
             and all(native_compatible(layer_config, p, np.float32) for p in members[1:])):
         return None
-    numbers = [member_numbers(p, n_out) for p in members]
+    numbers = [layer_numbers(p, n_out) for p in members]
     return Members(layer_config, jax.device_put(np.stack([c for c, _ in numbers])),
                    jax.device_put(np.stack([rows for _, rows in numbers])), tuple(members))
 

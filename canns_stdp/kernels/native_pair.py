@@ -51,6 +51,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..functional.dependence import DEPENDENCES
+from ..functional.event import Ledger, settle
 from ..functional.traces import TRACE_MODES
 
 try:  # numba, and brainevent's mechanism to call it from a compiled function
@@ -60,7 +61,8 @@ try:  # numba, and brainevent's mechanism to call it from a compiled function
 except ImportError:  # the XLA kernels run instead
     numba = None
 
-__all__ = ["OpenLedger", "native_available", "native_chunk", "native_compatible", "settled"]
+__all__ = ["OpenLedger", "kernel_flags", "layer_numbers", "native_available", "native_chunk", "native_compatible",
+           "settled"]
 
 # the kernel's codes of the static choices (its branches test these numbers)
 _PAIRINGS = ("symmetric", "causal", "strict")
@@ -222,18 +224,32 @@ if numba is not None:
         return w
 
     @numba.njit(inline="always")
-    def _update_synapses(block, inputs, values, P, ltp_amp, ltd_amp, dependence, lr, w_min, w_max, mu, hardbound):
+    def _within(w, w_min, w_max, hardbound):
+        """``w`` clipped to the bounds where they are hard (selects, which vectorise)."""
+        if hardbound:
+            w = w if w > w_min else w_min
+            w = w if w < w_max else w_max
+        return w
+
+    @numba.njit(inline="always")
+    def _update_synapses(block, inputs, values, P, ltp_amp, ltd_amp, dependence, lr, w_min, w_max, mu, hardbound,
+                         rates, owed, owing):
         """Synapses ``inputs`` (with input values ``values``) of every neuron of a block, by
         ``(A+ s) P_j`` and ``(A- Q) x_j``; one contiguous slice of lanes per input, which
-        the compiler turns into vector operations."""
+        the compiler turns into vector operations. ``owing`` (the additive rule's deferred
+        LTP): each row is stored as ``W - rate * owed``, ``rates`` one per input."""
         for k in range(inputs.shape[0]):
             j = inputs[k]
             lanes, p, x = block[j * _LANES:(j + 1) * _LANES], P[j], values[k]
-            if dependence == 0 and hardbound:
+            if dependence == 0 and owing:
+                rate = rates[k]
                 for lane in range(_LANES):
-                    w = lanes[lane] + lr * (ltp_amp[lane] * p - ltd_amp[lane] * x)
-                    w = w if w > w_min else w_min
-                    lanes[lane] = w if w < w_max else w_max
+                    w = _within(lanes[lane] + lr * (ltp_amp[lane] * p - ltd_amp[lane] * x), w_min, w_max, hardbound)
+                    lanes[lane] = w - rate * owed[lane]
+            elif dependence == 0:
+                for lane in range(_LANES):
+                    lanes[lane] = _within(lanes[lane] + lr * (ltp_amp[lane] * p - ltd_amp[lane] * x), w_min, w_max,
+                                          hardbound)
             else:
                 for lane in range(_LANES):
                     lanes[lane] = _updated(lanes[lane], ltp_amp[lane] * p, ltd_amp[lane] * x, dependence, lr, w_min,
@@ -287,14 +303,6 @@ if numba is not None:
     # lane's ``sum lr A+ s d^c`` over the span so far; a row is brought up to date when its
     # input is active, every row when the span ends
     @numba.njit(inline="always")
-    def _within(w, w_min, w_max, hardbound):
-        """``w`` clipped to the bounds where they are hard (selects, which vectorise)."""
-        if hardbound:
-            w = w if w > w_min else w_min
-            w = w if w < w_max else w_max
-        return w
-
-    @numba.njit(inline="always")
     def _owed_rows(block, inputs, rates, owed, w_min, w_max, hardbound):
         """Rows ``inputs`` of a block up to date: ``clip(U + rate * owed)``, lanes in vectors."""
         for k in range(inputs.shape[0]):
@@ -322,18 +330,6 @@ if numba is not None:
             else:
                 for lane in range(_LANES):
                     current[lane] += lanes[lane] * x
-
-    @numba.njit(inline="always")
-    def _updated_owing(block, inputs, values, P, ltp_amp, ltd_amp, rates, owed, lr, w_min, w_max, hardbound):
-        """The additive rule's update of rows ``inputs`` of a block (as
-        :func:`_update_synapses`), each stored as ``W - rate * owed``:
-        one pass over each row."""
-        for k in range(inputs.shape[0]):
-            j = inputs[k]
-            lanes, p, x, rate = block[j * _LANES:(j + 1) * _LANES], P[j], values[k], rates[k]
-            for lane in range(_LANES):
-                w = _within(lanes[lane] + lr * (ltp_amp[lane] * p - ltd_amp[lane] * x), w_min, w_max, hardbound)
-                lanes[lane] = w - rate * owed[lane]
 
     @numba.njit(inline="always")
     def _owing_all(block, active, rates, opening, owed):
@@ -424,11 +420,13 @@ if numba is not None:
             for t in range(stop - first):
                 lo, hi = offsets[base + t], offsets[base + t + 1]
                 c = (at + t) % span + 1 if deferred else 0  # the step's clock in its span
+                # nothing is owed as a span opens, nor as a call opens a ledger (told by the clock:
+                # testing the owed lanes themselves cost 15% of a step at 784x400)
+                owing = c > 1 and not (check_bounds and first + t == 0)
                 current[:] = zero
-                # the active inputs' synapses, in ascending order, up to date (nothing is owed as a
-                # span opens, nor as a call starts without a ledger handed on)
+                # the active inputs' synapses, in ascending order, up to date
                 _owed_current(block, active[lo:hi], values[lo:hi], owed_before[lo:hi], owed, current, w_min, w_max,
-                              hardbound, c > 1 and not (check_bounds and first + t == 0))
+                              hardbound, owing)
                 _advance_lanes(lanes, posts[first + t, b] if imposed else no_posts, imposed, nearest, pairing,
                                d_post, a_post, A_plus, A_minus)
                 out = spikes[first + t, b * _LANES:(b + 1) * _LANES]
@@ -442,12 +440,12 @@ if numba is not None:
                         owed[lane] += lr * ltp_amp[lane] * powers[0, c]
                     if whole:
                         _update_synapses(block, every, x_t, P_t, ltp_amp, ltd_amp, dependence, lr, w_min, w_max, mu,
-                                         hardbound)
+                                         hardbound, opening, owed, False)
                         _owing_all(block, active[lo:hi], owed_after[lo:hi], opening, owed)
                         whole = False
                     else:
-                        _updated_owing(block, active[lo:hi], values[lo:hi], P_t, ltp_amp, ltd_amp, owed_after[lo:hi],
-                                       owed, lr, w_min, w_max, hardbound)
+                        _update_synapses(block, active[lo:hi], values[lo:hi], P_t, ltp_amp, ltd_amp, dependence, lr,
+                                         w_min, w_max, mu, hardbound, owed_after[lo:hi], owed, True)
                     if c == span or closes and first + t == n - 1:  # every row settled
                         _owed_rows(block, every, owed_end[(at + t) // span - terms_at // span], owed, w_min, w_max,
                                    hardbound)
@@ -460,12 +458,12 @@ if numba is not None:
                         n_fired += 1
                 if whole or n_fired > _FEW_FIRED:  # every synapse of the block, lanes in vectors
                     _update_synapses(block, every, x_t, P_t, ltp_amp, ltd_amp, dependence, lr, w_min, w_max, mu,
-                                     hardbound)
+                                     hardbound, opening, owed, False)
                     whole = False
                     continue
                 # the active inputs' synapses (LTD; LTP too, of the lanes that fired) ...
                 _update_synapses(block, active[lo:hi], values[lo:hi], P_t, ltp_amp, ltd_amp, dependence, lr,
-                                 w_min, w_max, mu, hardbound)
+                                 w_min, w_max, mu, hardbound, opening, owed, False)
                 for f in range(n_fired):  # ... and the LTP of the lanes that fired at the others
                     _potentiate_silent_inputs(block, fired[f], active[lo:hi], x_t, P_t, ltp_amp, ltd_amp,
                                               dependence, lr, w_min, w_max, mu, hardbound)
@@ -552,6 +550,17 @@ def _blocked(a, n_blocks: int, fill=0.0):
     return a.reshape(a.shape[:-1] + (n_blocks, _LANES))
 
 
+def kernel_flags(config, plastic: bool, imposed: bool, n_steps, clocks):
+    """The kernels' ``flags`` (int32): the steps to run, the static choices (plastic,
+    nearest, dependence, pairing, hard bounds, imposed spikes), then ``clocks``: the span
+    of deferred LTP, the call's first step in its chunk, whether it closes its chunk, and
+    whether it goes on from a ledger handed on."""
+    static = [int(plastic), int(config.trace_add is TRACE_MODES["nearest"]), _DEPENDENCE_CODES[config.dependence],
+              _PAIRINGS.index(config.pairing), int(config.hardbound), int(imposed)]
+    return jnp.concatenate([jnp.reshape(n_steps, (1,)).astype(jnp.int32), jnp.asarray(static, jnp.int32),
+                            jnp.asarray(clocks).astype(jnp.int32)])
+
+
 class OpenLedger(NamedTuple):
     """A layer state inside a span of the native kernel's deferred LTP: ``layer.W`` holds
     ``U = W - owed[:, None] * rates[None, :]`` (:func:`settled` gives ``W``)."""
@@ -563,34 +572,36 @@ class OpenLedger(NamedTuple):
 
 def settled(params, hardbound: bool, state):
     """The layer state of ``state`` (an :class:`OpenLedger` or already settled) with every
-    synapse's owed LTP applied, as the kernel settles a span: ``clip(U + rate * owed)``."""
+    synapse's owed LTP applied, ``clip(U + rate * owed)``: the XLA kernels' settling of
+    their ledger (:func:`~canns_stdp.functional.event.settle`), on ``W.T``."""
     if not isinstance(state, OpenLedger):
         return state
-    U, owed, rates = (np.asarray(a, np.float32) for a in (state.layer.W, state.owed, state.rates))
-    W = U + rates[None, :] * owed[:, None]
-    if hardbound:
-        bounds = params.stdp.bounds
-        W = np.minimum(np.maximum(W, np.float32(bounds.w_min)), np.float32(bounds.w_max))
-    return state.layer._replace(W=jnp.asarray(W))
+    ledger = Ledger(jnp.asarray(state.rates), jnp.asarray(state.owed), jnp.zeros((), jnp.float32))
+    return state.layer._replace(W=settle(jnp.asarray(state.layer.W).T, ledger, params.stdp.bounds, hardbound).T)
 
 
-@partial(jax.jit, static_argnames=("config", "plastic"))
-def _native_chunk(config, plastic, params, state, owed, rates, xs, posts, n_steps, clocks):
-    n_out, n_in = state.W.shape
-    n_blocks = -(-n_out // _LANES)
-    f32 = jnp.float32
-    stdp, traces, lif = params.stdp, params.traces, params.lif
+def layer_numbers(layer_params, n_out: int):
+    """A layer's numbers as the kernels take them, on the host: ``coef`` (10,) and the LIF
+    rows ``(3, n_blocks, _LANES)`` (padding neurons never fire)."""
+    stdp, traces, lif = layer_params.stdp, layer_params.traces, layer_params.lif
     named = dict(d_pre=traces.d_pre, a_pre=traces.a_pre, d_post=traces.d_post, a_post=traces.a_post,
                  lr=stdp.lr, A_plus=stdp.A_plus, A_minus=stdp.A_minus, w_min=stdp.bounds.w_min,
                  w_max=stdp.bounds.w_max, mu=stdp.bounds.mu)
-    coef = jnp.stack([jnp.asarray(named[name], f32) for name in _COEF])
-    lif_rows = jnp.stack([_blocked(jnp.broadcast_to(jnp.asarray(p, f32), (n_out,)), n_blocks, fill)
-                          for p, fill in zip(lif, (1.0, jnp.inf, 0.0))])  # padding neurons never fire
-    static = [int(plastic), int(config.trace_add is TRACE_MODES["nearest"]),
-              _DEPENDENCE_CODES[config.dependence], _PAIRINGS.index(config.pairing),
-              int(config.hardbound), int(posts is not None)]
-    flags = jnp.concatenate([jnp.reshape(n_steps, (1,)).astype(jnp.int32), jnp.asarray(static, jnp.int32),
-                             clocks.astype(jnp.int32)])
+    coef = np.array([np.float32(named[name]) for name in _COEF], np.float32)
+    n_blocks = -(-n_out // _LANES)
+    rows = np.empty((3, n_blocks * _LANES), np.float32)
+    for row, p, fill in zip(rows, lif, (1.0, np.inf, 0.0)):
+        row[:n_out] = np.broadcast_to(np.asarray(p, np.float32), (n_out,))
+        row[n_out:] = fill
+    return coef, rows.reshape(3, n_blocks, _LANES)
+
+
+@partial(jax.jit, static_argnames=("config", "plastic"))
+def _native_chunk(config, plastic, coef, lif_rows, state, owed, rates, xs, posts, n_steps, clocks):
+    n_out, n_in = state.W.shape
+    n_blocks = lif_rows.shape[1]
+    f32 = jnp.float32
+    flags = kernel_flags(config, plastic, posts is not None, n_steps, clocks)
     posts = jnp.zeros((1, 1, 1), f32) if posts is None else _blocked(posts.astype(f32), n_blocks)
     # W as it is: the kernel copies it into its layout (blocks of _LANES neurons, each
     # block's weights (n_in, _LANES)) and back, in place of XLA's transpositions
@@ -626,7 +637,8 @@ def native_chunk(config, params, state, chunk, n_steps, plastic: bool = True, sp
     owed = ledger.owed if ledger else np.zeros(n_out, np.float32)
     rates = ledger.rates if ledger else np.zeros(n_in, np.float32)
     clocks = np.array([span, phase, closes, ledger is not None], np.int32)
-    layer, owed, rates, spikes = _native_chunk(config, plastic, params, layer, owed, rates, xs, posts,
+    coef, lif_rows = layer_numbers(params, n_out)
+    layer, owed, rates, spikes = _native_chunk(config, plastic, coef, lif_rows, layer, owed, rates, xs, posts,
                                                np.int32(n_steps), clocks)
     if span and not closes and (phase + n_steps) % span:
         return OpenLedger(layer, owed, rates), spikes
