@@ -516,8 +516,8 @@ _LEDGERS = {  # the running state of deferred LTP an open chunk holds, per kerne
     "deferred": ("U", "rate", "fired", "clock"),  # functional.event's ledger (U is W.T less what it owes)
     "native": ("U", "owed", "rates"),             # the native kernel's open span (kernels.native_pair.OpenLedger)
 }
-_RUN_NAMES = ("run.steps", "run.chunk_size", "run.kernel", "run.span") + tuple(
-    f"run.{n}" for n in dict.fromkeys(n for names in _LEDGERS.values() for n in names))
+_LEDGER_NAMES = tuple(dict.fromkeys(n for names in _LEDGERS.values() for n in names))  # every kernel's, once
+_RUN_NAMES = ("run.steps", "run.chunk_size", "run.kernel", "run.span") + tuple(f"run.{n}" for n in _LEDGER_NAMES)
 
 
 def _run_arrays(steps: int, open_chunk) -> dict:
@@ -555,8 +555,7 @@ def _read_run_arrays(arrays: dict, weight_shape: tuple):
     kernel = _KERNELS[integer("run.kernel", 0, len(_KERNELS) - 1)]
     span = integer("run.span", 0, chunk)
     names = _LEDGERS.get(kernel, ())
-    ledger = {n: arrays[f"run.{n}"] for n in dict.fromkeys(n for ns in _LEDGERS.values() for n in ns)
-              if f"run.{n}" in arrays}
+    ledger = {n: arrays[f"run.{n}"] for n in _LEDGER_NAMES if f"run.{n}" in arrays}
     n_out, n_in = weight_shape[-2:] if len(weight_shape) >= 2 else (None, None)
     shapes = {"U": (n_out, n_in) if kernel == "native" else (n_in, n_out), "rate": (n_in,), "fired": (n_out,),
               "clock": (), "owed": (n_out,), "rates": (n_in,)}
