@@ -87,3 +87,14 @@ def run(W, xs, posts=None, *, leak=0.9, threshold=1.0, v_reset=0.0, d_pre=0.95, 
     if return_left:
         return W, v, tr_pre, tr_post, np.array(out), left
     return W, v, tr_pre, tr_post, np.array(out)
+
+
+def assert_layer_matches(state, spikes, ref, W_atol, v_atol, trace_atol=1e-5):
+    """A kernel's ``(state, spikes)`` against this reference's ``run`` output ``ref``:
+    the spikes exactly, the state within the tolerances."""
+    W_ref, v_ref, pre_ref, post_ref, s_ref = ref
+    np.testing.assert_array_equal(spikes[:len(s_ref)], s_ref)
+    np.testing.assert_allclose(state.W, W_ref, atol=W_atol)
+    np.testing.assert_allclose(state.v, v_ref, atol=v_atol)
+    np.testing.assert_allclose(state.trace_pre, pre_ref, atol=trace_atol)
+    np.testing.assert_allclose(state.trace_post, post_ref, atol=trace_atol)

@@ -41,13 +41,8 @@ def reference_run(W0, xs, posts=None, plastic=True, leak=0.9, **kw):
     return reference.run(W0, xs, posts, leak=leak, plastic=plastic, **p)
 
 
-def check(state, spikes, ref, atol=1e-6):
-    W_ref, v_ref, pre_ref, post_ref, s_ref = ref
-    np.testing.assert_array_equal(spikes[:len(s_ref)], s_ref)
-    np.testing.assert_allclose(state.W, W_ref, atol=atol)
-    np.testing.assert_allclose(state.v, v_ref, atol=1e-5)
-    np.testing.assert_allclose(state.trace_pre, pre_ref, atol=1e-5)
-    np.testing.assert_allclose(state.trace_post, post_ref, atol=1e-5)
+def check(state, spikes, ref):
+    reference.assert_layer_matches(state, spikes, ref, W_atol=1e-6, v_atol=1e-5)
 
 
 @pytest.fixture

@@ -43,13 +43,8 @@ def run_native(W0, xs, posts=None, span=32, n_steps=None, **kw):
     return state, np.asarray(spikes)
 
 
-def check(state, spikes, ref, atol=2e-5):
-    W_ref, v_ref, pre_ref, post_ref, s_ref = ref
-    np.testing.assert_array_equal(spikes[:len(s_ref)], s_ref)
-    np.testing.assert_allclose(state.W, W_ref, atol=atol)
-    np.testing.assert_allclose(state.v, v_ref, atol=2e-5)
-    np.testing.assert_allclose(state.trace_pre, pre_ref, atol=1e-5)
-    np.testing.assert_allclose(state.trace_post, post_ref, atol=1e-5)
+def check(state, spikes, ref):
+    reference.assert_layer_matches(state, spikes, ref, W_atol=2e-5, v_atol=2e-5)
 
 
 @pytest.mark.parametrize("case", CASES)
