@@ -42,7 +42,8 @@ from ..step import StepState
 from .base import Execution, OpenChunk
 from .native_pair import NATIVE_STRETCH, OpenLedger, native_available, native_chunk, native_compatible, settled
 from .policy import (COLUMN_MAX_FIRED, EVENT_MAX_ACTIVITY, EVENT_MIN_SYNAPSES, NATIVE_DEFERRED_MAX_INPUTS,
-                     NATIVE_MAX_FIRED, NATIVE_MAX_FIRING, NATIVE_MIN_SYNAPSES, event_max_firing)
+                     NATIVE_MAX_FIRED, NATIVE_MAX_FIRING, NATIVE_MIN_SYNAPSES, PYTHON_LOOP_EVENT_MIN_SYNAPSES,
+                     event_max_firing)
 
 __all__ = ["fused_chosen", "layer_step", "native_applies", "pair_terms", "plan", "supports"]
 
@@ -114,7 +115,8 @@ def plan(trainer, plastic: bool, config, params, state, seq):
         layer_config = dataclasses.replace(layer_config, fused=True)
     blocks = None if fused or not trainer.compiled else _neuron_blocks(layer_params, seq, layer)
     event_driven = trainer.event_driven
-    if event_driven == "auto" and layer.W.size < EVENT_MIN_SYNAPSES:
+    smallest = EVENT_MIN_SYNAPSES if trainer.compiled else PYTHON_LOOP_EVENT_MIN_SYNAPSES
+    if event_driven == "auto" and layer.W.size < smallest:
         event_driven = False  # a small layer's dense steps cost less than the event kernels' host work
     chooser = None if fused else _KernelChooser(event_driven, step, layer_config, layer_params, seq,
                                                 layer, chunk, blocked=blocks is not None, native=native)

@@ -7,8 +7,8 @@ job (784 Poisson inputs, LIF neurons, pair STDP every step).
 from __future__ import annotations
 
 __all__ = ["COLUMN_MAX_FIRED", "EVENT_MAX_ACTIVITY", "EVENT_MIN_SYNAPSES", "NATIVE_DEFERRED_MAX_INPUTS",
-           "NATIVE_MAX_FIRED", "NATIVE_MAX_FIRING",
-           "NATIVE_MIN_SYNAPSES", "event_max_firing"]
+           "NATIVE_MAX_FIRED", "NATIVE_MAX_FIRING", "NATIVE_MIN_SYNAPSES", "PYTHON_LOOP_EVENT_MIN_SYNAPSES",
+           "event_max_firing"]
 
 # Above this fraction of active inputs (in a chunk) or of firing neurons, the dense
 # kernel is faster than the event-driven ones.
@@ -54,6 +54,14 @@ NATIVE_MIN_SYNAPSES = 1 << 14
 # 20x5 1.6x, 200x50 1.8x, 784x100 1.5x slower than dense; calls of 2,048 steps: 20x5 3.5x,
 # 200x50 1.2x slower, 400x100 even, 784x100 0.55x).
 EVENT_MIN_SYNAPSES = 1 << 14
+
+# In the Python loop (a dispatch per step) the dense step wins for more layers: each
+# dispatched event step carries its own host work (the step's table of active inputs,
+# the ledger's renewals). Below this many synapses that loop runs dense steps under
+# event_driven="auto" (steps/s, dense against event kernels, p = 0.05 and 0.01: 784x100
+# 29-30k against 15-18k, 784x200 23-24k against 11-13k, 784x300 15-18k against 13-15k,
+# 784x400 about even, 784x600 7-8k against 7-10k, 784x1000 4-5k against 7-11k).
+PYTHON_LOOP_EVENT_MIN_SYNAPSES = 1 << 18
 
 
 def event_max_firing(n_out: int, blocked: bool = False) -> float:
