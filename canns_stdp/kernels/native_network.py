@@ -439,10 +439,18 @@ if numba is not None:
             if o + _AHEAD < listed.shape[0]:  # the weights and targets of a source further on, to the cache
                 _fetch_fanout(idx, W, out_start, post_of, w0, listed[o + _AHEAD])
             i = listed[o]
-            x = S[a + i]
-            for m in range(idx[out_start + i], idx[out_start + i + 1]):
-                j = idx[post_of + m]
-                current[j] = current[j] + W[w0 + m] * x
+            _scatter(S[a + i], idx, W, out_start, post_of, w0, i, current)
+
+    @numba.njit(inline="always")
+    def _scatter(x, idx, W, out_start, post_of, w0, run, current):
+        """``current[j] += w · x`` over a run of synapses (a source's, or a source's at one
+        delay), in order. The run's targets and weights are views indexed from 0, and each
+        target is read as unsigned: no index needs numba's wrap-around of negative ones."""
+        lo, hi = idx[out_start + run], idx[out_start + run + 1]
+        targets, weights = idx[post_of + lo:post_of + hi], W[w0 + lo:w0 + hi]
+        for k in range(targets.shape[0]):
+            j = np.uint32(targets[k])
+            current[j] = current[j] + weights[k] * x
 
     @numba.njit(inline="always")
     def _fetch_arrivals(plan, idx, W, q, pops, t, ring, ring_at, counts, count_at):
@@ -511,10 +519,7 @@ if numba is not None:
             mark[i], first[i] = _ZERO, -1
             while e >= 0:
                 d = link_d[e]
-                x = S[rows + _wrap(now - d, H) * n_pre + i]
-                for m in range(idx[start + i * D + d], idx[start + i * D + d + 1]):
-                    j = idx[post_of + m]
-                    current[j] = current[j] + W[w0 + m] * x
+                _scatter(S[rows + _wrap(now - d, H) * n_pre + i], idx, W, start, post_of, w0, i * D + d, current)
                 e = link[e]
 
     @numba.njit(inline="always")
