@@ -1,11 +1,13 @@
 """Side-by-side speed table: canns_stdp and, when available, its peers, in one run.
 
     python benchmarks/run.py                       # canns_stdp only
-    python benchmarks/run.py --peers-python /path/to/peer-env/bin/python
+    python benchmarks/run.py --peers-python /path/to/peer-env/bin/python [--peers-python OTHER]
 
 The peer environment (CANNs 1.5, Norse, SpikingJelly, installed in a virtual environment of
 its own: see docs/peers.md) can also be named by the environment variable
-CANNS_STDP_PEERS_PYTHON. Peers are never dependencies of canns_stdp.
+CANNS_STDP_PEERS_PYTHON. Peers that need environments of their own (CANNs in one, the
+PyTorch peers in another) take one --peers-python each: every environment runs the peers
+it has. Peers are never dependencies of canns_stdp.
 """
 
 from __future__ import annotations
@@ -44,13 +46,18 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="784x100,784x400,4096x4096")
     parser.add_argument("--rates", default="0.01,0.05,0.2")
-    parser.add_argument("--peers-python", default=os.environ.get("CANNS_STDP_PEERS_PYTHON"))
+    parser.add_argument("--peers-python", action="append",
+                        help="a Python with peers installed (repeat for several environments)")
     parser.add_argument("--no-first-call", action="store_true",
                         help="skip the first-call timings (CANNs' takes minutes)")
     args = parser.parse_args(argv)
 
+    pythons = args.peers_python or ([os.environ["CANNS_STDP_PEERS_PYTHON"]]
+                                    if os.environ.get("CANNS_STDP_PEERS_PYTHON") else [])
     mine = ours(args)
-    others = peers(args, args.peers_python) if args.peers_python else []
+    others = [row for python in pythons for row in peers(args, python)]
+    measured = {r["system"] for r in others if "error" not in r}
+    others = [r for r in others if "error" not in r or r["system"] not in measured]  # found in another one
     rates = [r for r in others if "steps_per_s" in r]
     canns = {(r["layer"], r["p"], r["regime"]): r["steps_per_s"] for r in rates if r["system"] == "canns"}
     canns_py = {(r["layer"], r["p"], r["regime"]): r["steps_per_s"] for r in rates
