@@ -867,16 +867,23 @@ if numba is not None:
                         sd[m] = sd[m] + (c[8] * S[s_at + j]) * S[tr_pre + i]
             _slow_due(W, w0, sd, S, plan[q + 23] + n_syn, c, hardbound)
             return
+        # the neurons' numbers as views indexed from 0 by unsigned indices (no wrap-around)
+        pre_in, pre_trace = S[a:a + n_pre], S[tr_pre:tr_pre + n_pre]
+        pre_P = decayed[:n_pre] if P_dec else S[P_at:P_at + n_pre]
+        post_spike, post_dec = S[s_at:s_at + n_post], decayed[n_pre:n_pre + n_post]
+        post_Q = post_dec if Q_dec else S[tr_post:tr_post + n_post]
+        synapses = W[w0:w0 + plan[q + 5]]
         for o in range(arrived.shape[0]):
             if o + _AHEAD < arrived.shape[0]:
                 _fetch_fanout(idx, W, out_start, post_of, w0, arrived[o + _AHEAD])
             i = arrived[o]
-            P_i = decayed[i] if P_dec else S[P_at + i]
-            for m in range(idx[out_start + i], idx[out_start + i + 1]):
-                j = idx[post_of + m]
-                Q_j = decayed[n_pre + j] if Q_dec else S[tr_post + j]
-                W[w0 + m] = _updated(W[w0 + m], rule, S[s_at + j], P_i, Q_j, S[a + i], S[tr_pre + i],
-                                     decayed[n_pre + j], c, dependence, hardbound)
+            P_i, a_i, x_i = pre_P[np.uint32(i)], pre_in[np.uint32(i)], pre_trace[np.uint32(i)]
+            lo, hi = idx[out_start + i], idx[out_start + i + 1]
+            targets, run = idx[post_of + lo:post_of + hi], synapses[lo:hi]
+            for k in range(targets.shape[0]):
+                j = np.uint32(targets[k])
+                run[k] = _updated(run[k], rule, post_spike[j], P_i, post_Q[j], a_i, x_i, post_dec[j], c, dependence,
+                                  hardbound)
         for o in range(fired.shape[0]):
             # to the cache: the synapses' sources and positions of a neuron further on, then
             # the scattered weights of a nearer one (its positions fetched a step before)
@@ -889,15 +896,16 @@ if numba is not None:
                 for s in range(idx[in_start + ahead], idx[in_start + ahead + 1]):
                     prefetch(W, w0 + idx[position + s])
             j = fired[o]
-            Q_j = decayed[n_pre + j] if Q_dec else S[tr_post + j]
-            for s in range(idx[in_start + j], idx[in_start + j + 1]):
-                i = idx[pre_of + s]
-                if S[a + i] != _ZERO:
+            Q_j, s_j, dec_j = post_Q[np.uint32(j)], post_spike[np.uint32(j)], post_dec[np.uint32(j)]
+            lo, hi = idx[in_start + j], idx[in_start + j + 1]
+            sources, places = idx[pre_of + lo:pre_of + hi], idx[position + lo:position + hi]
+            for k in range(sources.shape[0]):
+                i = np.uint32(sources[k])
+                if pre_in[i] != _ZERO:
                     continue
-                P_i = decayed[i] if P_dec else S[P_at + i]
-                m = w0 + idx[position + s]
-                W[m] = _updated(W[m], rule, S[s_at + j], P_i, Q_j, _ZERO, S[tr_pre + i], decayed[n_pre + j], c,
-                                dependence, hardbound)
+                m = np.uint32(places[k])
+                synapses[m] = _updated(synapses[m], rule, s_j, pre_P[i], Q_j, _ZERO, pre_trace[i], dec_j, c,
+                                       dependence, hardbound)
 
     _network_chunk = registered("canns_stdp_network_chunk", _chunk, {7: 0, 8: 1})
 
