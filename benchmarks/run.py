@@ -76,6 +76,12 @@ def main(argv=None):
     for r in rates:
         system = "canns_compiled" if r["system"] == "canns" else r["system"]
         print(f"| {r['layer']} | {r['p']} | {r['regime']} | {system} | | {r['steps_per_s']:,.0f} | | |")
+    compiled = {(r["layer"], r["p"], r["regime"]): r["steps_per_s"] for r in mine
+                if r.get("loop") == "compiled" and "steps_per_s" in r}
+    for r in rates:  # every peer against the compiled loop (the PyTorch peers have one loop)
+        ours_rate = compiled.get((r["layer"], r["p"], r["regime"]))
+        if ours_rate and r["system"] != "canns_uncompiled":
+            print(f"{r['layer']} p={r['p']} {r['regime']}: {ours_rate / r['steps_per_s']:.1f}x {r['system']}")
     first = [r for r in mine if "seconds" in r]
     canns_first = [r for r in others if "first_call_T10000_s" in r]
     for row in first:
