@@ -320,6 +320,10 @@ if numba is not None:
                 r = pops + _POP * i
                 kind, n, spike = plan[r], plan[r + 1], plan[r + 2]
                 slots = max(plan[r + 10], 1)
+                slot = t % slots
+                if plan[r + 9] >= 0 and kind != GIVEN:  # the history row this step takes: its old spikes cleared
+                    _clear(S[plan[r + 9] + slot * n:plan[r + 9] + (slot + 1) * n],
+                           _active(ring, ring_at, counts, count_at, i, n, slot))
                 if kind == GIVEN:
                     _copy(X[step, plan[r + 11]:plan[r + 11] + n], S[spike:spike + n])
                 elif kind == POISSON:
@@ -348,14 +352,17 @@ if numba is not None:
                         _fill(inh[:n], _ZERO)
                     _neurons(kind, plan, r, num, S, Y, step, exc, inh, adaptive[i])
                 # this step's active list, and the ring buffer of past spikes
-                slot = t % slots
                 if kind != POISSON:  # (its inputs listed themselves as they were drawn)
                     listed = _listed(S[spike:spike + n], ring[ring_at[i] + slot * n:])
                 counts[count_at[i] + slot] = listed
                 if learn:
                     _fetch_fanins(plan, idx, i, projs, _active(ring, ring_at, counts, count_at, i, n, slot))
                 if plan[r + 9] >= 0:
-                    _copy(S[spike:spike + n], S[plan[r + 9] + slot * n:plan[r + 9] + (slot + 1) * n])
+                    row = S[plan[r + 9] + slot * n:plan[r + 9] + (slot + 1) * n]
+                    if kind == GIVEN:  # any values: the whole row
+                        _copy(S[spike:spike + n], row)
+                    else:  # spikes of 0 or 1: the row, cleared of its old ones, takes the new ones
+                        _set(S[spike:spike + n], row, _active(ring, ring_at, counts, count_at, i, n, slot))
             if learn:
                 for k in range(n_projs):
                     q = projs + _PROJ * k
@@ -378,6 +385,19 @@ if numba is not None:
     def _copy(source, target):
         for j in range(target.shape[0]):
             target[j] = source[j]
+
+    @numba.njit(inline="always")
+    def _clear(row, listed):
+        """The listed entries of ``row`` set to 0 (a row of past spikes whose other entries are 0)."""
+        for j in listed:
+            row[np.uint32(j)] = _ZERO
+
+    @numba.njit(inline="always")
+    def _set(spikes, row, listed):
+        """``row[j] = spikes[j]`` at the listed entries: a copy of ``spikes`` into a cleared row,
+        where only the listed entries are not 0."""
+        for j in listed:
+            row[np.uint32(j)] = spikes[np.uint32(j)]
 
     @numba.njit(inline="always")
     def _fill(target, value):
