@@ -90,3 +90,26 @@ def test_input_events_against_numpy_nonzero(rng):
             np.testing.assert_array_equal(row[: len(active)], active)
             assert (row[len(active):] == n_in).all()
     assert input_events(np.ones((2, 40), np.float32), 16) is None
+
+
+def test_the_python_loop_runs_dense_steps_below_its_own_size(rng, monkeypatch):
+    """Under event_driven="auto" the Python loop (one dispatch per step) runs the dense step
+    on layers below PYTHON_LOOP_EVENT_MIN_SYNAPSES synapses and the event kernels above it."""
+    import canns_stdp.kernels.pair_layer as pair_layer
+    from canns_stdp.kernels.policy import EVENT_MIN_SYNAPSES, PYTHON_LOOP_EVENT_MIN_SYNAPSES
+
+    kernels = []
+    original = pair_layer.python_steps
+
+    def spy(step, config, *args, **kwargs):
+        kernels.append(config.event_driven)
+        return original(step, config, *args, **kwargs)
+    monkeypatch.setattr(pair_layer, "python_steps", spy)
+    xs = (rng.random((64, 784)) < 0.05).astype(np.float32)
+    assert 784 * 100 < PYTHON_LOOP_EVENT_MIN_SYNAPSES < 784 * 400 and 784 * 100 >= EVENT_MIN_SYNAPSES
+    for n_out, event_driven in ((100, False), (400, True)):
+        trainer = STDPTrainer(SpikingLayer(784, n_out, threshold=10.0), compiled=False, chunk_size=32)
+        trainer.train(xs)  # (a fresh layer's first chunk runs dense: its activity is unknown)
+        kernels.clear()
+        trainer.train(xs)
+        assert set(kernels) == {event_driven}, n_out
