@@ -58,15 +58,16 @@ def _poisson_song(seed=3, **rule):
                    w_max=0.01, tau_pre=20.0, tau_post=20.0, seed=seed)]
 
 
-def _recurrent(plastic_rule, trace_mode="cumulative"):
+def _recurrent(plastic_rule, trace_mode="cumulative", drive_delay=0):
     """Excitatory and inhibitory current-based LIF neurons with sparse recurrent
-    projections, delays of 1 and 3 steps, an adaptive threshold and a refractory period."""
+    projections, delays of 1 and 3 steps, an adaptive threshold and a refractory period;
+    their Poisson drive arrives after ``drive_delay`` steps (kept in a ring of past spikes)."""
     lif = dict(tau_m=10.0, v_rest=-65.0, v_reset=-65.0, v_threshold=-50.0, refractory=0.5, bias=14.0,
                synapse="current", tau_exc=2.0, tau_inh=5.0, theta_plus=0.5, tau_theta=30.0)
     pops = {"drive": PoissonInput(60, rates_hz=40.0),
             "e": LIF(50, v_init=np.linspace(-65.0, -51.0, 50), **lif), "i": LIF(15, **lif)}
     sparse = dict(connectivity=fixed_probability(0.3, seed=1), event_driven=True)
-    projs = [Projection("drive", "e", weights=4.0, **sparse),
+    projs = [Projection("drive", "e", weights=4.0, delay=drive_delay, **sparse),
              Projection("e", "e", weights=lambda r, s: r.uniform(0, 2.0, s), delay=3, rule=rules.pair(0.05, 0.06),
                         w_max=4.0, trace_mode=trace_mode, **sparse),
              Projection("e", "i", weights=3.0, delay=1, **sparse),
@@ -112,6 +113,7 @@ CASES = {
     "poisson-dense-pair": lambda: (*_poisson_song(), {}),
     "poisson-dense-soft-causal": lambda: (*_poisson_song(pairing="causal", dependence="soft"), {}),
     "recurrent-vogels": lambda: (*_recurrent(rules.vogels(5.0, 20.0)), {}),
+    "recurrent-vogels-delayed-drive": lambda: (*_recurrent(rules.vogels(5.0, 20.0), drive_delay=2), {}),
     "recurrent-nearest-power": lambda: (*_recurrent(rules.pair(0.1, 0.1, dependence="power", mu=0.5),
                                                     trace_mode="nearest"), {}),
     "izhikevich-delays": _izhikevich,
