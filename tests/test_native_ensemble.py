@@ -47,12 +47,9 @@ def run_kernel(W0, xs, posts=None, n_steps=T, d_pre=(0.9, 0.9, 0.9), trace_pre=N
 
 
 def check(state, spikes, k, ref, atol=1e-6):
-    W_ref, v_ref, pre_ref, post_ref, s_ref = ref
-    np.testing.assert_array_equal(spikes[:len(s_ref), k], s_ref)
-    np.testing.assert_allclose(state.W[k], W_ref, atol=atol)
-    np.testing.assert_allclose(state.v[k], v_ref, atol=1e-5)
-    np.testing.assert_allclose(state.trace_pre[k], pre_ref, atol=1e-5)
-    np.testing.assert_allclose(state.trace_post[k], post_ref, atol=1e-5)
+    """Member ``k``'s state and spikes against the reference."""
+    member_state = type(state)(*(np.asarray(a)[k] for a in state))
+    reference.assert_layer_matches(member_state, spikes[:, k], ref, W_atol=atol, v_atol=1e-5)
 
 
 @pytest.fixture

@@ -889,7 +889,7 @@ if numba is not None:
             return
         # the neurons' numbers as views indexed from 0 by unsigned indices (no wrap-around)
         pre_in, pre_trace = S[a:a + n_pre], S[tr_pre:tr_pre + n_pre]
-        pre_P = decayed[:n_pre] if P_dec else S[P_at:P_at + n_pre]
+        pre_P = decayed[:n_pre] if P_dec else pre_trace
         post_spike, post_dec = S[s_at:s_at + n_post], decayed[n_pre:n_pre + n_post]
         post_Q = post_dec if Q_dec else S[tr_post:tr_post + n_post]
         synapses = W[w0:w0 + plan[q + 5]]

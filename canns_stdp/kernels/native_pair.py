@@ -303,13 +303,18 @@ if numba is not None:
     # lane's ``sum lr A+ s d^c`` over the span so far; a row is brought up to date when its
     # input is active, every row when the span ends
     @numba.njit(inline="always")
+    def _up_to_date(u, rate, owed, w_min, w_max, hardbound):
+        """A synapse's weight from its ledger entry ``U``: ``clip(U + rate * owed)``."""
+        return _within(u + rate * owed, w_min, w_max, hardbound)
+
+    @numba.njit(inline="always")
     def _owed_rows(block, inputs, rates, owed, w_min, w_max, hardbound):
-        """Rows ``inputs`` of a block up to date: ``clip(U + rate * owed)``, lanes in vectors."""
+        """Rows ``inputs`` of a block up to date (:func:`_up_to_date`), lanes in vectors."""
         for k in range(inputs.shape[0]):
             j = inputs[k]
             lanes, rate = block[j * _LANES:(j + 1) * _LANES], rates[k]
             for lane in range(_LANES):
-                lanes[lane] = _within(lanes[lane] + rate * owed[lane], w_min, w_max, hardbound)
+                lanes[lane] = _up_to_date(lanes[lane], rate, owed[lane], w_min, w_max, hardbound)
 
     @numba.njit(inline="always")
     def _owed_current(block, inputs, values, rates, owed, current, w_min, w_max, hardbound, owing):
@@ -324,7 +329,7 @@ if numba is not None:
             if owing:
                 rate = rates[k]
                 for lane in range(_LANES):
-                    w = _within(lanes[lane] + rate * owed[lane], w_min, w_max, hardbound)
+                    w = _up_to_date(lanes[lane], rate, owed[lane], w_min, w_max, hardbound)
                     lanes[lane] = w
                     current[lane] += w * x
             else:
@@ -364,30 +369,37 @@ if numba is not None:
                     for lane in range(width):
                         rows[lane, j] = lanes[lane]
 
+    @numba.njit(inline="always")
+    def _lanes_of(scratch, row, neurons, into_lanes):
+        """A per-neuron array into row ``row`` of every block's lane scratch, or back."""
+        n_out = neurons.shape[0]
+        for b in range(scratch.shape[0]):
+            width = min(_LANES, n_out - b * _LANES)
+            lanes, own = _row(scratch[b], row)[:width], neurons[b * _LANES:b * _LANES + width]
+            if into_lanes:
+                lanes[:] = own
+            else:
+                own[:] = lanes
+
     # a chunk of a layer: its load, its steps a stretch at a time and its store (the
     # ensemble's kernel runs each member through the same pieces)
     @numba.njit(inline="always")
     def _load(lif, W_in, v_in, s_in, post_in, W, scratch):
         """A layer's weights into the blocked layout ``W``, its neurons' numbers and state
         into the lane scratch (padding lanes: zero weights and state)."""
-        n_out = W_in.shape[0]
         _transpose_blocks(W_in, W, True)
         for b in range(W.shape[0]):
-            lanes, width = scratch[b], min(_LANES, n_out - b * _LANES)
             for row, source in ((_LEAK, lif[0, b]), (_THRESHOLD, lif[1, b]), (_RESET, lif[2, b])):
-                _row(lanes, row)[:] = source
-            for row, source in ((_V, v_in), (_S, s_in), (_TRACE, post_in)):
-                _row(lanes, row)[:width] = source[b * _LANES:b * _LANES + width]
+                _row(scratch[b], row)[:] = source
+        for row, source in ((_V, v_in), (_S, s_in), (_TRACE, post_in)):
+            _lanes_of(scratch, row, source, True)
 
     @numba.njit(inline="always")
     def _store(W, scratch, W_out, v, s, trace_post):
         """The layer's weights and neurons' state back from the blocked layout and scratch."""
-        n_out = W_out.shape[0]
         _transpose_blocks(W_out, W, False)
-        for b in range(W.shape[0]):
-            width = min(_LANES, n_out - b * _LANES)
-            for row, target in ((_V, v), (_S, s), (_TRACE, trace_post)):
-                target[b * _LANES:b * _LANES + width] = _row(scratch[b], row)[:width]
+        for row, target in ((_V, v), (_S, s), (_TRACE, trace_post)):
+            _lanes_of(scratch, row, target, False)
 
     @numba.njit(inline="always")
     def _run_stretch(flags, coef, first, stop, at, terms, base, terms_at, xs, posts, W, scratch, every, fired, no_posts,
@@ -484,7 +496,7 @@ if numba is not None:
         n, nearest, pairing, phase, resumed = flags[0], flags[2], flags[4], flags[8], flags[10]
         span = flags[7] if flags[1] else 0
         owed_in, rates_in, owed_out, rates_out = ledger
-        n_out, n_in = W_out.shape
+        n_in = W_out.shape[1]
         n_blocks = lif.shape[1]
         W = np.zeros((n_blocks, n_in, _LANES), np.float32)  # the kernel's layout (padding lanes: zero weights)
         scratch = np.zeros((n_blocks, _ROWS * _LANES), np.float32)
@@ -500,9 +512,7 @@ if numba is not None:
         inside = span > 0 and phase % span != 0  # the call starts inside a span
         if inside and resumed:  # the ledger the previous call left open
             rates[:] = rates_in
-            for b in range(n_blocks):
-                width = min(_LANES, n_out - b * _LANES)
-                _row(scratch[b], _OWED)[:width] = owed_in[b * _LANES:b * _LANES + width]
+            _lanes_of(scratch, _OWED, owed_in, True)
         elif inside:  # a ledger opened here: nothing owed yet, the rates of the trace as it is
             for j in range(n_in):
                 rates[j] = trace_pre[j] * powers[1, phase % span]
@@ -518,9 +528,7 @@ if numba is not None:
         _store(W, scratch, W_out, v, s, trace_post)
         if span > 0:
             rates_out[:] = rates
-            for b in range(n_blocks):
-                width = min(_LANES, n_out - b * _LANES)
-                owed_out[b * _LANES:b * _LANES + width] = _row(scratch[b], _OWED)[:width]
+            _lanes_of(scratch, _OWED, owed_out, False)
 
     @numba.njit(cache=True, nogil=True)
     def _chunk(flags, coef, lif, xs, posts, W_in, v_in, s_in, pre_in, post_in, owed_in, rates_in,
