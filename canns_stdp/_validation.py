@@ -11,6 +11,7 @@ import numbers
 import operator
 import os
 import types
+import weakref
 from pathlib import Path
 
 import jax
@@ -32,6 +33,7 @@ __all__ = [
     "as_sequence",
     "as_vector",
     "check_binary",
+    "checked_range",
     "Settled",
 ]
 
@@ -161,10 +163,36 @@ def _to_float_array(name: str, data) -> np.ndarray:
         return arr.astype(np.float32, copy=False)
 
 
+_LAST_CHECKED = None  # (a weak reference to the array check_finite passed last, its min, its max)
+
+
 def check_finite(name: str, arr: np.ndarray) -> None:
-    if not np.isfinite(arr).all():
-        bad = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(f"{name} must be finite, got {float(arr[tuple(bad)])} at index {tuple(int(i) for i in bad)}")
+    """Raise unless every entry of ``arr`` is finite. Its smallest and largest entries
+    tell (both are NaN where one entry is, infinite where one is), and are kept for
+    :func:`checked_range`: the kernels' choice reads them instead of another pass."""
+    global _LAST_CHECKED
+    if arr.size == 0:
+        return
+    lo, hi = float(np.min(arr)), float(np.max(arr))
+    if math.isfinite(lo) and math.isfinite(hi):
+        try:
+            _LAST_CHECKED = (weakref.ref(arr), lo, hi)
+        except TypeError:  # (an array type without weak references: nothing kept)
+            _LAST_CHECKED = None
+        return
+    bad = np.argwhere(~np.isfinite(arr))[0]
+    raise ValueError(f"{name} must be finite, got {float(arr[tuple(bad)])} at index {tuple(int(i) for i in bad)}")
+
+
+def checked_range(arr: np.ndarray) -> tuple:
+    """``(min, max)`` of a non-empty array: those :func:`check_finite` found, where it
+    checked this very array last (a call validates its input, then plans from it), else
+    computed."""
+    global _LAST_CHECKED
+    held, _LAST_CHECKED = _LAST_CHECKED, None
+    if held is not None and held[0]() is arr:
+        return held[1], held[2]
+    return float(np.min(arr)), float(np.max(arr))
 
 
 def as_time_series(name: str, data, width: int) -> np.ndarray:

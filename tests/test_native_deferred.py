@@ -106,6 +106,24 @@ def test_the_trainer_defers_ltp_in_the_native_kernel_however_many_neurons_fire(m
     np.testing.assert_allclose(layer.v.value, v_ref, atol=2e-5)
 
 
+
+def test_each_call_defers_over_a_span_its_largest_input_allows(monkeypatch, rng):
+    """The span comes from the largest input magnitude of the call, read as the call
+    checks its input: the same array made 30 times larger in place gives a second call
+    the shorter span of its new values."""
+    spans = []
+    original = native_pair.native_chunk
+    monkeypatch.setattr(pair_layer, "native_chunk", lambda *args: spans.append(args[6]) or original(*args))
+    monkeypatch.setattr(pair_layer, "NATIVE_MIN_SYNAPSES", 0)
+    xs = (rng.random((64, 200)) < 0.05).astype(np.float32)
+    layer = SpikingLayer(200, 70, W_init=rng.uniform(0.0, 0.3, (70, 200)), threshold=1e6)
+    trainer = STDPTrainer(layer, learning_rate=0.02, A_plus=0.01, A_minus=0.0105, chunk_size=64)
+    trainer.train(xs)
+    xs *= -30.0
+    trainer.train(xs)
+    one, thirty = (deferred_span(0.02 * 0.01, 0.95, bound / 0.05, 1.0, native_pair.NATIVE_STRETCH) for bound in (1, 30))
+    assert one == 64 and 0 < thirty < one and spans == [one, thirty]
+
 def test_a_call_that_starts_inside_a_span_without_its_ledger(rng):
     """A chunk's call starting at step 5 of a span with no ledger handed on (the layer
     changed since the call before): a ledger opens there, weights out of bounds included."""

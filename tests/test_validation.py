@@ -168,3 +168,20 @@ def test_non_finite_result_leaves_layer_unchanged(trained):
     with pytest.raises(FloatingPointError, match="non-finite values in .*W.*left unchanged"):
         trainer.train(np.ones((50, N_IN), np.float32))
     assert_unchanged(layer, before)
+
+
+def test_the_range_a_check_found_is_read_once_for_that_array_only():
+    from canns_stdp._validation import check_finite, checked_range
+
+    a = np.array([[0.5, -2.0], [3.0, 1.0]], np.float32)
+    check_finite("a", a)
+    assert checked_range(a) == (-2.0, 3.0)
+    a[0, 0] = 7.0  # changed after its check: the next reading is computed afresh
+    assert checked_range(a) == (-2.0, 7.0)
+    check_finite("a", a)
+    assert checked_range(np.array([4.0, 5.0], np.float32)) == (4.0, 5.0)  # another array: its own range
+    for bad in (np.nan, np.inf, -np.inf):
+        b = np.array([1.0, bad, 2.0], np.float32)
+        with pytest.raises(ValueError, match=r"b must be finite, got (nan|-?inf) at index \(1,\)"):
+            check_finite("b", b)
+

@@ -584,8 +584,15 @@ def settled(params, hardbound: bool, state):
     their ledger (:func:`~canns_stdp.functional.event.settle`), on ``W.T``."""
     if not isinstance(state, OpenLedger):
         return state
-    ledger = Ledger(jnp.asarray(state.rates), jnp.asarray(state.owed), jnp.zeros((), jnp.float32))
-    return state.layer._replace(W=settle(jnp.asarray(state.layer.W).T, ledger, params.stdp.bounds, hardbound).T)
+    return state.layer._replace(W=_settled_W(state.layer.W, state.owed, state.rates, params.stdp.bounds, hardbound))
+
+
+@partial(jax.jit, static_argnames=("hardbound",))
+def _settled_W(U, owed, rates, bounds, hardbound: bool):
+    """:func:`settled`'s ``W``: one compiled pass (a dispatch per operation cost ~1.5 ms a
+    call at 784x100)."""
+    ledger = Ledger(jnp.asarray(rates, jnp.float32), jnp.asarray(owed, jnp.float32), jnp.zeros((), jnp.float32))
+    return settle(jnp.asarray(U).T, ledger, bounds, hardbound).T
 
 
 def layer_numbers(layer_params, n_out: int):

@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._validation import checked_range
 from ..functional.event import (DeferredState, Ledger, deferred_compatible, deferred_span, event_compatible,
                                 input_events, open_ledger)
 from ..functional.fused import fused_available, fused_chunk, fused_compatible
@@ -226,10 +227,10 @@ def _neuron_blocks(params, seq, state):
 
 
 def input_bound(seq) -> float:
-    """The largest input magnitude of a call (at least 1), read without a temporary array
-    of the whole input."""
-    x = seq[0]
-    return max(1.0, float(np.max(x, initial=0.0)), -float(np.min(x, initial=0.0)))
+    """The largest input magnitude of a call (at least 1), from the range its validation
+    found (no second pass over the input)."""
+    lo, hi = checked_range(seq[0])
+    return max(1.0, hi, -lo)
 
 
 def deferral_span(step, config, params, x_max: float, state, chunk: int) -> int:
