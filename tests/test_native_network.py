@@ -284,3 +284,11 @@ def test_without_numba_the_xla_step_runs_and_native_true_says_why(monkeypatch, c
         Network(pops, projs, native="yes")
     with pytest.raises(ValueError, match="compiled=True"):
         Network(pops, projs, native=True, compiled=False)
+
+
+def test_neurons_whose_numbers_are_shared_are_read_as_scalars_whatever_their_initial_values():
+    """Per-neuron initial values (``v_init``) leave the step's numbers uniform: the
+    neurons' loop takes them as scalars (the ``recurrent-*`` cases check its results)."""
+    lif = LIF(4, v_init=np.linspace(-65.0, -51.0, 4), tau_m=20.0, refractory=5.0)
+    assert native_network._uniform(lif.params())
+    assert not native_network._uniform(LIF(4, bias=np.arange(4.0)).params())

@@ -1017,6 +1017,13 @@ def _slow(config, params) -> tuple:
                  if config.learn and proj.plastic and type(p.rule) is SlowSTDP)
 
 
+def _uniform(pop_params) -> bool:
+    """Whether a population's step takes the same numbers for every neuron (its initial
+    values, ``*_init``, aside: the step never reads them), so that the neurons' loop
+    reads them as scalars instead of a row of numbers each."""
+    return all(np.ndim(a) == 0 for name, a in pop_params.items() if not name.endswith("_init"))
+
+
 def _host_plan(config, params, tables):
     """The kernel's integers (a host array); ``tables``: where :func:`_layout` put each
     sparse projection's tables, and its number of delays."""
@@ -1044,7 +1051,7 @@ def _host_plan(config, params, tables):
             imposed += pop.template.n
         plan[r + 13], plan[r + 14], plan[r + 15] = spike_cols[i], rate_cols[i], pop_numbers[i]
         plan[r + 16] = getattr(pop.template, "substeps", 1)
-        plan[r + 17] = int(all(np.ndim(a) == 0 for a in params.pops[i].values()))  # the same numbers for all
+        plan[r + 17] = int(_uniform(params.pops[i]))
     for k, (proj, p) in enumerate(zip(config.projs, params.projs)):
         q = _HEAD + n_pops + _POP * n_pops + _PROJ * k
         sparse = _is_sparse(proj)
@@ -1128,7 +1135,7 @@ def _device_plan(config, params):
     idx, orders, tables, _ = _kept(_LAYOUTS, wiring, layout)
     key = (config, wiring, tuple((type(p.rule), getattr(p.rule, "pairing", None),
                                   getattr(p.rule, "dependence", None)) for p in params.projs),
-           tuple(all(np.ndim(a) == 0 for a in p.values()) for p in params.pops))
+           tuple(_uniform(p) for p in params.pops))
     plan = _kept(_PLANS, key, lambda: jax.device_put(_host_plan(config, params, tables)))
     return plan, idx, orders
 
