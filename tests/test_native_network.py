@@ -159,6 +159,30 @@ def test_native_kernel_equals_the_xla_step(counted, case):
     assert native.steps_run == xla.steps_run == steps
 
 
+@pytest.mark.parametrize("case, steps", [("recurrent-vogels", 640), ("izhikevich-delays-per-synapse-slow", 384)])
+def test_chunks_of_a_run_and_the_state_read_between_them_equal_the_xla_step(counted, case, steps):
+    """A monitor reading the state every 128 steps cuts the run into chunks of 128 steps:
+    the native kernel keeps its layout from chunk to chunk, and the state it hands the
+    monitor between them is the XLA step's."""
+    runs = []
+    for native in (False, True):
+        pops, projs, kw = CASES[case]()
+        net = Network(pops, projs, native=native, seed=7, **kw)
+        v, spikes = StateMonitor("e", "v", every=128), SpikeMonitor("e")
+        net.run(steps, monitors=[v, spikes])
+        runs.append((net, v, spikes))
+    assert len(counted) == 1
+    (xla, v_x, s_x), (native, v_n, s_n) = runs
+    assert v_n.values.shape == (steps // 128, 50 if case.startswith("recurrent") else 24)
+    np.testing.assert_array_equal(v_n.t, v_x.t)
+    np.testing.assert_allclose(v_n.values, v_x.values, rtol=2e-6, atol=2e-5)
+    np.testing.assert_array_equal(s_n.i, s_x.i)
+    np.testing.assert_array_equal(s_n.t, s_x.t)
+    assert len(s_x.i) > 20
+    for proj in xla.projections:
+        W = xla.weights(proj.name)
+        np.testing.assert_allclose(native.weights(proj.name), W, atol=1e-6 * max(1.0, np.abs(W).max()))
+
 def test_delays_per_synapse_after_a_run_without_learning():
     """Without learning the traces stay and the spikes go on; then learning resumes from
     traces that no longer follow the recent spikes."""

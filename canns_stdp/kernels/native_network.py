@@ -27,6 +27,7 @@ layer's native kernel (:mod:`canns_stdp.kernels.native_pair`), and cached on dis
 from __future__ import annotations
 
 from functools import partial
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -1199,15 +1200,23 @@ def _flat(parts, dtype=jnp.float32):
     return jnp.concatenate(parts) if parts else jnp.zeros((1,), dtype)
 
 
+class Packed(NamedTuple):
+    """A network's state between the chunks of a run of the native kernel: its arrays in
+    the kernel's layout (``S``: the neurons' state, histories and traces; ``W``: every
+    weight, a sparse projection's by source), the step count ``t``, and the state the run
+    started from (the shapes, and what the kernel does not hold). The weights are put in
+    and out of the kernel's order once a run, not once a chunk (:func:`unpacked`)."""
+
+    state: Any
+    S: Any
+    W: Any
+    t: Any
+
+
 @partial(jax.jit, static_argnames=("config",))
-def _native_run(config, plan, idx, orders, params, state, X, Y, n_steps):
+def _pack(config, orders, params, state):
+    """``(S, W)``: ``state`` in the kernel's layout."""
     slow = _slow(config, params)
-    pops_at, history_at, traces_at, rules_at, size = _state_layout(config, slow)
-    _, _, width_s, width_r = _records(config)
-    num = _flat([a for pop, p in zip(config.pops, params.pops) for a in _pop_numbers(pop.template, p, params.dt)]
-                + [a for proj, p in zip(config.projs, params.projs) for a in _proj_numbers(proj, p)])
-    seeds = jnp.stack([state.seed + jnp.uint32(i * 0x632BE5AB) if _pop_kind(pop.template) == POISSON
-                       else jnp.uint32(0) for i, pop in enumerate(config.pops)])
     parts = [getattr(s, name) for pop, s in zip(config.pops, state.pops) for name in _STATE_FIELDS[
         _pop_kind(pop.template)]]
     parts += [h for h in state.history if h is not None]
@@ -1218,13 +1227,41 @@ def _native_run(config, plan, idx, orders, params, state, X, Y, n_steps):
             parts += [st.trace_pre[layout[k][0]] if _per_synapse(proj) else st.trace_pre, st.trace_post]
         if k in slow:
             parts += [st.rule.sd[layout[k][0]], st.rule.clock]
-    S = _flat(parts)
     W = _flat([st.W[layout[k][0]] if k in layout else st.W for k, st in enumerate(state.projs)])
-    head = jnp.stack([state.t, jnp.asarray(n_steps, jnp.int32), jnp.int32(config.learn)])
+    return _flat(parts), W
+
+
+@partial(jax.jit, static_argnames=("config",), donate_argnames=("S", "W"))
+def _run_packed(config, plan, idx, params, seed, t, S, W, X, Y, n_steps):
+    """The kernel over one chunk: ``(S, W, t, samples)`` after it; ``S`` and ``W`` are
+    updated in place (given to the result)."""
+    _, _, width_s, width_r = _records(config)
+    num = _flat([a for pop, p in zip(config.pops, params.pops) for a in _pop_numbers(pop.template, p, params.dt)]
+                + [a for proj, p in zip(config.projs, params.projs) for a in _proj_numbers(proj, p)])
+    seeds = jnp.stack([seed + jnp.uint32(i * 0x632BE5AB) if _pop_kind(pop.template) == POISSON
+                       else jnp.uint32(0) for i, pop in enumerate(config.pops)])
+    head = jnp.stack([t, jnp.asarray(n_steps, jnp.int32), jnp.int32(config.learn)])
     T = X.shape[0]
     outs = [jax.ShapeDtypeStruct(S.shape, jnp.float32), jax.ShapeDtypeStruct(W.shape, jnp.float32),
             jax.ShapeDtypeStruct((T, width_s), jnp.uint32), jax.ShapeDtypeStruct((T, width_r), jnp.float32)]
     S, W, rec_s, rec_r = _network_chunk(plan, num, idx, seeds, head, X, Y, S, W, outs=outs)
+    spike_cols, rate_cols, _, _ = _records(config)
+    samples = []
+    for s in config.samplers:
+        if s.kind == "spikes":
+            words = (config.pops[s.index].template.n + 31) // 32  # as SpikeMonitor unpacks them
+            samples.append(rec_s[:, spike_cols[s.index]:spike_cols[s.index] + words])
+        else:
+            samples.append(rec_r[:, rate_cols[s.index]])
+    return S, W, t + jnp.asarray(n_steps, jnp.int32), tuple(samples)
+
+
+@partial(jax.jit, static_argnames=("config",))
+def _unpack(config, orders, params, state, S, W, t):
+    slow = _slow(config, params)
+    pops_at, history_at, traces_at, rules_at, _ = _state_layout(config, slow)
+    sparse = [k for k, proj in enumerate(config.projs) if _is_sparse(proj)]
+    layout = dict(zip(sparse, orders))
     new_pops = []
     for i, (pop, s) in enumerate(zip(config.pops, state.pops)):
         n = pop.template.n
@@ -1245,17 +1282,7 @@ def _native_run(config, plan, idx, orders, params, state, X, Y, n_steps):
             at, n_syn = rules_at[k], st.W.size
             st = st._replace(rule=st.rule._replace(sd=S[at:at + n_syn][layout[k][1]], clock=S[at + n_syn]))
         new_projs.append(st)
-    state = state._replace(t=state.t + jnp.asarray(n_steps, jnp.int32), pops=tuple(new_pops),
-                           history=new_history, projs=tuple(new_projs))
-    spike_cols, rate_cols, _, _ = _records(config)
-    samples = []
-    for s in config.samplers:
-        if s.kind == "spikes":
-            words = (config.pops[s.index].template.n + 31) // 32  # as SpikeMonitor unpacks them
-            samples.append(rec_s[:, spike_cols[s.index]:spike_cols[s.index] + words])
-        else:
-            samples.append(rec_r[:, rate_cols[s.index]])
-    return state, tuple(samples)
+    return state._replace(t=t, pops=tuple(new_pops), history=new_history, projs=tuple(new_projs))
 
 
 def native_network_chunks(config, params, chunk_size: int):
@@ -1274,5 +1301,17 @@ def native_network_chunks(config, params, chunk_size: int):
         given, imposed = chunk[:n_given], chunk[n_given:]
         X = jnp.concatenate([jnp.asarray(a, jnp.float32) for a in given], axis=1) if given else none
         Y = jnp.concatenate([jnp.asarray(a, jnp.float32) for a in imposed], axis=1) if imposed else none
-        return _native_run(config, plan, idx, orders, params, state, X, Y, np.int32(n_steps))
+        if not isinstance(state, Packed):  # a run's first chunk
+            state = Packed(state, *_pack(config, orders, params, state), state.t)
+        S, W, t, samples = _run_packed(config, plan, idx, params, state.state.seed, state.t, state.S, state.W, X, Y,
+                                       np.int32(n_steps))
+        return Packed(state.state, S, W, t), samples
+
+    def unpacked(state):
+        """The network's state (as :class:`~canns_stdp.network.Network` holds it) of a
+        state between chunks."""
+        if not isinstance(state, Packed):
+            return state
+        return _unpack(config, orders, params, state.state, state.S, state.W, state.t)
+    run_chunk.unpacked = unpacked
     return run_chunk

@@ -323,8 +323,12 @@ class Network:
 
         start = self.steps_run
 
+        unpacked = getattr(run_chunk, "unpacked", lambda state: state)  # (the native kernel's layout)
+
         def between_chunks(done, state):
             due = [(m, b) for m, b in snapshots.items() if (start + done) % m.every == 0]
+            if due:
+                state = unpacked(state)
             if due and self._layout is not None:
                 state = self._layout.from_mesh(state)
             for m, (sampler, take) in due:
@@ -333,6 +337,7 @@ class Network:
         state, _ = drive(run_chunk, state, tuple(seq), chunk_size=chunk, start=start,
                          record=bool(sampled), progress=progress, desc="network", consume=consume,
                          callback=between_chunks if snapshots else None)
+        state = unpacked(state)
         if self._layout is not None:
             state = self._layout.from_mesh(state)
         self._check_finite(state)
