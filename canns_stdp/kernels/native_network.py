@@ -379,8 +379,10 @@ if numba is not None:
                 if plan[r + 13] >= 0:
                     fired = _active(ring, ring_at, counts, count_at, i, n, t % max(plan[r + 10], 1))
                     _record(S[spike:spike + n], fired, rec_s[step, plan[r + 13]:plan[r + 13] + (n + 31) // 32])
-                if plan[r + 14] >= 0:
-                    rec_r[step, plan[r + 14]] = _total(S[spike:spike + n]) / f32(n)
+                if plan[r + 14] >= 0:  # spikes of 0 or 1 sum to their count; given values are summed
+                    total = (_total(S[spike:spike + n]) if plan[r] == GIVEN
+                             else f32(counts[count_at[i] + t % max(plan[r + 10], 1)]))
+                    rec_r[step, plan[r + 14]] = total / f32(n)
 
     @numba.njit(inline="always")
     def _copy(source, target):
