@@ -191,7 +191,10 @@ class Network:
                                    rule_state))
         return NetState(jnp.asarray(t, jnp.int32), jnp.asarray(self.seed, jnp.uint32), pops, history, tuple(projs))
 
-    def _plan(self, learn: bool, given, imposed, reward: bool, samplers, takes):
+    def _plan(self, learn: bool, given, imposed, reward: bool, samplers, takes, event_tables: bool = True):
+        """``(config, params)`` of a run; ``event_tables=False`` leaves out the fan-out and
+        fan-in tables of the XLA step's event-driven projections (the native kernel lays
+        out its own)."""
         pop_configs = tuple(
             PopConfig(name, _template(pop), self._history[i], name in given, name in imposed)
             for i, (name, pop) in enumerate(self.populations.items()))
@@ -209,9 +212,9 @@ class Network:
                            traces=TraceParams(d_pre, d_post, proj.a_pre, proj.a_post))
             numbers = jax.tree_util.tree_map(np.float32, numbers)
             arrays = conn.arrays()
-            if events:
+            if events and event_tables:
                 arrays["fanout"] = conn.fanout()
-            if local:
+            if local and event_tables:
                 arrays["fanin"] = conn.fanin()
             proj_params.append(ProjParams(arrays, per_synapse, rule=proj.rule, **numbers))
         config = NetConfig(tuple(pop_configs), tuple(proj_configs), self._order, learn, reward, tuple(samplers))
@@ -296,7 +299,7 @@ class Network:
             chunk, snapshots = self._chunking(monitors, seq_width, native)
             sampled = [(m, b) for m, b in zip(monitors, bound) if m not in snapshots]
             config, params = self._plan(learn, set(given), set(forced), wants_reward,
-                                        [b[0] for _, b in sampled], [b[1] for _, b in sampled])
+                                        [b[0] for _, b in sampled], [b[1] for _, b in sampled], not native)
             why = why_not_native(config, params) if native else ""
             if native and why and self.native:
                 raise ValueError(f"native=True, but the native kernel cannot run this network: {why}")
