@@ -173,7 +173,7 @@ def check_finite(name: str, arr: np.ndarray) -> None:
     global _LAST_CHECKED
     if arr.size == 0:
         return
-    lo, hi = float(np.min(arr)), float(np.max(arr))
+    lo, hi = _range(arr)
     if math.isfinite(lo) and math.isfinite(hi):
         try:
             _LAST_CHECKED = (weakref.ref(arr), lo, hi)
@@ -192,6 +192,10 @@ def checked_range(arr: np.ndarray) -> tuple:
     held, _LAST_CHECKED = _LAST_CHECKED, None
     if held is not None and held[0]() is arr:
         return held[1], held[2]
+    return _range(arr)
+
+
+def _range(arr: np.ndarray) -> tuple:
     return float(np.min(arr)), float(np.max(arr))
 
 

@@ -183,6 +183,7 @@ def test_chunks_of_a_run_and_the_state_read_between_them_equal_the_xla_step(coun
         W = xla.weights(proj.name)
         np.testing.assert_allclose(native.weights(proj.name), W, atol=1e-6 * max(1.0, np.abs(W).max()))
 
+
 def test_delays_per_synapse_after_a_run_without_learning():
     """Without learning the traces stay and the spikes go on; then learning resumes from
     traces that no longer follow the recent spikes."""

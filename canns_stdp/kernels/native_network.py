@@ -376,12 +376,11 @@ if numba is not None:
             for i in range(n_pops):  # what the monitors sample
                 r = pops + _POP * i
                 n, spike = plan[r + 1], plan[r + 2]
+                fired = _active(ring, ring_at, counts, count_at, i, n, t % max(plan[r + 10], 1))
                 if plan[r + 13] >= 0:
-                    fired = _active(ring, ring_at, counts, count_at, i, n, t % max(plan[r + 10], 1))
                     _record(S[spike:spike + n], fired, rec_s[step, plan[r + 13]:plan[r + 13] + (n + 31) // 32])
                 if plan[r + 14] >= 0:  # spikes of 0 or 1 sum to their count; given values are summed
-                    total = (_total(S[spike:spike + n]) if plan[r] == GIVEN
-                             else f32(counts[count_at[i] + t % max(plan[r + 10], 1)]))
+                    total = _total(S[spike:spike + n]) if plan[r] == GIVEN else f32(fired.shape[0])
                     rec_r[step, plan[r + 14]] = total / f32(n)
 
     @numba.njit(inline="always")
@@ -1202,12 +1201,20 @@ def _flat(parts, dtype=jnp.float32):
     return jnp.concatenate(parts) if parts else jnp.zeros((1,), dtype)
 
 
+def _sparse_layout(config, orders) -> dict:
+    """Per sparse projection (by index): ``(order, position)`` of its synapses in the
+    kernel's layout (:func:`_layout`)."""
+    sparse = [k for k, proj in enumerate(config.projs) if _is_sparse(proj)]
+    return dict(zip(sparse, orders))
+
+
 class Packed(NamedTuple):
     """A network's state between the chunks of a run of the native kernel: its arrays in
     the kernel's layout (``S``: the neurons' state, histories and traces; ``W``: every
     weight, a sparse projection's by source), the step count ``t``, and the state the run
     started from (the shapes, and what the kernel does not hold). The weights are put in
-    and out of the kernel's order once a run, not once a chunk (:func:`unpacked`)."""
+    and out of the kernel's order once a run, not once a chunk (:func:`_pack`,
+    :func:`_unpack`)."""
 
     state: Any
     S: Any
@@ -1222,8 +1229,7 @@ def _pack(config, orders, params, state):
     parts = [getattr(s, name) for pop, s in zip(config.pops, state.pops) for name in _STATE_FIELDS[
         _pop_kind(pop.template)]]
     parts += [h for h in state.history if h is not None]
-    sparse = [k for k, proj in enumerate(config.projs) if _is_sparse(proj)]
-    layout = dict(zip(sparse, orders))  # per sparse projection: (order, position)
+    layout = _sparse_layout(config, orders)
     for k, (proj, st) in enumerate(zip(config.projs, state.projs)):
         if st.trace_pre is not None:  # per synapse, in the kernel's order
             parts += [st.trace_pre[layout[k][0]] if _per_synapse(proj) else st.trace_pre, st.trace_post]
@@ -1262,8 +1268,7 @@ def _run_packed(config, plan, idx, params, seed, t, S, W, X, Y, n_steps):
 def _unpack(config, orders, params, state, S, W, t):
     slow = _slow(config, params)
     pops_at, history_at, traces_at, rules_at, _ = _state_layout(config, slow)
-    sparse = [k for k, proj in enumerate(config.projs) if _is_sparse(proj)]
-    layout = dict(zip(sparse, orders))
+    layout = _sparse_layout(config, orders)
     new_pops = []
     for i, (pop, s) in enumerate(zip(config.pops, state.pops)):
         n = pop.template.n

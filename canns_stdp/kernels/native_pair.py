@@ -591,8 +591,7 @@ def settled(params, hardbound: bool, state):
 def _settled_W(U, owed, rates, bounds, hardbound: bool):
     """:func:`settled`'s ``W``: one compiled pass (a dispatch per operation cost ~1.5 ms a
     call at 784x100)."""
-    ledger = Ledger(jnp.asarray(rates, jnp.float32), jnp.asarray(owed, jnp.float32), jnp.zeros((), jnp.float32))
-    return settle(jnp.asarray(U).T, ledger, bounds, hardbound).T
+    return settle(U.T, Ledger(rates, owed, jnp.zeros((), jnp.float32)), bounds, hardbound).T
 
 
 def layer_numbers(layer_params, n_out: int):
