@@ -150,7 +150,13 @@ if numba is not None:
                 mask &= mask - np.uint64(1)
         return count
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(inline="always")
+    def _copy(source, target):
+        """``target[:] = source`` as a loop (numba's slice assignment may allocate a copy)."""
+        for j in range(target.shape[0]):
+            target[j] = source[j]
+
+    @numba.njit(cache=True, nogil=True, _nrt=False)
     def _pre_terms(first, stop, at, nearest, strict, d_pre, a_pre, xs, trace, terms, span):
         """The pre trace over steps ``first..stop-1`` (``trace`` in place) and ``terms`` (see
         :func:`_pre_arrays`): each step's pairing term ``P`` and its active inputs, ascending:
@@ -170,9 +176,9 @@ if numba is not None:
             g = at + t
             c = g % span + 1 if span > 0 else 0
             if c == 1:
-                rates[:] = trace
+                _copy(trace, rates)
             if first + t == 0 and span > 0:
-                opening[:] = rates
+                _copy(rates, opening)
             x = xs[first + t]
             _advance_trace(x, trace, P[t], d_pre, a_pre, nearest, strict)
             count = _list_active(x, active, values, offsets[t])
@@ -183,7 +189,7 @@ if numba is not None:
                     rates[j] = trace[j] * powers[1, c]
                     owed_after[k] = rates[j]
                 if c == span or t == stop - first - 1:
-                    owed_end[g // span - at // span, :] = rates
+                    _copy(rates, owed_end[g // span - at // span])
         offsets[stop - first] = count
 
     @numba.njit(inline="always")
@@ -401,7 +407,10 @@ if numba is not None:
         for row, target in ((_V, v), (_S, s), (_TRACE, trace_post)):
             _lanes_of(scratch, row, target, False)
 
-    @numba.njit(inline="always")
+    # the steps allocate nothing, so they are compiled without numba's runtime: the views
+    # they take of rows and lanes (several per active input and step) cost no atomic
+    # reference counts, which took a third of a step at 784x400
+    @numba.njit(cache=True, nogil=True, _nrt=False)
     def _run_stretch(flags, coef, first, stop, at, terms, base, terms_at, xs, posts, W, scratch, every, fired, no_posts,
                      spikes, check_bounds):
         """Steps ``first..stop-1`` of every block of a layer (step ``first`` is step ``at``
