@@ -640,8 +640,8 @@ if numba is not None:
         z_now = t % HZ
         if shifted:  # this step's trace of every source
             before = _wrap(z_now - 1, HZ)
-            for i in range(n_pre):
-                Z[z_now * n_pre + i] = _trace_step(Z[before * n_pre + i], S[rows + now * n_pre + i], c, nearest)
+            _next_traces(Z[before * n_pre:(before + 1) * n_pre], S[rows + now * n_pre:rows + (now + 1) * n_pre],
+                         c[0], c[1], nearest, Z[z_now * n_pre:(z_now + 1) * n_pre])
         elif P_dec:  # every synapse's trace decays; those of the arrivals take them below
             for m in range(n_syn):
                 d_m = c[0] * x[m]
@@ -818,6 +818,18 @@ if numba is not None:
                 d = decay * trace[i]
                 decayed[i] = d
                 trace[i] = d + amplitude * spikes[i]
+
+    @numba.njit(inline="always")
+    def _next_traces(trace, spikes, decay, amplitude, nearest, after):
+        """``after`` = ``trace`` a step on (:func:`_trace_step`), a loop per case, which the
+        compiler vectorises (one decay and amplitude for all, held outside the loop)."""
+        if nearest:
+            for i in range(trace.shape[0]):
+                d = decay * trace[i]
+                after[i] = amplitude if spikes[i] > _ZERO else d
+        else:
+            for i in range(trace.shape[0]):
+                after[i] = decay * trace[i] + amplitude * spikes[i]
 
     @numba.njit(inline="always")
     def _active(ring, ring_at, counts, count_at, pop, n, slot):
