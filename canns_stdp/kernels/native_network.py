@@ -41,7 +41,7 @@ from .prefetch import prefetch, prefetch_run
 if numba is not None:
     from numba.extending import overload
 
-    from .native_pair import registered
+    from .native_pair import _copy, registered
 
 __all__ = ["native_chunk_size", "native_network_chunks", "why_not_native"]
 
@@ -382,11 +382,6 @@ if numba is not None:
                 if plan[r + 14] >= 0:  # spikes of 0 or 1 sum to their count; given values are summed
                     total = _total(S[spike:spike + n]) if plan[r] == GIVEN else f32(fired.shape[0])
                     rec_r[step, plan[r + 14]] = total / f32(n)
-
-    @numba.njit(inline="always")
-    def _copy(source, target):
-        for j in range(target.shape[0]):
-            target[j] = source[j]
 
     @numba.njit(inline="always")
     def _clear(row, listed):
