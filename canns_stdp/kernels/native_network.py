@@ -816,15 +816,19 @@ if numba is not None:
 
     @numba.njit(inline="always")
     def _next_traces(trace, spikes, decay, amplitude, nearest, after):
-        """``after`` = ``trace`` a step on (:func:`_trace_step`), a loop per case, which the
-        compiler vectorises (one decay and amplitude for all, held outside the loop)."""
+        """``after`` = ``trace`` a step on, as :func:`_trace_step` rounds it: a loop per case,
+        which the compiler vectorises (one decay and amplitude for all, held outside it).
+        The decayed trace has two uses, so that the compiler fuses the spike's product into
+        the addition, never the decay's (which would round a trace differently from
+        :func:`_shift_traces` recomputing it in the next chunk of a split run)."""
         if nearest:
             for i in range(trace.shape[0]):
                 d = decay * trace[i]
                 after[i] = amplitude if spikes[i] > _ZERO else d
         else:
             for i in range(trace.shape[0]):
-                after[i] = decay * trace[i] + amplitude * spikes[i]
+                d, s = decay * trace[i], spikes[i]
+                after[i] = d + amplitude * s if s != _ZERO else d
 
     @numba.njit(inline="always")
     def _active(ring, ring_at, counts, count_at, pop, n, slot):
