@@ -60,7 +60,8 @@ if numba is not None:
         pre = _pre_arrays(terms, n_in, span if shared else 0, coef[0, 0])
         trace = pre_in[0].copy()
         if shared:
-            _pre_terms(0, n, 0, nearest, strict, coef[0, 0], coef[0, 1], xs[:, 0], trace, pre, span)
+            start = np.int64(0)  # (literal zeros would compile the pre terms once more)
+            _pre_terms(start, n, start, nearest, strict, coef[0, 0], coef[0, 1], xs[:, 0], trace, pre, span)
         one_input = xs.shape[1] == 1
         # (a parallel loop takes arrays, not tuples of them: the terms are put together in it)
         P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates_run) = pre

@@ -526,7 +526,7 @@ if numba is not None:
         elif inside:  # a ledger opened here: nothing owed yet, the rates of the trace as it is
             for j in range(n_in):
                 rates[j] = trace_pre[j] * powers[1, phase % span]
-        first = 0
+        first = np.int64(0)  # (a literal 0 would compile the stretch a second time, for its first call)
         while first < n:
             at = phase + first
             stop = min(n, first + _STRETCH - at % _STRETCH)
