@@ -559,12 +559,16 @@ if numba is not None:
         return slot + H if slot < 0 else slot
 
     @numba.njit(inline="always")
-    def _trace_step(z, s, c, nearest):
-        """A trace's step: decayed, then the spike ``s`` added (or, nearest, set)."""
-        d = c[0] * z
+    def _trace_step(z, s, decay, amplitude, nearest):
+        """A trace's step: decayed, then the spike ``s`` added (or, nearest, set). The
+        decayed trace has two uses, so that a compiler allowed to fuse a multiply-add fuses
+        the spike's product (exact for spikes of 0 or 1), never the decay's: a trace rounds
+        the same wherever it is computed (each step, and again where the next chunk of a
+        split run recomputes it)."""
+        d = decay * z
         if nearest:
-            return c[1] if s > _ZERO else d
-        return d + c[1] * s
+            return amplitude if s > _ZERO else d
+        return d + amplitude * s if s != _ZERO else d
 
     @numba.njit
     def _shift_traces(plan, idx, num, S, q, pops, t0, Z):
@@ -593,7 +597,7 @@ if numba is not None:
             z = S[tr_pre + idx[start + i * D + longest]]
             Z[((t0 - 1 - longest) % HZ) * n_pre + i] = z
             for lag in range(longest - 1, -1, -1):
-                z = _trace_step(z, S[rows + ((t0 - 1 - lag) % H) * n_pre + i], c, nearest)
+                z = _trace_step(z, S[rows + ((t0 - 1 - lag) % H) * n_pre + i], c[0], c[1], nearest)
                 Z[((t0 - 1 - lag) % HZ) * n_pre + i] = z
             for d in range(D):
                 expected = Z[((t0 - 1 - d) % HZ) * n_pre + i]
@@ -816,19 +820,10 @@ if numba is not None:
 
     @numba.njit(inline="always")
     def _next_traces(trace, spikes, decay, amplitude, nearest, after):
-        """``after`` = ``trace`` a step on, as :func:`_trace_step` rounds it: a loop per case,
-        which the compiler vectorises (one decay and amplitude for all, held outside it).
-        The decayed trace has two uses, so that the compiler fuses the spike's product into
-        the addition, never the decay's (which would round a trace differently from
-        :func:`_shift_traces` recomputing it in the next chunk of a split run)."""
-        if nearest:
-            for i in range(trace.shape[0]):
-                d = decay * trace[i]
-                after[i] = amplitude if spikes[i] > _ZERO else d
-        else:
-            for i in range(trace.shape[0]):
-                d, s = decay * trace[i], spikes[i]
-                after[i] = d + amplitude * s if s != _ZERO else d
+        """``after`` = ``trace`` a step on (:func:`_trace_step`); one decay and amplitude for
+        all, held outside the loop, which the compiler vectorises."""
+        for i in range(trace.shape[0]):
+            after[i] = _trace_step(trace[i], spikes[i], decay, amplitude, nearest)
 
     @numba.njit(inline="always")
     def _active(ring, ring_at, counts, count_at, pop, n, slot):
