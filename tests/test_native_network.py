@@ -331,3 +331,59 @@ def test_a_native_run_builds_no_event_tables_and_the_xla_step_does(counted):
     xla.run(50)
     assert all(getattr(c, "_fanout", None) is not None for c in xla._bound)
     np.testing.assert_allclose(native.weights("i->e"), xla.weights("i->e"), atol=1e-6)
+
+
+@pytest.mark.parametrize("case, steps", [("recurrent-vogels", 60), ("izhikevich-delays-per-synapse-slow", 50)])
+def test_a_held_state_goes_on_through_reads_writes_and_resets_as_the_xla_step(counted, case, steps):
+    """Between runs of the native kernel the state stays in the kernel's layout: reading it,
+    writing weights, a run without learning (another layout where the slow rule learns)
+    and a reset leave every next run where the XLA step's is."""
+    nets = []
+    for native in (False, True):
+        pops, projs, kw = CASES[case]()
+        net = Network(pops, projs, native=native, seed=7, **kw)
+        plastic = next(p.name for p in projs if p.rule is not None)
+        net.run(steps)
+        read = net.weights(plastic), net.state("e", "v")
+        net.run(steps)
+        net.set_weights(plastic, read[0] * 0.5)
+        net.run(steps, learn=False)
+        net.run(steps)
+        middle = net.weights(plastic)
+        net.reset_state()
+        net.run(steps)
+        nets.append((net, read, middle))
+    assert len(counted) == 5
+    (xla, read_x, middle_x), (native, read_n, middle_n) = nets
+    np.testing.assert_allclose(read_n[0], read_x[0], atol=1e-6 * max(1.0, np.abs(read_x[0]).max()))
+    np.testing.assert_allclose(read_n[1], read_x[1], rtol=2e-6, atol=2e-5)
+    np.testing.assert_allclose(middle_n, middle_x, atol=1e-6 * max(1.0, np.abs(middle_x).max()))
+    for proj in xla.projections:
+        W = xla.weights(proj.name)
+        np.testing.assert_allclose(native.weights(proj.name), W, atol=1e-6 * max(1.0, np.abs(W).max()))
+    for name, pop in xla.populations.items():
+        for variable in pop.variables:
+            np.testing.assert_allclose(native.state(name, variable), xla.state(name, variable), rtol=2e-6, atol=2e-5)
+    assert native.steps_run == xla.steps_run == 5 * steps
+
+
+def test_a_failed_run_after_a_native_run_leaves_its_held_state_as_it_was(rng, counted):
+    def make():
+        return Network({"x": SpikeInput(40), "y": LayerLIF(30, threshold=2.0)},
+                       [Projection("x", "y", weights=0.05, rule=rules.pair(), w_max=1.0)], native=True)
+    drive = (rng.random((50, 40)) < 0.2).astype(np.float32)
+    net, twin = make(), make()
+    for n in (net, twin):
+        n.run(inputs={"x": drive})
+    assert len(counted) == 2
+    before = net.weights("x->y"), net.state("y", "v"), net.steps_run
+    with pytest.raises(FloatingPointError, match=r"non-finite values in \['y.v'"):
+        net.run(inputs={"x": np.full((10, 40), 1e38, np.float32)})
+    np.testing.assert_array_equal(net.weights("x->y"), before[0])
+    np.testing.assert_array_equal(net.state("y", "v"), before[1])
+    assert net.steps_run == before[2]
+    for n in (net, twin):  # and it goes on as a network that never saw the failed run
+        n.run(inputs={"x": drive})
+    np.testing.assert_array_equal(net.weights("x->y"), twin.weights("x->y"))
+    np.testing.assert_array_equal(net.state("y", "v"), twin.state("y", "v"))
+    assert not np.array_equal(net.weights("x->y"), before[0])

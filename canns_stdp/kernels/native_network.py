@@ -43,7 +43,7 @@ if numba is not None:
 
     from .native_pair import _copy, registered
 
-__all__ = ["native_chunk_size", "native_network_chunks", "why_not_native"]
+__all__ = ["Held", "native_chunk_size", "native_network_chunks", "why_not_native"]
 
 # population kinds, projection kinds and rules, as the kernel's branches test them
 GIVEN, POISSON, LIF_COND, LIF_CURRENT, LAYER_LIF, IZHIKEVICH = range(6)
@@ -1298,12 +1298,32 @@ def _unpack(config, orders, params, state, S, W, t):
     return state._replace(t=t, pops=tuple(new_pops), history=new_history, projs=tuple(new_projs))
 
 
+class Held(NamedTuple):
+    """A network's state as a run of the native kernel left it: ``packed`` (a
+    :class:`Packed`), ``unpack`` (``unpack(packed)``: the state as the network holds it)
+    and ``key`` (its layout; a later run with the same key goes on from ``packed`` without
+    packing the state again)."""
+
+    packed: Packed
+    unpack: Any
+    key: Any
+
+
+@jax.jit
+def _copied(S, W):
+    return jnp.copy(S), jnp.copy(W)
+
+
 def native_network_chunks(config, params, chunk_size: int):
     """Chunks of a network's steps through the native kernel, with the interface of
     :func:`canns_stdp.loops.compiled_chunks` (the per-step inputs: the step's number,
-    then the given activities, then the imposed spikes)."""
+    then the given activities, then the imposed spikes). A run starts from the network's
+    state, or from a :class:`Held` one whose ``key`` is ``run_chunk.key``; ``run_chunk.held``
+    makes a run's last state one."""
     from ..loops import padded
     plan, idx, orders = _device_plan(config, params)
+    # the held state's layout (the orders themselves are kept alive by its unpacking)
+    key = (_state_layout(config, _slow(config, params)), _weight_offsets(config), id(orders))
     # the kernel reads the connectivity from the plan: its index arrays stay on the host
     params = jax.device_put(params._replace(projs=tuple(p._replace(arrays={}, delays=None) for p in params.projs)))
     n_given = sum(p.given for p in config.pops)
@@ -1314,7 +1334,10 @@ def native_network_chunks(config, params, chunk_size: int):
         given, imposed = chunk[:n_given], chunk[n_given:]
         X = jnp.concatenate([jnp.asarray(a, jnp.float32) for a in given], axis=1) if given else none
         Y = jnp.concatenate([jnp.asarray(a, jnp.float32) for a in imposed], axis=1) if imposed else none
-        if not isinstance(state, Packed):  # a run's first chunk
+        if isinstance(state, Held):  # a run's first chunk, from where the last one left off: copies, so that
+            S, W = _copied(state.packed.S, state.packed.W)  # the held state outlives a failed run
+            state = state.packed._replace(S=S, W=W)
+        elif not isinstance(state, Packed):  # a run's first chunk, from the network's state
             state = Packed(state, *_pack(config, orders, params, state), state.t)
         S, W, t, samples = _run_packed(config, plan, idx, params, state.state.seed, state.t, state.S, state.W, X, Y,
                                        np.int32(n_steps))
@@ -1327,4 +1350,6 @@ def native_network_chunks(config, params, chunk_size: int):
             return state
         return _unpack(config, orders, params, state.state, state.S, state.W, state.t)
     run_chunk.unpacked = unpacked
+    run_chunk.key = key
+    run_chunk.held = lambda state: Held(state, unpacked, key)
     return run_chunk

@@ -159,7 +159,7 @@ class WeightMonitor(StateMonitor):
 
     def bind(self, network):
         index = network._projection_index(self.projection)
-        size = int(np.prod(network._state.projs[index].W.shape))
+        size = int(np.prod(network._bound[index].shape))  # its weights' (read without unpacking a held state)
         self._take = checked_indices("synapses", self.indices, size).astype(np.int32)
         return Sampler("weights", index), self._take
 

@@ -175,6 +175,18 @@ class Network:
             placed.update(ready)
         return tuple(pops.index(n) for n in order)
 
+    @property
+    def _state(self) -> NetState:
+        """The network's state. After a run of the native kernel it is held in the kernel's
+        layout (the next such run goes on from it as it is) and unpacked when first read."""
+        if self._unpacked is None:
+            self._unpacked = self._held.unpack(self._held.packed)
+        return self._unpacked
+
+    @_state.setter
+    def _state(self, state: NetState) -> None:
+        self._unpacked, self._held = state, None
+
     def _initial_state(self, weights, t=0) -> NetState:
         pops = tuple(p.init() for p in self.populations.values())
         history = tuple(jnp.zeros((h, p.n), jnp.float32) if h else None
@@ -306,13 +318,15 @@ class Network:
             if not why:
                 break
             native = False
-        step, state = monitored_step, self._state
+        step = monitored_step
         if self._layout is not None:  # the neurons split over the mesh
             config, params, step = self._layout.local(config, params)
-            state = self._layout.to_mesh(state)
         if native:
             run_chunk = native_network_chunks(config, params, chunk)
+            held = self._held is not None and self._held.key == run_chunk.key
+            state = self._held if held else self._state
         else:
+            state = self._state if self._layout is None else self._layout.to_mesh(self._state)
             run_chunk = (compiled_chunks(step, config, params, chunk) if self.compiled
                          else python_steps(step, config, params))
         if self._layout is not None:
@@ -340,11 +354,15 @@ class Network:
         state, _ = drive(run_chunk, state, tuple(seq), chunk_size=chunk, start=start,
                          record=bool(sampled), progress=progress, desc="network", consume=consume,
                          callback=between_chunks if snapshots else None)
-        state = unpacked(state)
-        if self._layout is not None:
-            state = self._layout.from_mesh(state)
-        self._check_finite(state)
-        self._state = state
+        if native:  # kept in the kernel's layout
+            held = run_chunk.held(state)
+            self._check_finite_held(held)
+            self._held, self._unpacked = held, None
+        else:
+            if self._layout is not None:
+                state = self._layout.from_mesh(state)
+            self._check_finite(state)
+            self._state = state
         self.steps_run += T
         for m in monitors:
             m.commit()
@@ -368,6 +386,12 @@ class Network:
         if divisor < 128:
             return chunk, {}
         return divisor, {m: m.bind(self) for m in periodic}
+
+    def _check_finite_held(self, held) -> None:
+        """:meth:`_check_finite` of a state in the native kernel's layout: one pass over its
+        arrays, the state unpacked only to name what is not finite."""
+        if not (np.isfinite(np.asarray(held.packed.S)).all() and np.isfinite(np.asarray(held.packed.W)).all()):
+            self._check_finite(held.unpack(held.packed))
 
     def _check_finite(self, state: NetState) -> None:
         names = list(self.populations)
