@@ -72,7 +72,10 @@ def test_spikes_recorded_as_bits_unpack_to_the_steps_and_neurons_of_the_spikes(r
         padded[:, :n] = spikes
         # neuron j is bit j % 32 of little-endian word j // 32
         words = np.packbits(padded, axis=1, bitorder="little").view("<u4")
-        steps, neurons = unpacked_spikes(words)
         expected = np.nonzero(spikes)
-        np.testing.assert_array_equal(steps, expected[0])
-        np.testing.assert_array_equal(neurons, expected[1])
+        for given in (words, np.hstack([words, words])[:, :words.shape[1]]):  # a view of wider records, too
+            steps, neurons = unpacked_spikes(given)
+            np.testing.assert_array_equal(steps, expected[0])
+            np.testing.assert_array_equal(neurons, expected[1])
+    steps, neurons = unpacked_spikes(np.zeros((5, 3), np.uint32))
+    assert steps.size == neurons.size == 0
