@@ -2,12 +2,16 @@
 Brian2; never a project dependency). Same model as canns_stdp.tasks.vogels: 8,000 + 2,000
 conductance-based LIF neurons, 2% connectivity, inhibitory STDP on I->E from 1 s.
 
-    python benchmarks/brian2/vogels.py SECONDS [cython|numpy|cpp_standalone] [SEED]
+    python benchmarks/brian2/vogels.py SECONDS [cython|numpy|cpp_standalone] [SEED] [RUN_MS]
 
-Prints one JSON line: exc_rate_hz, inh_rate_hz (the last second), run_s.
+Prints one JSON line: exc_rate_hz, inh_rate_hz (the last second), run_s. With RUN_MS, the
+seconds after the first run as successive runs of RUN_MS ms each (as a script that runs a
+network a little at a time), and the line also gives run_ms_median: the median wall time
+of one such run, in ms.
 """
 
 import json
+import sys
 import time
 
 import numpy as np
@@ -44,11 +48,18 @@ inh_exc = Synapses(inh, exc,
 inh_exc.connect(p=0.02)
 inh_exc.w = 0.0
 exc_spikes, inh_spikes = SpikeMonitor(exc), SpikeMonitor(inh)
+run_ms = float(sys.argv[4]) if len(sys.argv) > 4 else None
 start = time.perf_counter()
 run(1 * second)
 eta = 1e-3
-if duration > 1:
+runs = []
+if duration > 1 and run_ms is None:
     run((duration - 1) * second)
+elif duration > 1:
+    for _ in range(int(round((duration - 1) * 1000 / run_ms))):
+        begun = time.perf_counter()
+        run(run_ms * ms)
+        runs.append(time.perf_counter() - begun)
 elapsed = time.perf_counter() - start
 end = duration
 
@@ -58,5 +69,7 @@ def last_second(monitor, n):
     return float(np.sum(t >= end - 1.0) / n)
 
 
-print(json.dumps(dict(exc_rate_hz=last_second(exc_spikes, 8000), inh_rate_hz=last_second(inh_spikes, 2000),
-                      run_s=elapsed)))
+row = dict(exc_rate_hz=last_second(exc_spikes, 8000), inh_rate_hz=last_second(inh_spikes, 2000), run_s=elapsed)
+if runs:
+    row["run_ms_median"] = float(np.median(runs) * 1000)
+print(json.dumps(row))

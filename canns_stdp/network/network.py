@@ -308,7 +308,7 @@ class Network:
         native = (self._layout is None and self.compiled and self.native is not False
                   and (self.native or native_available(warn=True)))
         while True:
-            chunk, snapshots = self._chunking(monitors, seq_width, native)
+            chunk, snapshots = self._chunking(monitors, seq_width, native, T)
             sampled = [(m, b) for m, b in zip(monitors, bound) if m not in snapshots]
             config, params = self._plan(learn, set(given), set(forced), wants_reward,
                                         [b[0] for _, b in sampled], [b[1] for _, b in sampled], not native)
@@ -367,18 +367,22 @@ class Network:
         for m in monitors:
             m.commit()
 
-    def _chunking(self, monitors, seq_width: int, native: bool = False):
+    def _chunking(self, monitors, seq_width: int, native: bool = False, steps: int = 0):
         """``(chunk size, {monitor: (sampler, take)} read between chunks)``.
 
         Monitors that sample every ``k > 1`` steps are read from the state between chunks
         when chunks can end on their steps (a chunk size dividing every ``k``, of at least
         128 steps), which costs nothing per step; otherwise they sample every step. The
-        native kernel takes longer chunks (its calls cost about 0.3 ms each)."""
+        native kernel takes longer chunks (its calls cost about 0.3 ms each), but no longer
+        than a run of ``steps`` needs (a power of two, at least 128): its inputs and records
+        are allocated for a whole chunk."""
         recorded = sum(self.populations[m.population].n // (8 if native else 1) if isinstance(m, SpikeMonitor)
                        else 4 for m in monitors if getattr(m, "every", 1) == 1)  # native: spikes as bits
         chunk = self.chunk_size or (native_chunk_size(4 * seq_width + recorded) if native
                                     else default_chunk_size(seq_width))
         periodic = [m for m in monitors if getattr(m, "every", 1) > 1]
+        if native and not periodic and self.chunk_size is None:
+            chunk = min(chunk, max(128, 1 << (steps - 1).bit_length()))
         if not periodic or self.chunk_size is not None:
             return chunk, {}
         common = int(np.gcd.reduce([m.every for m in periodic]))
