@@ -387,3 +387,24 @@ def test_a_failed_run_after_a_native_run_leaves_its_held_state_as_it_was(rng, co
     np.testing.assert_array_equal(net.weights("x->y"), twin.weights("x->y"))
     np.testing.assert_array_equal(net.state("y", "v"), twin.state("y", "v"))
     assert not np.array_equal(net.weights("x->y"), before[0])
+
+
+def test_numbers_changed_between_runs_reach_the_kernel(counted):
+    """The kernel's numbers are kept on the device between runs while they stay the same:
+    a learning rate changed between runs is the one the next run learns with."""
+    nets = []
+    for native in (False, True):
+        pops, projs, kw = CASES["recurrent-vogels"]()
+        net = Network(pops, projs, native=native, seed=7, **kw)
+        net.run(80)
+        net.projections[3].learning_rate = 0.5
+        net.run(80)
+        nets.append(net)
+    assert len(counted) == 2
+    xla, native = nets
+    W = xla.weights("i->e")
+    np.testing.assert_allclose(native.weights("i->e"), W, atol=1e-6 * max(1.0, np.abs(W).max()))
+    pops, projs, kw = CASES["recurrent-vogels"]()
+    unchanged = Network(pops, projs, seed=7, **kw)
+    unchanged.run(160)
+    assert not np.allclose(unchanged.weights("i->e"), W, atol=1e-4)
