@@ -116,10 +116,7 @@ def main(argv=None):
         theirs = [r["wall_s"] for r in rows if r["target"] == target]
         mine = [r["wall_s"] for r in rows if r["system"] == "canns_stdp"]
         print(f"brian2 {target} / canns_stdp wall time: {sum(theirs) / sum(mine):.1f}x")
-    for r in rows:
-        print(json.dumps(r))
-    if args.json:
-        pathlib.Path(args.json).write_text(json.dumps(rows, indent=1))
+    _emit(rows, args.json)
 
 
 def _in_runs(args):
@@ -140,10 +137,15 @@ def _in_runs(args):
     mine = [r["run_ms_median"] for r in rows if r["system"] == "canns_stdp"]
     theirs = [r["run_ms_median"] for r in rows if r["system"] == "brian2"]
     print(f"brian2 cython / canns_stdp, one run of {args.run_ms:g} ms: {sum(theirs) / sum(mine):.1f}x")
+    _emit(rows, args.json)
+
+
+def _emit(rows, path=None):
+    """One JSON line per row; with ``path``, the rows written there too."""
     for r in rows:
         print(json.dumps(r))
-    if args.json:
-        pathlib.Path(args.json).write_text(json.dumps(rows, indent=1))
+    if path:
+        pathlib.Path(path).write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":
