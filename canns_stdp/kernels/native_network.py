@@ -1326,6 +1326,10 @@ class Held(NamedTuple):
     unpack: Any
     key: Any
 
+    def state(self):
+        """The state as the network holds it."""
+        return self.unpack(self.packed)
+
 
 @jax.jit
 def _copied(S, W):

@@ -180,7 +180,7 @@ class Network:
         """The network's state. After a run of the native kernel it is held in the kernel's
         layout (the next such run goes on from it as it is) and unpacked when first read."""
         if self._unpacked is None:
-            self._unpacked = self._held.unpack(self._held.packed)
+            self._unpacked = self._held.state()
         return self._unpacked
 
     @_state.setter
@@ -323,8 +323,8 @@ class Network:
             config, params, step = self._layout.local(config, params)
         if native:
             run_chunk = native_network_chunks(config, params, chunk)
-            held = self._held is not None and self._held.key == run_chunk.key
-            state = self._held if held else self._state
+            resumes = self._held is not None and self._held.key == run_chunk.key
+            state = self._held if resumes else self._state
         else:
             state = self._state if self._layout is None else self._layout.to_mesh(self._state)
             run_chunk = (compiled_chunks(step, config, params, chunk) if self.compiled
@@ -395,7 +395,7 @@ class Network:
         """:meth:`_check_finite` of a state in the native kernel's layout: one pass over its
         arrays, the state unpacked only to name what is not finite."""
         if not (np.isfinite(np.asarray(held.packed.S)).all() and np.isfinite(np.asarray(held.packed.W)).all()):
-            self._check_finite(held.unpack(held.packed))
+            self._check_finite(held.state())
 
     def _check_finite(self, state: NetState) -> None:
         names = list(self.populations)
