@@ -3,6 +3,8 @@ and the plain step, for every built-in weight dependence, pairing and trace mode
 imposed post spikes, real-valued input, weights outside their bounds and chunks that end
 early; through the trainer, in calls split anywhere."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -173,3 +175,31 @@ def test_without_numba_the_xla_kernels_run_and_the_library_says_so_once(monkeypa
     assert sum("numba" in str(w.message) for w in caught) == 1
     W_ref, *_ = reference.run(W0, xs, threshold=8.0, lr=0.4, A_plus=0.05, A_minus=0.06)
     np.testing.assert_allclose(layer.W.value, W_ref, atol=2e-5)
+
+
+def test_the_compiler_is_told_that_the_kernels_arrays_never_overlap():
+    """The stretch kernel's array arguments reach LLVM marked ``noalias``; a stack array
+    holds what is written to it (a sum kept by the compiler in registers)."""
+    import numba
+
+    from canns_stdp.kernels.distinct import DistinctArrays, stack_lanes
+
+    @numba.njit(pipeline_class=DistinctArrays)
+    def row_sums(a, out):
+        summed = stack_lanes(4)
+        summed[:] = 0.0
+        for i in range(a.shape[0]):
+            for lane in range(4):
+                summed[lane] += a[i, lane]
+        for lane in range(4):
+            out[lane] = summed[lane]
+
+    a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    out = np.empty(4, np.float32)
+    row_sums(a, out)
+    np.testing.assert_array_equal(out, a.sum(axis=0))
+    (llvm,) = row_sums.inspect_llvm().values()
+    (kernel,) = [line for line in llvm.splitlines() if line.startswith("define") and "%arg.a.4" in line]
+    data_pointers = re.findall(r"ptr ([^,%]*)%arg\.(a|out)\.4\b", kernel)  # (an array's data: its fifth field)
+    assert {name for _, name in data_pointers} == {"a", "out"}
+    assert all("noalias" in attributes for attributes, _ in data_pointers), data_pointers

@@ -99,6 +99,7 @@ def native_compatible(config, params, dtype) -> bool:
 
 
 if numba is not None:
+    from .distinct import DistinctArrays, stack_lanes
     from .prefetch import prefetch_run
 
     _STRETCH = NATIVE_STRETCH
@@ -411,7 +412,7 @@ if numba is not None:
     # they take of rows and lanes (several per active input and step) cost no atomic
     # reference counts (a third of a step at 784x400 in a profile with debug information;
     # 10-20% faster without them)
-    @numba.njit(cache=True, nogil=True, _nrt=False)
+    @numba.njit(cache=True, nogil=True, _nrt=False, pipeline_class=DistinctArrays)
     def _run_stretch(flags, coef, first, stop, at, terms, base, terms_at, xs, posts, W, scratch, every, fired, no_posts,
                      spikes, check_bounds):
         """Steps ``first..stop-1`` of every block of a layer (step ``first`` is step ``at``
@@ -427,10 +428,10 @@ if numba is not None:
         deferred = span > 0
         d_post, a_post, lr, A_plus, A_minus, w_min, w_max, mu = (
             coef[2], coef[3], coef[4], coef[5], coef[6], coef[7], coef[8], coef[9])
-        n_in = W.shape[1]
+        n_in = W.shape[1] // _LANES
         zero = np.float32(0.0)
         for b in range(W.shape[0]):
-            block = W[b].reshape(n_in * _LANES)  # synapse j of lane l at j * _LANES + l
+            block = W[b]  # synapse j of lane l at j * _LANES + l
             lanes = scratch[b]
             current, s_b, ltp_amp, ltd_amp = _row(lanes, _CURRENT), _row(lanes, _S), _row(lanes, _LTP), _row(
                 lanes, _LTD)
@@ -445,10 +446,12 @@ if numba is not None:
                 # nothing is owed as a span opens, nor as a call opens a ledger (told by the clock:
                 # testing the owed lanes themselves cost 15% of a step at 784x400)
                 owing = c > 1 and not (check_bounds and first + t == 0)
-                current[:] = zero
+                summed = stack_lanes(_LANES)  # (its own memory: summed in registers, row after row)
+                summed[:] = zero
                 # the active inputs' synapses, in ascending order, up to date
-                _owed_current(block, active[lo:hi], values[lo:hi], owed_before[lo:hi], owed, current, w_min, w_max,
+                _owed_current(block, active[lo:hi], values[lo:hi], owed_before[lo:hi], owed, summed, w_min, w_max,
                               hardbound, owing)
+                _copy(summed, current)
                 _advance_lanes(lanes, posts[first + t, b] if imposed else no_posts, imposed, nearest, pairing,
                                d_post, a_post, A_plus, A_minus)
                 out = spikes[first + t, b * _LANES:(b + 1) * _LANES]
@@ -511,6 +514,7 @@ if numba is not None:
         W = np.zeros((n_blocks, n_in, _LANES), np.float32)  # the kernel's layout (padding lanes: zero weights)
         scratch = np.zeros((n_blocks, _ROWS * _LANES), np.float32)
         _load(lif, W_in, v_in, s_in, post_in, W, scratch)
+        rows = W.reshape(n_blocks, n_in * _LANES)  # a block's weights as one row (see _run_stretch)
         every = np.arange(n_in).astype(np.int32)
         fired = np.empty(_LANES, np.int64)
         no_posts = np.zeros(_LANES, np.float32)
@@ -533,7 +537,7 @@ if numba is not None:
             if not shared:
                 _pre_terms(first, stop, at, nearest, pairing == 2, coef[0], coef[1], xs, trace_pre, terms, span)
             _run_stretch(flags, coef, first, stop, at, terms, first if shared else 0, phase if shared else at, xs,
-                         posts, W, scratch, every, fired, no_posts, spikes, first == 0 and not (inside and resumed))
+                         posts, rows, scratch, every, fired, no_posts, spikes, first == 0 and not (inside and resumed))
             first = stop
         _store(W, scratch, W_out, v, s, trace_post)
         if span > 0:

@@ -1,0 +1,111 @@
+"""The native layer kernel of two checkouts, timed in one process with their calls interleaved.
+
+On a shared machine a kernel's speed drifts by tens of percent from minute to minute, so
+two versions timed in turn, each in its own process, can differ by more than any change
+between them. Here each checkout's kernel modules (``canns_stdp/kernels/native_pair.py``
+and the modules beside it that it imports) are loaded side by side under their own names,
+both are checked to give the same weights and spikes bit for bit, and their calls
+alternate: whatever slows the machine slows both.
+
+    python benchmarks/native_ab.py OLD_CHECKOUT NEW_CHECKOUT [--out 400] [--p 0.05]
+        [--threshold 10] [--steps 2000] [--rounds 40]
+
+Prints, for each checkout, the fastest call and the first quartile (ms per call of
+``--steps`` steps, one kernel call each: the benchmark job of ``canns_stdp.bench``,
+additive pair STDP with its deferred LTP) and the ratio of the quartiles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pathlib
+import sys
+import tempfile
+import time
+import warnings
+
+import numpy as np
+
+_MODULES = ("native_pair.py", "prefetch.py", "distinct.py")
+
+
+def load_kernel(checkout: pathlib.Path, name: str, into: pathlib.Path):
+    """``checkout``'s native_pair module, imported as ``name.native_pair`` (its imports of
+    the rest of the library go to the installed ``canns_stdp``)."""
+    package = into / name
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for module in _MODULES:
+        source = checkout / "canns_stdp" / "kernels" / module
+        if source.exists():
+            text = source.read_text().replace("from ..functional", "from canns_stdp.functional")
+            (package / module).write_text(text)
+    with warnings.catch_warnings():  # (each copy registers its JAX operation under the same name)
+        warnings.filterwarnings("ignore", message="A primitive named")
+        return importlib.import_module(f"{name}.native_pair")
+
+
+def job(n_out: int, steps: int, p: float, threshold: float, n_in: int = 784):
+    """The kernel's arguments for the benchmark job (inputs, weights, numbers)."""
+    rng = np.random.default_rng(0)
+    xs = (rng.random((steps, n_in)) < p).astype(np.float32)
+    W0 = rng.uniform(0.0, 0.05, (n_out, n_in)).astype(np.float32)
+    coef = np.array([0.95, 1.0, 0.95, 1.0, 0.01, 0.005, 0.00525, 0.0, 1.0, 1.0], np.float32)
+    n_blocks = -(-n_out // 64)
+    lif = np.empty((3, n_blocks * 64), np.float32)
+    lif[0], lif[1], lif[2] = 0.9, threshold, 0.0
+    lif[1, n_out:] = np.inf  # padding neurons never fire
+    # steps, plastic, nearest, additive, symmetric, hard bounds, no imposed spikes; span 32, phase 0, closes
+    flags = np.array([steps, 1, 0, 0, 0, 1, 0, 32, 0, 1, 0], np.int32)
+    return flags, coef, lif.reshape(3, n_blocks, 64), xs, W0
+
+
+def run(kernel, flags, coef, lif, xs, W0):
+    n_out, n_in = W0.shape
+    zeros_out, zeros_in = np.zeros(n_out, np.float32), np.zeros(n_in, np.float32)
+    outs = [np.empty_like(W0)] + [np.empty(n, np.float32) for n in (n_out, n_out, n_in, n_out, n_out, n_in)]
+    spikes = np.empty((xs.shape[0], n_out), np.float32)
+    kernel._chunk(flags, coef, lif, xs, np.zeros((1, 1, 1), np.float32), W0, zeros_out, zeros_out, zeros_in,
+                  zeros_out, zeros_out, zeros_in, *outs, spikes)
+    return outs[0], spikes
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("old", type=pathlib.Path)
+    parser.add_argument("new", type=pathlib.Path)
+    parser.add_argument("--out", type=int, default=400, help="neurons (784 inputs)")
+    parser.add_argument("--p", type=float, default=0.05, help="input spike probability per step")
+    parser.add_argument("--threshold", type=float, default=10.0, help="10: sparse firing, 1: saturated")
+    parser.add_argument("--steps", type=int, default=2000, help="steps per call")
+    parser.add_argument("--rounds", type=int, default=40, help="calls of each checkout")
+    args = parser.parse_args(argv)
+    arguments = job(args.out, args.steps, args.p, args.threshold)
+    with tempfile.TemporaryDirectory() as into:
+        sys.path.insert(0, into)
+        kernels = {label: load_kernel(path.resolve(), f"kernel_{label}", pathlib.Path(into))
+                   for label, path in (("old", args.old), ("new", args.new))}
+        results = {label: run(kernel, *arguments) for label, kernel in kernels.items()}  # (compiles, or loads)
+        for got, want in zip(results["new"], results["old"]):
+            if not np.array_equal(got, want):
+                raise SystemExit("the two kernels give different weights or spikes")
+        seconds = {label: [] for label in kernels}
+        for _ in range(args.rounds):
+            for label, kernel in kernels.items():
+                start = time.perf_counter()
+                run(kernel, *arguments)
+                seconds[label].append(time.perf_counter() - start)
+    firing = float(results["new"][1].mean())
+    print(f"784x{args.out}, p = {args.p}, threshold {args.threshold} ({firing:.1%} firing), "
+          f"{args.steps} steps a call, {args.rounds} calls each, interleaved")
+    quartiles = {}
+    for label, times in seconds.items():
+        quartiles[label] = float(np.percentile(times, 25))
+        print(f"  {label}: fastest {min(times) * 1e3:.2f} ms, first quartile {quartiles[label] * 1e3:.2f} ms "
+              f"({args.steps / quartiles[label]:,.0f} steps/s)")
+    print(f"  old / new (first quartiles): {quartiles['old'] / quartiles['new']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
