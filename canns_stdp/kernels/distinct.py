@@ -11,44 +11,46 @@ in registers. Two ways to tell it:
   passed where either is written).
 - :func:`stack_lanes`: room on the calling function's stack, which no other array can
   overlap (a block's current, summed over the rows of its active inputs).
+
+It needs numba (the ``native`` extra): without it, :mod:`.native_pair` does not import
+it and the XLA kernels run.
 """
 
 from __future__ import annotations
 
 __all__ = ["DistinctArrays", "stack_lanes"]
 
-try:
-    from llvmlite import ir
-    from numba.core import cgutils, types
-    from numba.core.compiler import Compiler
-    from numba.extending import intrinsic
-    from numba.np.arrayobj import populate_array
-except ImportError:  # without numba, nothing is compiled
-    DistinctArrays = stack_lanes = None
-else:
-    class DistinctArrays(Compiler):
-        """numba's own compiler pipeline, with the arguments marked ``noalias`` (a
-        ``pipeline_class`` for ``numba.njit``)."""
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.core.compiler import Compiler
+from numba.extending import intrinsic
+from numba.np.arrayobj import populate_array
 
-        def __init__(self, typingctx, targetctx, library, args, return_type, flags, locals):
-            flags = flags.copy()
-            flags.noalias = True
-            super().__init__(typingctx, targetctx, library, args, return_type, flags, locals)
 
-    @intrinsic
-    def stack_lanes(typingctx, size):
-        """Room for ``size`` (a literal) float32 on the stack of the calling function, as
-        a 1-D array (uninitialised; valid until that function returns)."""
-        if not isinstance(size, types.IntegerLiteral):
-            return None
-        kind = types.Array(types.float32, 1, "C")
+class DistinctArrays(Compiler):
+    """numba's own compiler pipeline, with the arguments marked ``noalias`` (a
+    ``pipeline_class`` for ``numba.njit``)."""
 
-        def codegen(context, builder, signature, args):
-            n = size.literal_value
-            intp = context.get_value_type(types.intp)
-            array = context.make_array(kind)(context, builder)
-            populate_array(array, data=cgutils.alloca_once(builder, ir.FloatType(), size=n),
-                           shape=[ir.Constant(intp, n)], strides=[ir.Constant(intp, 4)],
-                           itemsize=ir.Constant(intp, 4), meminfo=None)
-            return array._getvalue()
-        return kind(size), codegen
+    def __init__(self, typingctx, targetctx, library, args, return_type, flags, locals):
+        flags = flags.copy()
+        flags.noalias = True
+        super().__init__(typingctx, targetctx, library, args, return_type, flags, locals)
+
+
+@intrinsic
+def stack_lanes(typingctx, size):
+    """Room for ``size`` (a literal) float32 on the stack of the calling function, as a
+    1-D array (uninitialised; valid until that function returns)."""
+    if not isinstance(size, types.IntegerLiteral):
+        return None
+    kind = types.Array(types.float32, 1, "C")
+
+    def codegen(context, builder, signature, args):
+        n = size.literal_value
+        intp = context.get_value_type(types.intp)
+        array = context.make_array(kind)(context, builder)
+        populate_array(array, data=cgutils.alloca_once(builder, ir.FloatType(), size=n),
+                       shape=[ir.Constant(intp, n)], strides=[ir.Constant(intp, 4)],
+                       itemsize=ir.Constant(intp, 4), meminfo=None)
+        return array._getvalue()
+    return kind(size), codegen

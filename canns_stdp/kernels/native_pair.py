@@ -58,6 +58,8 @@ try:  # numba, and brainevent's mechanism to call it from a compiled function
     import numba
     from brainevent import XLACustomKernel, numba_kernel
     from numba.cpython.unsafe.numbers import trailing_zeros  # (LLVM's cttz)
+
+    from .distinct import DistinctArrays, stack_lanes
 except ImportError:  # the XLA kernels run instead
     numba = None
 
@@ -99,7 +101,6 @@ def native_compatible(config, params, dtype) -> bool:
 
 
 if numba is not None:
-    from .distinct import DistinctArrays, stack_lanes
     from .prefetch import prefetch_run
 
     _STRETCH = NATIVE_STRETCH
