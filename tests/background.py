@@ -53,7 +53,12 @@ class Job:
             for r in readers:
                 r.join(max(0.0, deadline - time.perf_counter()))
             if any(r.is_alive() for r in readers):
-                self.error = f"{self.name}: still running after {self.timeout} s"
+                self.kill()  # (their output ends, and tells how far they got)
+                for r in readers:
+                    r.join(10.0)
+                said = "".join(f"\n--- command {k}: stdout\n{o[0][-2000:]}\n--- stderr\n{o[1][-2000:]}"
+                               for k, o in enumerate(outputs) if o is not None)
+                self.error = f"{self.name}: still running after {self.timeout} s{said}"
             else:
                 self.results = [(p.returncode, *out) for p, out in zip(self._procs, outputs)]
         except Exception as err:  # noqa: BLE001 - reported by the test that waits for the job
