@@ -12,7 +12,8 @@ alternate: whatever slows the machine slows both.
 
 Prints, for each checkout, the fastest call and the first quartile (ms per call of
 ``--steps`` steps, one kernel call each: the benchmark job of ``canns_stdp.bench``,
-additive pair STDP with its deferred LTP) and the ratio of the quartiles.
+additive pair STDP with its deferred LTP over the span the trainer chooses) and the
+ratio of the quartiles.
 """
 
 from __future__ import annotations
@@ -47,18 +48,27 @@ def load_kernel(checkout: pathlib.Path, name: str, into: pathlib.Path):
 
 
 def job(n_out: int, steps: int, p: float, threshold: float, n_in: int = 784):
-    """The kernel's arguments for the benchmark job (inputs, weights, numbers)."""
-    rng = np.random.default_rng(0)
-    xs = (rng.random((steps, n_in)) < p).astype(np.float32)
-    W0 = rng.uniform(0.0, 0.05, (n_out, n_in)).astype(np.float32)
-    coef = np.array([0.95, 1.0, 0.95, 1.0, 0.01, 0.005, 0.00525, 0.0, 1.0, 1.0], np.float32)
-    n_blocks = -(-n_out // 64)
-    lif = np.empty((3, n_blocks * 64), np.float32)
-    lif[0], lif[1], lif[2] = 0.9, threshold, 0.0
-    lif[1, n_out:] = np.inf  # padding neurons never fire
-    # steps, plastic, nearest, additive, symmetric, hard bounds, no imposed spikes; span 32, phase 0, closes
-    flags = np.array([steps, 1, 0, 0, 0, 1, 0, 32, 0, 1, 0], np.int32)
-    return flags, coef, lif.reshape(3, n_blocks, 64), xs, W0
+    """The kernel's arguments for the benchmark job of :mod:`canns_stdp.bench` (its inputs,
+    weights and numbers), with the span of deferred LTP the trainer would choose."""
+    from canns_stdp.bench import job as bench_job
+    from canns_stdp.functional.dependence import DEPENDENCES, WeightBounds
+    from canns_stdp.functional.layer_step import LayerConfig, LayerParams, LayerState, train_step
+    from canns_stdp.functional.neurons import LIFParams
+    from canns_stdp.functional.stdp import STDPParams, TraceParams
+    from canns_stdp.functional.traces import TRACE_MODES
+    from canns_stdp.kernels.native_pair import kernel_flags, layer_numbers
+    from canns_stdp.kernels.pair_layer import native_deferral_span
+
+    xs, W0 = bench_job(n_in, n_out, steps, p)
+    config = LayerConfig(trace_add=TRACE_MODES["cumulative"], dependence=DEPENDENCES["additive"],
+                         pairing="symmetric", hardbound=True)
+    params = LayerParams(LIFParams(0.9, threshold, 0.0), TraceParams(0.95, 0.95, 1.0, 1.0),
+                         STDPParams(0.01, 0.005, 0.00525, WeightBounds(0.0, 1.0, 1.0)))
+    span = native_deferral_span(train_step, config, params, float(xs.max(initial=1.0)),
+                                LayerState.zeros(n_in, n_out, W=W0))
+    coef, lif = layer_numbers(params, n_out)
+    flags = np.asarray(kernel_flags(config, True, False, steps, [span, 0, 1, 0]))  # (first step 0, closes)
+    return flags, coef, lif, xs, W0
 
 
 def run(kernel, flags, coef, lif, xs, W0):

@@ -66,8 +66,8 @@ def start(tmp_path_factory):
     """The two processes, queued behind the other checks in fresh interpreters (see
     ``background.py``) but not started beside the other tests: alone they end in about
     30 s, while beside the whole test run on two cores they twice ran past their limit
-    (240 s, then 600 s), the eight devices' collectives of the two processes starved.
-    Their fixture waits for them before this process computes its reference."""
+    (240 s, then 600 s; why was not found). Their fixture waits for them before this
+    process computes its reference."""
     if background.scheduled("multiprocess"):
         return background.scheduled("multiprocess")
     tests = str(Path(__file__).parent)
