@@ -94,10 +94,12 @@ def test_input_events_against_numpy_nonzero(rng):
 
 def test_the_python_loop_runs_dense_steps_below_its_own_size(rng, monkeypatch):
     """Under event_driven="auto" the Python loop (one dispatch per step) runs the dense step
-    on layers below PYTHON_LOOP_EVENT_MIN_SYNAPSES synapses and the event kernels above it."""
+    on layers below PYTHON_LOOP_EVENT_MIN_SYNAPSES synapses and the event kernels above it
+    (where it runs the XLA kernels: without numba, or inside ``jax.disable_jit()``)."""
     import canns_stdp.kernels.pair_layer as pair_layer
     from canns_stdp.kernels.policy import EVENT_MIN_SYNAPSES, PYTHON_LOOP_EVENT_MIN_SYNAPSES
 
+    monkeypatch.setattr(pair_layer, "python_loop_native", lambda: False)
     kernels = []
     original = pair_layer.python_steps
 

@@ -1,7 +1,7 @@
 """The native CPU kernel computes the step of docs/step.md: against the NumPy reference
 and the plain step, for every built-in weight dependence, pairing and trace mode, with
 imposed post spikes, real-valued input, weights outside their bounds and chunks that end
-early; through the trainer, in calls split anywhere."""
+early, a chunk in one call and step by step; through the trainer, in calls split anywhere."""
 
 import re
 
@@ -15,17 +15,19 @@ from canns_stdp.functional.layer_step import LayerConfig, LayerParams, LayerStat
 from canns_stdp.functional.neurons import LIFParams
 from canns_stdp.functional.stdp import STDPParams, TraceParams
 from canns_stdp.functional.traces import TRACE_MODES
-from canns_stdp.kernels import native_pair, pair_layer
+from canns_stdp.kernels import native_pair, native_steps, pair_layer
 
 pytestmark = pytest.mark.skipif(not native_pair.native_available(warn=False), reason="numba is not installed")
 
 N_IN, N_OUT, T = 60, 12, 150
+# the kernel's chunk in one call (the compiled loop's) and step by step (the Python loop's)
+KERNELS = {"chunk": native_pair.native_chunk, "steps": native_steps.native_steps_chunk}
 NUMBERS = dict(threshold=8.0, lr=0.4, A_plus=0.05, A_minus=0.06, d_pre=0.9, d_post=0.85, a_pre=1.0,
                a_post=0.7, mu=0.6)
 
 
 def run_native(W0, xs, posts=None, n_steps=None, plastic=True, dependence="additive", pairing="symmetric",
-               trace_mode="cumulative", hardbound=True, leak=0.9, **numbers):
+               trace_mode="cumulative", hardbound=True, leak=0.9, kernel="chunk", **numbers):
     p = {**NUMBERS, **numbers}
     config = LayerConfig(trace_add=TRACE_MODES[trace_mode], dependence=DEPENDENCES[dependence], pairing=pairing,
                          hardbound=hardbound)
@@ -34,7 +36,7 @@ def run_native(W0, xs, posts=None, n_steps=None, plastic=True, dependence="addit
                          STDPParams(p["lr"], p["A_plus"], p["A_minus"], WeightBounds(0.0, 1.0, p["mu"])))
     state = LayerState.zeros(W0.shape[1], W0.shape[0], W=W0)
     n = len(xs) if n_steps is None else n_steps
-    state, spikes = native_pair.native_chunk(config, params, state, (xs, posts), n, plastic)
+    state, spikes = KERNELS[kernel](config, params, state, (xs, posts), n, plastic)
     return state, np.asarray(spikes)
 
 
@@ -57,39 +59,43 @@ def inputs(rng):
 @pytest.mark.parametrize("dependence", list(DEPENDENCES))
 @pytest.mark.parametrize("pairing", ["symmetric", "causal", "strict"])
 @pytest.mark.parametrize("trace_mode", ["cumulative", "nearest"])
-def test_native_kernel_matches_reference(inputs, dependence, pairing, trace_mode):
+@pytest.mark.parametrize("kernel", list(KERNELS))
+def test_native_kernel_matches_reference(inputs, dependence, pairing, trace_mode, kernel):
     xs, W0 = inputs
     kw = dict(dependence=dependence, pairing=pairing, trace_mode=trace_mode)
     ref = reference_run(W0, xs, **kw)
     assert 0.05 < ref[-1].mean() < 0.7 and np.abs(ref[0] - W0).max() > 0.02
-    check(*run_native(W0, xs, **kw), ref)
+    check(*run_native(W0, xs, kernel=kernel, **kw), ref)
 
 
-def test_imposed_post_spikes_real_valued_input_and_per_neuron_leak(rng, inputs):
+@pytest.mark.parametrize("kernel", list(KERNELS))
+def test_imposed_post_spikes_real_valued_input_and_per_neuron_leak(rng, inputs, kernel):
     _, W0 = inputs
     xs = rng.uniform(0.2, 1.5, (T, N_IN)).astype(np.float32) * (rng.random((T, N_IN)) < 0.2)
     posts = (rng.random((T, N_OUT)) < 0.1).astype(np.float32)
     leak = np.linspace(0.5, 0.95, N_OUT).astype(np.float32)
     ref = reference_run(W0, xs, posts, leak=leak, pairing="causal")
-    check(*run_native(W0, xs, posts, leak=leak, pairing="causal"), ref)
+    check(*run_native(W0, xs, posts, leak=leak, pairing="causal", kernel=kernel), ref)
 
 
-def test_weights_outside_their_bounds_are_clipped_at_the_first_step(inputs):
+@pytest.mark.parametrize("kernel", list(KERNELS))
+def test_weights_outside_their_bounds_are_clipped_at_the_first_step(inputs, kernel):
     xs, W0 = inputs
     W0 = W0.copy()
     W0[3, :7] = 1.7
     W0[5, 10:20] = -0.4
     ref = reference_run(W0, xs)
-    check(*run_native(W0, xs), ref)
+    check(*run_native(W0, xs, kernel=kernel), ref)
     W_free, *_ = reference_run(W0, xs, hardbound=False)
-    state, _ = run_native(W0, xs, hardbound=False)
+    state, _ = run_native(W0, xs, hardbound=False, kernel=kernel)
     np.testing.assert_allclose(state.W, W_free, atol=1e-6)
 
 
-def test_forward_only_and_a_chunk_that_ends_early(inputs):
+@pytest.mark.parametrize("kernel", list(KERNELS))
+def test_forward_only_and_a_chunk_that_ends_early(inputs, kernel):
     xs, W0 = inputs
     ref = reference_run(W0, xs[:90], plastic=False)
-    state, spikes = run_native(W0, xs, n_steps=90, plastic=False)
+    state, spikes = run_native(W0, xs, n_steps=90, plastic=False, kernel=kernel)
     check(state, spikes, ref)
     np.testing.assert_array_equal(state.W, W0)
     assert not spikes[90:].any()
@@ -122,7 +128,8 @@ def test_the_trainer_runs_the_native_kernel_across_calls(monkeypatch, inputs):
 def test_fused_false_and_a_chosen_xla_kernel_turn_it_off(monkeypatch, inputs):
     xs, W0 = inputs
     monkeypatch.setattr(pair_layer, "native_chunk", lambda *a, **k: pytest.fail("the native kernel ran"))
-    for kw in (dict(fused=False), dict(event_driven=True), dict(event_driven=False), dict(compiled=False)):
+    monkeypatch.setattr(pair_layer, "native_steps_chunk", lambda *a, **k: pytest.fail("the native kernel ran"))
+    for kw in (dict(fused=False), dict(event_driven=True), dict(event_driven=False)):
         STDPTrainer(SpikingLayer(N_IN, N_OUT, W_init=W0), chunk_size=32, **kw).train(xs[:40])
 
 
@@ -153,13 +160,14 @@ def test_quiet_layers_run_the_native_kernel_and_busy_or_small_ones_the_xla_kerne
         assert set(kernels) == {"native"}
 
 
-def test_layers_wider_than_a_block_of_neurons(rng):
+@pytest.mark.parametrize("kernel", list(KERNELS))
+def test_layers_wider_than_a_block_of_neurons(rng, kernel):
     n_out = native_pair._LANES + 7  # a whole block and a partial one
     xs = (rng.random((90, N_IN)) < 0.15).astype(np.float32)
     W0 = rng.uniform(0.0, 0.5, (n_out, N_IN)).astype(np.float32)
     ref = reference_run(W0, xs, pairing="strict")
     assert 0.05 < ref[-1].mean() < 0.7
-    check(*run_native(W0, xs, pairing="strict"), ref)
+    check(*run_native(W0, xs, pairing="strict", kernel=kernel), ref)
 
 
 def test_without_numba_the_xla_kernels_run_and_the_library_says_so_once(monkeypatch, inputs):

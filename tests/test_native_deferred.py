@@ -15,13 +15,15 @@ from canns_stdp.functional.layer_step import LayerConfig, LayerParams, LayerStat
 from canns_stdp.functional.neurons import LIFParams
 from canns_stdp.functional.stdp import STDPParams, TraceParams
 from canns_stdp.functional.traces import TRACE_MODES
-from canns_stdp.kernels import native_pair, pair_layer
+from canns_stdp.kernels import native_pair, native_steps, pair_layer
 
 pytestmark = pytest.mark.skipif(not native_pair.native_available(warn=False), reason="numba is not installed")
 
 N_IN, N_OUT = 60, 40
 BASE = dict(threshold=2.0, lr=0.2, A_plus=0.05, A_minus=0.06, w_max=1.0, pairing="symmetric",
             trace_mode="cumulative", hardbound=True)
+# the kernel's chunk in one call (the compiled loop's) and step by step (the Python loop's)
+KERNELS = {"chunk": native_pair.native_chunk, "steps": native_steps.native_steps_chunk}
 CASES = [
     dict(),
     dict(pairing="causal", trace_mode="nearest"),
@@ -31,7 +33,7 @@ CASES = [
 ]
 
 
-def run_native(W0, xs, posts=None, span=32, n_steps=None, **kw):
+def run_native(W0, xs, posts=None, span=32, n_steps=None, kernel="chunk", **kw):
     p = {**BASE, **kw}
     config = LayerConfig(trace_add=TRACE_MODES[p["trace_mode"]], dependence=DEPENDENCES["additive"],
                          pairing=p["pairing"], hardbound=p["hardbound"])
@@ -39,7 +41,7 @@ def run_native(W0, xs, posts=None, span=32, n_steps=None, **kw):
                          STDPParams(p["lr"], p["A_plus"], p["A_minus"], WeightBounds(0.0, p["w_max"], 1.0)))
     state = LayerState.zeros(W0.shape[1], W0.shape[0], W=W0)
     n = len(xs) if n_steps is None else n_steps
-    state, spikes = native_pair.native_chunk(config, params, state, (xs, posts), n, True, span)
+    state, spikes = KERNELS[kernel](config, params, state, (xs, posts), n, True, span)
     return state, np.asarray(spikes)
 
 
@@ -49,7 +51,8 @@ def check(state, spikes, ref):
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("imposed", [False, True])
-def test_deferred_native_kernel_matches_reference(rng, case, imposed):
+@pytest.mark.parametrize("kernel", list(KERNELS))
+def test_deferred_native_kernel_matches_reference(rng, case, imposed, kernel):
     T = 150  # two stretches of 64 steps and part of a third: spans end inside a call
     xs = (rng.random((T, N_IN)) < 0.1).astype(np.float32)
     W0 = rng.uniform(0.0, 0.2, (N_OUT, N_IN)).astype(np.float32)
@@ -59,25 +62,27 @@ def test_deferred_native_kernel_matches_reference(rng, case, imposed):
     if "w_max" in case:
         assert (ref[0] == np.float32(case["w_max"])).mean() > 0.05  # clipping happened
     for span in (16, 32, 64):
-        check(*run_native(W0, xs, posts, span, **case), ref)
+        check(*run_native(W0, xs, posts, span, kernel=kernel, **case), ref)
 
 
-def test_real_valued_signed_input_and_weights_outside_their_bounds(rng):
+@pytest.mark.parametrize("kernel", list(KERNELS))
+def test_real_valued_signed_input_and_weights_outside_their_bounds(rng, kernel):
     T = 120
     xs = ((rng.random((T, N_IN)) < 0.1) * rng.uniform(-1.0, 1.5, (T, N_IN))).astype(np.float32)
     W0 = rng.uniform(0.0, 0.3, (N_OUT, N_IN)).astype(np.float32)
     W0[3, :7], W0[5, 10:20] = 1.7, -0.4  # clipped at the first step, as the plain step clips every synapse
     ref = reference.run(W0, xs, **BASE)
     assert 0.02 < ref[-1].mean() < 0.8 and (xs < 0).any()
-    check(*run_native(W0, xs, span=16), ref)
+    check(*run_native(W0, xs, span=16, kernel=kernel), ref)
 
 
-def test_layers_wider_than_a_block_and_a_chunk_that_ends_early(rng):
+@pytest.mark.parametrize("kernel", list(KERNELS))
+def test_layers_wider_than_a_block_and_a_chunk_that_ends_early(rng, kernel):
     n_out, T = native_pair._LANES + 7, 100
     xs = (rng.random((T, N_IN)) < 0.1).astype(np.float32)
     W0 = rng.uniform(0.0, 0.2, (n_out, N_IN)).astype(np.float32)
     ref = reference.run(W0, xs[:77], **BASE)
-    state, spikes = run_native(W0, xs, span=32, n_steps=77)
+    state, spikes = run_native(W0, xs, span=32, n_steps=77, kernel=kernel)
     check(state, spikes, ref)
     assert not spikes[77:].any()
 
@@ -124,7 +129,8 @@ def test_each_call_defers_over_a_span_its_largest_input_allows(monkeypatch, rng)
     one, thirty = (deferred_span(0.02 * 0.01, 0.95, bound / 0.05, 1.0, native_pair.NATIVE_STRETCH) for bound in (1, 30))
     assert one == 64 and 0 < thirty < one and spans == [one, thirty]
 
-def test_a_call_that_starts_inside_a_span_without_its_ledger(rng):
+@pytest.mark.parametrize("kernel", list(KERNELS))
+def test_a_call_that_starts_inside_a_span_without_its_ledger(rng, kernel):
     """A chunk's call starting at step 5 of a span with no ledger handed on (the layer
     changed since the call before): a ledger opens there, weights out of bounds included."""
     T = 100
@@ -138,7 +144,7 @@ def test_a_call_that_starts_inside_a_span_without_its_ledger(rng):
     params = LayerParams(LIFParams(0.9, p["threshold"], 0.0), TraceParams(0.95, 0.95, 1.0, 1.0),
                          STDPParams(p["lr"], p["A_plus"], p["A_minus"], WeightBounds(0.0, p["w_max"], 1.0)))
     state = LayerState(W0, v0, np.zeros(N_OUT, np.float32), pre0, post0)
-    state, spikes = native_pair.native_chunk(config, params, state, (xs, None), T, True, 16, 5, True)
+    state, spikes = KERNELS[kernel](config, params, state, (xs, None), T, True, 16, 5, True)
     check(state, np.asarray(spikes), ref)
 
 

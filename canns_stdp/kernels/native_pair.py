@@ -498,6 +498,37 @@ if numba is not None:
                                               dependence, lr, w_min, w_max, mu, hardbound)
 
     @numba.njit(inline="always")
+    def _opened(flags, coef, lif, W_in, v_in, s_in, post_in, trace_pre, terms, owed_in, rates_in):
+        """A layer's chunk opened: ``(W, scratch, resumed)``, its weights in the kernel's
+        layout (padding lanes: zero weights) and its neurons in the lane scratch, the
+        ledger of deferred LTP started (``terms``' running rates) or taken from the
+        previous call (``resumed``: a span it left open, see :func:`_layer_chunk`)."""
+        phase, resumed = flags[8], flags[10]
+        span = flags[7] if flags[1] else 0
+        n_in = W_in.shape[1]
+        n_blocks = lif.shape[1]
+        W = np.zeros((n_blocks, n_in, _LANES), np.float32)
+        scratch = np.zeros((n_blocks, _ROWS * _LANES), np.float32)
+        _load(lif, W_in, v_in, s_in, post_in, W, scratch)
+        powers, rates = terms[4][0], terms[4][5]
+        inside = span > 0 and phase % span != 0  # the call starts inside a span
+        if inside and resumed:  # the ledger the previous call left open
+            rates[:] = rates_in
+            _lanes_of(scratch, _OWED, owed_in, True)
+        elif inside:  # a ledger opened here: nothing owed yet, the rates of the trace as it is
+            for j in range(n_in):
+                rates[j] = trace_pre[j] * powers[1, phase % span]
+        return W, scratch, inside and resumed != 0
+
+    @numba.njit(inline="always")
+    def _closed(flags, W, scratch, W_out, v, s, trace_post, rates, owed_out, rates_out):
+        """A layer's chunk stored back from the kernel's layout, with the ledger it hands on."""
+        _store(W, scratch, W_out, v, s, trace_post)
+        if flags[1] and flags[7] > 0:
+            rates_out[:] = rates
+            _lanes_of(scratch, _OWED, owed_out, False)
+
+    @numba.njit(inline="always")
     def _layer_chunk(flags, coef, lif, xs, posts, W_in, v_in, s_in, post_in, W_out, v, s, trace_pre, trace_post,
                      spikes, terms, ledger):
         """A layer's chunk: loaded into the kernel's layout, run a stretch of steps at a time
@@ -510,30 +541,21 @@ if numba is not None:
         the previous call left open (``flags[10]``; ``W_in`` then holds ``U``) goes on from
         its per-neuron ``owed`` and per-input ``rates``; a span this call leaves open
         (it ends inside one and does not close its chunk) is handed on the same way."""
-        n, nearest, pairing, phase, resumed = flags[0], flags[2], flags[4], flags[8], flags[10]
+        n, nearest, pairing, phase = flags[0], flags[2], flags[4], flags[8]
         span = flags[7] if flags[1] else 0
         owed_in, rates_in, owed_out, rates_out = ledger
         n_in = W_out.shape[1]
         n_blocks = lif.shape[1]
-        W = np.zeros((n_blocks, n_in, _LANES), np.float32)  # the kernel's layout (padding lanes: zero weights)
-        scratch = np.zeros((n_blocks, _ROWS * _LANES), np.float32)
-        _load(lif, W_in, v_in, s_in, post_in, W, scratch)
+        shared = terms[0].shape[0] > 0
+        if not shared:
+            terms = _pre_arrays(_STRETCH, n_in, span, coef[0])
+        W, scratch, resumed = _opened(flags, coef, lif, W_in, v_in, s_in, post_in, trace_pre, terms, owed_in,
+                                      rates_in)
         rows = W.reshape(n_blocks, n_in * _LANES)  # a block's weights as one row (see _run_stretch)
         every = np.arange(n_in).astype(np.int32)
         fired = np.empty(_LANES, np.int64)
         no_posts = np.zeros(_LANES, np.float32)
         spikes[n:] = 0.0
-        shared = terms[0].shape[0] > 0
-        if not shared:
-            terms = _pre_arrays(_STRETCH, n_in, span, coef[0])
-        powers, rates = terms[4][0], terms[4][5]
-        inside = span > 0 and phase % span != 0  # the call starts inside a span
-        if inside and resumed:  # the ledger the previous call left open
-            rates[:] = rates_in
-            _lanes_of(scratch, _OWED, owed_in, True)
-        elif inside:  # a ledger opened here: nothing owed yet, the rates of the trace as it is
-            for j in range(n_in):
-                rates[j] = trace_pre[j] * powers[1, phase % span]
         first = np.int64(0)  # (a literal 0 would compile the stretch a second time, for its first call)
         while first < n:
             at = phase + first
@@ -541,12 +563,9 @@ if numba is not None:
             if not shared:
                 _pre_terms(first, stop, at, nearest, pairing == 2, coef[0], coef[1], xs, trace_pre, terms, span)
             _run_stretch(flags, coef, first, stop, at, terms, first if shared else 0, phase if shared else at, xs,
-                         posts, rows, scratch, every, fired, no_posts, spikes, first == 0 and not (inside and resumed))
+                         posts, rows, scratch, every, fired, no_posts, spikes, first == 0 and not resumed)
             first = stop
-        _store(W, scratch, W_out, v, s, trace_post)
-        if span > 0:
-            rates_out[:] = rates
-            _lanes_of(scratch, _OWED, owed_out, False)
+        _closed(flags, W, scratch, W_out, v, s, trace_post, terms[4][5], owed_out, rates_out)
 
     @numba.njit(cache=True, nogil=True)
     def _chunk(flags, coef, lif, xs, posts, W_in, v_in, s_in, pre_in, post_in, owed_in, rates_in,
@@ -581,10 +600,15 @@ def kernel_flags(config, plastic: bool, imposed: bool, n_steps, clocks):
     nearest, dependence, pairing, hard bounds, imposed spikes), then ``clocks``: the span
     of deferred LTP, the call's first step in its chunk, whether it closes its chunk, and
     whether it goes on from a ledger handed on."""
-    static = [int(plastic), int(config.trace_add is TRACE_MODES["nearest"]), _DEPENDENCE_CODES[config.dependence],
-              _PAIRINGS.index(config.pairing), int(config.hardbound), int(imposed)]
-    return jnp.concatenate([jnp.reshape(n_steps, (1,)).astype(jnp.int32), jnp.asarray(static, jnp.int32),
+    return jnp.concatenate([jnp.reshape(n_steps, (1,)).astype(jnp.int32),
+                            jnp.asarray(static_flags(config, plastic, imposed), jnp.int32),
                             jnp.asarray(clocks).astype(jnp.int32)])
+
+
+def static_flags(config, plastic: bool, imposed: bool) -> list:
+    """The static choices of :func:`kernel_flags`, as Python ints."""
+    return [int(plastic), int(config.trace_add is TRACE_MODES["nearest"]), _DEPENDENCE_CODES[config.dependence],
+            _PAIRINGS.index(config.pairing), int(config.hardbound), int(imposed)]
 
 
 class OpenLedger(NamedTuple):

@@ -42,6 +42,7 @@ from ..rules.pair import Pair
 from ..step import StepState
 from .base import Execution, OpenChunk
 from .native_pair import NATIVE_STRETCH, OpenLedger, native_available, native_chunk, native_compatible, settled
+from .native_steps import native_steps_chunk, python_loop_native
 from .policy import (COLUMN_MAX_FIRED, EVENT_MAX_ACTIVITY, EVENT_MIN_SYNAPSES, NATIVE_DEFERRED_MAX_INPUTS,
                      NATIVE_MAX_FIRED, NATIVE_MAX_FIRING, NATIVE_MIN_SYNAPSES, PYTHON_LOOP_EVENT_MIN_SYNAPSES,
                      event_max_firing)
@@ -83,10 +84,12 @@ def fused_chosen(trainer, plastic: bool, layer_config, resting: bool) -> bool:
 
 
 def native_applies(trainer, plastic: bool, layer_config, layer_params, n_synapses: int, dtype, resting: bool) -> bool:
-    """Whether a call's chunks may run the native CPU kernel: compiled, kernels chosen
+    """Whether a call's chunks may run the native CPU kernel: kernels chosen
     automatically, no fused kernel and no refractory period, a layer of at least
-    ``NATIVE_MIN_SYNAPSES`` synapses, numbers it takes, and numba."""
-    return (trainer.compiled and trainer.fused is not False and trainer.event_driven == "auto" and not resting
+    ``NATIVE_MIN_SYNAPSES`` synapses, numbers it takes, and numba; the Python loop calls
+    it step by step, but not inside ``jax.disable_jit()``."""
+    return ((trainer.compiled or python_loop_native()) and trainer.fused is not False
+            and trainer.event_driven == "auto" and not resting
             and not fused_chosen(trainer, plastic, layer_config, resting) and n_synapses >= NATIVE_MIN_SYNAPSES
             and fused_compatible(layer_config) and native_compatible(layer_config, layer_params, dtype)
             and native_available())
@@ -129,6 +132,9 @@ def plan(trainer, plastic: bool, config, params, state, seq):
         if fused and trainer.compiled:
             return lambda state, inputs, n, record, offset: fused_chunk(
                 config, layer_params, state, tuple(padded(a, chunk) for a in inputs), n)
+        if config.native and not trainer.compiled:
+            return lambda state, inputs, n, record, offset: native_steps_chunk(
+                config, layer_params, state, inputs, n, plastic, chooser.native_span, offset, offset + n == chunk)
         if config.native:
             return lambda state, inputs, n, record, offset: native_chunk(
                 config, layer_params, state, tuple(padded(a, chunk) for a in inputs), n, plastic, chooser.native_span,
