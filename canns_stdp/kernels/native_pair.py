@@ -33,11 +33,15 @@ A- f- (Q x))``, ``clip(W + dW)``). The current sums the active inputs in ascendi
 and ``W + lr*dW`` is rounded twice where XLA fuses a multiply-add, so results equal the
 plain step to float rounding.
 
-The kernel is registered with brainevent's :class:`XLACustomKernel` (numba on the CPU),
-called from inside a compiled function like any JAX operation. numba is an optional
-dependency (the ``native`` extra); without it the XLA kernels run, and the library says
-so once (:func:`native_available`). The compiled kernel is cached on disk, so a fresh
-process does not compile it again.
+The trainer's loops drive chunks from Python, so the kernel is called there, on the
+chunk's arrays on the host (:func:`native_chunk`; the state it hands on holds NumPy
+arrays, which the next chunk takes as they are). Called through XLA instead (brainevent's
+:class:`XLACustomKernel`, whose callback hands the buffers to numba), the same kernel ran
+1.3-1.4x slower at 784x400 (the callback's work, and copies of the weights and spikes
+around it). The ensemble's and the network's kernels are registered that way
+(:func:`registered`). numba is an optional dependency (the ``native`` extra); without it
+the XLA kernels run, and the library says so once (:func:`native_available`). The
+compiled kernel is cached on disk, so a fresh process does not compile it again.
 """
 
 from __future__ import annotations
@@ -585,14 +589,6 @@ if numba is not None:
         operation.def_numba_kernel(generator)
         return operation
 
-    _pair_chunk = registered("canns_stdp_pair_chunk", _chunk, {5: 0})
-
-
-def _blocked(a, n_blocks: int, fill=0.0):
-    """``(..., n_out)`` as ``(..., n_blocks, _LANES)``, padded with ``fill``."""
-    pad = n_blocks * _LANES - a.shape[-1]
-    a = jnp.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, pad)], constant_values=fill)
-    return a.reshape(a.shape[:-1] + (n_blocks, _LANES))
 
 
 def kernel_flags(config, plastic: bool, imposed: bool, n_steps, clocks):
@@ -652,29 +648,74 @@ def layer_numbers(layer_params, n_out: int):
     return coef, rows.reshape(3, n_blocks, _LANES)
 
 
-@partial(jax.jit, static_argnames=("config", "plastic"))
-def _native_chunk(config, plastic, coef, lif_rows, state, owed, rates, xs, posts, n_steps, clocks):
-    n_out, n_in = state.W.shape
-    n_blocks = lif_rows.shape[1]
-    f32 = jnp.float32
-    flags = kernel_flags(config, plastic, posts is not None, n_steps, clocks)
-    posts = jnp.zeros((1, 1, 1), f32) if posts is None else _blocked(posts.astype(f32), n_blocks)
-    # W as it is: the kernel copies it into its layout (blocks of _LANES neurons, each
-    # block's weights (n_in, _LANES)) and back, in place of XLA's transpositions
-    vec, row = jax.ShapeDtypeStruct((n_out,), f32), jax.ShapeDtypeStruct((n_in,), f32)
-    outs = [jax.ShapeDtypeStruct((n_out, n_in), f32), vec, vec, row, vec, vec, row,
-            jax.ShapeDtypeStruct((xs.shape[0], n_out), f32)]
-    W, v, spike, trace_pre, trace_post, owed, rates, spikes = _pair_chunk(
-        flags, coef, lif_rows, xs.astype(f32), posts, state.W.astype(f32), state.v.astype(f32),
-        state.spike.astype(f32), state.trace_pre, state.trace_post.astype(f32), owed, rates, outs=outs)
-    return state._replace(W=W, v=v, spike=spike, trace_pre=trace_pre, trace_post=trace_post), owed, rates, spikes
+class HostChunk(NamedTuple):
+    """A chunk's arrays on the host as the native kernels take them: C-contiguous,
+    writable float32 (a copy of any that is not one already, e.g. a view of a JAX
+    array's buffer), so that their functions are compiled for one type of each."""
+
+    flags: np.ndarray  # (int32) see kernel_flags
+    coef: np.ndarray
+    lif: np.ndarray
+    xs: np.ndarray     # the chunk's first n_steps steps
+    posts: np.ndarray  # (n_steps, n_blocks, _LANES), or (1, 1, 1) with none imposed
+    W: np.ndarray
+    v: np.ndarray
+    spike: np.ndarray
+    trace_pre: np.ndarray
+    trace_post: np.ndarray
+    owed: np.ndarray   # a ledger handed on (or zeros)
+    rates: np.ndarray
+
+
+def _host(a):
+    return np.require(np.asarray(a), np.float32, ("C_CONTIGUOUS", "WRITEABLE", "ALIGNED"))
+
+
+def host_chunk(config, params, state, chunk, n_steps: int, plastic: bool, span: int, phase: int, closes: bool):
+    """``(layer, HostChunk)`` for :func:`native_chunk`'s arguments."""
+    xs, posts = chunk
+    ledger = state if isinstance(state, OpenLedger) else None
+    layer = state.layer if ledger else state
+    n_out, n_in = layer.W.shape
+    coef, lif = layer_numbers(params, n_out)
+    flags = np.array([n_steps, *static_flags(config, plastic, posts is not None), span, phase, closes,
+                      ledger is not None], np.int32)
+    if posts is None:
+        posts = np.zeros((1, 1, 1), np.float32)
+    else:  # padding neurons: never imposed
+        blocked = np.zeros((n_steps, lif.shape[1] * _LANES), np.float32)
+        blocked[:, :n_out] = np.asarray(posts[:n_steps], np.float32)
+        posts = blocked.reshape(n_steps, lif.shape[1], _LANES)
+    owed = _host(ledger.owed) if ledger else np.zeros(n_out, np.float32)
+    rates = _host(ledger.rates) if ledger else np.zeros(n_in, np.float32)
+    return layer, HostChunk(flags, coef, lif, _host(xs[:n_steps]), posts, _host(layer.W), _host(layer.v),
+                            _host(layer.spike), _host(layer.trace_pre), _host(layer.trace_post), owed, rates)
+
+
+def host_outputs(n_out: int, n_in: int):
+    """Room for a chunk's state: ``W, v, spike, trace_pre, trace_post, owed, rates``."""
+    return (np.empty((n_out, n_in), np.float32), np.empty(n_out, np.float32), np.empty(n_out, np.float32),
+            np.empty(n_in, np.float32), np.empty(n_out, np.float32), np.empty(n_out, np.float32),
+            np.empty(n_in, np.float32))
+
+
+def host_result(layer, outs, span: int, phase: int, n_steps: int, closes: bool):
+    """The state after a chunk from its outputs (:func:`host_outputs`): the layer state
+    with the new arrays (NumPy arrays: the next chunk takes them as they are), or an
+    :class:`OpenLedger` where the chunk leaves a span open."""
+    W, v, spike, trace_pre, trace_post, owed, rates = outs
+    layer = layer._replace(W=W, v=v, spike=spike, trace_pre=trace_pre, trace_post=trace_post)
+    if span and not closes and (phase + n_steps) % span:
+        return OpenLedger(layer, owed, rates)
+    return layer
 
 
 def native_chunk(config, params, state, chunk, n_steps, plastic: bool = True, span: int = 0, phase: int = 0,
                  closes: bool = True):
     """The first ``n_steps`` steps of ``chunk = (xs, posts)`` (``(T, n_in)``, ``(T, n_out)``
-    or ``None``) through the native kernel: ``(state, spikes)``, ``spikes`` of shape
-    ``(T, n_out)`` with zero rows past ``n_steps``. ``params`` is a
+    or ``None``) through the native kernel, called on the host: ``(state, spikes)``,
+    ``spikes`` of shape ``(T, n_out)`` with zero rows past ``n_steps``, the state's arrays
+    and the spikes NumPy arrays of the kernel's own (the arrays given are left alone). ``params`` is a
     :class:`~canns_stdp.functional.layer_step.LayerParams`, ``config`` a
     :class:`~canns_stdp.functional.layer_step.LayerConfig` (dense, unbatched);
     ``plastic=False`` runs the neurons and traces only.
@@ -685,17 +726,9 @@ def native_chunk(config, params, state, chunk, n_steps, plastic: bool = True, sp
     as each span ends, so that a step costs what its active inputs cost, however many
     neurons fire. A call that ends inside a span without closing its chunk (``closes``)
     returns an :class:`OpenLedger`, which the next call of the chunk takes as ``state``."""
-    xs, posts = chunk
     span = span if plastic else 0
-    ledger = state if isinstance(state, OpenLedger) else None
-    layer = state.layer if ledger else state
-    n_out, n_in = layer.W.shape
-    owed = ledger.owed if ledger else np.zeros(n_out, np.float32)
-    rates = ledger.rates if ledger else np.zeros(n_in, np.float32)
-    clocks = np.array([span, phase, closes, ledger is not None], np.int32)
-    coef, lif_rows = layer_numbers(params, n_out)
-    layer, owed, rates, spikes = _native_chunk(config, plastic, coef, lif_rows, layer, owed, rates, xs, posts,
-                                               np.int32(n_steps), clocks)
-    if span and not closes and (phase + n_steps) % span:
-        return OpenLedger(layer, owed, rates), spikes
-    return layer, spikes
+    layer, a = host_chunk(config, params, state, chunk, n_steps, plastic, span, phase, closes)
+    outs = host_outputs(*layer.W.shape)
+    spikes = np.empty((chunk[0].shape[0], layer.W.shape[0]), np.float32)
+    _chunk(*a, *outs, spikes)
+    return host_result(layer, outs, span, phase, n_steps, closes), spikes

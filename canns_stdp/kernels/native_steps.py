@@ -18,10 +18,9 @@ debugging), as it does wherever the native kernel does not apply.
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from .native_pair import _LANES, NATIVE_STRETCH, OpenLedger, layer_numbers, numba, static_flags
+from .native_pair import _LANES, NATIVE_STRETCH, host_chunk, host_outputs, host_result, numba
 
 __all__ = ["native_steps_chunk", "python_loop_native"]
 
@@ -60,52 +59,23 @@ if numba is not None:
         _closed(flags, W, scratch, W_out, v, s, trace_post, rates, owed_out, rates_out)
 
 
-def _host(a):
-    """``a`` on the host as a C-contiguous, writable float32 array (a copy where it is not
-    one already, e.g. a view of a JAX array's buffer): the kernel's functions are then
-    compiled for one type of each argument."""
-    return np.require(np.asarray(a), np.float32, ("C_CONTIGUOUS", "WRITEABLE", "ALIGNED"))
-
-
 def native_steps_chunk(config, params, state, chunk, n_steps, plastic: bool = True, span: int = 0, phase: int = 0,
                        closes: bool = True):
-    """:func:`~canns_stdp.kernels.native_pair.native_chunk`'s contract, its steps called
-    one at a time from Python: ``(state, spikes)``, ``spikes`` ``(T, n_out)`` with zero
-    rows past ``n_steps``, on the host."""
-    xs, posts = chunk
+    """:func:`~canns_stdp.kernels.native_pair.native_chunk`, its steps called one at a time
+    from Python (the same contract and result)."""
     span = span if plastic else 0
-    ledger = state if isinstance(state, OpenLedger) else None
-    layer = state.layer if ledger else state
+    layer, a = host_chunk(config, params, state, chunk, n_steps, plastic, span, phase, closes)
     n_out, n_in = layer.W.shape
-    coef, lif = layer_numbers(params, n_out)
-    n_blocks = lif.shape[1]
-    flags = np.array([n_steps, *static_flags(config, plastic, posts is not None), span, phase, closes,
-                      ledger is not None], np.int32)
-    T, xs = xs.shape[0], _host(xs[:n_steps])
-    if posts is None:
-        posts = np.zeros((1, 1, 1), np.float32)
-    else:
-        posts = np.zeros((n_steps, n_blocks * _LANES), np.float32)
-        posts[:, :n_out] = np.asarray(chunk[1][:n_steps], np.float32)
-        posts = posts.reshape(n_steps, n_blocks, _LANES)
-    owed_in = _host(ledger.owed) if ledger else np.zeros(n_out, np.float32)
-    rates_in = _host(ledger.rates) if ledger else np.zeros(n_in, np.float32)
-    trace_pre = np.empty(n_in, np.float32)
-    work = _open(flags, coef, lif, _host(layer.W), _host(layer.v), _host(layer.spike), _host(layer.trace_pre),
-                 _host(layer.trace_post), owed_in, rates_in, trace_pre)
-    *work, check_bounds = work
-    spikes = np.zeros((T, n_out), np.float32)
+    outs = host_outputs(n_out, n_in)
+    trace_pre = outs[3]
+    *work, check_bounds = _open(a.flags, a.coef, a.lif, a.W, a.v, a.spike, a.trace_pre, a.trace_post, a.owed,
+                                a.rates, trace_pre)
+    spikes = np.zeros((chunk[0].shape[0], n_out), np.float32)
     for t in range(n_steps):
-        _step(flags, coef, t, xs, posts, trace_pre, spikes, *work, check_bounds)
-    W, v, s, trace_post = (np.empty((n_out, n_in), np.float32), np.empty(n_out, np.float32),
-                           np.empty(n_out, np.float32), np.empty(n_out, np.float32))
-    owed, rates = np.empty(n_out, np.float32), np.empty(n_in, np.float32)
-    _close(flags, work[0], work[2], work[-1], W, v, s, trace_post, owed, rates)
-    layer = layer._replace(W=jnp.asarray(W), v=jnp.asarray(v), spike=jnp.asarray(s),
-                           trace_pre=jnp.asarray(trace_pre), trace_post=jnp.asarray(trace_post))
-    if span and not closes and (phase + n_steps) % span:
-        return OpenLedger(layer, jnp.asarray(owed), jnp.asarray(rates)), spikes
-    return layer, spikes
+        _step(a.flags, a.coef, t, a.xs, a.posts, trace_pre, spikes, *work, check_bounds)
+    W, v, spike, _, trace_post, owed, rates = outs
+    _close(a.flags, work[0], work[2], work[-1], W, v, spike, trace_post, owed, rates)
+    return host_result(layer, outs, span, phase, n_steps, closes), spikes
 
 
 def python_loop_native() -> bool:

@@ -135,10 +135,9 @@ def plan(trainer, plastic: bool, config, params, state, seq):
         if config.native and not trainer.compiled:
             return lambda state, inputs, n, record, offset: native_steps_chunk(
                 config, layer_params, state, inputs, n, plastic, chooser.native_span, offset, offset + n == chunk)
-        if config.native:
+        if config.native:  # (its inputs as they are: no padding to copy)
             return lambda state, inputs, n, record, offset: native_chunk(
-                config, layer_params, state, tuple(padded(a, chunk) for a in inputs), n, plastic, chooser.native_span,
-                offset, offset + n == chunk)
+                config, layer_params, state, inputs, n, plastic, chooser.native_span, offset, offset + n == chunk)
         frame = chooser.frame if config.deferred_ltp else None
         if not trainer.compiled:
             return python_steps(step, config, layer_params, frame)
@@ -156,10 +155,10 @@ def plan(trainer, plastic: bool, config, params, state, seq):
             runners[config] = runner(config)
         return runners[config](state, chunk_inputs, n_steps, record, offset)
 
-    def canonical(state):  # W, not the event kernels' W.T or a ledger
+    def canonical(state):  # W, not the event kernels' W.T or a ledger; JAX arrays, not the native kernel's
         if chooser is None:
             return state
-        return StepState(chooser.canonical(state.layer), state.rule)
+        return StepState(on_device_tree(chooser.canonical(state.layer)), state.rule)
 
     def left_open(state, end: int):
         return None if chooser is None else chooser.left_open(state.layer, end)
@@ -179,6 +178,11 @@ def plan(trainer, plastic: bool, config, params, state, seq):
 def _variant(config, **choices):
     """``dataclasses.replace(config, **choices)``, made once (configs are frozen)."""
     return dataclasses.replace(config, **choices)
+
+
+def on_device_tree(state):
+    """``state`` with its NumPy arrays as JAX arrays (:func:`~canns_stdp.layer.on_device`)."""
+    return jax.tree_util.tree_map(on_device, state)
 
 
 def _transposed(W):
@@ -369,6 +373,8 @@ class _KernelChooser:
         xs = chunk[0]
         wanted = self.current if (offset and self.decided) else self._choose(state, xs[0])
         self.decided = True
+        if not wanted.native:  # (the native kernels hand on NumPy arrays)
+            state = on_device_tree(state)
         if wanted.event_driven:
             n_in = xs.shape[1]
             x_events = input_events(xs, n_in if self.forced else n_in // 4)
