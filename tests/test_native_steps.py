@@ -91,9 +91,11 @@ def test_inside_disable_jit_the_python_loop_runs_the_plain_step(monkeypatch, job
     np.testing.assert_allclose(t.model.W.value, ref[0], atol=2e-5)
 
 
-def test_the_callers_arrays_are_left_alone(job):
-    """A chunk works on copies: the state, the ledger and the inputs it is given, NumPy
-    arrays the kernel could write to, are unchanged; the ledger it hands on is its own."""
+@pytest.mark.parametrize("kernel", [native_pair.native_chunk, native_steps.native_steps_chunk])
+def test_the_callers_arrays_are_left_alone(job, kernel):
+    """A chunk, in one call or step by step, leaves the state, the ledger and the inputs
+    it is given unchanged (NumPy arrays the kernel could write to); the ledger it hands on
+    is its own."""
     xs, W0, posts = job
     config = LayerConfig(trace_add=TRACE_MODES["cumulative"], dependence=DEPENDENCES["additive"], hardbound=True)
     params = LayerParams(LIFParams(0.9, NUMBERS["threshold"], 0.0), TraceParams(0.95, 0.95, 1.0, 1.0),
@@ -101,10 +103,10 @@ def test_the_callers_arrays_are_left_alone(job):
     state = LayerState(W0.copy(), np.full(N_OUT, 0.5, np.float32), np.zeros(N_OUT, np.float32),
                        np.full(N_IN, 0.3, np.float32), np.full(N_OUT, 0.2, np.float32))
     given = [np.array(a) for a in (*state, xs, posts)]
-    opened, _ = native_steps.native_steps_chunk(config, params, state, (xs, posts), 40, True, 32, 0, False)
+    opened, _ = kernel(config, params, state, (xs, posts), 40, True, 32, 0, False)
     assert isinstance(opened, native_pair.OpenLedger)  # 40 steps: the second span left open
     ledger = [np.array(a) for a in (opened.owed, opened.rates)]
-    native_steps.native_steps_chunk(config, params, opened, (xs[40:], posts[40:]), 60, True, 32, 40, True)
+    kernel(config, params, opened, (xs[40:], posts[40:]), 60, True, 32, 40, True)
     for before, after in zip(given, (*state, xs, posts)):
         np.testing.assert_array_equal(before, after)
     np.testing.assert_array_equal(ledger[0], opened.owed)
