@@ -47,7 +47,6 @@ compiled kernel is cached on disk, so a fresh process does not compile it again.
 from __future__ import annotations
 
 import warnings
-from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -55,7 +54,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..functional.dependence import DEPENDENCES
-from ..functional.event import Ledger, settle
 from ..functional.traces import TRACE_MODES
 
 try:  # numba, and brainevent's mechanism to call it from a compiled function
@@ -572,6 +570,13 @@ if numba is not None:
         _closed(flags, W, scratch, W_out, v, s, trace_post, terms[4][5], owed_out, rates_out)
 
     @numba.njit(cache=True, nogil=True)
+    def _settle(U, owed, rates, w_min, w_max, hardbound, W):
+        """``W = clip(U + rate_j * owed_i)`` (:func:`_up_to_date`) for ``U`` ``(n_out, n_in)``."""
+        for i in range(U.shape[0]):
+            for j in range(U.shape[1]):
+                W[i, j] = _up_to_date(U[i, j], rates[j], owed[i], w_min, w_max, hardbound)
+
+    @numba.njit(cache=True, nogil=True)
     def _chunk(flags, coef, lif, xs, posts, W_in, v_in, s_in, pre_in, post_in, owed_in, rates_in,
                W_out, v, s, trace_pre, trace_post, owed_out, rates_out, spikes):
         trace_pre[:] = pre_in
@@ -618,18 +623,15 @@ class OpenLedger(NamedTuple):
 
 def settled(params, hardbound: bool, state):
     """The layer state of ``state`` (an :class:`OpenLedger` or already settled) with every
-    synapse's owed LTP applied, ``clip(U + rate * owed)``: the XLA kernels' settling of
-    their ledger (:func:`~canns_stdp.functional.event.settle`), on ``W.T``."""
+    synapse's owed LTP applied, ``clip(U + rate * owed)``, as the kernel settles a span
+    that ends (on the host: NumPy arrays come back)."""
     if not isinstance(state, OpenLedger):
         return state
-    return state.layer._replace(W=_settled_W(state.layer.W, state.owed, state.rates, params.stdp.bounds, hardbound))
-
-
-@partial(jax.jit, static_argnames=("hardbound",))
-def _settled_W(U, owed, rates, bounds, hardbound: bool):
-    """:func:`settled`'s ``W``: one compiled pass (a dispatch per operation cost ~1.5 ms a
-    call at 784x100)."""
-    return settle(U.T, Ledger(rates, owed, jnp.zeros((), jnp.float32)), bounds, hardbound).T
+    bounds, U = params.stdp.bounds, _host(state.layer.W)
+    W = np.empty_like(U)
+    _settle(U, _host(state.owed), _host(state.rates), np.float32(bounds.w_min), np.float32(bounds.w_max),
+            bool(hardbound), W)
+    return state.layer._replace(W=W)
 
 
 def layer_numbers(layer_params, n_out: int):

@@ -314,7 +314,7 @@ class _KernelChooser:
         """``state`` from the layout of ``self.current`` to that of ``wanted``."""
         current = self.current
         if isinstance(state, OpenLedger) and not wanted.native:
-            state = settled(self.params, current.hardbound, state)
+            state = on_device_tree(settled(self.params, current.hardbound, state))
         if current.deferred_ltp and not wanted.deferred_ltp:
             state = convert(end_span, current, self.params, state)
         if current.event_driven != wanted.event_driven:
