@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import reference
-from canns_stdp import SpikingLayer, STDPTrainer
+from canns_stdp import Ensemble, SpikingLayer, STDPTrainer
 from canns_stdp.functional.dependence import DEPENDENCES, WeightBounds
 from canns_stdp.functional.layer_step import LayerConfig, LayerParams, LayerState
 from canns_stdp.functional.neurons import LIFParams
@@ -40,8 +40,8 @@ def spy_on(monkeypatch, name):
 
 def trainer(W0, compiled, **kw):
     layer = SpikingLayer(N_IN, N_OUT, W_init=W0, threshold=NUMBERS["threshold"])
-    return STDPTrainer(layer, compiled=compiled, learning_rate=NUMBERS["lr"], A_plus=NUMBERS["A_plus"],
-                       A_minus=NUMBERS["A_minus"], chunk_size=100, **kw)
+    numbers = dict(learning_rate=NUMBERS["lr"], A_plus=NUMBERS["A_plus"], A_minus=NUMBERS["A_minus"])
+    return STDPTrainer(layer, compiled=compiled, chunk_size=100, **{**numbers, **kw})
 
 
 @pytest.mark.parametrize("imposed", [False, True])
@@ -111,3 +111,16 @@ def test_the_callers_arrays_are_left_alone(job, kernel):
         np.testing.assert_array_equal(before, after)
     np.testing.assert_array_equal(ledger[0], opened.owed)
     np.testing.assert_array_equal(ledger[1], opened.rates)
+
+
+def test_an_ensemble_of_python_loop_members_ends_where_each_ends_alone(job):
+    """Members of the Python loop run the ensemble's native kernel, a chunk at a time: bit
+    for bit what each member's Python loop gives alone, the native kernel step by step."""
+    xs, W0, _ = job
+    lrs = (0.1, 0.3)
+    members, alone = ([trainer(W0, False, learning_rate=lr) for lr in lrs] for _ in range(2))
+    spikes = Ensemble(members).train(xs, return_spikes=True)
+    for k in range(2):
+        np.testing.assert_array_equal(spikes[k], alone[k].train(xs, return_spikes=True))
+        np.testing.assert_array_equal(members[k].model.W.value, alone[k].model.W.value)
+    assert not np.array_equal(members[0].model.W.value, members[1].model.W.value)

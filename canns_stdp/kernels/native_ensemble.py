@@ -134,9 +134,10 @@ class Members(NamedTuple):
 def members_plan(trainers, plastic: bool, plans, batch_shape: tuple) -> Optional[Members]:
     """The members as this kernel takes them, or ``None`` where some member trained alone
     would not run the native kernel (:mod:`~canns_stdp.kernels.pair_layer`: no numba or
-    not a CPU, not compiled, kernels chosen by hand, a batch, a refractory period, a map
-    other than dense, a rule other than the pair rule or with a state, fewer than
-    ``NATIVE_MIN_SYNAPSES`` synapses, numbers that are not scalars). ``plans``: each
+    not a CPU, the Python loop inside ``jax.disable_jit()``, kernels chosen by hand, a
+    batch, a refractory period, a map other than dense, a rule other than the pair rule
+    or with a state, fewer than ``NATIVE_MIN_SYNAPSES`` synapses, numbers that are not
+    scalars); members of the Python loop run it too, a chunk at a time. ``plans``: each
     member's ``(rule, StepConfig, StepParams)``, of one static configuration."""
     from ..functional.synapses import Dense
     from ..rules.pair import Pair
