@@ -22,7 +22,7 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
 from ._validation import Settled, check_members
-from .layer import read
+from .layer import on_device, read
 from .loops import compiled_chunks, default_chunk_size, drive, padded, python_steps
 from .rule_state import leaf_names
 from .rules.base import Rule, _split
@@ -235,6 +235,7 @@ class Ensemble:
                             desc=f"ensemble of {K}")
         if self.sharding is not None:
             state = gathered(state)
+        state = jax.tree_util.tree_map(on_device, state)  # (the native kernel hands on NumPy arrays)
         _check_finite(state)  # every member checked before any is written
         last_x = jax.device_put(seq[0][-1] if input_axes[0] == 0 else np.broadcast_to(seq[0][-1], (K,) + xs.shape[1:]))
         for t, (member, x) in zip(self.trainers, _unstack((state, last_x), K)):

@@ -12,25 +12,22 @@ time on each core: a member's weights stay in that core's cache for its whole ch
 
 Inputs ``(T, G, n_in)`` with ``G = 1`` (one for all) or ``G = K``; the state and numbers
 of the members stacked along a leading axis ``K``; spikes come back ``(T, K, n_out)``.
-``W`` is updated in place (the stacked copy a call hands in, never a member's own array).
+The kernel is called on the host, as the single layer's is: a chunk writes a new stacked
+state (NumPy arrays) and leaves the arrays it is given alone.
 """
 
 from __future__ import annotations
 
-from functools import partial
 from typing import NamedTuple, Optional
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from ..loops import padded
-from .native_pair import _LANES, kernel_flags, layer_numbers, native_compatible, numba
+from .native_pair import _LANES, _host, layer_numbers, native_compatible, numba, static_flags
 
 __all__ = ["Members", "chunks", "deferral_span", "ensemble_chunk", "members_plan"]
 
 if numba is not None:
-    from .native_pair import _layer_chunk, _pre_arrays, _pre_terms, registered
+    from .native_pair import _layer_chunk, _pre_arrays, _pre_terms
 
     # one member's chunk, as the single layer's kernel runs it (its own pre terms, or the
     # chunk's shared by every member: ``trace_pre`` is then the trace after the chunk)
@@ -79,30 +76,6 @@ if numba is not None:
                     (P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates_run)),
                     (owed, rates, owed, rates))
 
-    _members_chunk = registered("canns_stdp_pair_ensemble_chunk", _ensemble_chunk, {5: 0})
-
-
-@partial(jax.jit, static_argnames=("config", "plastic"))
-def _ensemble(config, plastic, coef, lif_rows, state, xs, posts, n_steps, span):
-    K, n_out, n_in = state.W.shape
-    n_blocks = lif_rows.shape[2]
-    f32 = jnp.float32
-    imposed = posts is not None
-    if posts is None:
-        posts = jnp.zeros((1, 1, 1, 1), f32)
-    else:
-        pad = n_blocks * _LANES - n_out
-        posts = jnp.pad(posts.astype(f32), [(0, 0), (0, 0), (0, pad)]).reshape(posts.shape[:2] + (n_blocks, _LANES))
-    vec = jax.ShapeDtypeStruct((K, n_out), f32)
-    outs = [jax.ShapeDtypeStruct((K, n_out, n_in), f32), vec, vec, jax.ShapeDtypeStruct((K, n_in), f32), vec,
-            jax.ShapeDtypeStruct((xs.shape[0], K, n_out), f32)]
-    W, v, spike, trace_pre, trace_post, spikes = _members_chunk(
-        kernel_flags(config, plastic, imposed, n_steps, jnp.stack([span, 0, 1, 0])),  # each call closes its chunks
-        coef, lif_rows,
-        xs.astype(f32), posts, state.W.astype(f32), state.v.astype(f32), state.spike.astype(f32),
-        state.trace_pre.astype(f32), state.trace_post.astype(f32), outs=outs)
-    return state._replace(W=W, v=v, spike=spike, trace_pre=trace_pre, trace_post=trace_post), spikes
-
 
 def ensemble_chunk(config, coef, lif_rows, state, xs, posts, n_steps, plastic: bool = True, span: int = 0):
     """The first ``n_steps`` steps of a chunk for K members: ``(state, spikes)``.
@@ -115,19 +88,37 @@ def ensemble_chunk(config, coef, lif_rows, state, xs, posts, n_steps, plastic: b
     imposed spikes or ``None``. ``spikes`` is ``(T, K, n_out)``, zero rows past
     ``n_steps``; ``plastic=False`` runs the neurons and traces only; ``span``: LTP deferred
     over spans of that many steps, as by the single layer's kernel
-    (:func:`~canns_stdp.kernels.native_pair.native_chunk`)."""
-    return _ensemble(config, plastic, coef, lif_rows, state, xs, posts, np.int32(n_steps), np.int32(span))
+    (:func:`~canns_stdp.kernels.native_pair.native_chunk`). Called on the host, as the
+    single layer's kernel is: the state's arrays and the spikes come back as NumPy arrays
+    of the kernel's own (the arrays given are left alone)."""
+    K, n_out, n_in = state.W.shape
+    n_blocks = lif_rows.shape[2]
+    imposed = posts is not None
+    if imposed:  # padding neurons: never imposed
+        blocked = np.zeros(posts.shape[:2] + (n_blocks * _LANES,), np.float32)
+        blocked[..., :n_out] = posts
+        posts = blocked.reshape(posts.shape[:2] + (n_blocks, _LANES))
+    else:
+        posts = np.zeros((1, 1, 1, 1), np.float32)
+    flags = np.array([n_steps, *static_flags(config, plastic, imposed), span, 0, 1, 0], np.int32)  # (closes)
+    outs = (np.empty((K, n_out, n_in), np.float32), np.empty((K, n_out), np.float32),
+            np.empty((K, n_out), np.float32), np.empty((K, n_in), np.float32), np.empty((K, n_out), np.float32))
+    spikes = np.empty((xs.shape[0], K, n_out), np.float32)
+    _ensemble_chunk(flags, _host(coef), _host(lif_rows), _host(xs), posts, _host(state.W), _host(state.v),
+                    _host(state.spike), _host(state.trace_pre), _host(state.trace_post), *outs, spikes)
+    W, v, spike, trace_pre, trace_post = outs
+    return state._replace(W=W, v=v, spike=spike, trace_pre=trace_pre, trace_post=trace_post), spikes
 
 
 
 class Members(NamedTuple):
     """An ensemble's static choices and numbers as the kernel takes them: the members'
     :class:`~canns_stdp.functional.layer_step.LayerConfig`, ``coef`` ``(K, 10)`` and LIF
-    rows ``(K, 3, n_blocks, 64)`` (:func:`~canns_stdp.kernels.native_pair.layer_numbers`), on the device."""
+    rows ``(K, 3, n_blocks, 64)`` (:func:`~canns_stdp.kernels.native_pair.layer_numbers`), on the host."""
 
     config: object
-    coef: jax.Array
-    lif_rows: jax.Array
+    coef: np.ndarray
+    lif_rows: np.ndarray
     numbers: tuple  # each member's LayerParams, on the host
 
 
@@ -156,8 +147,8 @@ def members_plan(trainers, plastic: bool, plans, batch_shape: tuple) -> Optional
             and all(native_compatible(layer_config, p, np.float32) for p in members[1:])):
         return None
     numbers = [layer_numbers(p, n_out) for p in members]
-    return Members(layer_config, jax.device_put(np.stack([c for c, _ in numbers])),
-                   jax.device_put(np.stack([rows for _, rows in numbers])), tuple(members))
+    return Members(layer_config, np.stack([c for c, _ in numbers]), np.stack([rows for _, rows in numbers]),
+                   tuple(members))
 
 
 def deferral_span(members: Members, plastic: bool, seq, layer) -> int:
@@ -177,18 +168,17 @@ def chunks(members: Members, plastic: bool, input_axes: tuple, chunk_size: int, 
     """The chunk function of :func:`~canns_stdp.loops.drive` for the members' stacked
     :class:`~canns_stdp.step.StepState` and per-step inputs ``(xs, posts)``, each with its
     member axis in ``input_axes`` (``None``: one for all; 0: axis 1 of the sequence).
-    Chunks are padded to ``chunk_size`` steps (one compilation for every length); the
-    spikes of a chunk come back ``(chunk_size, K, n_out)``; ``span``: :func:`deferral_span`."""
+    The spikes of a chunk come back ``(n_steps, K, n_out)``, the state as NumPy arrays
+    (:func:`ensemble_chunk`); ``span``: :func:`deferral_span`."""
     x_axis, post_axis = input_axes[:2]
     config, coef, lif_rows = members[:3]
     K = coef.shape[0]
 
     def run_chunk(state, inputs, n_steps, record, offset=0):
         xs, posts = inputs[:2]
-        xs = padded(xs if x_axis == 0 else xs[:, None], chunk_size)
-        if posts is not None:
-            posts = padded(posts if post_axis == 0 else np.broadcast_to(posts[:, None], posts.shape[:1] + (K,)
-                                                                         + posts.shape[1:]), chunk_size)
+        xs = xs if x_axis == 0 else xs[:, None]
+        if posts is not None and post_axis != 0:
+            posts = np.broadcast_to(posts[:, None], posts.shape[:1] + (K,) + posts.shape[1:])
         layer, spikes = ensemble_chunk(config, coef, lif_rows, state.layer, xs, posts, n_steps, plastic, span)
         return state._replace(layer=layer), spikes
     return run_chunk

@@ -38,8 +38,8 @@ chunk's arrays on the host (:func:`native_chunk`; the state it hands on holds Nu
 arrays, which the next chunk takes as they are). Called through XLA instead (brainevent's
 :class:`XLACustomKernel`, whose callback hands the buffers to numba), the same kernel ran
 1.3-1.4x slower at 784x400 (the callback's work, and copies of the weights and spikes
-around it). The ensemble's and the network's kernels are registered that way
-(:func:`registered`). numba is an optional dependency (the ``native`` extra); without it
+around it). The ensemble's kernel is called from the host too; the network's kernel is
+registered that way (:func:`registered`). numba is an optional dependency (the ``native`` extra); without it
 the XLA kernels run, and the library says so once (:func:`native_available`). The
 compiled kernel is cached on disk, so a fresh process does not compile it again.
 """
