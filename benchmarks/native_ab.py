@@ -67,7 +67,7 @@ def job(n_out: int, steps: int, p: float, threshold: float, n_in: int = 784):
     span = native_deferral_span(train_step, config, params, float(xs.max(initial=1.0)),
                                 LayerState.zeros(n_in, n_out, W=W0))
     coef, lif = layer_numbers(params, n_out)
-    flags = np.asarray(kernel_flags(config, True, False, steps, [span, 0, 1, 0]))  # (first step 0, closes)
+    flags = kernel_flags(config, True, False, steps, [span, 0, 1, 0])  # (first step 0, closes)
     return flags, coef, lif, xs, W0
 
 

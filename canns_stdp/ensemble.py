@@ -22,7 +22,7 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
 from ._validation import Settled, check_members
-from .layer import on_device, read
+from .layer import on_device_tree, read
 from .loops import compiled_chunks, default_chunk_size, drive, padded, python_steps
 from .rule_state import leaf_names
 from .rules.base import Rule, _split
@@ -222,7 +222,7 @@ class Ensemble:
         native = None if self.sharding is not None else self._native(plastic, plans, numbers, batch_shape)
         if native is not None and state.layer.W.dtype == np.float32:
             from .kernels.native_ensemble import chunks, deferral_span
-            run_chunk = chunks(native, plastic, input_axes, chunk, deferral_span(native, plastic, seq, state.layer))
+            run_chunk = chunks(native, plastic, input_axes, deferral_span(native, plastic, seq, state.layer))
         else:
             step = _vmapped(plastic_step if plastic else forward_step, input_axes, layout, out_layout)
             run_chunk = (compiled_chunks(step, config, params, chunk) if first.compiled
@@ -235,7 +235,7 @@ class Ensemble:
                             desc=f"ensemble of {K}")
         if self.sharding is not None:
             state = gathered(state)
-        state = jax.tree_util.tree_map(on_device, state)  # (the native kernel hands on NumPy arrays)
+        state = on_device_tree(state)  # (the native kernel hands on NumPy arrays)
         _check_finite(state)  # every member checked before any is written
         last_x = jax.device_put(seq[0][-1] if input_axes[0] == 0 else np.broadcast_to(seq[0][-1], (K,) + xs.shape[1:]))
         for t, (member, x) in zip(self.trainers, _unstack((state, last_x), K)):

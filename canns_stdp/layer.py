@@ -123,6 +123,12 @@ def on_device(a):
     return jnp.asarray(a)
 
 
+def on_device_tree(tree):
+    """``tree`` with its NumPy arrays as JAX arrays (:func:`on_device`; e.g. a state the
+    native kernels, which run on the host, hand on)."""
+    return jax.tree_util.tree_map(on_device, tree)
+
+
 _ZEROS: dict = {}  # shape -> float32 zeros on the device
 
 

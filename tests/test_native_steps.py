@@ -120,6 +120,9 @@ def test_an_ensemble_of_python_loop_members_ends_where_each_ends_alone(job):
     lrs = (0.1, 0.3)
     members, alone = ([trainer(W0, False, learning_rate=lr) for lr in lrs] for _ in range(2))
     spikes = Ensemble(members).train(xs, return_spikes=True)
+    W_ref, *_, s_ref = reference.run(W0, xs, **{**NUMBERS, "lr": lrs[1]})
+    np.testing.assert_array_equal(spikes[1], s_ref)
+    np.testing.assert_allclose(members[1].model.W.value, W_ref, atol=2e-5)
     for k in range(2):
         np.testing.assert_array_equal(spikes[k], alone[k].train(xs, return_spikes=True))
         np.testing.assert_array_equal(members[k].model.W.value, alone[k].model.W.value)

@@ -22,7 +22,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from .native_pair import _LANES, _host, layer_numbers, native_compatible, numba, static_flags
+from .native_pair import blocked_lanes, kernel_flags, layer_numbers, native_compatible, numba, on_host
 
 __all__ = ["Members", "chunks", "deferral_span", "ensemble_chunk", "members_plan"]
 
@@ -92,20 +92,13 @@ def ensemble_chunk(config, coef, lif_rows, state, xs, posts, n_steps, plastic: b
     single layer's kernel is: the state's arrays and the spikes come back as NumPy arrays
     of the kernel's own (the arrays given are left alone)."""
     K, n_out, n_in = state.W.shape
-    n_blocks = lif_rows.shape[2]
-    imposed = posts is not None
-    if imposed:  # padding neurons: never imposed
-        blocked = np.zeros(posts.shape[:2] + (n_blocks * _LANES,), np.float32)
-        blocked[..., :n_out] = posts
-        posts = blocked.reshape(posts.shape[:2] + (n_blocks, _LANES))
-    else:
-        posts = np.zeros((1, 1, 1, 1), np.float32)
-    flags = np.array([n_steps, *static_flags(config, plastic, imposed), span, 0, 1, 0], np.int32)  # (closes)
+    flags = kernel_flags(config, plastic, posts is not None, n_steps, [span, 0, 1, 0])  # (each call closes its chunk)
+    posts = np.zeros((1, 1, 1, 1), np.float32) if posts is None else blocked_lanes(posts, lif_rows.shape[2])
     outs = (np.empty((K, n_out, n_in), np.float32), np.empty((K, n_out), np.float32),
             np.empty((K, n_out), np.float32), np.empty((K, n_in), np.float32), np.empty((K, n_out), np.float32))
     spikes = np.empty((xs.shape[0], K, n_out), np.float32)
-    _ensemble_chunk(flags, _host(coef), _host(lif_rows), _host(xs), posts, _host(state.W), _host(state.v),
-                    _host(state.spike), _host(state.trace_pre), _host(state.trace_post), *outs, spikes)
+    _ensemble_chunk(flags, on_host(coef), on_host(lif_rows), on_host(xs), posts, on_host(state.W), on_host(state.v),
+                    on_host(state.spike), on_host(state.trace_pre), on_host(state.trace_post), *outs, spikes)
     W, v, spike, trace_pre, trace_post = outs
     return state._replace(W=W, v=v, spike=spike, trace_pre=trace_pre, trace_post=trace_post), spikes
 
@@ -164,7 +157,7 @@ def deferral_span(members: Members, plastic: bool, seq, layer) -> int:
     return min(native_deferral_span(train_step, members.config, p, x_max, layer) for p in members.numbers)
 
 
-def chunks(members: Members, plastic: bool, input_axes: tuple, chunk_size: int, span: int = 0):
+def chunks(members: Members, plastic: bool, input_axes: tuple, span: int = 0):
     """The chunk function of :func:`~canns_stdp.loops.drive` for the members' stacked
     :class:`~canns_stdp.step.StepState` and per-step inputs ``(xs, posts)``, each with its
     member axis in ``input_axes`` (``None``: one for all; 0: axis 1 of the sequence).

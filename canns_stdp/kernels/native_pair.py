@@ -39,9 +39,10 @@ arrays, which the next chunk takes as they are). Called through XLA instead (bra
 :class:`XLACustomKernel`, whose callback hands the buffers to numba), the same kernel ran
 1.3-1.4x slower at 784x400 (the callback's work, and copies of the weights and spikes
 around it). The ensemble's kernel is called from the host too; the network's kernel is
-registered that way (:func:`registered`). numba is an optional dependency (the ``native`` extra); without it
-the XLA kernels run, and the library says so once (:func:`native_available`). The
-compiled kernel is cached on disk, so a fresh process does not compile it again.
+registered that way (:func:`registered`). numba is an optional dependency (the
+``native`` extra); without it the XLA kernels run, and the library says so once
+(:func:`native_available`). The compiled kernel is cached on disk, so a fresh process
+does not compile it again.
 """
 
 from __future__ import annotations
@@ -50,7 +51,6 @@ import warnings
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from ..functional.dependence import DEPENDENCES
@@ -65,8 +65,8 @@ try:  # numba, and brainevent's mechanism to call it from a compiled function
 except ImportError:  # the XLA kernels run instead
     numba = None
 
-__all__ = ["OpenLedger", "kernel_flags", "layer_numbers", "native_available", "native_chunk", "native_compatible",
-           "settled"]
+__all__ = ["HostChunk", "OpenLedger", "blocked_lanes", "host_chunk", "host_outputs", "host_result", "kernel_flags",
+           "layer_numbers", "native_available", "native_chunk", "native_compatible", "on_host", "settled"]
 
 # the kernel's codes of the static choices (its branches test these numbers)
 _PAIRINGS = ("symmetric", "causal", "strict")
@@ -597,19 +597,21 @@ if numba is not None:
 
 
 def kernel_flags(config, plastic: bool, imposed: bool, n_steps, clocks):
-    """The kernels' ``flags`` (int32): the steps to run, the static choices (plastic,
+    """The kernels' ``flags`` (int32, on the host): the steps to run, the static choices (plastic,
     nearest, dependence, pairing, hard bounds, imposed spikes), then ``clocks``: the span
     of deferred LTP, the call's first step in its chunk, whether it closes its chunk, and
     whether it goes on from a ledger handed on."""
-    return jnp.concatenate([jnp.reshape(n_steps, (1,)).astype(jnp.int32),
-                            jnp.asarray(static_flags(config, plastic, imposed), jnp.int32),
-                            jnp.asarray(clocks).astype(jnp.int32)])
+    static = [int(plastic), int(config.trace_add is TRACE_MODES["nearest"]), _DEPENDENCE_CODES[config.dependence],
+              _PAIRINGS.index(config.pairing), int(config.hardbound), int(imposed)]
+    return np.array([n_steps, *static, *clocks], np.int32)
 
 
-def static_flags(config, plastic: bool, imposed: bool) -> list:
-    """The static choices of :func:`kernel_flags`, as Python ints."""
-    return [int(plastic), int(config.trace_add is TRACE_MODES["nearest"]), _DEPENDENCE_CODES[config.dependence],
-            _PAIRINGS.index(config.pairing), int(config.hardbound), int(imposed)]
+def blocked_lanes(a, n_blocks: int):
+    """Per-neuron values ``(..., n_out)`` as the kernels' blocks ``(..., n_blocks, _LANES)``
+    on the host, the padding neurons' zero (e.g. imposed spikes: never)."""
+    blocked = np.zeros(a.shape[:-1] + (n_blocks * _LANES,), np.float32)
+    blocked[..., :a.shape[-1]] = a
+    return blocked.reshape(a.shape[:-1] + (n_blocks, _LANES))
 
 
 class OpenLedger(NamedTuple):
@@ -627,9 +629,9 @@ def settled(params, hardbound: bool, state):
     that ends (on the host: NumPy arrays come back)."""
     if not isinstance(state, OpenLedger):
         return state
-    bounds, U = params.stdp.bounds, _host(state.layer.W)
+    bounds, U = params.stdp.bounds, on_host(state.layer.W)
     W = np.empty_like(U)
-    _settle(U, _host(state.owed), _host(state.rates), np.float32(bounds.w_min), np.float32(bounds.w_max),
+    _settle(U, on_host(state.owed), on_host(state.rates), np.float32(bounds.w_min), np.float32(bounds.w_max),
             bool(hardbound), W)
     return state.layer._replace(W=W)
 
@@ -669,7 +671,8 @@ class HostChunk(NamedTuple):
     rates: np.ndarray
 
 
-def _host(a):
+def on_host(a):
+    """``a`` as the native kernels take it (see :class:`HostChunk`)."""
     return np.require(np.asarray(a), np.float32, ("C_CONTIGUOUS", "WRITEABLE", "ALIGNED"))
 
 
@@ -680,18 +683,12 @@ def host_chunk(config, params, state, chunk, n_steps: int, plastic: bool, span: 
     layer = state.layer if ledger else state
     n_out, n_in = layer.W.shape
     coef, lif = layer_numbers(params, n_out)
-    flags = np.array([n_steps, *static_flags(config, plastic, posts is not None), span, phase, closes,
-                      ledger is not None], np.int32)
-    if posts is None:
-        posts = np.zeros((1, 1, 1), np.float32)
-    else:  # padding neurons: never imposed
-        blocked = np.zeros((n_steps, lif.shape[1] * _LANES), np.float32)
-        blocked[:, :n_out] = np.asarray(posts[:n_steps], np.float32)
-        posts = blocked.reshape(n_steps, lif.shape[1], _LANES)
-    owed = _host(ledger.owed) if ledger else np.zeros(n_out, np.float32)
-    rates = _host(ledger.rates) if ledger else np.zeros(n_in, np.float32)
-    return layer, HostChunk(flags, coef, lif, _host(xs[:n_steps]), posts, _host(layer.W), _host(layer.v),
-                            _host(layer.spike), _host(layer.trace_pre), _host(layer.trace_post), owed, rates)
+    flags = kernel_flags(config, plastic, posts is not None, n_steps, [span, phase, closes, ledger is not None])
+    posts = np.zeros((1, 1, 1), np.float32) if posts is None else blocked_lanes(posts[:n_steps], lif.shape[1])
+    owed = on_host(ledger.owed) if ledger else np.zeros(n_out, np.float32)
+    rates = on_host(ledger.rates) if ledger else np.zeros(n_in, np.float32)
+    return layer, HostChunk(flags, coef, lif, on_host(xs[:n_steps]), posts, on_host(layer.W), on_host(layer.v),
+                            on_host(layer.spike), on_host(layer.trace_pre), on_host(layer.trace_post), owed, rates)
 
 
 def host_outputs(n_out: int, n_in: int):

@@ -36,7 +36,7 @@ from ..functional.layer_step import (LayerConfig, LayerParams, NeuronBlocks, beg
                                      renew_span, train_step)
 from ..functional.stdp import STDPParams
 from ..functional.synapses import Dense
-from ..layer import on_device
+from ..layer import on_device, on_device_tree
 from ..loops import Frame, blocked_chunks, compiled_chunks, convert, default_chunk_size, drive, padded, python_steps
 from ..rules.pair import Pair
 from ..step import StepState
@@ -180,11 +180,6 @@ def _variant(config, **choices):
     return dataclasses.replace(config, **choices)
 
 
-def on_device_tree(state):
-    """``state`` with its NumPy arrays as JAX arrays (:func:`~canns_stdp.layer.on_device`)."""
-    return jax.tree_util.tree_map(on_device, state)
-
-
 def _transposed(W):
     """``W.T`` (the dense and event kernels' layouts): on the host for a small ``W`` on the
     CPU, where XLA would compile a transposition per shape on a first call."""
@@ -314,7 +309,9 @@ class _KernelChooser:
         """``state`` from the layout of ``self.current`` to that of ``wanted``."""
         current = self.current
         if isinstance(state, OpenLedger) and not wanted.native:
-            state = on_device_tree(settled(self.params, current.hardbound, state))
+            state = settled(self.params, current.hardbound, state)
+        if not wanted.native:  # (the native kernels hand on NumPy arrays)
+            state = on_device_tree(state)
         if current.deferred_ltp and not wanted.deferred_ltp:
             state = convert(end_span, current, self.params, state)
         if current.event_driven != wanted.event_driven:
@@ -373,8 +370,6 @@ class _KernelChooser:
         xs = chunk[0]
         wanted = self.current if (offset and self.decided) else self._choose(state, xs[0])
         self.decided = True
-        if not wanted.native:  # (the native kernels hand on NumPy arrays)
-            state = on_device_tree(state)
         if wanted.event_driven:
             n_in = xs.shape[1]
             x_events = input_events(xs, n_in if self.forced else n_in // 4)
