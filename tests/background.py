@@ -25,17 +25,33 @@ _stopped = False
 
 class Job:
     """Commands started together (``Popen`` arguments each, or a function that returns
-    them when the job starts), waited for together."""
+    them when the job starts), waited for together. With ``retries``, commands still
+    running at ``timeout`` are killed and started again (``retried`` keeps what each
+    earlier attempt printed)."""
 
-    def __init__(self, name, commands, timeout, folder=None):
-        self.name, self.commands, self.timeout, self.folder = name, commands, timeout, folder
+    def __init__(self, name, commands, timeout, folder=None, retries=0):
+        self.name, self.commands, self.timeout, self.folder, self.retries = name, commands, timeout, folder, retries
         self.results = None   # [(returncode, stdout, stderr)] in the order of the commands
         self.error = None     # why the commands did not finish
+        self.retried = []     # the error of each attempt that ran past its timeout, then retried
         self.started = self.finished = None
         self._done = threading.Event()
         self._procs = []
 
     def _run(self):
+        try:
+            for attempt in range(self.retries + 1):
+                self.error = None
+                self._attempt()
+                if self.error is None or not self.error.startswith(f"{self.name}: still running") or _stopped:
+                    break
+                if attempt < self.retries:
+                    self.retried.append(self.error)
+        finally:
+            self.finished = time.perf_counter()
+            self._done.set()
+
+    def _attempt(self):
         self.started = time.perf_counter()
         try:
             commands = self.commands() if callable(self.commands) else self.commands
@@ -65,8 +81,6 @@ class Job:
             self.error = f"{self.name}: {type(err).__name__}: {err}"
         finally:
             self.kill()
-            self.finished = time.perf_counter()
-            self._done.set()
 
     def kill(self):
         for p in self._procs:
@@ -99,14 +113,14 @@ def scheduled(name):
         return _jobs.get(name)
 
 
-def schedule(name, commands, timeout, folder=None):
+def schedule(name, commands, timeout, folder=None, retries=0):
     """The job called ``name``, queued to run after those scheduled before it (or the one
-    already scheduled under that name)."""
+    already scheduled under that name); ``retries``: see :class:`Job`."""
     global _worker
     with _lock:
         if name in _jobs:
             return _jobs[name]
-        job = _jobs[name] = Job(name, commands, timeout, folder)
+        job = _jobs[name] = Job(name, commands, timeout, folder, retries)
         if _stopped:
             job.error = f"{name}: the test run is over"
             job._done.set()

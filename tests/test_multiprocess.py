@@ -12,6 +12,7 @@ import os
 import socket
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +22,13 @@ import background
 import multiprocess_cases
 
 SCRIPT = textwrap.dedent(r'''
-    import json, sys
+    import faulthandler, json, sys
     import numpy as np
     import jax
     from jax.sharding import Mesh
 
-    process, port, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    process, port, out, limit = int(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4])
+    faulthandler.dump_traceback_later(limit)  # where every thread waits, if it hangs
     try:
         jax.distributed.initialize(coordinator_address=f"localhost:{port}", num_processes=2, process_id=process,
                                    initialization_timeout=60)
@@ -62,12 +64,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+# Alone the two processes end in 15-30 s. In about one full test run in three they hung
+# instead (both idle once the collectives had connected; never in 30 runs of them alone,
+# with or without other work on the cores; why was not found): past LIMIT seconds each
+# prints where its threads wait, 30 s later both are killed and started once more (the
+# test warns when they were).
+LIMIT = 150
+
+
 def start(tmp_path_factory):
     """The two processes, queued behind the other checks in fresh interpreters (see
-    ``background.py``) but not started beside the other tests: alone they end in about
-    30 s, while beside the whole test run on two cores they twice ran past their limit
-    (240 s, then 600 s; why was not found). Their fixture waits for them before this
-    process computes its reference."""
+    ``background.py``), not beside the other tests. Their fixture waits for them before
+    this process computes its reference."""
     if background.scheduled("multiprocess"):
         return background.scheduled("multiprocess")
     tests = str(Path(__file__).parent)
@@ -77,14 +85,17 @@ def start(tmp_path_factory):
 
     def commands():  # the port is chosen when they start
         port = str(_free_port())
-        return [dict(args=[sys.executable, "-c", SCRIPT, str(i), port, str(out)], env=env) for i in range(2)]
-    return background.schedule("multiprocess", commands, timeout=300, folder=out)
+        return [dict(args=[sys.executable, "-c", SCRIPT, str(i), port, str(out), str(LIMIT)], env=env)
+                for i in range(2)]
+    return background.schedule("multiprocess", commands, timeout=LIMIT + 30, folder=out, retries=1)
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     job = start(tmp_path_factory)
     outputs = job.outcome()
+    for hung in job.retried:
+        warnings.warn(f"the two processes hung and were started again; the first time: {hung[-3000:]}")
     reference = multiprocess_cases.run_all()  # (after them: nothing of this process beside them)
     out = job.folder
     for returncode, stdout, stderr in outputs:
