@@ -256,6 +256,8 @@ def _drive_chunks(run_chunk, state, seq, chunk_size, start, record, bar, callbac
         stop = min(T, done + chunk_size - offset)
         chunk = seq if done == 0 and stop == T and type(seq) is tuple else _slice(seq, done, stop)
         state, out = run_chunk(state, chunk, stop - done, record, offset)
+        if spans_processes(state):
+            jax.block_until_ready(state)  # (see spans_processes)
         if record and consume is not None:
             _consume(consume, pending)
             pending.append((out, stop - done, start + done))
@@ -304,6 +306,16 @@ def blocked_chunks(step: Callable, config, params, chunk_size: int, blocks):
     return run_chunk
 
 
+def spans_processes(state) -> bool:
+    """Whether ``state`` lies on devices of several processes (a mesh across hosts).
+    There the loops wait for each program they dispatch before the next: a device may
+    start the next program while another device still runs the last (each waits only for
+    its own shards), and two CPU processes running a Python loop of steps with
+    collectives hung in 1 of 12 runs (both waiting inside a step), in none of 30 once
+    each step was waited for."""
+    return any(isinstance(a, jax.Array) and not a.is_fully_addressable for a in jax.tree_util.tree_leaves(state))
+
+
 def python_steps(step: Callable, config, params, frame: Optional[Frame] = None):
     """Chunks of ``step`` run by a Python loop, one jitted step per dispatch.
 
@@ -317,6 +329,7 @@ def python_steps(step: Callable, config, params, frame: Optional[Frame] = None):
 
     def run_chunk(state, chunk, n_steps, record, offset=0):
         state = jax.tree_util.tree_map(jnp.copy, state)
+        sync = spans_processes(state)
         outs = []
         for t in range(n_steps):
             inputs = tuple(None if a is None else a[t] for a in chunk)
@@ -325,6 +338,8 @@ def python_steps(step: Callable, config, params, frame: Optional[Frame] = None):
                 outs.append(out)
             if frame is not None and (offset + t + 1) % frame.every == 0:
                 state = _convert(frame.renew, config, params, state)
+            if sync:
+                jax.block_until_ready(state)  # (see spans_processes)
         if not record:
             return state, None
         return state, jax.tree_util.tree_map(lambda *o: np.stack([np.asarray(a) for a in o]), *outs)

@@ -64,11 +64,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-# Alone the two processes end in 15-30 s. In about one full test run in three they hung
-# instead (both idle once the collectives had connected; never in 30 runs of them alone,
-# with or without other work on the cores; why was not found): past LIMIT seconds each
-# prints where its threads wait, 30 s later both are killed and started once more (the
-# test warns when they were).
+# Alone the two processes end in 15-30 s. Should they hang (as they did in about one
+# full test run in three before the loops waited for each program on a mesh of several
+# processes, see ``loops.spans_processes``), past LIMIT seconds each prints where its
+# threads wait, 30 s later both are killed and started once more, and the test warns.
 LIMIT = 150
 
 
