@@ -313,6 +313,8 @@ def spans_processes(state) -> bool:
     its own shards), and two CPU processes running a Python loop of steps with
     collectives hung in 1 of 12 runs (both waiting inside a step), in none of 30 once
     each step was waited for."""
+    if jax.process_count() == 1:
+        return False
     return any(isinstance(a, jax.Array) and not a.is_fully_addressable for a in jax.tree_util.tree_leaves(state))
 
 

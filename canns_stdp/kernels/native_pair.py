@@ -636,9 +636,16 @@ def settled(params, hardbound: bool, state):
     return state.layer._replace(W=W)
 
 
+_LAST_NUMBERS = [None]  # (parameters, n_out, their numbers) of the last call: a run's chunks share them
+
+
 def layer_numbers(layer_params, n_out: int):
     """A layer's numbers as the kernels take them, on the host: ``coef`` (10,) and the LIF
-    rows ``(3, n_blocks, _LANES)`` (padding neurons never fire)."""
+    rows ``(3, n_blocks, _LANES)`` (padding neurons never fire). The chunks of a run
+    share its parameters: their numbers are made once (kept for the same object)."""
+    held = _LAST_NUMBERS[0]
+    if held is not None and held[0] is layer_params and held[1] == n_out:
+        return held[2]
     stdp, traces, lif = layer_params.stdp, layer_params.traces, layer_params.lif
     named = dict(d_pre=traces.d_pre, a_pre=traces.a_pre, d_post=traces.d_post, a_post=traces.a_post,
                  lr=stdp.lr, A_plus=stdp.A_plus, A_minus=stdp.A_minus, w_min=stdp.bounds.w_min,
@@ -649,7 +656,9 @@ def layer_numbers(layer_params, n_out: int):
     for row, p, fill in zip(rows, lif, (1.0, np.inf, 0.0)):
         row[:n_out] = np.broadcast_to(np.asarray(p, np.float32), (n_out,))
         row[n_out:] = fill
-    return coef, rows.reshape(3, n_blocks, _LANES)
+    numbers = coef, rows.reshape(3, n_blocks, _LANES)
+    _LAST_NUMBERS[0] = (layer_params, n_out, numbers)
+    return numbers
 
 
 class HostChunk(NamedTuple):
