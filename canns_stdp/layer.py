@@ -22,7 +22,8 @@ from .functional.synapses import Dense, MaskedDense
 from .functional.traces import DECAY_METHODS, TRACE_MODES, decay_from_tau
 from .loops import count_compilations
 
-__all__ = ["SpikingLayer", "assign", "on_device", "read", "settled_step", "store", "zeros"]
+__all__ = ["SpikingLayer", "assign", "host_empty", "on_device", "on_device_tree", "read", "settled_step", "store",
+           "zeros"]
 
 try:  # the transformations brainstate is tracing now, which record every variable read and written
     from brainstate._state import TRACE_CONTEXT as _TRACE_CONTEXT
@@ -123,10 +124,31 @@ def on_device(a):
     return jnp.asarray(a)
 
 
+_TAKEN_OVER = 1 << 20  # bytes from which a NumPy array handed over becomes a JAX array without a copy
+
+
 def on_device_tree(tree):
     """``tree`` with its NumPy arrays as JAX arrays (:func:`on_device`; e.g. a state the
-    native kernels, which run on the host, hand on)."""
-    return jax.tree_util.tree_map(on_device, tree)
+    native kernels, which run on the host, hand on). The arrays are handed over: a large
+    one whose memory JAX can take (C-contiguous, 64-byte aligned, see :func:`host_empty`)
+    becomes a JAX array without a copy (a copy of a weight matrix costs the CPU more than
+    the kernels' steps of a short call), so nothing may write to them afterwards."""
+    def handed_over(a):
+        if (type(a) is np.ndarray and a.nbytes >= _TAKEN_OVER and a.dtype == np.float32
+                and a.flags.c_contiguous and a.ctypes.data % 64 == 0):
+            return jax.device_put(a, may_alias=True)
+        return on_device(a)
+    return jax.tree_util.tree_map(handed_over, tree)
+
+
+def host_empty(shape, dtype=np.float32):
+    """``np.empty(shape, dtype)`` whose memory starts on a 64-byte boundary, as JAX takes
+    it over without a copy (:func:`on_device_tree`)."""
+    dtype = np.dtype(dtype)
+    n = int(np.prod(shape))
+    buffer = np.empty(n * dtype.itemsize + 64, np.uint8)
+    start = -buffer.ctypes.data % 64
+    return buffer[start:start + n * dtype.itemsize].view(dtype).reshape(shape)
 
 
 _ZEROS: dict = {}  # shape -> float32 zeros on the device

@@ -2,6 +2,7 @@
 
 import brainpy as bp
 import brainpy.math as bm
+import jax
 import numpy as np
 import pytest
 
@@ -107,3 +108,16 @@ def test_a_bad_membrane_time_constant_is_named():
         SpikingLayer(4, 2, tau_m=-2.0)
     with pytest.raises(ValueError, match=r"tau_m"):
         SpikingLayer(4, 2, tau_m=1e-30)  # a decay that rounds to 0
+
+
+def test_large_aligned_host_arrays_become_jax_arrays_without_a_copy():
+    from canns_stdp.layer import host_empty, on_device_tree
+
+    big, small = host_empty((600, 700)), np.arange(6, dtype=np.float32)
+    assert big.ctypes.data % 64 == 0 and big.flags.c_contiguous and big.flags.writeable
+    big[:] = np.arange(big.size, dtype=np.float32).reshape(big.shape)
+    got = on_device_tree({"big": big, "small": small})
+    assert isinstance(got["big"], jax.Array) and isinstance(got["small"], jax.Array)
+    np.testing.assert_array_equal(np.asarray(got["big"]), big)
+    np.testing.assert_array_equal(np.asarray(got["small"]), small)
+    assert np.shares_memory(np.asarray(got["big"]), big)  # handed over: no copy of a weight matrix

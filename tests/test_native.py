@@ -37,7 +37,7 @@ def run_native(W0, xs, posts=None, n_steps=None, plastic=True, dependence="addit
     state = LayerState.zeros(W0.shape[1], W0.shape[0], W=W0)
     n = len(xs) if n_steps is None else n_steps
     state, spikes = KERNELS[kernel](config, params, state, (xs, posts), n, plastic)
-    return state, np.asarray(spikes)
+    return native_pair.layer_weights(state), np.asarray(spikes)  # W out of the kernel's layout
 
 
 def reference_run(W0, xs, posts=None, plastic=True, leak=0.9, **kw):

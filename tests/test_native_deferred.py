@@ -16,6 +16,7 @@ from canns_stdp.functional.neurons import LIFParams
 from canns_stdp.functional.stdp import STDPParams, TraceParams
 from canns_stdp.functional.traces import TRACE_MODES
 from canns_stdp.kernels import native_pair, native_steps, pair_layer
+from canns_stdp.monitors import WeightMonitor
 
 pytestmark = pytest.mark.skipif(not native_pair.native_available(warn=False), reason="numba is not installed")
 
@@ -42,7 +43,7 @@ def run_native(W0, xs, posts=None, span=32, n_steps=None, kernel="chunk", **kw):
     state = LayerState.zeros(W0.shape[1], W0.shape[0], W=W0)
     n = len(xs) if n_steps is None else n_steps
     state, spikes = KERNELS[kernel](config, params, state, (xs, posts), n, True, span)
-    return state, np.asarray(spikes)
+    return native_pair.layer_weights(state), np.asarray(spikes)  # W out of the kernel's layout
 
 
 def check(state, spikes, ref):
@@ -145,6 +146,7 @@ def test_a_call_that_starts_inside_a_span_without_its_ledger(rng, kernel):
                          STDPParams(p["lr"], p["A_plus"], p["A_minus"], WeightBounds(0.0, p["w_max"], 1.0)))
     state = LayerState(W0, v0, np.zeros(N_OUT, np.float32), pre0, post0)
     state, spikes = KERNELS[kernel](config, params, state, (xs, None), T, True, 16, 5, True)
+    state = native_pair.layer_weights(state)
     check(state, np.asarray(spikes), ref)
 
 
@@ -169,3 +171,30 @@ def test_chunks_that_end_inside_spans_and_calls_split_anywhere(monkeypatch, rng)
     np.testing.assert_array_equal(split.model.W.value, whole.model.W.value)
     np.testing.assert_allclose(whole.model.W.value, W_ref, atol=2e-5)
     assert np.abs(W_ref - W0).max() > 0.05
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_weights_read_between_chunks_are_not_changed_by_the_chunks_after(monkeypatch, rng, compiled):
+    """The chunks of a call hand ``W`` on in the kernel's layout, updated in place; what a
+    monitor reads between them (``W`` as ``(n_out, n_in)``, spans settled) is the
+    reference's weights at that step and stays so while the call goes on."""
+    monkeypatch.setattr(pair_layer, "NATIVE_MIN_SYNAPSES", 0)  # small as this layer is
+    xs = (rng.random((450, 200)) < 0.05).astype(np.float32)
+    W0 = rng.uniform(0.0, 0.3, (70, 200)).astype(np.float32)  # two blocks of neurons, the second padded
+    trainer = STDPTrainer(SpikingLayer(200, 70, W_init=W0, threshold=2.0), learning_rate=0.2, chunk_size=96,
+                          compiled=compiled)
+    chunks = []
+    kernel = "native_chunk" if compiled else "native_steps_chunk"
+    original = getattr(pair_layer, kernel)
+    monkeypatch.setattr(pair_layer, kernel, lambda *a: chunks.append(native_pair.in_kernel_layout(
+        (a[2].layer if isinstance(a[2], native_pair.OpenLedger) else a[2]).W)) or original(*a))
+    weights = WeightMonitor(every=96)
+    trainer.train(xs, monitors=[weights])
+    assert chunks[0] is False and all(chunks[1:]) and len(chunks) == 5  # W handed on in the kernel's layout
+    np.testing.assert_array_equal(weights.steps, [96, 192, 288, 384])
+    for k, row in zip(weights.steps, weights.values):
+        W_ref = reference.run(W0, xs[:k], threshold=2.0, lr=0.2)[0]
+        np.testing.assert_allclose(row.reshape(70, 200), W_ref, atol=2e-5)
+        assert np.abs(W_ref - W0).max() > 0.02  # (each sample a different W)
+    W_ref = reference.run(W0, xs, threshold=2.0, lr=0.2)[0]  # (450 steps: the call ends inside a span)
+    np.testing.assert_allclose(trainer.model.W.value, W_ref, atol=2e-5)

@@ -5,8 +5,9 @@ A layer driven by its input has no coupling between output neurons (see
 64 neurons at a time, each block every step of a stretch of 64 steps before the next
 block starts. Its private layout stores a block's weights input by input (64 contiguous
 floats per input), so that the current and the LTD of an active input are one vector
-operation on a block; the kernel copies ``W`` into that layout at the start of a call and
-back at its end (cheaper than XLA's transpositions of it around the call). Weights
+operation on a block. ``W`` is put in that layout as a run's first chunk starts
+(:func:`kernel_weights`), handed from chunk to chunk in it, updated in place, and put
+back as ``(n_out, n_in)`` when the run ends (:func:`layer_weights`). Weights
 outside their bounds are clipped at the first step of a call, as the plain step clips
 every synapse (inside them, an untouched synapse is unchanged).
 
@@ -55,6 +56,7 @@ import numpy as np
 
 from ..functional.dependence import DEPENDENCES
 from ..functional.traces import TRACE_MODES
+from ..layer import host_empty
 
 try:  # numba, and brainevent's mechanism to call it from a compiled function
     import numba
@@ -65,8 +67,9 @@ try:  # numba, and brainevent's mechanism to call it from a compiled function
 except ImportError:  # the XLA kernels run instead
     numba = None
 
-__all__ = ["HostChunk", "OpenLedger", "blocked_lanes", "host_chunk", "host_outputs", "host_result", "kernel_flags",
-           "layer_numbers", "native_available", "native_chunk", "native_compatible", "on_host", "settled"]
+__all__ = ["HostChunk", "OpenLedger", "blocked_lanes", "host_chunk", "host_outputs", "host_result", "in_kernel_layout",
+           "kernel_flags", "kernel_weights", "layer_numbers", "layer_weights", "native_available", "native_chunk",
+           "native_compatible", "on_host", "settled"]
 
 # the kernel's codes of the static choices (its branches test these numbers)
 _PAIRINGS = ("symmetric", "causal", "strict")
@@ -363,21 +366,26 @@ if numba is not None:
     @numba.njit(inline="always")
     def _transpose_blocks(W, blocked, into_blocks):
         """``W`` ``(n_out, n_in)`` into the kernel's layout ``blocked`` (``(n_blocks, n_in,
-        _LANES)``, padding lanes left as they are), or back: input by input, a block's lanes
-        from (or to) ``_LANES`` rows of ``W``, whose lines stay in the cache from one input
-        to the next."""
+        _LANES)``, padding lanes left as they are), or back. A block's lanes go 8 rows of
+        ``W`` at a time over 256 inputs: rows whose stride is a power of two (4096
+        inputs) share the L1 cache's sets, and 64 of them at once thrashed it (4096x4096:
+        43 and 146 ms into and back, 21 and 28 ms so)."""
         n_out, n_in = W.shape
         for b in range(blocked.shape[0]):
             width, block = min(_LANES, n_out - b * _LANES), blocked[b]
             rows = W[b * _LANES:b * _LANES + width]
-            for j in range(n_in):
-                lanes = block[j]
-                if into_blocks:
-                    for lane in range(width):
-                        lanes[lane] = rows[lane, j]
-                else:
-                    for lane in range(width):
-                        rows[lane, j] = lanes[lane]
+            for start in range(0, n_in, 256):
+                stop = min(n_in, start + 256)
+                for lo in range(0, width, 8):
+                    hi = min(width, lo + 8)
+                    for j in range(start, stop):
+                        lanes = block[j]
+                        if into_blocks:
+                            for lane in range(lo, hi):
+                                lanes[lane] = rows[lane, j]
+                        else:
+                            for lane in range(lo, hi):
+                                rows[lane, j] = lanes[lane]
 
     @numba.njit(inline="always")
     def _lanes_of(scratch, row, neurons, into_lanes):
@@ -391,23 +399,22 @@ if numba is not None:
             else:
                 own[:] = lanes
 
-    # a chunk of a layer: its load, its steps a stretch at a time and its store (the
-    # ensemble's kernel runs each member through the same pieces)
+    # a chunk of a layer: its neurons loaded, its steps a stretch at a time, its neurons
+    # stored (the weights stay in the kernel's layout from chunk to chunk; the ensemble's
+    # kernel runs each member through the same pieces)
     @numba.njit(inline="always")
-    def _load(lif, W_in, v_in, s_in, post_in, W, scratch):
-        """A layer's weights into the blocked layout ``W``, its neurons' numbers and state
-        into the lane scratch (padding lanes: zero weights and state)."""
-        _transpose_blocks(W_in, W, True)
-        for b in range(W.shape[0]):
+    def _load(lif, v_in, s_in, post_in, scratch):
+        """A layer's neurons' numbers and state into the lane scratch (padding lanes: zero
+        state)."""
+        for b in range(scratch.shape[0]):
             for row, source in ((_LEAK, lif[0, b]), (_THRESHOLD, lif[1, b]), (_RESET, lif[2, b])):
                 _row(scratch[b], row)[:] = source
         for row, source in ((_V, v_in), (_S, s_in), (_TRACE, post_in)):
             _lanes_of(scratch, row, source, True)
 
     @numba.njit(inline="always")
-    def _store(W, scratch, W_out, v, s, trace_post):
-        """The layer's weights and neurons' state back from the blocked layout and scratch."""
-        _transpose_blocks(W_out, W, False)
+    def _store(scratch, v, s, trace_post):
+        """The layer's neurons' state back from the lane scratch."""
         for row, target in ((_V, v), (_S, s), (_TRACE, trace_post)):
             _lanes_of(scratch, row, target, False)
 
@@ -500,18 +507,15 @@ if numba is not None:
                                               dependence, lr, w_min, w_max, mu, hardbound)
 
     @numba.njit(inline="always")
-    def _opened(flags, coef, lif, W_in, v_in, s_in, post_in, trace_pre, terms, owed_in, rates_in):
-        """A layer's chunk opened: ``(W, scratch, resumed)``, its weights in the kernel's
-        layout (padding lanes: zero weights) and its neurons in the lane scratch, the
-        ledger of deferred LTP started (``terms``' running rates) or taken from the
-        previous call (``resumed``: a span it left open, see :func:`_layer_chunk`)."""
+    def _opened(flags, coef, lif, v_in, s_in, post_in, trace_pre, terms, owed_in, rates_in):
+        """A layer's chunk opened: ``(scratch, resumed)``, its neurons in the lane scratch,
+        the ledger of deferred LTP started (``terms``' running rates) or taken from the
+        previous call (``resumed``: a span it left open, see :func:`_blocked_chunk`)."""
         phase, resumed = flags[8], flags[10]
         span = flags[7] if flags[1] else 0
-        n_in = W_in.shape[1]
-        n_blocks = lif.shape[1]
-        W = np.zeros((n_blocks, n_in, _LANES), np.float32)
-        scratch = np.zeros((n_blocks, _ROWS * _LANES), np.float32)
-        _load(lif, W_in, v_in, s_in, post_in, W, scratch)
+        n_in = trace_pre.shape[0]
+        scratch = np.zeros((lif.shape[1], _ROWS * _LANES), np.float32)
+        _load(lif, v_in, s_in, post_in, scratch)
         powers, rates = terms[4][0], terms[4][5]
         inside = span > 0 and phase % span != 0  # the call starts inside a span
         if inside and resumed:  # the ledger the previous call left open
@@ -520,39 +524,38 @@ if numba is not None:
         elif inside:  # a ledger opened here: nothing owed yet, the rates of the trace as it is
             for j in range(n_in):
                 rates[j] = trace_pre[j] * powers[1, phase % span]
-        return W, scratch, inside and resumed != 0
+        return scratch, inside and resumed != 0
 
     @numba.njit(inline="always")
-    def _closed(flags, W, scratch, W_out, v, s, trace_post, rates, owed_out, rates_out):
-        """A layer's chunk stored back from the kernel's layout, with the ledger it hands on."""
-        _store(W, scratch, W_out, v, s, trace_post)
+    def _closed(flags, scratch, v, s, trace_post, rates, owed_out, rates_out):
+        """A layer's chunk's neurons stored back, with the ledger it hands on."""
+        _store(scratch, v, s, trace_post)
         if flags[1] and flags[7] > 0:
             rates_out[:] = rates
             _lanes_of(scratch, _OWED, owed_out, False)
 
     @numba.njit(inline="always")
-    def _layer_chunk(flags, coef, lif, xs, posts, W_in, v_in, s_in, post_in, W_out, v, s, trace_pre, trace_post,
-                     spikes, terms, ledger):
-        """A layer's chunk: loaded into the kernel's layout, run a stretch of steps at a time
-        (stretches end on the chunk's multiples of 64 steps), stored back. Its pre
-        ``terms`` (:func:`_pre_arrays`) are its own (``terms`` of no steps: ``trace_pre``,
-        holding the trace before the chunk, is advanced here, a stretch at a time) or given
-        for the whole chunk (an ensemble's members that share them).
+    def _blocked_chunk(flags, coef, lif, xs, posts, W, v_in, s_in, post_in, v, s, trace_pre, trace_post, spikes,
+                       terms, ledger):
+        """A layer's chunk on its weights ``W`` in the kernel's layout (``(n_blocks, n_in,
+        _LANES)``, padding lanes zero; updated in place), run a stretch of steps at a time
+        (stretches end on the chunk's multiples of 64 steps). Its pre ``terms``
+        (:func:`_pre_arrays`) are its own (``terms`` of no steps: ``trace_pre``, holding
+        the trace before the chunk, is advanced here, a stretch at a time) or given for
+        the whole chunk (an ensemble's members that share them).
 
         With deferred LTP, ``ledger = (owed_in, rates_in, owed_out, rates_out)``: a span
-        the previous call left open (``flags[10]``; ``W_in`` then holds ``U``) goes on from
+        the previous call left open (``flags[10]``; ``W`` then holds ``U``) goes on from
         its per-neuron ``owed`` and per-input ``rates``; a span this call leaves open
         (it ends inside one and does not close its chunk) is handed on the same way."""
         n, nearest, pairing, phase = flags[0], flags[2], flags[4], flags[8]
         span = flags[7] if flags[1] else 0
         owed_in, rates_in, owed_out, rates_out = ledger
-        n_in = W_out.shape[1]
-        n_blocks = lif.shape[1]
+        n_blocks, n_in = W.shape[0], W.shape[1]
         shared = terms[0].shape[0] > 0
         if not shared:
             terms = _pre_arrays(_STRETCH, n_in, span, coef[0])
-        W, scratch, resumed = _opened(flags, coef, lif, W_in, v_in, s_in, post_in, trace_pre, terms, owed_in,
-                                      rates_in)
+        scratch, resumed = _opened(flags, coef, lif, v_in, s_in, post_in, trace_pre, terms, owed_in, rates_in)
         rows = W.reshape(n_blocks, n_in * _LANES)  # a block's weights as one row (see _run_stretch)
         every = np.arange(n_in).astype(np.int32)
         fired = np.empty(_LANES, np.int64)
@@ -567,7 +570,18 @@ if numba is not None:
             _run_stretch(flags, coef, first, stop, at, terms, first if shared else 0, phase if shared else at, xs,
                          posts, rows, scratch, every, fired, no_posts, spikes, first == 0 and not resumed)
             first = stop
-        _closed(flags, W, scratch, W_out, v, s, trace_post, terms[4][5], owed_out, rates_out)
+        _closed(flags, scratch, v, s, trace_post, terms[4][5], owed_out, rates_out)
+
+    @numba.njit(inline="always")
+    def _layer_chunk(flags, coef, lif, xs, posts, W_in, v_in, s_in, post_in, W_out, v, s, trace_pre, trace_post,
+                     spikes, terms, ledger):
+        """:func:`_blocked_chunk` on weights ``W_in`` ``(n_out, n_in)``, the result in
+        ``W_out``: put in the kernel's layout and back around the chunk."""
+        W = np.zeros((lif.shape[1], W_in.shape[1], _LANES), np.float32)
+        _transpose_blocks(W_in, W, True)
+        _blocked_chunk(flags, coef, lif, xs, posts, W, v_in, s_in, post_in, v, s, trace_pre, trace_post, spikes,
+                       terms, ledger)
+        _transpose_blocks(W_out, W, False)
 
     @numba.njit(cache=True, nogil=True)
     def _settle(U, owed, rates, w_min, w_max, hardbound, W):
@@ -577,11 +591,19 @@ if numba is not None:
                 W[i, j] = _up_to_date(U[i, j], rates[j], owed[i], w_min, w_max, hardbound)
 
     @numba.njit(cache=True, nogil=True)
-    def _chunk(flags, coef, lif, xs, posts, W_in, v_in, s_in, pre_in, post_in, owed_in, rates_in,
-               W_out, v, s, trace_pre, trace_post, owed_out, rates_out, spikes):
+    def _chunk(flags, coef, lif, xs, posts, W, v_in, s_in, pre_in, post_in, owed_in, rates_in, v, s, trace_pre,
+               trace_post, owed_out, rates_out, spikes):
         trace_pre[:] = pre_in
-        _layer_chunk(flags, coef, lif, xs, posts, W_in, v_in, s_in, post_in, W_out, v, s, trace_pre, trace_post,
-                     spikes, _pre_arrays(0, 0, 0, coef[0]), (owed_in, rates_in, owed_out, rates_out))
+        _blocked_chunk(flags, coef, lif, xs, posts, W, v_in, s_in, post_in, v, s, trace_pre, trace_post, spikes,
+                       _pre_arrays(0, 0, 0, coef[0]), (owed_in, rates_in, owed_out, rates_out))
+
+    @numba.njit(cache=True, nogil=True)
+    def _into_blocks(W, blocked):
+        _transpose_blocks(W, blocked, True)
+
+    @numba.njit(cache=True, nogil=True)
+    def _from_blocks(blocked, W):
+        _transpose_blocks(W, blocked, False)
 
     def registered(name: str, kernel, aliases: dict):
         """A native chunk ``kernel`` as a JAX operation (brainevent's :class:`XLACustomKernel`,
@@ -623,16 +645,47 @@ class OpenLedger(NamedTuple):
     rates: Any  # (n_in,) each input's tr d^-c as of its last active step in the span
 
 
+def in_kernel_layout(W) -> bool:
+    """Whether a layer state's ``W`` is in the native kernel's layout: ``(n_blocks, n_in,
+    _LANES)``, as the chunks of a run hand it on (a dense layer's own ``W`` is 2-D)."""
+    return np.ndim(W) == 3
+
+
+def kernel_weights(W):
+    """``W`` ``(n_out, n_in)`` (or already in the kernel's layout, then as it is) in the
+    native kernel's layout: a block of 64 neurons' weights input by input, padding lanes
+    zero."""
+    if in_kernel_layout(W):
+        return W
+    W = np.ascontiguousarray(np.asarray(W), np.float32)  # (read only: no copy of a JAX array's buffer)
+    blocked = np.zeros((-(-W.shape[0] // _LANES), W.shape[1], _LANES), np.float32)
+    _into_blocks(W, blocked)
+    return blocked
+
+
+def layer_weights(state):
+    """``state`` (a layer state or an :class:`OpenLedger`) with ``W`` ``(n_out, n_in)``,
+    out of the kernel's layout if it is in it."""
+    layer = state.layer if isinstance(state, OpenLedger) else state
+    if not in_kernel_layout(layer.W):
+        return state
+    W = host_empty((layer.v.shape[-1], layer.W.shape[1]))  # (taken over by JAX as it is, see on_device_tree)
+    _from_blocks(layer.W, W)
+    layer = layer._replace(W=W)
+    return state._replace(layer=layer) if isinstance(state, OpenLedger) else layer
+
+
 def settled(params, hardbound: bool, state):
     """The layer state of ``state`` (an :class:`OpenLedger` or already settled) with every
     synapse's owed LTP applied, ``clip(U + rate * owed)``, as the kernel settles a span
-    that ends (on the host: NumPy arrays come back)."""
+    that ends, and ``W`` ``(n_out, n_in)`` (on the host: NumPy arrays come back)."""
+    state = layer_weights(state)
     if not isinstance(state, OpenLedger):
         return state
-    bounds, U = params.stdp.bounds, on_host(state.layer.W)
-    W = np.empty_like(U)
-    _settle(U, on_host(state.owed), on_host(state.rates), np.float32(bounds.w_min), np.float32(bounds.w_max),
-            bool(hardbound), W)
+    bounds, U = params.stdp.bounds, state.layer.W
+    W = host_empty(U.shape)  # (U may be held elsewhere, e.g. as what a call leaves open)
+    _settle(np.ascontiguousarray(np.asarray(U), np.float32), on_host(state.owed), on_host(state.rates),
+            np.float32(bounds.w_min), np.float32(bounds.w_max), bool(hardbound), W)
     return state.layer._replace(W=W)
 
 
@@ -671,7 +724,7 @@ class HostChunk(NamedTuple):
     lif: np.ndarray
     xs: np.ndarray     # the chunk's first n_steps steps
     posts: np.ndarray  # (n_steps, n_blocks, _LANES), or (1, 1, 1) with none imposed
-    W: np.ndarray
+    W: np.ndarray      # in the kernel's layout (kernel_weights), updated in place
     v: np.ndarray
     spike: np.ndarray
     trace_pre: np.ndarray
@@ -686,32 +739,34 @@ def on_host(a):
 
 
 def host_chunk(config, params, state, chunk, n_steps: int, plastic: bool, span: int, phase: int, closes: bool):
-    """``(layer, HostChunk)`` for :func:`native_chunk`'s arguments."""
+    """``(layer, HostChunk)`` for :func:`native_chunk`'s arguments: the layer's ``W`` in the
+    kernel's layout (a copy made there, or the one the previous chunk of the run handed on)."""
     xs, posts = chunk
     ledger = state if isinstance(state, OpenLedger) else None
     layer = state.layer if ledger else state
-    n_out, n_in = layer.W.shape
+    n_out, n_in = layer.v.shape[-1], layer.trace_pre.shape[-1]
     coef, lif = layer_numbers(params, n_out)
     flags = kernel_flags(config, plastic, posts is not None, n_steps, [span, phase, closes, ledger is not None])
     posts = np.zeros((1, 1, 1), np.float32) if posts is None else blocked_lanes(posts[:n_steps], lif.shape[1])
     owed = on_host(ledger.owed) if ledger else np.zeros(n_out, np.float32)
     rates = on_host(ledger.rates) if ledger else np.zeros(n_in, np.float32)
-    return layer, HostChunk(flags, coef, lif, on_host(xs[:n_steps]), posts, on_host(layer.W), on_host(layer.v),
-                            on_host(layer.spike), on_host(layer.trace_pre), on_host(layer.trace_post), owed, rates)
+    return layer, HostChunk(flags, coef, lif, on_host(xs[:n_steps]), posts, kernel_weights(layer.W),
+                            on_host(layer.v), on_host(layer.spike), on_host(layer.trace_pre),
+                            on_host(layer.trace_post), owed, rates)
 
 
 def host_outputs(n_out: int, n_in: int):
-    """Room for a chunk's state: ``W, v, spike, trace_pre, trace_post, owed, rates``."""
-    return (np.empty((n_out, n_in), np.float32), np.empty(n_out, np.float32), np.empty(n_out, np.float32),
-            np.empty(n_in, np.float32), np.empty(n_out, np.float32), np.empty(n_out, np.float32),
-            np.empty(n_in, np.float32))
+    """Room for a chunk's neurons and ledger: ``v, spike, trace_pre, trace_post, owed, rates``."""
+    return (np.empty(n_out, np.float32), np.empty(n_out, np.float32), np.empty(n_in, np.float32),
+            np.empty(n_out, np.float32), np.empty(n_out, np.float32), np.empty(n_in, np.float32))
 
 
-def host_result(layer, outs, span: int, phase: int, n_steps: int, closes: bool):
-    """The state after a chunk from its outputs (:func:`host_outputs`): the layer state
-    with the new arrays (NumPy arrays: the next chunk takes them as they are), or an
-    :class:`OpenLedger` where the chunk leaves a span open."""
-    W, v, spike, trace_pre, trace_post, owed, rates = outs
+def host_result(layer, W, outs, span: int, phase: int, n_steps: int, closes: bool):
+    """The state after a chunk from its weights ``W`` (in the kernel's layout) and outputs
+    (:func:`host_outputs`): the layer state with the new arrays (NumPy arrays: the next
+    chunk takes them as they are), or an :class:`OpenLedger` where the chunk leaves a span
+    open."""
+    v, spike, trace_pre, trace_post, owed, rates = outs
     layer = layer._replace(W=W, v=v, spike=spike, trace_pre=trace_pre, trace_post=trace_post)
     if span and not closes and (phase + n_steps) % span:
         return OpenLedger(layer, owed, rates)
@@ -723,7 +778,10 @@ def native_chunk(config, params, state, chunk, n_steps, plastic: bool = True, sp
     """The first ``n_steps`` steps of ``chunk = (xs, posts)`` (``(T, n_in)``, ``(T, n_out)``
     or ``None``) through the native kernel, called on the host: ``(state, spikes)``,
     ``spikes`` of shape ``(T, n_out)`` with zero rows past ``n_steps``, the state's arrays
-    and the spikes NumPy arrays of the kernel's own (the arrays given are left alone). ``params`` is a
+    and the spikes NumPy arrays of the kernel's own, ``W`` in the kernel's layout
+    (:func:`kernel_weights`; :func:`layer_weights` gives it back as ``(n_out, n_in)``). The
+    arrays given are left alone, but for a ``W`` already in that layout (as a previous
+    chunk handed it on), which is updated in place. ``params`` is a
     :class:`~canns_stdp.functional.layer_step.LayerParams`, ``config`` a
     :class:`~canns_stdp.functional.layer_step.LayerConfig` (dense, unbatched);
     ``plastic=False`` runs the neurons and traces only.
@@ -736,7 +794,8 @@ def native_chunk(config, params, state, chunk, n_steps, plastic: bool = True, sp
     returns an :class:`OpenLedger`, which the next call of the chunk takes as ``state``."""
     span = span if plastic else 0
     layer, a = host_chunk(config, params, state, chunk, n_steps, plastic, span, phase, closes)
-    outs = host_outputs(*layer.W.shape)
-    spikes = np.empty((chunk[0].shape[0], layer.W.shape[0]), np.float32)
-    _chunk(*a, *outs, spikes)
-    return host_result(layer, outs, span, phase, n_steps, closes), spikes
+    outs = host_outputs(a.v.shape[0], a.trace_pre.shape[0])
+    spikes = np.empty((chunk[0].shape[0], a.v.shape[0]), np.float32)
+    _chunk(a.flags, a.coef, a.lif, a.xs, a.posts, a.W, a.v, a.spike, a.trace_pre, a.trace_post, a.owed, a.rates,
+           *outs, spikes)
+    return host_result(layer, a.W, outs, span, phase, n_steps, closes), spikes

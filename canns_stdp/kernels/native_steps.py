@@ -2,10 +2,10 @@
 
 The Python loop (``compiled=False``) runs its steps one call at a time. Where the native
 kernel runs a layer's chunks (:mod:`~canns_stdp.kernels.native_pair`), the Python loop
-calls the same kernel for each step, on arrays held on the host for the chunk: the
-weights are copied into the kernel's layout as a chunk starts and back as it ends, and
-each step is a call of the kernel's pieces (the step's pre terms, then the step of every
-block of neurons) over one step. A step then costs its own work plus a call from Python
+calls the same kernel for each step, on arrays held on the host for the chunk (the
+weights in the kernel's layout, as the compiled loop's chunks hand them on): each step
+is a call of the kernel's pieces (the step's pre terms, then the step of every block of
+neurons) over one step. A step then costs its own work plus a call from Python
 (a few microseconds), where a step dispatched to XLA costs tens of microseconds before
 any work. The results are the compiled loop's bit for bit: the same operations in the
 same order, the chunk cut into stretches of one step instead of 64 (stretches only
@@ -28,23 +28,22 @@ if numba is not None:
     from .native_pair import _closed, _opened, _pre_arrays, _pre_terms, _run_stretch
 
     @numba.njit(cache=True, nogil=True)
-    def _open(flags, coef, lif, W_in, v_in, s_in, pre_in, post_in, owed_in, rates_in, trace_pre):
-        """A chunk opened for steps called one at a time: the kernel's working arrays (see
-        :func:`~canns_stdp.kernels.native_pair._layer_chunk`), the pre terms' arrays
-        flattened."""
+    def _open(flags, coef, lif, W, v_in, s_in, pre_in, post_in, owed_in, rates_in, trace_pre):
+        """A chunk opened for steps called one at a time on ``W`` in the kernel's layout: the
+        kernel's working arrays (see :func:`~canns_stdp.kernels.native_pair._blocked_chunk`),
+        the pre terms' arrays flattened."""
         trace_pre[:] = pre_in
-        n_in = W_in.shape[1]
+        n_in = W.shape[1]
         span = flags[7] if flags[1] else 0
         terms = _pre_arrays(NATIVE_STRETCH, n_in, span, coef[0])
-        W, scratch, resumed = _opened(flags, coef, lif, W_in, v_in, s_in, post_in, trace_pre, terms, owed_in,
-                                      rates_in)
+        scratch, resumed = _opened(flags, coef, lif, v_in, s_in, post_in, trace_pre, terms, owed_in, rates_in)
         P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates) = terms
-        return (W, W.reshape(W.shape[0], n_in * _LANES), scratch, np.arange(n_in).astype(np.int32),
+        return (W.reshape(W.shape[0], n_in * _LANES), scratch, np.arange(n_in).astype(np.int32),
                 np.empty(_LANES, np.int64), np.zeros(_LANES, np.float32), P, offsets, active, values, powers,
                 owed_before, owed_after, owed_end, opening, rates, not resumed)
 
     @numba.njit(cache=True, nogil=True)
-    def _step(flags, coef, t, xs, posts, trace_pre, spikes, W, rows, scratch, every, fired, no_posts, P, offsets,
+    def _step(flags, coef, t, xs, posts, trace_pre, spikes, rows, scratch, every, fired, no_posts, P, offsets,
               active, values, powers, owed_before, owed_after, owed_end, opening, rates, check_bounds):
         """Step ``t`` of the chunk: its pre terms, then every block of neurons."""
         at = flags[8] + t
@@ -55,8 +54,8 @@ if numba is not None:
                      spikes, check_bounds and t == 0)
 
     @numba.njit(cache=True, nogil=True)
-    def _close(flags, W, scratch, rates, W_out, v, s, trace_post, owed_out, rates_out):
-        _closed(flags, W, scratch, W_out, v, s, trace_post, rates, owed_out, rates_out)
+    def _close(flags, scratch, rates, v, s, trace_post, owed_out, rates_out):
+        _closed(flags, scratch, v, s, trace_post, rates, owed_out, rates_out)
 
 
 def native_steps_chunk(config, params, state, chunk, n_steps, plastic: bool = True, span: int = 0, phase: int = 0,
@@ -65,17 +64,17 @@ def native_steps_chunk(config, params, state, chunk, n_steps, plastic: bool = Tr
     from Python (the same contract and result)."""
     span = span if plastic else 0
     layer, a = host_chunk(config, params, state, chunk, n_steps, plastic, span, phase, closes)
-    n_out, n_in = layer.W.shape
+    n_out, n_in = a.v.shape[0], a.trace_pre.shape[0]
     outs = host_outputs(n_out, n_in)
-    trace_pre = outs[3]
+    trace_pre = outs[2]
     *work, check_bounds = _open(a.flags, a.coef, a.lif, a.W, a.v, a.spike, a.trace_pre, a.trace_post, a.owed,
                                 a.rates, trace_pre)
     spikes = np.zeros((chunk[0].shape[0], n_out), np.float32)
     for t in range(n_steps):
         _step(a.flags, a.coef, t, a.xs, a.posts, trace_pre, spikes, *work, check_bounds)
-    W, v, spike, _, trace_post, owed, rates = outs
-    _close(a.flags, work[0], work[2], work[-1], W, v, spike, trace_post, owed, rates)
-    return host_result(layer, outs, span, phase, n_steps, closes), spikes
+    v, spike, _, trace_post, owed, rates = outs
+    _close(a.flags, work[1], work[-1], v, spike, trace_post, owed, rates)
+    return host_result(layer, a.W, outs, span, phase, n_steps, closes), spikes
 
 
 def python_loop_native() -> bool:

@@ -41,7 +41,8 @@ from ..loops import Frame, blocked_chunks, compiled_chunks, convert, default_chu
 from ..rules.pair import Pair
 from ..step import StepState
 from .base import Execution, OpenChunk
-from .native_pair import NATIVE_STRETCH, OpenLedger, native_available, native_chunk, native_compatible, settled
+from .native_pair import (NATIVE_STRETCH, OpenLedger, layer_weights, native_available, native_chunk, native_compatible,
+                          settled)
 from .native_steps import native_steps_chunk, python_loop_native
 from .policy import (COLUMN_MAX_FIRED, EVENT_MAX_ACTIVITY, EVENT_MIN_SYNAPSES, NATIVE_DEFERRED_MAX_INPUTS,
                      NATIVE_MAX_FIRED, NATIVE_MAX_FIRING, NATIVE_MIN_SYNAPSES, PYTHON_LOOP_EVENT_MIN_SYNAPSES,
@@ -300,6 +301,7 @@ class _KernelChooser:
         self.frame = Frame(renew_span, span) if span else None
         self.current = dense_config  # the kernel whose layout the state is in
         self.decided = False         # whether the chunk in progress has its kernel
+        self._weights_held = None    # (a state, its W out of the native kernel's layout)
 
     # -- layouts ------------------------------------------------------------------------
     def _layer(self, state):
@@ -308,7 +310,7 @@ class _KernelChooser:
     def _convert(self, state, wanted, inputs):
         """``state`` from the layout of ``self.current`` to that of ``wanted``."""
         current = self.current
-        if isinstance(state, OpenLedger) and not wanted.native:
+        if current.native and not wanted.native:  # (settled, W out of the kernel's layout)
             state = settled(self.params, current.hardbound, state)
         if not wanted.native:  # (the native kernels hand on NumPy arrays)
             state = on_device_tree(state)
@@ -327,14 +329,22 @@ class _KernelChooser:
         return state
 
     def canonical(self, state):
-        """The settled layer state with ``W`` (not ``W.T``)."""
-        if isinstance(state, OpenLedger):
-            return settled(self.params, self.current.hardbound, state)
+        """The settled layer state with ``W`` (not ``W.T`` or the native kernel's layout)."""
+        if self.current.native:
+            return settled(self.params, self.current.hardbound, self._layer_weights(state))
         if isinstance(state, DeferredState):
             state = convert(end_span, self.deferred, self.params, state)
         if self.current.event_driven:
             state = state._replace(W=_transposed(state.W))
         return state
+
+    def _layer_weights(self, state):
+        """:func:`~canns_stdp.kernels.native_pair.layer_weights` of ``state``, made once for
+        the state a call ends with (what it leaves open, then its canonical state, read it)."""
+        held = self._weights_held
+        if held is None or held[0] is not state:
+            held = self._weights_held = (state, layer_weights(state))
+        return held[1]
 
     # -- choosing -------------------------------------------------------------------------
     def _choose(self, state, x0, deferred_allowed=True):
@@ -393,6 +403,7 @@ class _KernelChooser:
             arrays = {"U": state.layer.W, **state.ledger._asdict()}  # a fresh ledger is rebuilt, not stored
         if current.native:
             span = self.native_span
+            state = self._layer_weights(state)
             if isinstance(state, OpenLedger):
                 arrays = {"U": state.layer.W, "owed": state.owed, "rates": state.rates}
         return OpenChunk(self.chunk, kernel, span, arrays)

@@ -35,12 +35,13 @@ NATIVE_MAX_FIRING = 1 / 20
 # against 613 steps/s for deferred LTP).
 NATIVE_MAX_FIRED = 16
 
-# The native kernel defers LTP for layers of up to this many inputs: a block of 64
-# neurons' weights (n_in x 64 floats, which every step of a stretch visits) then stays
-# within half of a core's L2 cache. Beyond it the XLA kernels' deferred LTP is faster
-# (4096x4096, p = 0.05 or 0.01: 308-496 steps/s against 707-1,307; 2048x2048, p = 0.05:
-# 4.2k-4.4k against 2.6k; 1024x1024: 17k-36k against 10k-12k).
-NATIVE_DEFERRED_MAX_INPUTS = 2048
+# The native kernel defers LTP for layers of up to this many inputs (the largest
+# measured). Once its weights stayed in its layout from chunk to chunk, with their
+# transposition tiled, it beat the XLA kernels' deferred LTP at 4096x4096 (threshold 10,
+# steps/s: 2,000-step calls, p = 0.05 1,360 against 607, p = 0.01 2,390 against 1,711;
+# 298-step calls, 387 against 303 and 693 against 534); before, a chunk's weights were
+# transposed in and out at every chunk, and it lost (308-496 against 707-1,307).
+NATIVE_DEFERRED_MAX_INPUTS = 4096
 
 # Layers with fewer synapses keep the XLA kernels: a call of the native kernel costs about
 # 300 us on the host (brainevent's callback into numba), where a whole step of such a
