@@ -40,7 +40,8 @@ def load_kernel(checkout: pathlib.Path, name: str, into: pathlib.Path):
     for module in _MODULES:
         source = checkout / "canns_stdp" / "kernels" / module
         if source.exists():
-            text = source.read_text().replace("from ..functional", "from canns_stdp.functional")
+            text = source.read_text().replace("from ..functional", "from canns_stdp.functional").replace(
+                "from ..layer", "from canns_stdp.layer")
             (package / module).write_text(text)
     with warnings.catch_warnings():  # (each copy registers its JAX operation under the same name)
         warnings.filterwarnings("ignore", message="A primitive named")
