@@ -74,20 +74,19 @@ def job(n_out: int, steps: int, p: float, threshold: float, n_in: int = 784):
 
 def run(kernel, flags, coef, lif, xs, W0):
     """One call of a checkout's kernel on ``W0``: ``(W, spikes)``. A kernel that takes the
-    weights in its own layout (``_into_blocks``) is timed with the copies into it and
+    weights in its own layout (``kernel_weights``) is timed with the copies into it and
     back, as a run of one chunk makes them."""
     n_out, n_in = W0.shape
     zeros_out, zeros_in = np.zeros(n_out, np.float32), np.zeros(n_in, np.float32)
     neurons = [np.empty(n, np.float32) for n in (n_out, n_out, n_in, n_out, n_out, n_in)]
     spikes = np.empty((xs.shape[0], n_out), np.float32)
     no_posts = np.zeros((1, 1, 1), np.float32)
-    if not hasattr(kernel, "_into_blocks"):  # (weights in and out as (n_out, n_in))
+    if not hasattr(kernel, "kernel_weights"):  # (weights in and out as (n_out, n_in))
         W = np.empty_like(W0)
         kernel._chunk(flags, coef, lif, xs, no_posts, W0, zeros_out, zeros_out, zeros_in, zeros_out, zeros_out,
                       zeros_in, W, *neurons, spikes)
         return W, spikes
-    blocked = np.zeros((lif.shape[1], n_in, 64), np.float32)
-    kernel._into_blocks(W0, blocked)
+    blocked = kernel.kernel_weights(W0)
     kernel._chunk(flags, coef, lif, xs, no_posts, blocked, zeros_out, zeros_out, zeros_in, zeros_out, zeros_out,
                   zeros_in, *neurons, spikes)
     W = np.empty_like(W0)

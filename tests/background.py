@@ -33,6 +33,7 @@ class Job:
         self.name, self.commands, self.timeout, self.folder, self.retries = name, commands, timeout, folder, retries
         self.results = None   # [(returncode, stdout, stderr)] in the order of the commands
         self.error = None     # why the commands did not finish
+        self.hung = False     # whether the last attempt ran past its timeout
         self.retried = []     # the error of each attempt that ran past its timeout, then retried
         self.started = self.finished = None
         self._done = threading.Event()
@@ -41,9 +42,9 @@ class Job:
     def _run(self):
         try:
             for attempt in range(self.retries + 1):
-                self.error = None
+                self.error, self.hung = None, False
                 self._attempt()
-                if self.error is None or not self.error.startswith(f"{self.name}: still running") or _stopped:
+                if not self.hung or _stopped:
                     break
                 if attempt < self.retries:
                     self.retried.append(self.error)
@@ -75,6 +76,7 @@ class Job:
                 said = "".join(f"\n--- command {k}: stdout\n{o[0][-2000:]}\n--- stderr\n{o[1][-2000:]}"
                                for k, o in enumerate(outputs) if o is not None)
                 self.error = f"{self.name}: still running after {self.timeout} s{said}"
+                self.hung = True
             else:
                 self.results = [(p.returncode, *out) for p, out in zip(self._procs, outputs)]
         except Exception as err:  # noqa: BLE001 - reported by the test that waits for the job

@@ -183,11 +183,15 @@ def test_weights_read_between_chunks_are_not_changed_by_the_chunks_after(monkeyp
     W0 = rng.uniform(0.0, 0.3, (70, 200)).astype(np.float32)  # two blocks of neurons, the second padded
     trainer = STDPTrainer(SpikingLayer(200, 70, W_init=W0, threshold=2.0), learning_rate=0.2, chunk_size=96,
                           compiled=compiled)
-    chunks = []
+    chunks = []  # whether each chunk is given W in the kernel's layout
     kernel = "native_chunk" if compiled else "native_steps_chunk"
     original = getattr(pair_layer, kernel)
-    monkeypatch.setattr(pair_layer, kernel, lambda *a: chunks.append(native_pair.in_kernel_layout(
-        (a[2].layer if isinstance(a[2], native_pair.OpenLedger) else a[2]).W)) or original(*a))
+
+    def spy(config, params, state, *rest):
+        layer = state.layer if isinstance(state, native_pair.OpenLedger) else state
+        chunks.append(native_pair.in_kernel_layout(layer.W))
+        return original(config, params, state, *rest)
+    monkeypatch.setattr(pair_layer, kernel, spy)
     weights = WeightMonitor(every=96)
     trainer.train(xs, monitors=[weights])
     assert chunks[0] is False and all(chunks[1:]) and len(chunks) == 5  # W handed on in the kernel's layout

@@ -67,9 +67,9 @@ try:  # numba, and brainevent's mechanism to call it from a compiled function
 except ImportError:  # the XLA kernels run instead
     numba = None
 
-__all__ = ["HostChunk", "OpenLedger", "blocked_lanes", "host_chunk", "host_outputs", "host_result", "in_kernel_layout",
-           "kernel_flags", "kernel_weights", "layer_numbers", "layer_weights", "native_available", "native_chunk",
-           "native_compatible", "on_host", "settled"]
+__all__ = ["HostChunk", "OpenLedger", "blocked_lanes", "host_chunk", "host_outputs", "host_result", "host_view",
+           "in_kernel_layout", "kernel_flags", "kernel_weights", "layer_numbers", "layer_weights", "native_available",
+           "native_chunk", "native_compatible", "on_host", "settled"]
 
 # the kernel's codes of the static choices (its branches test these numbers)
 _PAIRINGS = ("symmetric", "causal", "strict")
@@ -657,7 +657,7 @@ def kernel_weights(W):
     zero."""
     if in_kernel_layout(W):
         return W
-    W = np.ascontiguousarray(np.asarray(W), np.float32)  # (read only: no copy of a JAX array's buffer)
+    W = host_view(W)
     blocked = np.zeros((-(-W.shape[0] // _LANES), W.shape[1], _LANES), np.float32)
     _into_blocks(W, blocked)
     return blocked
@@ -684,7 +684,7 @@ def settled(params, hardbound: bool, state):
         return state
     bounds, U = params.stdp.bounds, state.layer.W
     W = host_empty(U.shape)  # (U may be held elsewhere, e.g. as what a call leaves open)
-    _settle(np.ascontiguousarray(np.asarray(U), np.float32), on_host(state.owed), on_host(state.rates),
+    _settle(host_view(U), on_host(state.owed), on_host(state.rates),
             np.float32(bounds.w_min), np.float32(bounds.w_max), bool(hardbound), W)
     return state.layer._replace(W=W)
 
@@ -736,6 +736,12 @@ class HostChunk(NamedTuple):
 def on_host(a):
     """``a`` as the native kernels take it (see :class:`HostChunk`)."""
     return np.require(np.asarray(a), np.float32, ("C_CONTIGUOUS", "WRITEABLE", "ALIGNED"))
+
+
+def host_view(a):
+    """``a`` as C-contiguous float32 on the host for a kernel that only reads it: a JAX
+    array's own buffer, read only, where :func:`on_host` would copy it."""
+    return np.ascontiguousarray(np.asarray(a), np.float32)
 
 
 def host_chunk(config, params, state, chunk, n_steps: int, plastic: bool, span: int, phase: int, closes: bool):
