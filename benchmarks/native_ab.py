@@ -57,7 +57,7 @@ def job(n_out: int, steps: int, p: float, threshold: float, n_in: int = 784):
     from canns_stdp.functional.neurons import LIFParams
     from canns_stdp.functional.stdp import STDPParams, TraceParams
     from canns_stdp.functional.traces import TRACE_MODES
-    from canns_stdp.kernels.native_pair import kernel_flags, layer_numbers
+    from canns_stdp.kernels.native_pair import kernel_flags, layer_numbers, stretch_for
     from canns_stdp.kernels.pair_layer import native_deferral_span
 
     xs, W0 = bench_job(n_in, n_out, steps, p)
@@ -68,7 +68,7 @@ def job(n_out: int, steps: int, p: float, threshold: float, n_in: int = 784):
     span = native_deferral_span(train_step, config, params, float(xs.max(initial=1.0)),
                                 LayerState.zeros(n_in, n_out, W=W0))
     coef, lif = layer_numbers(params, n_out)
-    flags = kernel_flags(config, True, False, steps, [span, 0, 1, 0])  # (first step 0, closes)
+    flags = kernel_flags(config, True, False, steps, [span, 0, 1, 0], stretch_for(n_out, n_in))  # (step 0, closes)
     return flags, coef, lif, xs, W0
 
 

@@ -173,6 +173,41 @@ def test_chunks_that_end_inside_spans_and_calls_split_anywhere(monkeypatch, rng)
     assert np.abs(W_ref - W0).max() > 0.05
 
 
+def test_layers_far_larger_than_the_cache_run_long_stretches_to_the_same_result(monkeypatch, rng):
+    """Layers of 16 MiB of weights or more (and 1,024 neurons or more) run stretches of 512
+    steps; forced on a small layer, with spans of 64 inside them and calls cut inside a
+    stretch, they give the short stretches' result bitwise, and the reference's."""
+    assert native_pair.stretch_for(1024, 4096) == native_pair.LONG_STRETCH == 512
+    assert native_pair.stretch_for(4096, 4096) == 512
+    assert native_pair.stretch_for(400, 784) == native_pair.stretch_for(1000, 8192) == 64
+    assert native_pair.stretch_for(1024, 2048) == 64  # 8 MiB
+    monkeypatch.setattr(pair_layer, "NATIVE_MIN_SYNAPSES", 0)  # small as this layer is
+    xs = (rng.random((1300, 200)) < 0.05).astype(np.float32)
+    W0 = rng.uniform(0.0, 0.3, (70, 200)).astype(np.float32)
+
+    def run(cuts):
+        trainer = STDPTrainer(SpikingLayer(200, 70, W_init=W0, threshold=2.0), learning_rate=0.2, chunk_size=1100)
+        spikes = np.concatenate([trainer.train(xs[a:b], return_spikes=True) for a, b in zip(cuts, cuts[1:])])
+        return spikes, np.asarray(trainer.model.W.value)
+
+    short = run([0, 1300])
+    stretches = []
+
+    def long_stretches(n_out, n_in):
+        stretches.append(native_pair.LONG_STRETCH)
+        return native_pair.LONG_STRETCH
+    monkeypatch.setattr(native_pair, "stretch_for", long_stretches)
+    for cuts in ([0, 1300], [0, 300, 700, 1150, 1300]):
+        spikes, W = run(cuts)
+        np.testing.assert_array_equal(spikes, short[0])
+        np.testing.assert_array_equal(W, short[1])
+    assert stretches  # the long stretches ran
+    W_ref, *_, s_ref = reference.run(W0, xs, threshold=2.0, lr=0.2)
+    np.testing.assert_array_equal(short[0], s_ref)
+    np.testing.assert_allclose(short[1], W_ref, atol=2e-5)
+    assert np.abs(W_ref - W0).max() > 0.05
+
+
 @pytest.mark.parametrize("compiled", [True, False])
 def test_weights_read_between_chunks_are_not_changed_by_the_chunks_after(monkeypatch, rng, compiled):
     """The chunks of a call hand ``W`` on in the kernel's layout, updated in place; what a

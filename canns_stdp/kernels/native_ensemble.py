@@ -22,7 +22,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from .native_pair import blocked_lanes, kernel_flags, layer_numbers, native_compatible, numba, on_host
+from .native_pair import blocked_lanes, kernel_flags, layer_numbers, native_compatible, numba, on_host, stretch_for
 
 __all__ = ["Members", "chunks", "deferral_span", "ensemble_chunk", "members_plan"]
 
@@ -92,7 +92,8 @@ def ensemble_chunk(config, coef, lif_rows, state, xs, posts, n_steps, plastic: b
     single layer's kernel is: the state's arrays and the spikes come back as NumPy arrays
     of the kernel's own (the arrays given are left alone)."""
     K, n_out, n_in = state.W.shape
-    flags = kernel_flags(config, plastic, posts is not None, n_steps, [span, 0, 1, 0])  # (each call closes its chunk)
+    flags = kernel_flags(config, plastic, posts is not None, n_steps, [span, 0, 1, 0],  # (each call closes its chunk)
+                         stretch_for(n_out, n_in))
     posts = np.zeros((1, 1, 1, 1), np.float32) if posts is None else blocked_lanes(posts, lif_rows.shape[2])
     outs = (np.empty((K, n_out, n_in), np.float32), np.empty((K, n_out), np.float32),
             np.empty((K, n_out), np.float32), np.empty((K, n_in), np.float32), np.empty((K, n_out), np.float32))

@@ -2,14 +2,15 @@
 
 A layer driven by its input has no coupling between output neurons (see
 :class:`~canns_stdp.functional.layer_step.NeuronBlocks`), so the kernel runs one block of
-64 neurons at a time, each block every step of a stretch of 64 steps before the next
-block starts. Its private layout stores a block's weights input by input (64 contiguous
-floats per input), so that the current and the LTD of an active input are one vector
-operation on a block. ``W`` is put in that layout as a run's first chunk starts
-(:func:`kernel_weights`), handed from chunk to chunk in it, updated in place, and put
-back as ``(n_out, n_in)`` when the run ends (:func:`layer_weights`). Weights
-outside their bounds are clipped at the first step of a call, as the plain step clips
-every synapse (inside them, an untouched synapse is unchanged).
+64 neurons at a time, each block every step of a stretch of 64 steps (512 where the
+weights are far larger than the cache) before the next block starts. Its private layout
+stores a block's weights input by input (64 contiguous floats per input), so that the
+current and the LTD of an active input are one vector operation on a block. ``W`` is put
+in that layout as a run's first chunk starts (:func:`kernel_weights`), handed from chunk
+to chunk in it, updated in place, and put back as ``(n_out, n_in)`` when the run ends
+(:func:`layer_weights`). Weights outside their bounds are clipped at the first step of a
+call, as the plain step clips every synapse (inside them, an untouched synapse is
+unchanged).
 
 The LTP of a neuron that fires reaches every input, also the silent ones. Where the rule
 is additive (its LTP does not depend on ``W``), the kernel defers it: a silent input's
@@ -69,7 +70,7 @@ except ImportError:  # the XLA kernels run instead
 
 __all__ = ["HostChunk", "OpenLedger", "blocked_lanes", "host_chunk", "host_outputs", "host_result", "host_view",
            "in_kernel_layout", "kernel_flags", "kernel_weights", "layer_numbers", "layer_weights", "native_available",
-           "native_chunk", "native_compatible", "on_host", "settled"]
+           "native_chunk", "native_compatible", "on_host", "settled", "stretch_for"]
 
 # the kernel's codes of the static choices (its branches test these numbers)
 _PAIRINGS = ("symmetric", "causal", "strict")
@@ -78,6 +79,23 @@ _COEF = ("d_pre", "a_pre", "d_post", "a_post", "lr", "A_plus", "A_minus", "w_min
 _LANES = 64  # neurons per block of the kernel's layout (a contiguous run the compiler vectorises)
 _FEW_FIRED = 5  # up to this many lanes of a block firing, their LTP runs synapse by synapse
 NATIVE_STRETCH = 64  # steps per stretch: its pre terms stay in the L2 cache while every block of neurons runs it
+# ... but each stretch brings every block's weights from memory again: where they are far
+# larger than the last-level cache, longer stretches run (4096x4096, kernel alone, calls of
+# 2,048 steps, steps/s at p = 0.05 / 0.01: 64 steps 2.7k / 6.5k, 256 4.2k / 11.2k, 512
+# 4.6k / 13.3k, 1,024 4.6k / 12.8k; 2048x2048 and 4096x1024 (16 MiB) 1.2-1.45x with 512,
+# 1024x4096 1.05x, 2048x1024 (8 MiB) even; 784x400 0.8x: its pre terms leave the L2 cache)
+LONG_STRETCH = 512
+_LONG_STRETCH_MIN_BYTES = 16 << 20  # weights from which stretches are long ...
+_LONG_STRETCH_MIN_OUT = 1024  # ... in layers of at least this many neurons: a stretch's pre terms,
+# ``LONG_STRETCH * n_in`` numbers of each kind, stay within a few times the weights
+
+
+def stretch_for(n_out: int, n_in: int) -> int:
+    """Steps per stretch of the native kernel for a layer of ``n_out`` neurons and ``n_in``
+    inputs (a multiple of every span of deferred LTP)."""
+    if 4 * n_out * n_in >= _LONG_STRETCH_MIN_BYTES and n_out >= _LONG_STRETCH_MIN_OUT:
+        return LONG_STRETCH
+    return NATIVE_STRETCH
 _warned = []
 
 
@@ -107,8 +125,6 @@ def native_compatible(config, params, dtype) -> bool:
 
 if numba is not None:
     from .prefetch import prefetch_run
-
-    _STRETCH = NATIVE_STRETCH
 
     _MAGNITUDE = np.int32(0x7FFFFFFF)  # all bits of a float32 but its sign
 
@@ -539,7 +555,7 @@ if numba is not None:
                        terms, ledger):
         """A layer's chunk on its weights ``W`` in the kernel's layout (``(n_blocks, n_in,
         _LANES)``, padding lanes zero; updated in place), run a stretch of steps at a time
-        (stretches end on the chunk's multiples of 64 steps). Its pre ``terms``
+        (stretches end on the chunk's multiples of their length, ``flags[11]``). Its pre ``terms``
         (:func:`_pre_arrays`) are its own (``terms`` of no steps: ``trace_pre``, holding
         the trace before the chunk, is advanced here, a stretch at a time) or given for
         the whole chunk (an ensemble's members that share them).
@@ -553,8 +569,9 @@ if numba is not None:
         owed_in, rates_in, owed_out, rates_out = ledger
         n_blocks, n_in = W.shape[0], W.shape[1]
         shared = terms[0].shape[0] > 0
+        stretch = flags[11]
         if not shared:
-            terms = _pre_arrays(_STRETCH, n_in, span, coef[0])
+            terms = _pre_arrays(stretch, n_in, span, coef[0])
         scratch, resumed = _opened(flags, coef, lif, v_in, s_in, post_in, trace_pre, terms, owed_in, rates_in)
         rows = W.reshape(n_blocks, n_in * _LANES)  # a block's weights as one row (see _run_stretch)
         every = np.arange(n_in).astype(np.int32)
@@ -564,7 +581,7 @@ if numba is not None:
         first = np.int64(0)  # (a literal 0 would compile the stretch a second time, for its first call)
         while first < n:
             at = phase + first
-            stop = min(n, first + _STRETCH - at % _STRETCH)
+            stop = min(n, first + stretch - at % stretch)
             if not shared:
                 _pre_terms(first, stop, at, nearest, pairing == 2, coef[0], coef[1], xs, trace_pre, terms, span)
             _run_stretch(flags, coef, first, stop, at, terms, first if shared else 0, phase if shared else at, xs,
@@ -618,14 +635,15 @@ if numba is not None:
 
 
 
-def kernel_flags(config, plastic: bool, imposed: bool, n_steps, clocks):
+def kernel_flags(config, plastic: bool, imposed: bool, n_steps, clocks, stretch: int = NATIVE_STRETCH):
     """The kernels' ``flags`` (int32, on the host): the steps to run, the static choices (plastic,
     nearest, dependence, pairing, hard bounds, imposed spikes), then ``clocks``: the span
     of deferred LTP, the call's first step in its chunk, whether it closes its chunk, and
-    whether it goes on from a ledger handed on."""
+    whether it goes on from a ledger handed on; last the steps per stretch
+    (:func:`stretch_for`)."""
     static = [int(plastic), int(config.trace_add is TRACE_MODES["nearest"]), _DEPENDENCE_CODES[config.dependence],
               _PAIRINGS.index(config.pairing), int(config.hardbound), int(imposed)]
-    return np.array([n_steps, *static, *clocks], np.int32)
+    return np.array([n_steps, *static, *clocks, stretch], np.int32)
 
 
 def blocked_lanes(a, n_blocks: int):
@@ -752,7 +770,8 @@ def host_chunk(config, params, state, chunk, n_steps: int, plastic: bool, span: 
     layer = state.layer if ledger else state
     n_out, n_in = layer.v.shape[-1], layer.trace_pre.shape[-1]
     coef, lif = layer_numbers(params, n_out)
-    flags = kernel_flags(config, plastic, posts is not None, n_steps, [span, phase, closes, ledger is not None])
+    flags = kernel_flags(config, plastic, posts is not None, n_steps, [span, phase, closes, ledger is not None],
+                         stretch_for(n_out, n_in))
     posts = np.zeros((1, 1, 1), np.float32) if posts is None else blocked_lanes(posts[:n_steps], lif.shape[1])
     owed = on_host(ledger.owed) if ledger else np.zeros(n_out, np.float32)
     rates = on_host(ledger.rates) if ledger else np.zeros(n_in, np.float32)

@@ -42,7 +42,7 @@ from ..rules.pair import Pair
 from ..step import StepState
 from .base import Execution, OpenChunk
 from .native_pair import (NATIVE_STRETCH, OpenLedger, layer_weights, native_available, native_chunk, native_compatible,
-                          settled)
+                          settled, stretch_for)
 from .native_steps import native_steps_chunk, python_loop_native
 from .policy import (COLUMN_MAX_FIRED, EVENT_MAX_ACTIVITY, EVENT_MIN_SYNAPSES, NATIVE_DEFERRED_MAX_INPUTS,
                      NATIVE_MAX_FIRED, NATIVE_MAX_FIRING, NATIVE_MIN_SYNAPSES, PYTHON_LOOP_EVENT_MIN_SYNAPSES,
@@ -113,9 +113,11 @@ def plan(trainer, plastic: bool, config, params, state, seq):
     layer_config, layer_params = layer_step(config, params, plastic)
     step = train_step if plastic else forward_step
     layer = state.layer
-    chunk = trainer.chunk_size or default_chunk_size(int(seq[0].shape[1]))
     fused = fused_chosen(trainer, plastic, layer_config, resting)
     native = native_applies(trainer, plastic, layer_config, layer_params, layer.W.size, layer.W.dtype, resting)
+    chunk = trainer.chunk_size or default_chunk_size(int(seq[0].shape[1]))
+    if native and trainer.chunk_size is None:  # (its input stays on the host: a chunk as long as a stretch)
+        chunk = max(chunk, stretch_for(layer.v.shape[-1], layer.trace_pre.shape[-1]))
     if fused:
         layer_config = dataclasses.replace(layer_config, fused=True)
     blocks = None if fused or not trainer.compiled else _neuron_blocks(layer_params, seq, layer)
