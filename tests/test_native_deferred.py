@@ -208,6 +208,26 @@ def test_layers_far_larger_than_the_cache_run_long_stretches_to_the_same_result(
     assert np.abs(W_ref - W0).max() > 0.05
 
 
+def test_a_native_layers_chunks_are_at_least_a_stretch_long(monkeypatch, rng):
+    """At 4,096 inputs the trainer's chunks would be 256 steps (4 MiB of input); where the
+    native kernel runs stretches of 512 steps, its chunks are that long (a chunk cuts a
+    stretch short), unless the user set a chunk size."""
+    monkeypatch.setattr(pair_layer, "stretch_for", lambda n_out, n_in: native_pair.LONG_STRETCH)
+    steps = []
+    original = pair_layer.native_chunk
+
+    def spy(config, params, state, chunk, n_steps, *rest):
+        steps.append(n_steps)
+        return original(config, params, state, chunk, n_steps, *rest)
+    monkeypatch.setattr(pair_layer, "native_chunk", spy)
+    xs = (rng.random((1100, 4096)) < 0.01).astype(np.float32)
+    W0 = rng.uniform(0.0, 0.05, (20, 4096)).astype(np.float32)
+    for chunk_size, expected in ((None, [512, 512, 76]), (256, [256, 256, 256, 256, 76])):
+        steps.clear()
+        STDPTrainer(SpikingLayer(4096, 20, W_init=W0, threshold=2.0), chunk_size=chunk_size).train(xs)
+        assert steps == expected
+
+
 @pytest.mark.parametrize("compiled", [True, False])
 def test_weights_read_between_chunks_are_not_changed_by_the_chunks_after(monkeypatch, rng, compiled):
     """The chunks of a call hand ``W`` on in the kernel's layout, updated in place; what a

@@ -96,6 +96,8 @@ def stretch_for(n_out: int, n_in: int) -> int:
     if 4 * n_out * n_in >= _LONG_STRETCH_MIN_BYTES and n_out >= _LONG_STRETCH_MIN_OUT:
         return LONG_STRETCH
     return NATIVE_STRETCH
+
+
 _warned = []
 
 
@@ -635,7 +637,7 @@ if numba is not None:
 
 
 
-def kernel_flags(config, plastic: bool, imposed: bool, n_steps, clocks, stretch: int = NATIVE_STRETCH):
+def kernel_flags(config, plastic: bool, imposed: bool, n_steps, clocks, stretch: int):
     """The kernels' ``flags`` (int32, on the host): the steps to run, the static choices (plastic,
     nearest, dependence, pairing, hard bounds, imposed spikes), then ``clocks``: the span
     of deferred LTP, the call's first step in its chunk, whether it closes its chunk, and
