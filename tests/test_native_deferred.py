@@ -208,11 +208,49 @@ def test_layers_far_larger_than_the_cache_run_long_stretches_to_the_same_result(
     assert np.abs(W_ref - W0).max() > 0.05
 
 
+@pytest.mark.parametrize("compiled", [True, False])
+def test_long_stretches_defer_ltp_over_spans_as_long_as_the_rounding_allows(monkeypatch, rng, compiled):
+    """Where stretches are 512 steps long, a span may be longer than 64 steps: 128 for a
+    learning rate under which the ledger over 128 steps rounds no more than the dense
+    step (256 would round more). Forced on a small layer, compiled and step by step, with
+    calls cut inside spans: the reference's result, the calls' bitwise the one's."""
+    monkeypatch.setattr(pair_layer, "NATIVE_MIN_SYNAPSES", 0)  # small as this layer is
+    monkeypatch.setattr(native_pair, "stretch_for", lambda n_out, n_in: native_pair.LONG_STRETCH)
+    lr = 0.01
+    assert deferred_span(lr * 0.005, 0.95, 1.0 / 0.05, 1.0, native_pair.LONG_STRETCH) == 128
+    spans = []
+    kernel = "native_chunk" if compiled else "native_steps_chunk"
+    original = getattr(pair_layer, kernel)
+
+    def spy(config, params, state, chunk, n_steps, plastic, span, *rest):
+        spans.append(span)
+        return original(config, params, state, chunk, n_steps, plastic, span, *rest)
+    monkeypatch.setattr(pair_layer, kernel, spy)
+    xs = (rng.random((1300, 200)) < 0.05).astype(np.float32)
+    W0 = rng.uniform(0.0, 0.3, (70, 200)).astype(np.float32)
+
+    def run(cuts):
+        trainer = STDPTrainer(SpikingLayer(200, 70, W_init=W0, threshold=2.0), learning_rate=lr, chunk_size=1100,
+                              compiled=compiled)
+        spikes = np.concatenate([trainer.train(xs[a:b], return_spikes=True) for a, b in zip(cuts, cuts[1:])])
+        return spikes, np.asarray(trainer.model.W.value)
+
+    whole = run([0, 1300])
+    assert set(spans) == {128}
+    spikes, W = run([0, 300, 700, 1150, 1300])
+    np.testing.assert_array_equal(spikes, whole[0])
+    np.testing.assert_array_equal(W, whole[1])
+    W_ref, *_, s_ref = reference.run(W0, xs, threshold=2.0, lr=lr)
+    np.testing.assert_array_equal(whole[0], s_ref)
+    np.testing.assert_allclose(whole[1], W_ref, atol=2e-5)
+    assert np.abs(W_ref - W0).max() > 0.002
+
+
 def test_a_native_layers_chunks_are_at_least_a_stretch_long(monkeypatch, rng):
     """At 4,096 inputs the trainer's chunks would be 256 steps (4 MiB of input); where the
     native kernel runs stretches of 512 steps, its chunks are that long (a chunk cuts a
     stretch short), unless the user set a chunk size."""
-    monkeypatch.setattr(pair_layer, "stretch_for", lambda n_out, n_in: native_pair.LONG_STRETCH)
+    monkeypatch.setattr(native_pair, "stretch_for", lambda n_out, n_in: native_pair.LONG_STRETCH)
     steps = []
     original = pair_layer.native_chunk
 
@@ -257,3 +295,37 @@ def test_weights_read_between_chunks_are_not_changed_by_the_chunks_after(monkeyp
         assert np.abs(W_ref - W0).max() > 0.02  # (each sample a different W)
     W_ref = reference.run(W0, xs, threshold=2.0, lr=0.2)[0]  # (450 steps: the call ends inside a span)
     np.testing.assert_allclose(trainer.model.W.value, W_ref, atol=2e-5)
+
+
+def test_a_call_that_fails_after_going_on_from_an_open_span_leaves_it_as_it_was(monkeypatch, rng):
+    """A call ending inside a span keeps its ledger and ``U`` in the kernel's layout for
+    the next; a next call that fails (after its first chunk updated its weights) leaves
+    them as they were: the call after it gives the one call's result, bitwise."""
+    monkeypatch.setattr(pair_layer, "NATIVE_MIN_SYNAPSES", 0)  # small as this layer is
+    xs = (rng.random((600, 200)) < 0.05).astype(np.float32)
+    W0 = rng.uniform(0.0, 0.3, (70, 200)).astype(np.float32)
+
+    def trainer():
+        return STDPTrainer(SpikingLayer(200, 70, W_init=W0, threshold=2.0), learning_rate=0.2, chunk_size=256)
+
+    whole, split = trainer(), trainer()
+    whole.train(xs)
+    split.train(xs[:100])  # 100 = a span of 64 and 36 steps: left open
+    assert isinstance(split._open_chunk[0].arrays["U"], native_pair.BlockedWeights)
+    before = {name: np.asarray(getattr(split.model, name).value) for name in ("W", "v", "trace_pre")}
+    original, calls = pair_layer.native_chunk, []
+
+    def failing(*args, **kwargs):
+        calls.append(True)
+        if len(calls) == 2:  # the first chunk ran, from the open span's weights
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+    monkeypatch.setattr(pair_layer, "native_chunk", failing)
+    with pytest.raises(KeyboardInterrupt):
+        split.train(xs[100:])
+    for name, value in before.items():
+        np.testing.assert_array_equal(getattr(split.model, name).value, value)
+    monkeypatch.setattr(pair_layer, "native_chunk", original)
+    split.train(xs[100:])
+    np.testing.assert_array_equal(split.model.W.value, whole.model.W.value)
+    np.testing.assert_allclose(whole.model.W.value, reference.run(W0, xs, threshold=2.0, lr=0.2)[0], atol=2e-5)

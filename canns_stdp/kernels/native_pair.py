@@ -68,9 +68,9 @@ try:  # numba, and brainevent's mechanism to call it from a compiled function
 except ImportError:  # the XLA kernels run instead
     numba = None
 
-__all__ = ["HostChunk", "OpenLedger", "blocked_lanes", "host_chunk", "host_outputs", "host_result", "host_view",
-           "in_kernel_layout", "kernel_flags", "kernel_weights", "layer_numbers", "layer_weights", "native_available",
-           "native_chunk", "native_compatible", "on_host", "settled", "stretch_for"]
+__all__ = ["BlockedWeights", "HostChunk", "OpenLedger", "blocked_lanes", "host_chunk", "host_outputs", "host_result",
+           "host_view", "in_kernel_layout", "kernel_flags", "kernel_weights", "layer_numbers", "layer_weights",
+           "native_available", "native_chunk", "native_compatible", "on_host", "settled", "stretch_for"]
 
 # the kernel's codes of the static choices (its branches test these numbers)
 _PAIRINGS = ("symmetric", "causal", "strict")
@@ -382,12 +382,11 @@ if numba is not None:
                 lanes[lane] = lanes[lane] - rate * owed[lane]
 
     @numba.njit(inline="always")
-    def _transpose_blocks(W, blocked, into_blocks):
+    def _into_blocks_of(W, blocked):
         """``W`` ``(n_out, n_in)`` into the kernel's layout ``blocked`` (``(n_blocks, n_in,
-        _LANES)``, padding lanes left as they are), or back. A block's lanes go 8 rows of
-        ``W`` at a time over 256 inputs: rows whose stride is a power of two (4096
-        inputs) share the L1 cache's sets, and 64 of them at once thrashed it (4096x4096:
-        43 and 146 ms into and back, 21 and 28 ms so)."""
+        _LANES)``, padding lanes left as they are). A block's lanes go 8 rows of ``W`` at a
+        time over 256 inputs: rows whose stride is a power of two (4096 inputs) share the
+        L1 cache's sets, and 64 of them at once thrashed it (4096x4096: 43 ms, 21 ms so)."""
         n_out, n_in = W.shape
         for b in range(blocked.shape[0]):
             width, block = min(_LANES, n_out - b * _LANES), blocked[b]
@@ -398,12 +397,29 @@ if numba is not None:
                     hi = min(width, lo + 8)
                     for j in range(start, stop):
                         lanes = block[j]
-                        if into_blocks:
-                            for lane in range(lo, hi):
-                                lanes[lane] = rows[lane, j]
+                        for lane in range(lo, hi):
+                            lanes[lane] = rows[lane, j]
+
+    @numba.njit(inline="always")
+    def _out_of_blocks(blocked, W, settle, owed, rates, w_min, w_max, hardbound):
+        """``W`` ``(n_out, n_in)`` from the kernel's layout ``blocked``, each weight brought
+        up to date on the way (:func:`_up_to_date`, from ``U``) where ``settle``. A row of
+        ``W`` at a time over 256 inputs of its block: the row's stores are contiguous, its
+        loads strided within 64 KiB of the block, which the next rows read again from the
+        cache (4096x4096: 14 ms, settled 15; 8 rows at a time took 18 ms, settled 42)."""
+        n_out, n_in = W.shape
+        for b in range(blocked.shape[0]):
+            width, block = min(_LANES, n_out - b * _LANES), blocked[b]
+            for start in range(0, n_in, 256):
+                stop = min(n_in, start + 256)
+                for lane in range(width):
+                    row = W[b * _LANES + lane]
+                    own = owed[b * _LANES + lane] if settle else np.float32(0.0)
+                    for j in range(start, stop):
+                        if settle:
+                            row[j] = _up_to_date(block[j, lane], rates[j], own, w_min, w_max, hardbound)
                         else:
-                            for lane in range(lo, hi):
-                                rows[lane, j] = lanes[lane]
+                            row[j] = block[j, lane]
 
     @numba.njit(inline="always")
     def _lanes_of(scratch, row, neurons, into_lanes):
@@ -597,10 +613,10 @@ if numba is not None:
         """:func:`_blocked_chunk` on weights ``W_in`` ``(n_out, n_in)``, the result in
         ``W_out``: put in the kernel's layout and back around the chunk."""
         W = np.zeros((lif.shape[1], W_in.shape[1], _LANES), np.float32)
-        _transpose_blocks(W_in, W, True)
+        _into_blocks_of(W_in, W)
         _blocked_chunk(flags, coef, lif, xs, posts, W, v_in, s_in, post_in, v, s, trace_pre, trace_post, spikes,
                        terms, ledger)
-        _transpose_blocks(W_out, W, False)
+        _out_of_blocks(W, W_out, False, ledger[0], ledger[1], coef[0], coef[0], False)
 
     @numba.njit(cache=True, nogil=True)
     def _settle(U, owed, rates, w_min, w_max, hardbound, W):
@@ -618,11 +634,18 @@ if numba is not None:
 
     @numba.njit(cache=True, nogil=True)
     def _into_blocks(W, blocked):
-        _transpose_blocks(W, blocked, True)
+        _into_blocks_of(W, blocked)
 
     @numba.njit(cache=True, nogil=True)
     def _from_blocks(blocked, W):
-        _transpose_blocks(W, blocked, False)
+        none = np.zeros(0, np.float32)
+        _out_of_blocks(blocked, W, False, none, none, np.float32(0.0), np.float32(0.0), False)
+
+    @numba.njit(cache=True, nogil=True)
+    def _settle_from_blocks(blocked, owed, rates, w_min, w_max, hardbound, W):
+        """:func:`_settle` of ``U`` in the kernel's layout, into ``W`` ``(n_out, n_in)``, so
+        that a call's end reads and writes the weights once."""
+        _out_of_blocks(blocked, W, True, owed, rates, w_min, w_max, hardbound)
 
     def registered(name: str, kernel, aliases: dict):
         """A native chunk ``kernel`` as a JAX operation (brainevent's :class:`XLACustomKernel`,
@@ -698,15 +721,41 @@ def layer_weights(state):
 def settled(params, hardbound: bool, state):
     """The layer state of ``state`` (an :class:`OpenLedger` or already settled) with every
     synapse's owed LTP applied, ``clip(U + rate * owed)``, as the kernel settles a span
-    that ends, and ``W`` ``(n_out, n_in)`` (on the host: NumPy arrays come back)."""
-    state = layer_weights(state)
+    that ends, and ``W`` ``(n_out, n_in)`` (on the host: NumPy arrays come back). ``U``
+    is left as it is (it may be held elsewhere, e.g. as what a call leaves open)."""
     if not isinstance(state, OpenLedger):
-        return state
-    bounds, U = params.stdp.bounds, state.layer.W
-    W = host_empty(U.shape)  # (U may be held elsewhere, e.g. as what a call leaves open)
-    _settle(host_view(U), on_host(state.owed), on_host(state.rates),
-            np.float32(bounds.w_min), np.float32(bounds.w_max), bool(hardbound), W)
-    return state.layer._replace(W=W)
+        return layer_weights(state)
+    layer, bounds = state.layer, params.stdp.bounds
+    U, W = host_view(layer.W), host_empty((layer.v.shape[-1], layer.W.shape[1]))
+    numbers = (on_host(state.owed), on_host(state.rates), np.float32(bounds.w_min), np.float32(bounds.w_max),
+               bool(hardbound), W)
+    if in_kernel_layout(U):
+        _settle_from_blocks(U, *numbers)
+    else:
+        _settle(U, *numbers)
+    return layer._replace(W=W)
+
+
+class BlockedWeights:
+    """Weights kept in the native kernel's layout (:func:`kernel_weights`) between calls,
+    which read as ``(n_out, n_in)`` where they are taken as an array (e.g. by a
+    checkpoint): a call that goes on from them takes a copy of the layout as it is."""
+
+    def __init__(self, blocks, n_out: int):
+        self.blocks, self.n_out = blocks, n_out
+
+    @property
+    def shape(self) -> tuple:
+        return (self.n_out, self.blocks.shape[1])
+
+    def copy(self):
+        """The weights in the kernel's layout, a copy that a run may update in place."""
+        return self.blocks.copy()
+
+    def __array__(self, dtype=None, copy=None):
+        W = host_empty(self.shape)
+        _from_blocks(self.blocks, W)
+        return W if dtype is None else W.astype(dtype, copy=False)
 
 
 _LAST_NUMBERS = [None]  # (parameters, n_out, their numbers) of the last call: a run's chunks share them

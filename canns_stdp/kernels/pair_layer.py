@@ -40,9 +40,10 @@ from ..layer import on_device, on_device_tree
 from ..loops import Frame, blocked_chunks, compiled_chunks, convert, default_chunk_size, drive, padded, python_steps
 from ..rules.pair import Pair
 from ..step import StepState
+from . import native_pair
 from .base import Execution, OpenChunk
-from .native_pair import (NATIVE_STRETCH, OpenLedger, layer_weights, native_available, native_chunk, native_compatible,
-                          settled, stretch_for)
+from .native_pair import (BlockedWeights, OpenLedger, in_kernel_layout, native_available, native_chunk,
+                          native_compatible, settled)
 from .native_steps import native_steps_chunk, python_loop_native
 from .policy import (COLUMN_MAX_FIRED, EVENT_MAX_ACTIVITY, EVENT_MIN_SYNAPSES, NATIVE_DEFERRED_MAX_INPUTS,
                      NATIVE_MAX_FIRED, NATIVE_MAX_FIRING, NATIVE_MIN_SYNAPSES, PYTHON_LOOP_EVENT_MIN_SYNAPSES,
@@ -117,7 +118,7 @@ def plan(trainer, plastic: bool, config, params, state, seq):
     native = native_applies(trainer, plastic, layer_config, layer_params, layer.W.size, layer.W.dtype, resting)
     chunk = trainer.chunk_size or default_chunk_size(int(seq[0].shape[1]))
     if native and trainer.chunk_size is None:  # (its input stays on the host: a chunk as long as a stretch)
-        chunk = max(chunk, stretch_for(layer.v.shape[-1], layer.trace_pre.shape[-1]))
+        chunk = max(chunk, native_pair.stretch_for(layer.v.shape[-1], layer.trace_pre.shape[-1]))
     if fused:
         layer_config = dataclasses.replace(layer_config, fused=True)
     blocks = None if fused or not trainer.compiled else _neuron_blocks(layer_params, seq, layer)
@@ -264,11 +265,12 @@ def deferral_span(step, config, params, x_max: float, state, chunk: int) -> int:
 
 def native_deferral_span(step, config, params, x_max: float, state) -> int:
     """Steps per span over which the native kernel defers LTP in this run
-    (:func:`deferral_span` over its stretches), or 0: LTP that cannot be deferred, or
-    more than ``NATIVE_DEFERRED_MAX_INPUTS`` inputs."""
+    (:func:`deferral_span` over the layer's stretches, which a span divides), or 0: LTP
+    that cannot be deferred, or more than ``NATIVE_DEFERRED_MAX_INPUTS`` inputs."""
     if state.W.shape[-1] > NATIVE_DEFERRED_MAX_INPUTS:
         return 0
-    return deferral_span(step, config, params, x_max, state, NATIVE_STRETCH)
+    stretch = native_pair.stretch_for(state.v.shape[-1], state.trace_pre.shape[-1])
+    return deferral_span(step, config, params, x_max, state, stretch)
 
 
 class _KernelChooser:
@@ -303,7 +305,6 @@ class _KernelChooser:
         self.frame = Frame(renew_span, span) if span else None
         self.current = dense_config  # the kernel whose layout the state is in
         self.decided = False         # whether the chunk in progress has its kernel
-        self._weights_held = None    # (a state, its W out of the native kernel's layout)
 
     # -- layouts ------------------------------------------------------------------------
     def _layer(self, state):
@@ -333,20 +334,12 @@ class _KernelChooser:
     def canonical(self, state):
         """The settled layer state with ``W`` (not ``W.T`` or the native kernel's layout)."""
         if self.current.native:
-            return settled(self.params, self.current.hardbound, self._layer_weights(state))
+            return settled(self.params, self.current.hardbound, state)
         if isinstance(state, DeferredState):
             state = convert(end_span, self.deferred, self.params, state)
         if self.current.event_driven:
             state = state._replace(W=_transposed(state.W))
         return state
-
-    def _layer_weights(self, state):
-        """:func:`~canns_stdp.kernels.native_pair.layer_weights` of ``state``, made once for
-        the state a call ends with (what it leaves open, then its canonical state, read it)."""
-        held = self._weights_held
-        if held is None or held[0] is not state:
-            held = self._weights_held = (state, layer_weights(state))
-        return held[1]
 
     # -- choosing -------------------------------------------------------------------------
     def _choose(self, state, x0, deferred_allowed=True):
@@ -405,9 +398,10 @@ class _KernelChooser:
             arrays = {"U": state.layer.W, **state.ledger._asdict()}  # a fresh ledger is rebuilt, not stored
         if current.native:
             span = self.native_span
-            state = self._layer_weights(state)
-            if isinstance(state, OpenLedger):
-                arrays = {"U": state.layer.W, "owed": state.owed, "rates": state.rates}
+        if current.native and isinstance(state, OpenLedger):
+            U = state.layer.W  # kept in the kernel's layout; a run going on from it takes a copy (see resume)
+            U = BlockedWeights(U, state.layer.v.shape[-1]) if in_kernel_layout(U) else U
+            arrays = {"U": U, "owed": state.owed, "rates": state.rates}
         return OpenChunk(self.chunk, kernel, span, arrays)
 
     def resume(self, layer, open_chunk):
@@ -423,8 +417,9 @@ class _KernelChooser:
         if not wanted.event_driven:
             self.current = wanted
             if wanted.native and open_chunk.arrays:  # a span of deferred LTP left open
-                arrays = {k: jnp.asarray(a) for k, a in open_chunk.arrays.items()}
-                ledger = OpenLedger(layer._replace(W=arrays.pop("U")), **arrays)
+                arrays = dict(open_chunk.arrays)
+                U = arrays.pop("U")  # (a copy of the kernel's layout: the run updates it in place)
+                ledger = OpenLedger(layer._replace(W=U.copy() if isinstance(U, BlockedWeights) else U), **arrays)
                 return ledger if open_chunk.span == self.native_span else settled(self.params, wanted.hardbound,
                                                                                     ledger)
             return layer
