@@ -1,5 +1,6 @@
 """``import canns_stdp`` is light: the public names load their modules on first use."""
 
+import importlib.util
 import subprocess
 import sys
 
@@ -48,3 +49,29 @@ def test_the_modules_the_docs_import_first_import_in_a_fresh_interpreter():
             "    print(m, done.returncode, done.stderr.strip().splitlines()[-1:] )\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert all(line.split()[1] == "0" for line in out.strip().splitlines()), out
+
+
+def test_numba_starts_in_the_background_while_the_layer_loads_and_not_before():
+    code = ("import sys, threading\n"
+            "import canns_stdp\n"
+            "from canns_stdp import cli\n"
+            "print([t.name for t in threading.enumerate() if t.name.startswith('canns_stdp')])\n"
+            "import canns_stdp.layer\n"
+            "from canns_stdp import _native_start\n"
+            "print(len(_native_start._started), 'numba' in sys.modules)\n"
+            "for t in _native_start._started:\n"
+            "    t.join()\n"
+            "print(_native_start.failure, 'numba' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "[]"  # not by the package or the command line
+    numba_installed = importlib.util.find_spec("numba") is not None
+    assert out[1].split()[0] == str(int(numba_installed))  # one thread, started by the layer's module
+    assert out[2] == f"[] {numba_installed}"  # it loaded numba, and nothing went wrong
+
+
+def test_without_numba_nothing_starts(monkeypatch):
+    from canns_stdp import _native_start
+    monkeypatch.setattr(_native_start, "_started", [])
+    monkeypatch.setattr(_native_start.importlib.util, "find_spec", lambda name: None)
+    _native_start.begin()
+    assert _native_start._started == []
