@@ -213,7 +213,24 @@ def _slice(seq, start: int, stop: int):
 
 
 def _stack_host(outs):
-    return jax.tree_util.tree_map(lambda *o: np.concatenate(o), *outs)
+    return jax.tree_util.tree_map(_joined, *outs)
+
+
+def _joined(*parts):
+    """The chunks' outputs one after the other: the array they are consecutive rows of,
+    as it is, where a kernel wrote them into one (see ``kernels.pair_layer.SpikeRows``),
+    else a new array."""
+    whole = parts[0].base
+    if (isinstance(whole, np.ndarray) and whole.flags.c_contiguous and whole.dtype == parts[0].dtype
+            and whole.shape[1:] == parts[0].shape[1:] and whole.shape[0] == sum(p.shape[0] for p in parts)):
+        at, row = whole.ctypes.data, whole[:1].nbytes
+        for part in parts:
+            if part.base is not whole or part.ctypes.data != at or not part.flags.c_contiguous:
+                break
+            at += part.shape[0] * row
+        else:
+            return whole
+    return np.concatenate(parts)
 
 
 def drive(run_chunk: Callable, state, seq: tuple, *, chunk_size: int, start: int = 0, record: bool = False,

@@ -125,6 +125,48 @@ def test_the_trainer_runs_the_native_kernel_across_calls(monkeypatch, inputs):
     np.testing.assert_allclose(layer.v.value, v_ref, atol=1e-5)
 
 
+def test_a_calls_chunks_write_their_spikes_into_the_array_it_returns(monkeypatch, inputs):
+    """A call's native chunks write their spikes into consecutive rows of one array, which
+    the call returns as it is (no concatenation); without spikes asked for, every chunk
+    writes into the same room. Either way, the reference's spikes and weights."""
+    xs, W0 = inputs
+    rooms = []
+    original = native_pair.native_chunk
+
+    def spy(*args):
+        rooms.append(args[-1])  # (..., closes, spikes)
+        return original(*args)
+
+    monkeypatch.setattr(pair_layer, "native_chunk", spy)
+    for name, value in (("NATIVE_MAX_FIRING", 1.0), ("NATIVE_MAX_FIRED", N_OUT), ("EVENT_MAX_ACTIVITY", 1.0),
+                        ("NATIVE_MIN_SYNAPSES", 0)):
+        monkeypatch.setattr(pair_layer, name, value)  # (busy and small as this layer is)
+    W_ref, *_, s_ref = reference.run(W0, xs, threshold=8.0, lr=0.4, A_plus=0.05, A_minus=0.06)
+    for record in (True, False):
+        rooms.clear()
+        layer = SpikingLayer(N_IN, N_OUT, W_init=W0, threshold=NUMBERS["threshold"])
+        trainer = STDPTrainer(layer, learning_rate=0.4, A_plus=0.05, A_minus=0.06, chunk_size=32)
+        spikes = trainer.train(xs, return_spikes=record)
+        assert len(rooms) == -(-len(xs) // 32) > 1
+        if record:
+            assert all(room.base is spikes for room in rooms)
+            np.testing.assert_array_equal(spikes, s_ref)
+        else:
+            assert spikes is None and all(room.base is rooms[0].base for room in rooms)
+        np.testing.assert_allclose(layer.W.value, W_ref, atol=1e-6)
+
+
+def test_outputs_that_are_not_rows_of_one_array_are_concatenated():
+    from canns_stdp.loops import _joined
+    whole = np.arange(24.0).reshape(6, 4).copy()  # (an array of its own, as the rows a kernel writes into)
+    assert _joined(whole[:2], whole[2:5], whole[5:]) is whole
+    for parts in ([whole[2:], whole[:2]], [whole[:2], whole[3:]], [whole[:3], np.ones((3, 4))], [whole[:, :2]] * 3,
+                  [whole[:2], whole[2:4]]):
+        joined = _joined(*parts)
+        assert joined is not whole
+        np.testing.assert_array_equal(joined, np.concatenate(parts))
+
+
 def test_fused_false_and_a_chosen_xla_kernel_turn_it_off(monkeypatch, inputs):
     xs, W0 = inputs
     monkeypatch.setattr(pair_layer, "native_chunk", lambda *a, **k: pytest.fail("the native kernel ran"))

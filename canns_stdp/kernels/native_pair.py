@@ -850,7 +850,7 @@ def host_result(layer, W, outs, span: int, phase: int, n_steps: int, closes: boo
 
 
 def native_chunk(config, params, state, chunk, n_steps, plastic: bool = True, span: int = 0, phase: int = 0,
-                 closes: bool = True):
+                 closes: bool = True, spikes=None):
     """The first ``n_steps`` steps of ``chunk = (xs, posts)`` (``(T, n_in)``, ``(T, n_out)``
     or ``None``) through the native kernel, called on the host: ``(state, spikes)``,
     ``spikes`` of shape ``(T, n_out)`` with zero rows past ``n_steps``, the state's arrays
@@ -867,11 +867,15 @@ def native_chunk(config, params, state, chunk, n_steps, plastic: bool = True, sp
     first step being step ``phase`` of its chunk), a ledger per block of neurons settled
     as each span ends, so that a step costs what its active inputs cost, however many
     neurons fire. A call that ends inside a span without closing its chunk (``closes``)
-    returns an :class:`OpenLedger`, which the next call of the chunk takes as ``state``."""
+    returns an :class:`OpenLedger`, which the next call of the chunk takes as ``state``.
+
+    ``spikes``: where to write the spikes (C-contiguous float32 of their shape, e.g. a
+    chunk's rows of one array for a whole call), else new."""
     span = span if plastic else 0
     layer, a = host_chunk(config, params, state, chunk, n_steps, plastic, span, phase, closes)
     outs = host_outputs(a.v.shape[0], a.trace_pre.shape[0])
-    spikes = np.empty((chunk[0].shape[0], a.v.shape[0]), np.float32)
+    if spikes is None:
+        spikes = np.empty((chunk[0].shape[0], a.v.shape[0]), np.float32)
     _chunk(a.flags, a.coef, a.lif, a.xs, a.posts, a.W, a.v, a.spike, a.trace_pre, a.trace_post, a.owed, a.rates,
            *outs, spikes)
     return host_result(layer, a.W, outs, span, phase, n_steps, closes), spikes

@@ -139,9 +139,10 @@ def plan(trainer, plastic: bool, config, params, state, seq):
         if config.native and not trainer.compiled:
             return lambda state, inputs, n, record, offset: native_steps_chunk(
                 config, layer_params, state, inputs, n, plastic, chooser.native_span, offset, offset + n == chunk)
-        if config.native:  # (its inputs as they are: no padding to copy)
+        if config.native:  # (its inputs as they are: no padding to copy; its spikes where the call wants them)
             return lambda state, inputs, n, record, offset: native_chunk(
-                config, layer_params, state, inputs, n, plastic, chooser.native_span, offset, offset + n == chunk)
+                config, layer_params, state, inputs, n, plastic, chooser.native_span, offset, offset + n == chunk,
+                spike_rows[0].next(n))
         frame = chooser.frame if config.deferred_ltp else None
         if not trainer.compiled:
             return python_steps(step, config, layer_params, frame)
@@ -150,6 +151,7 @@ def plan(trainer, plastic: bool, config, params, state, seq):
         return compiled_chunks(step, config, layer_params, chunk, frame)
 
     runners = {}
+    spike_rows = [None]  # the call's SpikeRows
 
     def run_chunk(state, chunk_inputs, n_steps, record, offset):
         config = layer_config
@@ -169,6 +171,8 @@ def plan(trainer, plastic: bool, config, params, state, seq):
 
     def run(state, seq, *, start=0, open_chunk=None, callback=None, **options):
         rule_state, layer = state.rule, state.layer
+        if native:
+            spike_rows[0] = SpikeRows(seq[0].shape[0], layer.v.shape[-1], chunk, options.get("record", False))
         if chooser is not None:
             layer = chooser.resume(layer, open_chunk if start % chunk else None)
         wrapped = None if callback is None else (lambda done, s: callback(done, StepState(s, rule_state)))
@@ -176,6 +180,22 @@ def plan(trainer, plastic: bool, config, params, state, seq):
         return StepState(layer, rule_state), outs
 
     return Execution(run, canonical, left_open)
+
+
+class SpikeRows:
+    """Where the native kernel writes a call's spikes, chunk after chunk: the rows of one
+    ``(T, n_out)`` array where the call records them (the loops then hand that array on as
+    it is, with no concatenation), else one chunk's room, used again by every chunk."""
+
+    def __init__(self, T: int, n_out: int, chunk: int, record: bool):
+        self.rows = np.empty((T if record else min(T, chunk), n_out), np.float32)
+        self.record, self.at = record, 0
+
+    def next(self, n: int):
+        """The room for the next ``n`` steps' spikes."""
+        start = self.at if self.record else 0
+        self.at += n
+        return self.rows[start:start + n]
 
 
 @functools.lru_cache(maxsize=256)
