@@ -175,11 +175,13 @@ def test_chunks_that_end_inside_spans_and_calls_split_anywhere(monkeypatch, rng)
 
 def test_layers_far_larger_than_the_cache_run_long_stretches_to_the_same_result(monkeypatch, rng):
     """Layers of 16 MiB of weights or more (and 1,024 neurons or more) run stretches of 512
-    steps; forced on a small layer, with spans of 64 inside them and calls cut inside a
-    stretch, they give the short stretches' result bitwise, and the reference's."""
+    steps, others of up to 1,024 inputs 128, the rest 64; forced on a small layer, with
+    spans of 64 inside them and calls cut inside a stretch, long stretches give the short
+    stretches' result bitwise, and the reference's."""
     assert native_pair.stretch_for(1024, 4096) == native_pair.LONG_STRETCH == 512
     assert native_pair.stretch_for(4096, 4096) == 512
-    assert native_pair.stretch_for(400, 784) == native_pair.stretch_for(1000, 8192) == 64
+    assert native_pair.stretch_for(400, 784) == native_pair.stretch_for(100, 1024) == native_pair.MEDIUM_STRETCH == 128
+    assert native_pair.stretch_for(1000, 8192) == native_pair.stretch_for(400, 1025) == 64
     assert native_pair.stretch_for(1024, 2048) == 64  # 8 MiB
     monkeypatch.setattr(pair_layer, "NATIVE_MIN_SYNAPSES", 0)  # small as this layer is
     xs = (rng.random((1300, 200)) < 0.05).astype(np.float32)
