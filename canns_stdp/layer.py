@@ -7,7 +7,7 @@ import weakref
 from functools import partial
 from typing import Callable, Optional, Union
 
-from . import _native_start  # noqa: F401  (first: numba starts in the background while BrainPy and JAX load)
+from .kernels import native_start  # noqa: F401  (first: numba starts in the background while BrainPy and JAX load)
 
 import brainpy.math as bm
 import jax

@@ -57,11 +57,11 @@ def test_numba_starts_in_the_background_while_the_layer_loads_and_not_before():
             "from canns_stdp import cli\n"
             "print([t.name for t in threading.enumerate() if t.name.startswith('canns_stdp')])\n"
             "import canns_stdp.layer\n"
-            "from canns_stdp import _native_start\n"
-            "print(len(_native_start._started), 'numba' in sys.modules)\n"
-            "for t in _native_start._started:\n"
+            "from canns_stdp.kernels import native_start\n"
+            "print(len(native_start._started), 'numba' in sys.modules)\n"
+            "for t in native_start._started:\n"
             "    t.join()\n"
-            "print(_native_start.failure, 'numba' in sys.modules)\n")
+            "print(native_start.failure, 'numba' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[0] == "[]"  # not by the package or the command line
     numba_installed = importlib.util.find_spec("numba") is not None
@@ -70,8 +70,8 @@ def test_numba_starts_in_the_background_while_the_layer_loads_and_not_before():
 
 
 def test_without_numba_nothing_starts(monkeypatch):
-    from canns_stdp import _native_start
-    monkeypatch.setattr(_native_start, "_started", [])
-    monkeypatch.setattr(_native_start.importlib.util, "find_spec", lambda name: None)
-    _native_start.begin()
-    assert _native_start._started == []
+    from canns_stdp.kernels import native_start
+    monkeypatch.setattr(native_start, "_started", [])
+    monkeypatch.setattr(native_start.importlib.util, "find_spec", lambda name: None)
+    native_start.begin()
+    assert native_start._started == []

@@ -1,7 +1,7 @@
 """Plastic networks: populations, projections (dense, masked, sparse; delays; any rule),
 monitors, run by the library's loops. See :class:`~canns_stdp.network.Network`."""
 
-from .. import _native_start  # noqa: F401  (first: numba starts in the background while BrainPy and JAX load)
+from ..kernels import native_start  # noqa: F401  (first: numba starts in the background while BrainPy and JAX load)
 from .connectivity import AllToAll, Masked, Sparse, fixed_in_degree, fixed_probability, from_indices
 from .monitors import PopulationRateMonitor, SpikeMonitor, StateMonitor, WeightMonitor
 from .network import Network
