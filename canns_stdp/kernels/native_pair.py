@@ -23,9 +23,9 @@ over which the ledger rounds no more than the dense step:
 ``functional.event.deferred_span``). A step then costs what its active inputs cost,
 however many neurons fire. A call that ends inside a span hands the open ledger to the
 next (:class:`OpenLedger`, ``U`` kept in the kernel's layout: :class:`BlockedWeights`),
-so calls split anywhere give the one call's result. Otherwise a neuron that fired gets its LTP at the
-silent inputs synapse by synapse; when more than a few neurons of the block fired, the
-whole block is updated, a vector operation per input.
+so calls split anywhere give the one call's result. Otherwise a neuron that fired gets
+its LTP at the silent inputs synapse by synapse; when more than a few neurons of the
+block fired, the whole block is updated, a vector operation per input.
 
 The pre trace depends on the input only: it is computed once per stretch of steps, with
 each step's pairing term ``P`` and list of active inputs, before the neurons run.
@@ -626,7 +626,7 @@ if numba is not None:
         _into_blocks_of(W_in, W)
         _blocked_chunk(flags, coef, lif, xs, posts, W, v_in, s_in, post_in, v, s, trace_pre, trace_post, spikes,
                        terms, ledger)
-        _out_of_blocks(W, W_out, False, ledger[0], ledger[1], coef[0], coef[0], False)
+        _out_of_blocks(W, W_out, False, ledger[0], ledger[1], coef[0], coef[0], False)  # (nothing settled)
 
     @numba.njit(cache=True, nogil=True)
     def _settle(U, owed, rates, w_min, w_max, hardbound, W):
