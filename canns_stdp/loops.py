@@ -218,11 +218,13 @@ def _stack_host(outs):
 
 def _joined(*parts):
     """The chunks' outputs one after the other: the array they are consecutive rows of,
-    as it is, where a kernel wrote them into one (see ``kernels.pair_layer.SpikeRows``),
-    else a new array."""
+    as it is, where a kernel wrote them into one array of its own (see
+    ``kernels.pair_layer.SpikeRows``), else a new array (never a view of another's
+    memory, such as a JAX array's, which is read only)."""
     whole = parts[0].base
-    if (isinstance(whole, np.ndarray) and whole.flags.c_contiguous and whole.dtype == parts[0].dtype
-            and whole.shape[1:] == parts[0].shape[1:] and whole.shape[0] == sum(p.shape[0] for p in parts)):
+    if (isinstance(whole, np.ndarray) and whole.flags.owndata and whole.flags.writeable and whole.flags.c_contiguous
+            and whole.dtype == parts[0].dtype and whole.shape[1:] == parts[0].shape[1:]
+            and whole.shape[0] == sum(p.shape[0] for p in parts)):
         at, row = whole.ctypes.data, whole[:1].nbytes
         for part in parts:
             if part.base is not whole or part.ctypes.data != at or not part.flags.c_contiguous:

@@ -160,11 +160,24 @@ def test_outputs_that_are_not_rows_of_one_array_are_concatenated():
     from canns_stdp.loops import _joined
     whole = np.arange(24.0).reshape(6, 4).copy()  # (an array of its own, as the rows a kernel writes into)
     assert _joined(whole[:2], whole[2:5], whole[5:]) is whole
+    shared = np.arange(24.0).reshape(6, 4)  # a view of another array's memory (as of a JAX array's)
+    read_only = whole.copy()
+    read_only.flags.writeable = False
     for parts in ([whole[2:], whole[:2]], [whole[:2], whole[3:]], [whole[:3], np.ones((3, 4))], [whole[:, :2]] * 3,
-                  [whole[:2], whole[2:4]]):
+                  [whole[:2], whole[2:4]], [shared[:6]], [read_only[:2], read_only[2:]]):
         joined = _joined(*parts)
-        assert joined is not whole
+        assert joined is not parts[0].base and joined.flags.writeable
         np.testing.assert_array_equal(joined, np.concatenate(parts))
+
+
+def test_the_spikes_a_call_returns_are_an_array_of_its_own(rng):
+    """Whatever kernel ran the call, in however many chunks: a writable array that no
+    JAX array shares."""
+    xs = (rng.random((64, 20)) < 0.2).astype(np.float32)
+    for kw in (dict(chunk_size=64), dict(chunk_size=16), dict(compiled=False)):
+        spikes = STDPTrainer(SpikingLayer(20, 5, threshold=0.5), **kw).train(xs, return_spikes=True)
+        assert spikes.shape == (64, 5) and spikes.flags.writeable and spikes.flags.owndata
+        spikes[0] = 1.0  # (a user may write into it)
 
 
 def test_fused_false_and_a_chosen_xla_kernel_turn_it_off(monkeypatch, inputs):
