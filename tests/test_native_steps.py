@@ -127,3 +127,24 @@ def test_an_ensemble_of_python_loop_members_ends_where_each_ends_alone(job):
         np.testing.assert_array_equal(spikes[k], alone[k].train(xs, return_spikes=True))
         np.testing.assert_array_equal(members[k].model.W.value, alone[k].model.W.value)
     assert not np.array_equal(members[0].model.W.value, members[1].model.W.value)
+
+
+def test_both_loops_share_one_compiled_stretch(tmp_path):
+    """The Python loop's steps and the compiled loop's chunks call the kernel's stretch
+    with the same argument types, so a machine's first run compiles it once (several
+    seconds), not once for each loop. (An empty kernel cache: loaded from the cache, the
+    stretch is part of its callers and lists no types of its own.)"""
+    import os
+    import subprocess
+    import sys
+    code = ("import numpy as np\n"
+            "from canns_stdp import SpikingLayer, STDPTrainer\n"
+            "from canns_stdp.kernels import native_pair, pair_layer\n"
+            "pair_layer.NATIVE_MIN_SYNAPSES = 0\n"
+            "xs = (np.random.default_rng(0).random((80, 30)) < 0.1).astype(np.float32)\n"
+            "for compiled in (False, True):\n"
+            "    STDPTrainer(SpikingLayer(30, 10, threshold=0.5), compiled=compiled, chunk_size=64).train(xs)\n"
+            "print(len(native_pair._run_stretch.signatures))\n")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    assert out.split()[-1] == "1"

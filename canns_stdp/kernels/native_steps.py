@@ -50,8 +50,10 @@ if numba is not None:
         span = flags[7] if flags[1] else 0
         terms = (P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates))
         _pre_terms(t, t + 1, at, flags[2], flags[4] == 2, coef[0], coef[1], xs, trace_pre, terms, span)
-        _run_stretch(flags, coef, t, t + 1, at, terms, 0, at, xs, posts, rows, scratch, every, fired, no_posts,
-                     spikes, check_bounds and t == 0)
+        # (its terms' first row as an int64, as the compiled loop's chunk passes it: a literal 0 would compile
+        # the stretch a second time, several seconds on a machine's first run)
+        _run_stretch(flags, coef, t, t + 1, at, terms, np.int64(0), at, xs, posts, rows, scratch, every, fired,
+                     no_posts, spikes, check_bounds and t == 0)
 
     @numba.njit(cache=True, nogil=True)
     def _close(flags, scratch, rates, v, s, trace_post, owed_out, rates_out):
