@@ -71,7 +71,8 @@ except ImportError:  # the XLA kernels run instead
 
 __all__ = ["BlockedWeights", "HostChunk", "OpenLedger", "blocked_lanes", "host_chunk", "host_outputs", "host_result",
            "host_view", "in_kernel_layout", "kernel_flags", "kernel_weights", "layer_numbers", "layer_weights",
-           "native_available", "native_chunk", "native_compatible", "on_host", "settled", "stretch_for"]
+           "native_available", "native_chunk", "native_compatible", "on_host", "out_of_layout", "settled",
+           "stretch_for"]
 
 # the kernel's codes of the static choices (its branches test these numbers)
 _PAIRINGS = ("symmetric", "causal", "strict")
@@ -722,10 +723,16 @@ def layer_weights(state):
     layer = state.layer if isinstance(state, OpenLedger) else state
     if not in_kernel_layout(layer.W):
         return state
-    W = host_empty((layer.v.shape[-1], layer.W.shape[1]))  # (taken over by JAX as it is, see on_device_tree)
-    _from_blocks(layer.W, W)
-    layer = layer._replace(W=W)
+    layer = layer._replace(W=out_of_layout(layer.W, layer.v.shape[-1]))
     return state._replace(layer=layer) if isinstance(state, OpenLedger) else layer
+
+
+def out_of_layout(blocked, n_out: int):
+    """Weights in the kernel's layout as ``(n_out, n_in)``, a new array on the host (taken
+    over by JAX as it is, see ``on_device_tree``)."""
+    W = host_empty((n_out, blocked.shape[1]))
+    _from_blocks(blocked, W)
+    return W
 
 
 def settled(params, hardbound: bool, state):
@@ -754,17 +761,12 @@ class BlockedWeights:
     def __init__(self, blocks, n_out: int):
         self.blocks, self.n_out = blocks, n_out
 
-    @property
-    def shape(self) -> tuple:
-        return (self.n_out, self.blocks.shape[1])
-
     def copy(self):
         """The weights in the kernel's layout, a copy that a run may update in place."""
         return self.blocks.copy()
 
     def __array__(self, dtype=None, copy=None):
-        W = host_empty(self.shape)
-        _from_blocks(self.blocks, W)
+        W = out_of_layout(self.blocks, self.n_out)
         return W if dtype is None else W.astype(dtype, copy=False)
 
 

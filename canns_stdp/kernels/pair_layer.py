@@ -142,7 +142,7 @@ def plan(trainer, plastic: bool, config, params, state, seq):
         if config.native:  # (its inputs as they are: no padding to copy; its spikes where the call wants them)
             return lambda state, inputs, n, record, offset: native_chunk(
                 config, layer_params, state, inputs, n, plastic, chooser.native_span, offset, offset + n == chunk,
-                spike_rows[0].next(n))
+                spike_rows.next(n))
         frame = chooser.frame if config.deferred_ltp else None
         if not trainer.compiled:
             return python_steps(step, config, layer_params, frame)
@@ -151,7 +151,7 @@ def plan(trainer, plastic: bool, config, params, state, seq):
         return compiled_chunks(step, config, layer_params, chunk, frame)
 
     runners = {}
-    spike_rows = [None]  # the call's SpikeRows
+    spike_rows = None  # the call's SpikeRows, where its chunks run natively
 
     def run_chunk(state, chunk_inputs, n_steps, record, offset):
         config = layer_config
@@ -170,9 +170,10 @@ def plan(trainer, plastic: bool, config, params, state, seq):
         return None if chooser is None else chooser.left_open(state.layer, end)
 
     def run(state, seq, *, start=0, open_chunk=None, callback=None, **options):
+        nonlocal spike_rows
         rule_state, layer = state.rule, state.layer
         if native:
-            spike_rows[0] = SpikeRows(seq[0].shape[0], layer.v.shape[-1], chunk, options.get("record", False))
+            spike_rows = SpikeRows(seq[0].shape[0], layer.v.shape[-1], chunk, options.get("record", False))
         if chooser is not None:
             layer = chooser.resume(layer, open_chunk if start % chunk else None)
         wrapped = None if callback is None else (lambda done, s: callback(done, StepState(s, rule_state)))
@@ -418,10 +419,10 @@ class _KernelChooser:
             arrays = {"U": state.layer.W, **state.ledger._asdict()}  # a fresh ledger is rebuilt, not stored
         if current.native:
             span = self.native_span
-        if current.native and isinstance(state, OpenLedger):
-            U = state.layer.W  # kept in the kernel's layout; a run going on from it takes a copy (see resume)
-            U = BlockedWeights(U, state.layer.v.shape[-1]) if in_kernel_layout(U) else U
-            arrays = {"U": U, "owed": state.owed, "rates": state.rates}
+            if isinstance(state, OpenLedger):
+                U = state.layer.W  # kept in the kernel's layout; a run going on from it takes a copy (see resume)
+                U = BlockedWeights(U, state.layer.v.shape[-1]) if in_kernel_layout(U) else U
+                arrays = {"U": U, "owed": state.owed, "rates": state.rates}
         return OpenChunk(self.chunk, kernel, span, arrays)
 
     def resume(self, layer, open_chunk):
