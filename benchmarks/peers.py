@@ -2,12 +2,15 @@
 (never a project dependency): ``/path/to/peer-env/bin/python benchmarks/peers.py``.
 
 Prints one JSON object per measurement: {"system", "layer", "p", "regime", "steps_per_s"}.
+With ``--serve`` it stays up and measures the jobs its caller sends, so that the caller
+can time its own run of a job and the peers' seconds apart (``benchmarks/run.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
 import numpy as np
@@ -126,6 +129,9 @@ def main():
     parser.add_argument("--systems", default="canns,canns_uncompiled,norse,spikingjelly")
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--first-call", action="store_true")
+    parser.add_argument("--serve", action="store_true",
+                        help="after the first call, measure the jobs read from stdin, one JSON object a line "
+                             "(layer, p, regime), answering each with its rows and then {\"done\": true}")
     args = parser.parse_args()
     runners = {
         "canns": lambda *a: canns(*a, compiled=True),
@@ -141,21 +147,35 @@ def main():
         else:
             print(json.dumps(dict(system="canns", layer="784x100", p=0.05, regime="saturated",
                                   first_call_T10000_s=imports + call, imports_s=imports, call_s=call)), flush=True)
+    if args.serve:  # (a caller that alternates these jobs with its own, seconds apart)
+        print(json.dumps(dict(ready=True)), flush=True)
+        for line in iter(sys.stdin.readline, ""):
+            request = json.loads(line)
+            measure(runners, request.get("systems", args.systems), args.steps, request["layer"],
+                    float(request["p"]), request["regime"])
+            print(json.dumps(dict(done=True)), flush=True)
+        return
     for size in args.sizes.split(","):
-        n_in, n_out = SIZES[size]
-        # the full --steps (10,000 from run.py) up to 784x400: a shorter run
-        # would charge CANNs its per-call recompilation (~0.2 s) over too few steps
-        T = args.steps if n_in * n_out <= 1_000_000 else max(20, int(2e8 // (n_in * n_out)))
         for p in map(float, args.rates.split(",")):
             for regime in args.regimes.split(","):
-                for system in args.systems.split(","):
-                    steps = T if system != "canns_uncompiled" else max(20, T // 10)
-                    try:
-                        rate = runners[system](n_in, n_out, steps, p, REGIMES[regime])
-                    except ImportError as err:
-                        print(json.dumps(dict(system=system, error=str(err))), flush=True)
-                        continue
-                    print(json.dumps(dict(system=system, layer=size, p=p, regime=regime, steps_per_s=rate)), flush=True)
+                measure(runners, args.systems, args.steps, size, p, regime)
+
+
+def measure(runners, systems: str, steps: int, size, p, regime):
+    """One job with each of ``systems`` (comma-separated): a JSON row each (or the error
+    of a system this environment lacks)."""
+    n_in, n_out = SIZES[size]
+    # the full steps (10,000 from run.py) up to 784x400: a shorter run
+    # would charge CANNs its per-call recompilation (~0.2 s) over too few steps
+    T = steps if n_in * n_out <= 1_000_000 else max(20, int(2e8 // (n_in * n_out)))
+    for system in systems.split(","):
+        steps = T if system != "canns_uncompiled" else max(20, T // 10)
+        try:
+            rate = runners[system](n_in, n_out, steps, p, REGIMES[regime])
+        except ImportError as err:
+            print(json.dumps(dict(system=system, error=str(err))), flush=True)
+            continue
+        print(json.dumps(dict(system=system, layer=size, p=p, regime=regime, steps_per_s=rate)), flush=True)
 
 
 if __name__ == "__main__":

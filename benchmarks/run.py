@@ -19,49 +19,109 @@ import pathlib
 import statistics
 import subprocess
 import sys
+import tempfile
 
 HERE = pathlib.Path(__file__).resolve().parent
 
 
-def ours(args, first_call: bool):
-    out = HERE / ".ours.json"
-    cmd = [sys.executable, "-m", "canns_stdp.bench", "--sizes", args.sizes, "--rates", args.rates,
-           "--json", str(out), "--uncompiled", "--xla"] + (["--first-call"] if first_call else [])
-    subprocess.run(cmd, check=True)
-    rows = json.loads(out.read_text())
-    out.unlink()
-    return rows
+class Peers:
+    """A peer environment's ``peers.py``, kept running (``--serve``): it measures the jobs
+    it is sent while this process waits, so that a job's figures, ours and the peers',
+    are taken seconds apart."""
+
+    def __init__(self, python: str, first_call: bool):
+        self.log = tempfile.TemporaryFile(mode="w+")
+        cmd = [python, str(HERE / "peers.py"), "--steps", "10000", "--serve"] + ["--first-call"] * first_call
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        self.alive = True
+        self.first = self._rows()  # (its first call, timed while nothing else runs)
+
+    def measure(self, layer: str, p: float, regime: str, systems: str) -> list:
+        """The rows of ``systems`` (comma-separated) on one job; none once the process died."""
+        if not self.alive:
+            return []
+        self.proc.stdin.write(json.dumps(dict(layer=layer, p=p, regime=regime, systems=systems)) + "\n")
+        self.proc.stdin.flush()
+        return self._rows()
+
+    def _rows(self) -> list:
+        rows = []
+        for line in iter(self.proc.stdout.readline, ""):
+            if line.startswith("{"):
+                row = json.loads(line)
+                if row.get("done") or row.get("ready"):
+                    return rows
+                rows.append(row)
+        self.alive = False
+        self.log.seek(0)
+        print(f"a peer environment stopped (exit {self.proc.wait()}):\n{self.log.read()[-2000:]}", file=sys.stderr)
+        return rows
+
+    def close(self) -> None:
+        if self.alive:
+            self.proc.stdin.close()
+            self.proc.wait()
 
 
-def peers(args, python, first_call: bool):
-    cmd = [python, str(HERE / "peers.py"), "--sizes", args.sizes, "--rates", args.rates, "--steps", "10000"]
-    cmd += ["--first-call"] if first_call else []
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    if proc.returncode:
-        print(proc.stderr[-2000:], file=sys.stderr)
-    return rows
+def paired_round(args, peers: list) -> tuple:
+    """One round: every job, ours then the peers' on the same loop, back to back.
+    ``(our rows, the peers' rows)``."""
+    from canns_stdp.bench import job_row, print_row
+
+    mine, others = [], []
+    for size in args.sizes.split(","):
+        for p in map(float, args.rates.split(",")):
+            for regime in args.regimes.split(","):
+                for loop, systems in (("compiled", "canns,norse,spikingjelly"), ("uncompiled", "canns_uncompiled"),
+                                      ("xla", None)):
+                    row = job_row(size, p, regime, loop, args.steps)
+                    print_row(row)
+                    mine.append(row)
+                    for each in peers if systems else ():
+                        rows = each.measure(size, p, regime, systems)
+                        for r in rows:
+                            if "steps_per_s" in r:
+                                print(f"{'':>10} {'':>5} {'':>9} {r['system']:>10} {'':>7} {r['steps_per_s']:>10.0f}",
+                                      flush=True)
+                        others += rows
+    return mine, others
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="784x100,784x400,4096x4096")
     parser.add_argument("--rates", default="0.01,0.05,0.2")
+    parser.add_argument("--regimes", default="saturated,sparse")
     parser.add_argument("--peers-python", action="append",
                         help="a Python with peers installed (repeat for several environments)")
     parser.add_argument("--no-first-call", action="store_true",
                         help="skip the first-call timings (CANNs' takes minutes)")
+    parser.add_argument("--steps", type=int, help="steps per measurement of ours (default: about a second's work)")
     parser.add_argument("--rounds", type=int, default=1,
-                        help="measure ours then the peers' this many times over (the first-call timings once)")
+                        help="measure every job this many times over (the first-call timings once)")
     args = parser.parse_args(argv)
 
     pythons = args.peers_python or ([os.environ["CANNS_STDP_PEERS_PYTHON"]]
                                     if os.environ.get("CANNS_STDP_PEERS_PYTHON") else [])
+    first_call = not args.no_first_call
+    from canns_stdp.bench import machine_line
+
+    print(machine_line(), flush=True)
+    peers = [Peers(python, first_call) for python in pythons]  # (one at a time: each first call alone)
     mine, others = [], []
-    for k in range(args.rounds):  # ours, then the peers', back to back: a round's ratios share its minutes
-        first_call = k == 0 and not args.no_first_call
-        mine.append(ours(args, first_call))
-        others.append([row for python in pythons for row in peers(args, python, first_call)])
+    try:
+        for _ in range(args.rounds):
+            ours_rows, peer_rows = paired_round(args, peers)
+            mine.append(ours_rows)
+            others.append(peer_rows)
+    finally:
+        for each in peers:
+            each.close()
+    others[0] += [row for each in peers for row in each.first]
+    if first_call:  # ours last: the warm cache is the one these rounds filled
+        from canns_stdp.bench import first_call_rows
+
+        mine[0] += first_call_rows()
     measured = {r["system"] for r in others[0] if "error" not in r}
     errors = {r["system"]: r for r in others[0] if "error" in r and r["system"] not in measured}  # (or found elsewhere)
     rates = [[r for r in round_rows if "steps_per_s" in r] for round_rows in others]

@@ -35,22 +35,54 @@ def job(n_in: int, n_out: int, T: int, p: float, seed: int = 0):
 def measure(n_in, n_out, T, p, threshold, compiled=True, event_driven="auto", **trainer_kw):
     """Steady-state steps/s (the median of three timed calls after two untimed ones) and
     the firing fraction of the last call; ``trainer_kw`` go to the trainer (e.g. ``fused``)."""
+    return measure_rates(n_in, n_out, T, [p], threshold, compiled, event_driven, **trainer_kw)[0]
+
+
+def measure_rates(n_in, n_out, T, ps, threshold, compiled=True, event_driven="auto", **trainer_kw):
+    """:func:`measure` at each input probability of ``ps``, their calls taking turns: the
+    machine's drift from minute to minute then weighs on each alike, and their ratios
+    compare steps that shared the same minutes."""
     import jax
 
     from canns_stdp import SpikingLayer, STDPTrainer
 
-    xs, W0 = job(n_in, n_out, T, p)
-    layer = SpikingLayer(n_in, n_out, threshold=threshold, W_init=W0)
-    trainer = STDPTrainer(layer, compiled=compiled, event_driven=event_driven, **trainer_kw)
-    for _ in range(2):  # compiles every kernel the run will use (the first chunk of a fresh
-        trainer.train(xs, return_spikes=True)  # layer runs dense: its activity is unknown)
-    seconds = []
+    runs = []
+    for p in ps:
+        xs, W0 = job(n_in, n_out, T, p)
+        layer = SpikingLayer(n_in, n_out, threshold=threshold, W_init=W0)
+        trainer = STDPTrainer(layer, compiled=compiled, event_driven=event_driven, **trainer_kw)
+        for _ in range(2):  # compiles every kernel the run will use (the first chunk of a fresh
+            trainer.train(xs, return_spikes=True)  # layer runs dense: its activity is unknown)
+        runs.append(dict(trainer=trainer, layer=layer, xs=xs, seconds=[]))
     for _ in range(3):  # the first calls of a process can run slower: a median is steadier
-        start = time.perf_counter()
-        spikes = trainer.train(xs, return_spikes=True)
-        jax.block_until_ready(layer.W.value)
-        seconds.append(time.perf_counter() - start)
-    return T / float(np.median(seconds)), float(np.mean(spikes))
+        for run in runs:
+            start = time.perf_counter()
+            spikes = run["trainer"].train(run["xs"], return_spikes=True)
+            jax.block_until_ready(run["layer"].W.value)
+            run["seconds"].append(time.perf_counter() - start)
+            run["firing"] = float(np.mean(spikes))
+    return [(T / float(np.median(run["seconds"])), run["firing"]) for run in runs]
+
+
+LOOPS = {"compiled": dict(compiled=True), "xla": dict(compiled=True, fused=False), "uncompiled": dict(compiled=False)}
+
+
+def job_row(size: str, p: float, regime: str, loop: str, steps=None) -> dict:
+    """One measured row of the table: ``size`` (a key of ``SIZES``) at input probability
+    ``p`` in ``regime`` (a key of ``REGIMES``), in ``loop`` (a key of ``LOOPS``: the
+    compiled loop, the compiled loop on the XLA kernels only, or the Python loop, which
+    runs a tenth of the steps)."""
+    return job_rows(size, [p], regime, loop, steps)[0]
+
+
+def job_rows(size: str, ps, regime: str, loop: str, steps=None) -> list:
+    """:func:`job_row` at each input probability of ``ps``, timed in turns (:func:`measure_rates`)."""
+    n_in, n_out = SIZES[size]
+    kw = LOOPS[loop]
+    T = steps or steps_for(n_in, n_out)
+    measured = measure_rates(n_in, n_out, T if kw["compiled"] else max(20, T // 10), ps, REGIMES[regime], **kw)
+    return [dict(layer=size, p=p, regime=regime, loop=loop, firing=firing, steps_per_s=rate,
+                 synapse_updates_per_s=rate * n_in * n_out) for p, (rate, firing) in zip(ps, measured)]
 
 
 def copy_bandwidth(n_bytes=1 << 30, repeats=20):
@@ -143,36 +175,58 @@ def main(argv=None):
     import jax
 
     device = jax.devices()[0]
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; python {platform.python_version()}; "
-          f"jax {jax.__version__} on {device.device_kind}")
+    print(machine_line())
     if device.platform == "gpu":
         print(f"copy bandwidth (read + write): {copy_bandwidth() / 1e12:.2f} TB/s")
     print(f"{'layer':>10} {'p':>5} {'regime':>9} {'loop':>10} {'firing':>7} {'steps/s':>10} {'syn-upd/s':>10}")
+    loops = ["compiled"] + ["xla"] * args.xla + ["uncompiled"] * args.uncompiled
     for size in args.sizes:
-        n_in, n_out = SIZES[size]
-        T = args.steps or steps_for(n_in, n_out)
-        for p in args.rates:
-            for regime in args.regimes:
-                loops = [("compiled", dict(compiled=True))]
-                loops += [("xla", dict(compiled=True, fused=False))] if args.xla else []
-                loops += [("uncompiled", dict(compiled=False))] if args.uncompiled else []
-                for name, kw in loops:
-                    steps = T if kw["compiled"] else max(20, T // 10)
-                    rate, firing = measure(n_in, n_out, steps, p, REGIMES[regime], **kw)
-                    row = dict(layer=size, p=p, regime=regime, loop=name, firing=firing,
-                               steps_per_s=rate, synapse_updates_per_s=rate * n_in * n_out)
+        for regime in args.regimes:
+            for loop in loops:
+                measured = job_rows(size, args.rates, regime, loop, args.steps)  # (the rates in turns)
+                for row in measured:
                     rows.append(row)
-                    print(f"{size:>10} {p:>5} {regime:>9} {name:>10} {firing:>7.1%} {rate:>10.0f} "
-                          f"{row['synapse_updates_per_s']:>10.3g}", flush=True)
+                    print_row(row)
+                print_rate_costs(measured)
     if args.first_call:
-        for cache in ("cold", "warm"):  # warm: the package's own cache, which the runs above filled
-            imports, call = first_call(784, 100, 10_000, 0.05, 1.0, cold=cache == "cold")
-            rows.append(dict(layer="784x100", p=0.05, regime="saturated", loop=f"first call T=10000 ({cache})",
-                             seconds=imports + call, imports_s=imports, call_s=call))
-            print(f"first call, T = 10,000, 784x100, compilation included, {cache} kernel cache: "
-                  f"{imports + call:.2f} s ({imports:.2f} s imports, {call:.2f} s the call)")
+        rows += first_call_rows()
     if args.json:
         write_rows(args.json, rows)
+    return rows
+
+
+def machine_line() -> str:
+    import jax
+
+    return (f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+            f"python {platform.python_version()}; jax {jax.__version__} on {jax.devices()[0].device_kind}")
+
+
+def print_rate_costs(rows) -> None:
+    """What a step at each input probability costs against one at the largest, from
+    rows timed in turns."""
+    top = max(rows, key=lambda r: r["p"])
+    for row in rows:
+        if row is not top:
+            print(f"{'':>10} a step at p = {row['p']} costs {top['steps_per_s'] / row['steps_per_s']:.2f} of one "
+                  f"at p = {top['p']}", flush=True)
+
+
+def print_row(row) -> None:
+    print(f"{row['layer']:>10} {row['p']:>5} {row['regime']:>9} {row['loop']:>10} {row['firing']:>7.1%} "
+          f"{row['steps_per_s']:>10.0f} {row['synapse_updates_per_s']:>10.3g}", flush=True)
+
+
+def first_call_rows() -> list:
+    """The first call's rows, with an empty kernel cache and with the package's own (which
+    earlier runs filled)."""
+    rows = []
+    for cache in ("cold", "warm"):
+        imports, call = first_call(784, 100, 10_000, 0.05, 1.0, cold=cache == "cold")
+        rows.append(dict(layer="784x100", p=0.05, regime="saturated", loop=f"first call T=10000 ({cache})",
+                         seconds=imports + call, imports_s=imports, call_s=call))
+        print(f"first call, T = 10,000, 784x100, compilation included, {cache} kernel cache: "
+              f"{imports + call:.2f} s ({imports:.2f} s imports, {call:.2f} s the call)", flush=True)
     return rows
 
 

@@ -90,6 +90,22 @@ def test_bench_command_prints_a_table(capsys):
     assert "784x100" in out and "sparse" in out and "steps/s" in out
 
 
+def test_bench_times_the_rates_of_a_job_in_turns(capsys, monkeypatch):
+    from canns_stdp import STDPTrainer
+
+    order, train = [], STDPTrainer.train
+
+    def recorded(self, xs, *args, **kwargs):
+        order.append(round(float(np.mean(xs)), 2))  # (the job's input probability, near enough)
+        return train(self, xs, *args, **kwargs)
+
+    monkeypatch.setattr(STDPTrainer, "train", recorded)
+    assert main(["bench", "--sizes", "784x100", "--rates", "0.05,0.5", "--regimes", "sparse", "--steps", "200"]) == 0
+    assert order == [0.05, 0.05, 0.5, 0.5] + [0.05, 0.5] * 3  # two untimed calls each, then three timed in turns
+    out = capsys.readouterr().out
+    assert re.search(r"a step at p = 0\.05 costs \d\.\d\d of one at p = 0\.5", out)
+
+
 @pytest.mark.parametrize("args, message", [
     (["--sizes", "foo"], "--sizes: expected names from 784x100, 784x400, 4096x4096, got 'foo'"),
     (["--rates", "-1"], r"--rates: expected probabilities in \(0, 1\], got '-1'"),
@@ -187,7 +203,7 @@ def test_demo_refuses_an_out_it_cannot_create_and_mnist_data_that_is_no_folder(t
 def test_bench_refuses_a_json_file_it_cannot_write_before_any_work(tmp_path, capsys, monkeypatch):
     from canns_stdp import bench
 
-    monkeypatch.setattr(bench, "measure", lambda *a, **k: pytest.fail("measured despite a bad --json"))
+    monkeypatch.setattr(bench, "measure_rates", lambda *a, **k: pytest.fail("measured despite a bad --json"))
     for target in (str(tmp_path / "missing" / "rows.json"), str(tmp_path)):
         with pytest.raises(SystemExit) as exit_:
             main(["bench", "--json", target])
