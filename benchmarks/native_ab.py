@@ -81,14 +81,16 @@ def run(kernel, flags, coef, lif, xs, W0):
     neurons = [np.empty(n, np.float32) for n in (n_out, n_out, n_in, n_out, n_out, n_in)]
     spikes = np.empty((xs.shape[0], n_out), np.float32)
     no_posts = np.zeros((1, 1, 1), np.float32)
+    # (every block, on this thread, where the kernel takes a range of blocks)
+    blocks = (0, lif.shape[1]) if "b_lo" in kernel._chunk.py_func.__code__.co_varnames else ()
     if not hasattr(kernel, "kernel_weights"):  # (weights in and out as (n_out, n_in))
         W = np.empty_like(W0)
         kernel._chunk(flags, coef, lif, xs, no_posts, W0, zeros_out, zeros_out, zeros_in, zeros_out, zeros_out,
-                      zeros_in, W, *neurons, spikes)
+                      zeros_in, W, *neurons, spikes, *blocks)
         return W, spikes
     blocked = kernel.kernel_weights(W0)
     kernel._chunk(flags, coef, lif, xs, no_posts, blocked, zeros_out, zeros_out, zeros_in, zeros_out, zeros_out,
-                  zeros_in, *neurons, spikes)
+                  zeros_in, *neurons, spikes, *blocks)
     W = np.empty_like(W0)
     kernel._from_blocks(blocked, W)
     return W, spikes

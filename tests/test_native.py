@@ -225,6 +225,71 @@ def test_layers_wider_than_a_block_of_neurons(rng, kernel):
     check(*run_native(W0, xs, pairing="strict", kernel=kernel), ref)
 
 
+def _arrays(state, spikes):
+    return [np.asarray(a) for a in (state.W, state.v, state.spike, state.trace_pre, state.trace_post, spikes)]
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("kernel_options", [dict(pairing="causal"), dict(dependence="soft", trace_mode="nearest")])
+def test_threads_run_groups_of_blocks_and_give_one_threads_result(rng, monkeypatch, threads, kernel_options):
+    """Blocks of neurons share nothing: split over threads (a layer of three blocks, the
+    last partial), a chunk gives the reference's result and, bit for bit, one thread's."""
+    n_out = 2 * native_pair._LANES + 22
+    xs = (rng.random((120, N_IN)) < 0.15).astype(np.float32)
+    W0 = rng.uniform(0.0, 0.5, (n_out, N_IN)).astype(np.float32)
+    monkeypatch.setattr(native_pair, "_THREADED_MIN_WORK", 0)  # (a chunk as small as this one)
+    monkeypatch.setenv("CANNS_STDP_THREADS", "1")
+    assert native_pair.block_groups(n_out, N_IN, len(xs)) == [(0, 3)]
+    one = run_native(W0, xs, **kernel_options)
+    monkeypatch.setenv("CANNS_STDP_THREADS", str(threads))
+    assert native_pair.block_groups(n_out, N_IN, len(xs)) == {2: [(0, 2), (2, 3)], 3: [(0, 1), (1, 2), (2, 3)]}[threads]
+    many = run_native(W0, xs, **kernel_options)
+    ref = reference_run(W0, xs, **kernel_options)
+    assert 0.05 < ref[-1].mean() < 0.7
+    check(*many, ref)
+    for a, b in zip(_arrays(*many), _arrays(*one)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_trainer_splits_blocks_over_threads_with_deferred_ltp_across_calls(rng, monkeypatch):
+    n_in, n_out = 70, 150
+    xs = (rng.random((300, n_in)) < 0.1).astype(np.float32)
+    W0 = rng.uniform(0.0, 0.3, (n_out, n_in)).astype(np.float32)
+    monkeypatch.setattr(native_pair, "_THREADED_MIN_WORK", 0)
+    monkeypatch.setattr(pair_layer, "NATIVE_MIN_SYNAPSES", 0)
+    calls, spans = [], []
+    original, chunk = native_pair.block_groups, native_pair.native_chunk
+    monkeypatch.setattr(native_pair, "block_groups", lambda *a: calls.append(original(*a)) or calls[-1])
+    monkeypatch.setattr(pair_layer, "native_chunk", lambda *a, **k: spans.append(a[6]) or chunk(*a, **k))
+    results = {}
+    for threads in ("1", "2"):
+        monkeypatch.setenv("CANNS_STDP_THREADS", threads)
+        layer = SpikingLayer(n_in, n_out, W_init=W0, threshold=4.0)
+        trainer = STDPTrainer(layer, learning_rate=0.1, A_plus=0.02, A_minus=0.021)
+        spikes = np.concatenate([trainer.train(xs[:77], return_spikes=True),
+                                 trainer.train(xs[77:], return_spikes=True)])
+        results[threads] = [np.asarray(a) for a in (layer.W.value, layer.v.value, layer.trace_pre.value, spikes)]
+    assert min(spans) > 0  # (LTP deferred over spans, which the calls cut)
+    assert {len(g) for g in calls} == {1, 2}  # one group of blocks with one thread, two with two
+    W_ref, v_ref, pre_ref, _, s_ref = reference.run(W0, xs, threshold=4.0, lr=0.1, A_plus=0.02, A_minus=0.021)
+    np.testing.assert_array_equal(results["2"][3], s_ref)
+    np.testing.assert_allclose(results["2"][0], W_ref, atol=1e-6)
+    for a, b in zip(results["2"], results["1"]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_number_of_threads_can_be_given_and_is_checked(monkeypatch):
+    monkeypatch.setenv("CANNS_STDP_THREADS", "2")
+    assert native_pair.block_groups(400, 784, 5000) == [(0, 4), (4, 7)]  # (the last block holds 16 neurons)
+    assert native_pair.block_groups(400, 784, 20) == [(0, 7)]  # too little work to share
+    assert native_pair.block_groups(100, 784, 5000) == [(0, 1), (1, 2)]
+    assert native_pair.block_groups(64, 784, 5000) == [(0, 1)]
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("CANNS_STDP_THREADS", bad)
+        with pytest.raises(ValueError, match=f"CANNS_STDP_THREADS must be a positive integer, got '{bad}'"):
+            native_pair.native_threads()
+
+
 def test_without_numba_the_xla_kernels_run_and_the_library_says_so_once(monkeypatch, inputs):
     xs, W0 = inputs
     monkeypatch.setattr(native_pair, "numba", None)

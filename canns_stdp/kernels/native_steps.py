@@ -53,11 +53,11 @@ if numba is not None:
         # (its terms' first row as an int64, as the compiled loop's chunk passes it: a literal 0 would compile
         # the stretch a second time, several seconds on a machine's first run)
         _run_stretch(flags, coef, t, t + 1, at, terms, np.int64(0), at, xs, posts, rows, scratch, every, fired,
-                     no_posts, spikes, check_bounds and t == 0)
+                     no_posts, spikes, check_bounds and t == 0, np.int64(0), np.int64(rows.shape[0]))
 
     @numba.njit(cache=True, nogil=True)
     def _close(flags, scratch, rates, v, s, trace_post, owed_out, rates_out):
-        _closed(flags, scratch, v, s, trace_post, rates, owed_out, rates_out)
+        _closed(flags, scratch, v, s, trace_post, rates, owed_out, rates_out, np.int64(0), np.int64(scratch.shape[0]))
 
 
 def native_steps_chunk(config, params, state, chunk, n_steps, plastic: bool = True, span: int = 0, phase: int = 0,
