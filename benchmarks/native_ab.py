@@ -92,7 +92,7 @@ def run(kernel, flags, coef, lif, xs, W0):
     kernel._chunk(flags, coef, lif, xs, no_posts, blocked, zeros_out, zeros_out, zeros_in, zeros_out, zeros_out,
                   zeros_in, *neurons, spikes, *blocks)
     W = np.empty_like(W0)
-    kernel._from_blocks(blocked, W)
+    kernel._from_blocks(blocked, W, *blocks)
     return W, spikes
 
 

@@ -278,6 +278,28 @@ def test_the_trainer_splits_blocks_over_threads_with_deferred_ltp_across_calls(r
         np.testing.assert_array_equal(a, b)
 
 
+def test_passes_into_the_kernels_layout_and_out_of_it_on_threads(rng, monkeypatch):
+    """Large weights go into the layout and out of it (settled on the way) a group of
+    blocks per thread: against the layout and the settling written out in NumPy."""
+    monkeypatch.setattr(native_pair, "_THREADED_MIN_SYNAPSES", 0)
+    monkeypatch.setenv("CANNS_STDP_THREADS", "3")
+    lanes, (n_out, n_in) = native_pair._LANES, (3 * native_pair._LANES + 5, 33)
+    W = rng.uniform(-0.2, 1.2, (n_out, n_in)).astype(np.float32)
+    padded = np.zeros((-(-n_out // lanes) * lanes, n_in), np.float32)
+    padded[:n_out] = W
+    blocked = native_pair.kernel_weights(W)
+    np.testing.assert_array_equal(blocked, padded.reshape(-1, lanes, n_in).transpose(0, 2, 1))
+    np.testing.assert_array_equal(native_pair.out_of_layout(blocked, n_out), W)
+    owed = rng.uniform(0.0, 0.1, n_out).astype(np.float32)
+    rates = rng.uniform(0.0, 2.0, n_in).astype(np.float32)
+    params = LayerParams(LIFParams(0.9, 1.0, 0.0), TraceParams(0.9, 0.9, 1.0, 1.0),
+                         STDPParams(0.1, 0.01, 0.01, WeightBounds(0.0, 1.0, 1.0)))
+    layer = LayerState.zeros(n_in, n_out, W=blocked)
+    got = native_pair.settled(params, True, native_pair.OpenLedger(layer, owed, rates)).W
+    want = np.clip(W + rates[None, :] * owed[:, None], np.float32(0.0), np.float32(1.0))
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-7)
+
+
 def test_the_number_of_threads_can_be_given_and_is_checked(monkeypatch):
     monkeypatch.setenv("CANNS_STDP_THREADS", "2")
     assert native_pair.block_groups(400, 784, 5000) == [(0, 4), (4, 7)]  # (the last block holds 16 neurons)

@@ -397,13 +397,14 @@ if numba is not None:
                 lanes[lane] = lanes[lane] - rate * owed[lane]
 
     @numba.njit(inline="always")
-    def _into_blocks_of(W, blocked):
-        """``W`` ``(n_out, n_in)`` into the kernel's layout ``blocked`` (``(n_blocks, n_in,
-        _LANES)``, padding lanes left as they are). A block's lanes go 8 rows of ``W`` at a
-        time over 256 inputs: rows whose stride is a power of two (4096 inputs) share the
-        L1 cache's sets, and 64 of them at once thrashed it (4096x4096: 43 ms, 21 ms so)."""
+    def _into_blocks_of(W, blocked, b_lo, b_hi):
+        """``W`` ``(n_out, n_in)`` into blocks ``b_lo..b_hi-1`` of the kernel's layout
+        ``blocked`` (``(n_blocks, n_in, _LANES)``, padding lanes left as they are). A
+        block's lanes go 8 rows of ``W`` at a time over 256 inputs: rows whose stride is a
+        power of two (4096 inputs) share the L1 cache's sets, and 64 of them at once
+        thrashed it (4096x4096: 43 ms, 21 ms so)."""
         n_out, n_in = W.shape
-        for b in range(blocked.shape[0]):
+        for b in range(b_lo, b_hi):
             width, block = min(_LANES, n_out - b * _LANES), blocked[b]
             rows = W[b * _LANES:b * _LANES + width]
             for start in range(0, n_in, 256):
@@ -416,14 +417,15 @@ if numba is not None:
                             lanes[lane] = rows[lane, j]
 
     @numba.njit(inline="always")
-    def _out_of_blocks(blocked, W, settle, owed, rates, w_min, w_max, hardbound):
-        """``W`` ``(n_out, n_in)`` from the kernel's layout ``blocked``, each weight brought
+    def _out_of_blocks(blocked, W, settle, owed, rates, w_min, w_max, hardbound, b_lo, b_hi):
+        """The rows of ``W`` ``(n_out, n_in)`` of blocks ``b_lo..b_hi-1`` from the kernel's
+        layout ``blocked``, each weight brought
         up to date on the way (:func:`_up_to_date`, from ``U``) where ``settle``. A row of
         ``W`` at a time over 256 inputs of its block: the row's stores are contiguous, its
         loads strided within 64 KiB of the block, which the next rows read again from the
         cache (4096x4096: 14 ms, settled 15; 8 rows at a time took 18 ms, settled 42)."""
         n_out, n_in = W.shape
-        for b in range(blocked.shape[0]):
+        for b in range(b_lo, b_hi):
             width, block = min(_LANES, n_out - b * _LANES), blocked[b]
             for start in range(0, n_in, 256):
                 stop = min(n_in, start + 256)
@@ -634,10 +636,11 @@ if numba is not None:
         """:func:`_blocked_chunk` on weights ``W_in`` ``(n_out, n_in)``, the result in
         ``W_out``: put in the kernel's layout and back around the chunk."""
         W = np.zeros((lif.shape[1], W_in.shape[1], _LANES), np.float32)
-        _into_blocks_of(W_in, W)
+        every = (np.int64(0), np.int64(W.shape[0]))
+        _into_blocks_of(W_in, W, *every)
         _blocked_chunk(flags, coef, lif, xs, posts, W, v_in, s_in, post_in, v, s, trace_pre, trace_post, spikes,
-                       terms, ledger, np.int64(0), np.int64(W.shape[0]))
-        _out_of_blocks(W, W_out, False, ledger[0], ledger[1], coef[0], coef[0], False)  # (nothing settled)
+                       terms, ledger, *every)
+        _out_of_blocks(W, W_out, False, ledger[0], ledger[1], coef[0], coef[0], False, *every)  # (nothing settled)
 
     @numba.njit(cache=True, nogil=True)
     def _settle(U, owed, rates, w_min, w_max, hardbound, W):
@@ -653,20 +656,21 @@ if numba is not None:
         _blocked_chunk(flags, coef, lif, xs, posts, W, v_in, s_in, post_in, v, s, trace_pre, trace_post, spikes,
                        _pre_arrays(0, 0, 0, coef[0]), (owed_in, rates_in, owed_out, rates_out), b_lo, b_hi)
 
+    # (the ways into the layout and out of it, a group of blocks at a time: see _in_groups)
     @numba.njit(cache=True, nogil=True)
-    def _into_blocks(W, blocked):
-        _into_blocks_of(W, blocked)
+    def _into_blocks(W, blocked, b_lo, b_hi):
+        _into_blocks_of(W, blocked, b_lo, b_hi)
 
     @numba.njit(cache=True, nogil=True)
-    def _from_blocks(blocked, W):
+    def _from_blocks(blocked, W, b_lo, b_hi):
         none = np.zeros(0, np.float32)
-        _out_of_blocks(blocked, W, False, none, none, np.float32(0.0), np.float32(0.0), False)
+        _out_of_blocks(blocked, W, False, none, none, np.float32(0.0), np.float32(0.0), False, b_lo, b_hi)
 
     @numba.njit(cache=True, nogil=True)
-    def _settle_from_blocks(blocked, owed, rates, w_min, w_max, hardbound, W):
+    def _settle_from_blocks(blocked, owed, rates, w_min, w_max, hardbound, W, b_lo, b_hi):
         """:func:`_settle` of ``U`` in the kernel's layout, into ``W`` ``(n_out, n_in)``, so
         that a call's end reads and writes the weights once."""
-        _out_of_blocks(blocked, W, True, owed, rates, w_min, w_max, hardbound)
+        _out_of_blocks(blocked, W, True, owed, rates, w_min, w_max, hardbound, b_lo, b_hi)
 
     def registered(name: str, kernel, aliases: dict):
         """A native chunk ``kernel`` as a JAX operation (brainevent's :class:`XLACustomKernel`,
@@ -723,7 +727,7 @@ def kernel_weights(W):
         return W
     W = host_view(W)
     blocked = np.zeros((-(-W.shape[0] // _LANES), W.shape[1], _LANES), np.float32)
-    _into_blocks(W, blocked)
+    _in_groups(_into_blocks, W.shape[0], W.shape[1], W, blocked)
     return blocked
 
 
@@ -741,7 +745,7 @@ def out_of_layout(blocked, n_out: int):
     """Weights in the kernel's layout as ``(n_out, n_in)``, a new array on the host (taken
     over by JAX as it is, see ``on_device_tree``)."""
     W = host_empty((n_out, blocked.shape[1]))
-    _from_blocks(blocked, W)
+    _in_groups(_from_blocks, n_out, blocked.shape[1], blocked, W)
     return W
 
 
@@ -757,7 +761,7 @@ def settled(params, hardbound: bool, state):
     numbers = (on_host(state.owed), on_host(state.rates), np.float32(bounds.w_min), np.float32(bounds.w_max),
                bool(hardbound), W)
     if in_kernel_layout(U):
-        _settle_from_blocks(U, *numbers)
+        _in_groups(_settle_from_blocks, W.shape[0], W.shape[1], U, *numbers)
     else:
         _settle(U, *numbers)
     return layer._replace(W=W)
@@ -914,6 +918,7 @@ def native_chunk(config, params, state, chunk, n_steps, plastic: bool = True, sp
 
 
 _THREADED_MIN_WORK = 1 << 24  # synapse-steps of a chunk from which its blocks run on several threads
+_THREADED_MIN_SYNAPSES = 1 << 20  # ... and synapses from which a pass into the kernel's layout or out of it does
 _POOL = []
 
 
@@ -928,18 +933,33 @@ def native_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def block_groups(n_out: int, n_in: int, n_steps: int) -> list:
+def block_groups(n_out: int, n_in: int, n_steps: int, min_work=None) -> list:
     """The blocks of neurons ``[(b_lo, b_hi), ...]`` each thread runs for a chunk: one
-    group where the chunk is small (a thread's start would cost more than it saves),
-    else up to :func:`native_threads` groups of as many blocks each, the first ones one
-    more where they do not divide evenly. Blocks, not neurons: a block's row visits cost
-    the same however few of its lanes hold neurons (784x400, a chunk of 2,000 steps on
-    two threads: 4 and 3 blocks 5.7 ms, 192 and 208 neurons (3 and 4 blocks) 7.5 ms, one
+    group where the chunk is small (under ``min_work`` synapse-steps, by default
+    ``_THREADED_MIN_WORK``: a thread's start would cost more than it saves), else up to
+    :func:`native_threads` groups of as many blocks each, the first ones one more where
+    they do not divide evenly. Blocks, not neurons: a block's row visits cost the same
+    however few of its lanes hold neurons (784x400, a chunk of 2,000 steps on two
+    threads: 4 and 3 blocks 5.7 ms, 192 and 208 neurons (3 and 4 blocks) 7.5 ms, one
     thread 8.6 ms)."""
     n_blocks = -(-n_out // _LANES)
-    threads = min(native_threads(), n_blocks) if n_steps * n_in * n_out >= _THREADED_MIN_WORK else 1
+    min_work = _THREADED_MIN_WORK if min_work is None else min_work
+    threads = min(native_threads(), n_blocks) if n_steps * n_in * n_out >= min_work else 1
     bounds = [(g * n_blocks + threads - 1) // threads for g in range(threads + 1)]
     return list(zip(bounds, bounds[1:]))
+
+
+def _in_groups(kernel, n_out: int, n_in: int, *arguments):
+    """``kernel(*arguments, b_lo, b_hi)`` for every block of a layer's weights, in groups on
+    threads (:func:`block_groups`) where they are large: a pass into the kernel's layout or
+    out of it, which each thread makes over rows of its own."""
+    groups = block_groups(n_out, n_in, 1, _THREADED_MIN_SYNAPSES)
+    others = [_pool().submit(kernel, *arguments, lo, hi) for lo, hi in groups[1:]]
+    try:
+        kernel(*arguments, *groups[0])
+    finally:
+        for each in others:
+            each.result()
 
 
 def _pool():
