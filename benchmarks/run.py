@@ -8,6 +8,10 @@ its own: see docs/peers.md) can also be named by the environment variable
 CANNS_STDP_PEERS_PYTHON. Peers that need environments of their own (CANNs in one, the
 PyTorch peers in another) take one --peers-python each: every environment runs the peers
 it has. Peers are never dependencies of canns_stdp.
+
+Each job is timed ours and then the peers' on the same loop, seconds apart: the peer
+environments stay up between jobs (peers.py --serve), so the machine's drift from minute
+to minute lands on both sides of a ratio alike.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+
+from canns_stdp.bench import first_call_rows, job_row, machine_line, print_row
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -66,8 +72,6 @@ class Peers:
 def paired_round(args, peers: list) -> tuple:
     """One round: every job, ours then the peers' on the same loop, back to back.
     ``(our rows, the peers' rows)``."""
-    from canns_stdp.bench import job_row, print_row
-
     mine, others = [], []
     for size in args.sizes.split(","):
         for p in map(float, args.rates.split(",")):
@@ -104,8 +108,6 @@ def main(argv=None):
     pythons = args.peers_python or ([os.environ["CANNS_STDP_PEERS_PYTHON"]]
                                     if os.environ.get("CANNS_STDP_PEERS_PYTHON") else [])
     first_call = not args.no_first_call
-    from canns_stdp.bench import machine_line
-
     print(machine_line(), flush=True)
     peers = [Peers(python, first_call) for python in pythons]  # (one at a time: each first call alone)
     mine, others = [], []
@@ -119,8 +121,6 @@ def main(argv=None):
             each.close()
     others[0] += [row for each in peers for row in each.first]
     if first_call:  # ours last: the warm cache is the one these rounds filled
-        from canns_stdp.bench import first_call_rows
-
         mine[0] += first_call_rows()
     measured = {r["system"] for r in others[0] if "error" not in r}
     errors = {r["system"]: r for r in others[0] if "error" in r and r["system"] not in measured}  # (or found elsewhere)

@@ -419,11 +419,11 @@ if numba is not None:
     @numba.njit(inline="always")
     def _out_of_blocks(blocked, W, settle, owed, rates, w_min, w_max, hardbound, b_lo, b_hi):
         """The rows of ``W`` ``(n_out, n_in)`` of blocks ``b_lo..b_hi-1`` from the kernel's
-        layout ``blocked``, each weight brought
-        up to date on the way (:func:`_up_to_date`, from ``U``) where ``settle``. A row of
-        ``W`` at a time over 256 inputs of its block: the row's stores are contiguous, its
-        loads strided within 64 KiB of the block, which the next rows read again from the
-        cache (4096x4096: 14 ms, settled 15; 8 rows at a time took 18 ms, settled 42)."""
+        layout ``blocked``, each weight brought up to date on the way (:func:`_up_to_date`,
+        from ``U``) where ``settle``. A row of ``W`` at a time over 256 inputs of its block:
+        the row's stores are contiguous, its loads strided within 64 KiB of the block, which
+        the next rows read again from the cache (4096x4096: 14 ms, settled 15; 8 rows at a
+        time took 18 ms, settled 42)."""
         n_out, n_in = W.shape
         for b in range(b_lo, b_hi):
             width, block = min(_LANES, n_out - b * _LANES), blocked[b]
@@ -477,12 +477,12 @@ if numba is not None:
     @numba.njit(cache=True, nogil=True, _nrt=False, pipeline_class=DistinctArrays)
     def _run_stretch(flags, coef, first, stop, at, terms, base, terms_at, xs, posts, W, scratch, every, fired, no_posts,
                      spikes, check_bounds, b_lo, b_hi):
-        """Steps ``first..stop-1`` of blocks ``b_lo..b_hi-1`` of a layer (step ``first`` is step ``at``
-        of its chunk), given their pre terms: step ``first + t``'s pairing term ``P[base +
-        t]`` and active inputs ``active[offsets[base + t]:offsets[base + t + 1]]`` with
-        their ``values``, and with deferred LTP their ledger (see :func:`_pre_terms`; its
-        row ``base`` is step ``terms_at`` of the chunk). A span's ledger is settled as it
-        ends, and as the call ends where the call closes its chunk. ``W`` holds each
+        """Steps ``first..stop-1`` of blocks ``b_lo..b_hi-1`` of a layer (step ``first`` is
+        step ``at`` of its chunk), given their pre terms: step ``first + t``'s pairing
+        term ``P[base + t]`` and active inputs ``active[offsets[base + t]:offsets[base + t
+        + 1]]`` with their ``values``, and with deferred LTP their ledger (see
+        :func:`_pre_terms`; its row ``base`` is step ``terms_at`` of the chunk). A span's
+        ledger is settled as it ends, and as the call ends where the call closes its chunk. ``W`` holds each
         block's weights as one row, ``(n_blocks, n_in * _LANES)``: as views of a row of an
         argument, the compiler can tell them apart from the other arrays (a reshaped
         view it could not)."""
@@ -904,16 +904,14 @@ def native_chunk(config, params, state, chunk, n_steps, plastic: bool = True, sp
     if spikes is None:
         spikes = np.empty((chunk[0].shape[0], n_out), np.float32)
     arguments = (a.flags, a.coef, a.lif, a.xs, a.posts, a.W, a.v, a.spike, a.trace_pre, a.trace_post, a.owed, a.rates)
-    groups = block_groups(n_out, n_in, n_steps)
-    # the other groups of blocks on other threads, each with a pre trace and rates of its own
-    # (every group computes the same ones: the first group's are the chunk's)
-    others = [_pool().submit(_chunk, *arguments, *outs[:2], np.empty(n_in, np.float32), *outs[3:5],
-                             np.empty(n_in, np.float32), spikes, lo, hi) for lo, hi in groups[1:]]
-    try:
-        _chunk(*arguments, *outs, spikes, *groups[0])
-    finally:  # (nothing writes to the chunk's arrays once it returns, or fails)
-        for each in others:
-            each.result()
+
+    def group(b_lo, b_hi, first):
+        # (every group computes the pre trace and the rates: the first group's are the chunk's,
+        # the others write theirs into arrays of their own)
+        own = outs if first else (*outs[:2], np.empty(n_in, np.float32), *outs[3:5], np.empty(n_in, np.float32))
+        _chunk(*arguments, *own, spikes, b_lo, b_hi)
+
+    _on_threads(group, block_groups(n_out, n_in, n_steps))
     return host_result(layer, a.W, outs, span, phase, n_steps, closes), spikes
 
 
@@ -953,10 +951,17 @@ def _in_groups(kernel, n_out: int, n_in: int, *arguments):
     """``kernel(*arguments, b_lo, b_hi)`` for every block of a layer's weights, in groups on
     threads (:func:`block_groups`) where they are large: a pass into the kernel's layout or
     out of it, which each thread makes over rows of its own."""
-    groups = block_groups(n_out, n_in, 1, _THREADED_MIN_SYNAPSES)
-    others = [_pool().submit(kernel, *arguments, lo, hi) for lo, hi in groups[1:]]
+    _on_threads(lambda b_lo, b_hi, first: kernel(*arguments, b_lo, b_hi),
+                block_groups(n_out, n_in, 1, _THREADED_MIN_SYNAPSES))
+
+
+def _on_threads(run, groups):
+    """``run(b_lo, b_hi, first)`` for each group of blocks, the first group on this thread
+    (``first`` true) and the others on the pool's; returns once every group has finished
+    (nothing writes to their arrays after it, also where one failed)."""
+    others = [_pool().submit(run, b_lo, b_hi, False) for b_lo, b_hi in groups[1:]]
     try:
-        kernel(*arguments, *groups[0])
+        run(*groups[0], True)
     finally:
         for each in others:
             each.result()
