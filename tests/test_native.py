@@ -237,7 +237,7 @@ def test_threads_run_groups_of_blocks_and_give_one_threads_result(rng, monkeypat
     n_out = 2 * native_pair._LANES + 22
     xs = (rng.random((120, N_IN)) < 0.15).astype(np.float32)
     W0 = rng.uniform(0.0, 0.5, (n_out, N_IN)).astype(np.float32)
-    monkeypatch.setattr(native_pair, "_THREADED_MIN_WORK", 0)  # (a chunk as small as this one)
+    monkeypatch.setattr(native_pair, "NATIVE_THREADED_MIN_WORK", 0)  # (a chunk as small as this one)
     monkeypatch.setenv("CANNS_STDP_THREADS", "1")
     assert native_pair.block_groups(n_out, N_IN, len(xs)) == [(0, 3)]
     one = run_native(W0, xs, **kernel_options)
@@ -255,7 +255,7 @@ def test_the_trainer_splits_blocks_over_threads_with_deferred_ltp_across_calls(r
     n_in, n_out = 70, 150
     xs = (rng.random((300, n_in)) < 0.1).astype(np.float32)
     W0 = rng.uniform(0.0, 0.3, (n_out, n_in)).astype(np.float32)
-    monkeypatch.setattr(native_pair, "_THREADED_MIN_WORK", 0)
+    monkeypatch.setattr(native_pair, "NATIVE_THREADED_MIN_WORK", 0)
     monkeypatch.setattr(pair_layer, "NATIVE_MIN_SYNAPSES", 0)
     calls, spans = [], []
     original, chunk = native_pair.block_groups, native_pair.native_chunk
@@ -281,7 +281,7 @@ def test_the_trainer_splits_blocks_over_threads_with_deferred_ltp_across_calls(r
 def test_passes_into_the_kernels_layout_and_out_of_it_on_threads(rng, monkeypatch):
     """Large weights go into the layout and out of it (settled on the way) a group of
     blocks per thread: against the layout and the settling written out in NumPy."""
-    monkeypatch.setattr(native_pair, "_THREADED_MIN_SYNAPSES", 0)
+    monkeypatch.setattr(native_pair, "NATIVE_THREADED_MIN_SYNAPSES", 0)
     monkeypatch.setenv("CANNS_STDP_THREADS", "3")
     lanes, (n_out, n_in) = native_pair._LANES, (3 * native_pair._LANES + 5, 33)
     W = rng.uniform(-0.2, 1.2, (n_out, n_in)).astype(np.float32)

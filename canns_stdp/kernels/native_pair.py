@@ -63,6 +63,7 @@ import numpy as np
 from ..functional.dependence import DEPENDENCES
 from ..functional.traces import TRACE_MODES
 from ..layer import host_empty
+from .policy import NATIVE_THREADED_MIN_SYNAPSES, NATIVE_THREADED_MIN_WORK
 
 try:  # numba, and brainevent's mechanism to call it from a compiled function
     import numba
@@ -636,11 +637,11 @@ if numba is not None:
         """:func:`_blocked_chunk` on weights ``W_in`` ``(n_out, n_in)``, the result in
         ``W_out``: put in the kernel's layout and back around the chunk."""
         W = np.zeros((lif.shape[1], W_in.shape[1], _LANES), np.float32)
-        every = (np.int64(0), np.int64(W.shape[0]))
-        _into_blocks_of(W_in, W, *every)
+        b_lo, b_hi = np.int64(0), np.int64(W.shape[0])  # (every block)
+        _into_blocks_of(W_in, W, b_lo, b_hi)
         _blocked_chunk(flags, coef, lif, xs, posts, W, v_in, s_in, post_in, v, s, trace_pre, trace_post, spikes,
-                       terms, ledger, *every)
-        _out_of_blocks(W, W_out, False, ledger[0], ledger[1], coef[0], coef[0], False, *every)  # (nothing settled)
+                       terms, ledger, b_lo, b_hi)
+        _out_of_blocks(W, W_out, False, ledger[0], ledger[1], coef[0], coef[0], False, b_lo, b_hi)  # (nothing settled)
 
     @numba.njit(cache=True, nogil=True)
     def _settle(U, owed, rates, w_min, w_max, hardbound, W):
@@ -915,8 +916,6 @@ def native_chunk(config, params, state, chunk, n_steps, plastic: bool = True, sp
     return host_result(layer, a.W, outs, span, phase, n_steps, closes), spikes
 
 
-_THREADED_MIN_WORK = 1 << 24  # synapse-steps of a chunk from which its blocks run on several threads
-_THREADED_MIN_SYNAPSES = 1 << 20  # ... and synapses from which a pass into the kernel's layout or out of it does
 _POOL = []
 
 
@@ -934,14 +933,14 @@ def native_threads() -> int:
 def block_groups(n_out: int, n_in: int, n_steps: int, min_work=None) -> list:
     """The blocks of neurons ``[(b_lo, b_hi), ...]`` each thread runs for a chunk: one
     group where the chunk is small (under ``min_work`` synapse-steps, by default
-    ``_THREADED_MIN_WORK``: a thread's start would cost more than it saves), else up to
+    ``NATIVE_THREADED_MIN_WORK``: a thread's start would cost more than it saves), else up to
     :func:`native_threads` groups of as many blocks each, the first ones one more where
     they do not divide evenly. Blocks, not neurons: a block's row visits cost the same
     however few of its lanes hold neurons (784x400, a chunk of 2,000 steps on two
     threads: 4 and 3 blocks 5.7 ms, 192 and 208 neurons (3 and 4 blocks) 7.5 ms, one
     thread 8.6 ms)."""
     n_blocks = -(-n_out // _LANES)
-    min_work = _THREADED_MIN_WORK if min_work is None else min_work
+    min_work = NATIVE_THREADED_MIN_WORK if min_work is None else min_work
     threads = min(native_threads(), n_blocks) if n_steps * n_in * n_out >= min_work else 1
     bounds = [(g * n_blocks + threads - 1) // threads for g in range(threads + 1)]
     return list(zip(bounds, bounds[1:]))
@@ -952,7 +951,7 @@ def _in_groups(kernel, n_out: int, n_in: int, *arguments):
     threads (:func:`block_groups`) where they are large: a pass into the kernel's layout or
     out of it, which each thread makes over rows of its own."""
     _on_threads(lambda b_lo, b_hi, first: kernel(*arguments, b_lo, b_hi),
-                block_groups(n_out, n_in, 1, _THREADED_MIN_SYNAPSES))
+                block_groups(n_out, n_in, 1, NATIVE_THREADED_MIN_SYNAPSES))
 
 
 def _on_threads(run, groups):

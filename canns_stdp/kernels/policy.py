@@ -7,8 +7,8 @@ job (784 Poisson inputs, LIF neurons, pair STDP every step).
 from __future__ import annotations
 
 __all__ = ["COLUMN_MAX_FIRED", "EVENT_MAX_ACTIVITY", "EVENT_MIN_SYNAPSES", "NATIVE_DEFERRED_MAX_INPUTS",
-           "NATIVE_MAX_FIRED", "NATIVE_MAX_FIRING", "NATIVE_MIN_SYNAPSES", "PYTHON_LOOP_EVENT_MIN_SYNAPSES",
-           "event_max_firing"]
+           "NATIVE_MAX_FIRED", "NATIVE_MAX_FIRING", "NATIVE_MIN_SYNAPSES", "NATIVE_THREADED_MIN_SYNAPSES",
+           "NATIVE_THREADED_MIN_WORK", "PYTHON_LOOP_EVENT_MIN_SYNAPSES", "event_max_firing"]
 
 # Above this fraction of active inputs (in a chunk) or of firing neurons, the dense
 # kernel is faster than the event-driven ones.
@@ -51,6 +51,16 @@ NATIVE_DEFERRED_MAX_INPUTS = 4096
 # within this machine's scatter of each other (536-812 against 510-967 us).
 NATIVE_MIN_SYNAPSES = 1 << 14
 
+# The native kernel runs a chunk's blocks of neurons in groups on several threads from
+# this many synapse-steps (784x400: 54 steps, about 0.23 ms of work on one thread, of
+# which a second thread saves about 80 us), where handing a group to another thread and
+# waiting for it costs 18 us (30 us at the 90th percentile; calls of 5,000 steps at
+# 784x400 ran 1.5x faster on two threads) ...
+NATIVE_THREADED_MIN_WORK = 1 << 24
+# ... and the passes into its layout and out of it from this many synapses (4096x4096 on
+# two threads: into 14.1 -> 8.2 ms, out of it and settled 16.7 -> 11.4 ms; a pass over
+# 2^20 synapses takes about 0.9 ms, thirty times the hand-over).
+NATIVE_THREADED_MIN_SYNAPSES = 1 << 20
 # Layers with fewer synapses run the dense XLA kernel under event_driven="auto": the event
 # kernels' work on the host (tables of active inputs, W.T, the ledger's conversions) costs
 # more than the dense steps they save (calls of 50 steps, reset between calls, p = 0.05:
