@@ -230,13 +230,19 @@ def _arrays(state, spikes):
 
 
 @pytest.mark.parametrize("threads", [2, 3])
-@pytest.mark.parametrize("kernel_options", [dict(pairing="causal"), dict(dependence="soft", trace_mode="nearest")])
-def test_threads_run_groups_of_blocks_and_give_one_threads_result(rng, monkeypatch, threads, kernel_options):
+@pytest.mark.parametrize("case", ["causal", "soft nearest", "imposed spikes, weights out of bounds"])
+def test_threads_run_groups_of_blocks_and_give_one_threads_result(rng, monkeypatch, threads, case):
     """Blocks of neurons share nothing: split over threads (a layer of three blocks, the
     last partial), a chunk gives the reference's result and, bit for bit, one thread's."""
     n_out = 2 * native_pair._LANES + 22
     xs = (rng.random((120, N_IN)) < 0.15).astype(np.float32)
     W0 = rng.uniform(0.0, 0.5, (n_out, N_IN)).astype(np.float32)
+    kernel_options = {"causal": dict(pairing="causal"), "soft nearest": dict(dependence="soft", trace_mode="nearest")
+                      }.get(case, {})
+    if case.startswith("imposed"):  # (imposed spikes are read by block; every block clips its weights first)
+        kernel_options["posts"] = (rng.random((len(xs), n_out)) < 0.1).astype(np.float32)
+        W0[[3, 70, n_out - 1], :9] = 1.6
+        W0[[5, 130], 20:30] = -0.3
     monkeypatch.setattr(native_pair, "NATIVE_THREADED_MIN_WORK", 0)  # (a chunk as small as this one)
     monkeypatch.setenv("CANNS_STDP_THREADS", "1")
     assert native_pair.block_groups(n_out, N_IN, len(xs)) == [(0, 3)]
