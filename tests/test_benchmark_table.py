@@ -1,22 +1,13 @@
 """benchmarks/run.py: every job's figures, ours and the peers', taken back to back, with
 the peers' environments kept running between jobs (here one that has none of them)."""
 
-import importlib.util
-import pathlib
 import sys
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def _run_module():
-    spec = importlib.util.spec_from_file_location("benchmark_run", ROOT / "benchmarks" / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from examples_loader import load_benchmark
 
 
 def test_a_round_pairs_each_job_and_names_the_peers_it_could_not_measure(capsys):
-    run = _run_module()
+    run = load_benchmark("run")
     run.main(["--sizes", "784x100", "--rates", "0.05", "--regimes", "sparse", "--steps", "100", "--rounds", "2",
               "--no-first-call", "--peers-python", sys.executable])
     out = capsys.readouterr().out

@@ -483,10 +483,10 @@ if numba is not None:
         term ``P[base + t]`` and active inputs ``active[offsets[base + t]:offsets[base + t
         + 1]]`` with their ``values``, and with deferred LTP their ledger (see
         :func:`_pre_terms`; its row ``base`` is step ``terms_at`` of the chunk). A span's
-        ledger is settled as it ends, and as the call ends where the call closes its chunk. ``W`` holds each
-        block's weights as one row, ``(n_blocks, n_in * _LANES)``: as views of a row of an
-        argument, the compiler can tell them apart from the other arrays (a reshaped
-        view it could not)."""
+        ledger is settled as it ends, and as the call ends where the call closes its
+        chunk. ``W`` holds each block's weights as one row, ``(n_blocks, n_in * _LANES)``:
+        as views of a row of an argument, the compiler can tell them apart from the other
+        arrays (a reshaped view it could not)."""
         plastic, nearest, dependence, pairing, hardbound, imposed = (
             flags[1], flags[2], flags[3], flags[4], flags[5], flags[6])
         span, n, closes = flags[7] if plastic else 0, flags[0], flags[9]
