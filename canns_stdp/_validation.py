@@ -34,6 +34,7 @@ __all__ = [
     "as_vector",
     "check_binary",
     "checked_range",
+    "all_finite",
     "Settled",
 ]
 
@@ -182,6 +183,25 @@ def check_finite(name: str, arr: np.ndarray) -> None:
         return
     bad = np.argwhere(~np.isfinite(arr))[0]
     raise ValueError(f"{name} must be finite, got {float(arr[tuple(bad)])} at index {tuple(int(i) for i in bad)}")
+
+
+_FINITE_BLOCK = 1 << 16  # entries all_finite checks at a time
+
+
+def all_finite(arr) -> bool:
+    """``np.isfinite(arr).all()``, a block of entries at a time into one small mask used
+    again: a mask as large as a weight matrix is new memory at every call, whose page
+    faults cost several times the check (4096x4096: 21 ms a call in a training run, where
+    the check itself takes 3)."""
+    flat = np.asarray(arr).reshape(-1)
+    if flat.size <= _FINITE_BLOCK:
+        return bool(np.isfinite(flat).all())
+    mask = np.empty(_FINITE_BLOCK, bool)
+    for start in range(0, flat.size, _FINITE_BLOCK):
+        part = flat[start:start + _FINITE_BLOCK]
+        if not np.isfinite(part, out=mask[:part.size]).all():
+            return False
+    return True
 
 
 def checked_range(arr: np.ndarray) -> tuple:

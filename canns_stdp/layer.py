@@ -22,6 +22,7 @@ from .functional.refractory import period_steps
 from .functional.stdp import STDPParams, TraceParams
 from .functional.synapses import Dense, MaskedDense
 from .functional.traces import DECAY_METHODS, TRACE_MODES, decay_from_tau
+from .host_memory import host_empty
 from .loops import count_compilations
 
 __all__ = ["SpikingLayer", "assign", "host_empty", "on_device", "on_device_tree", "read", "settled_step", "store",
@@ -141,16 +142,6 @@ def on_device_tree(tree):
             return jax.device_put(a, may_alias=True)
         return on_device(a)
     return jax.tree_util.tree_map(handed_over, tree)
-
-
-def host_empty(shape, dtype=np.float32):
-    """``np.empty(shape, dtype)`` whose memory starts on a 64-byte boundary, as JAX takes
-    it over without a copy (:func:`on_device_tree`)."""
-    dtype = np.dtype(dtype)
-    n = int(np.prod(shape))
-    buffer = np.empty(n * dtype.itemsize + 64, np.uint8)
-    start = -buffer.ctypes.data % 64
-    return buffer[start:start + n * dtype.itemsize].view(dtype).reshape(shape)
 
 
 _ZEROS: dict = {}  # shape -> float32 zeros on the device

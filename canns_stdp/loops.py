@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .host_memory import ALIGNMENT
 from .progress import progress_bar
 
 __all__ = ["Frame", "blocked_chunks", "compilation_count", "compiled_chunks", "convert", "default_chunk_size", "drive",
@@ -218,20 +219,24 @@ def _stack_host(outs):
 
 def _joined(*parts):
     """The chunks' outputs one after the other: the array they are consecutive rows of,
-    as it is, where a kernel wrote them into one array of its own (see
-    ``kernels.pair_layer.SpikeRows``), else a new array (never a view of another's
-    memory, such as a JAX array's, which is read only)."""
-    whole = parts[0].base
-    if (isinstance(whole, np.ndarray) and whole.flags.owndata and whole.flags.writeable and whole.flags.c_contiguous
-            and whole.dtype == parts[0].dtype and whole.shape[1:] == parts[0].shape[1:]
-            and whole.shape[0] == sum(p.shape[0] for p in parts)):
-        at, row = whole.ctypes.data, whole[:1].nbytes
+    with no copy, where a kernel wrote them into one array of its own (see
+    ``kernels.pair_layer.SpikeRows``): all of it, or all of the bytes of an aligned array
+    (``host_memory.host_empty``) but its alignment's. Else a new array (never a view of
+    another's memory, such as a JAX array's, which is read only)."""
+    owner, first = parts[0].base, parts[0]
+    if (isinstance(owner, np.ndarray) and owner.flags.owndata and owner.flags.writeable
+            and owner.flags.c_contiguous and first.size and first.shape[1:] == parts[-1].shape[1:]):
+        at, row = first.ctypes.data, first[:1].nbytes
         for part in parts:
-            if part.base is not whole or part.ctypes.data != at or not part.flags.c_contiguous:
+            if part.base is not owner or part.ctypes.data != at or not part.flags.c_contiguous:
                 break
             at += part.shape[0] * row
         else:
-            return whole
+            before, covered = first.ctypes.data - owner.ctypes.data, at - first.ctypes.data
+            if owner.dtype == first.dtype and owner.shape[1:] == first.shape[1:] and owner.nbytes == covered:
+                return owner
+            if owner.dtype == np.uint8 and before < ALIGNMENT and owner.nbytes == covered + ALIGNMENT:
+                return np.ndarray((covered // row,) + first.shape[1:], first.dtype, owner, before)
     return np.concatenate(parts)
 
 

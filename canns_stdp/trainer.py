@@ -261,7 +261,7 @@ class Trainer(TrainerBase):
     def _check_finite(self, state: StepState) -> None:
         # checked on the host: one small compilation per array shape would slow first calls
         arrays = (*state.layer, *jax.tree_util.tree_leaves(state.rule))
-        if all([np.isfinite(np.asarray(a)).all() for a in arrays]):
+        if all([v.all_finite(a) for a in arrays]):
             return
         named = {**state.layer.arrays(), **self._rule_state.named(state.rule)}
         bad = [k for k, a in named.items() if not np.isfinite(np.asarray(a)).all()]

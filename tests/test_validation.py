@@ -185,3 +185,21 @@ def test_the_range_a_check_found_is_read_once_for_that_array_only():
         with pytest.raises(ValueError, match=r"b must be finite, got (nan|-?inf) at index \(1,\)"):
             check_finite("b", b)
 
+
+
+def test_all_finite_finds_any_nan_or_infinity_in_arrays_of_every_size():
+    from canns_stdp._validation import _FINITE_BLOCK, all_finite
+
+    n = 3 * _FINITE_BLOCK + 17  # blocks and a partial one
+    for at in (0, _FINITE_BLOCK - 1, _FINITE_BLOCK, 2 * _FINITE_BLOCK + 5, n - 1):
+        for bad in (np.nan, np.inf, -np.inf):
+            a = np.ones(n, np.float32)
+            a[at] = bad
+            assert not all_finite(a) and not all_finite(a.reshape(1, -1)) and not all_finite(jnp.asarray(a))
+    a = np.ones((n, 2), np.float32)
+    assert all_finite(a) and all_finite(a[:, 1]) and all_finite(np.zeros(0)) and all_finite(np.arange(n))
+    a[n - 1, 0] = np.nan
+    assert all_finite(a[:, 1]) and not all_finite(a[:, 0]) and not all_finite(a[::-3].T)  # (strided views)
+    a = np.ones(_FINITE_BLOCK // 2, np.float32)  # (one block: checked at once)
+    a[-1] = np.inf
+    assert not all_finite(a)

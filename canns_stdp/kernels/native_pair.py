@@ -53,6 +53,7 @@ does not compile it again.
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
@@ -62,7 +63,7 @@ import numpy as np
 
 from ..functional.dependence import DEPENDENCES
 from ..functional.traces import TRACE_MODES
-from ..layer import host_empty
+from ..host_memory import host_empty, keeps_room
 from .policy import NATIVE_THREADED_MIN_SYNAPSES, NATIVE_THREADED_MIN_WORK
 
 try:  # numba, and brainevent's mechanism to call it from a compiled function
@@ -590,13 +591,14 @@ if numba is not None:
 
     @numba.njit(inline="always")
     def _blocked_chunk(flags, coef, lif, xs, posts, W, v_in, s_in, post_in, v, s, trace_pre, trace_post, spikes,
-                       terms, ledger, b_lo, b_hi):
+                       terms, shared, ledger, b_lo, b_hi):
         """A layer's chunk on its weights ``W`` in the kernel's layout (``(n_blocks, n_in,
         _LANES)``, padding lanes zero; updated in place), run a stretch of steps at a time
-        (stretches end on the chunk's multiples of their length, ``flags[11]``). Its pre ``terms``
-        (:func:`_pre_arrays`) are its own (``terms`` of no steps: ``trace_pre``, holding
-        the trace before the chunk, is advanced here, a stretch at a time) or given for
-        the whole chunk (an ensemble's members that share them).
+        (stretches end on the chunk's multiples of their length, ``flags[11]``). Its pre
+        ``terms`` (:func:`_pre_arrays`) are given for the whole chunk (``shared``: an
+        ensemble's members that share them) or its own: ``trace_pre``, holding the trace
+        before the chunk, is advanced here a stretch at a time, into ``terms`` where they
+        are room for a stretch (see :func:`_room`), else into room made here.
 
         With deferred LTP, ``ledger = (owed_in, rates_in, owed_out, rates_out)``: a span
         the previous call left open (``flags[10]``; ``W`` then holds ``U``) goes on from
@@ -610,9 +612,8 @@ if numba is not None:
         span = flags[7] if flags[1] else 0
         owed_in, rates_in, owed_out, rates_out = ledger
         n_blocks, n_in = W.shape[0], W.shape[1]
-        shared = terms[0].shape[0] > 0
         stretch = flags[11]
-        if not shared:
+        if not shared and terms[0].shape[0] < stretch:
             terms = _pre_arrays(stretch, n_in, span, coef[0])
         scratch, resumed = _opened(flags, coef, lif, v_in, s_in, post_in, trace_pre, terms, owed_in, rates_in)
         rows = W.reshape(n_blocks, n_in * _LANES)  # a block's weights as one row (see _run_stretch)
@@ -626,8 +627,9 @@ if numba is not None:
             stop = min(n, first + stretch - at % stretch)
             if not shared:
                 _pre_terms(first, stop, at, nearest, pairing == 2, coef[0], coef[1], xs, trace_pre, terms, span)
-            _run_stretch(flags, coef, first, stop, at, terms, first if shared else 0, phase if shared else at, xs,
-                         posts, rows, scratch, every, fired, no_posts, spikes, first == 0 and not resumed, b_lo, b_hi)
+            base = first if shared else np.int64(0)  # (an int64 however the caller gives shared: one compilation)
+            _run_stretch(flags, coef, first, stop, at, terms, base, phase if shared else at, xs, posts, rows, scratch,
+                         every, fired, no_posts, spikes, first == 0 and not resumed, b_lo, b_hi)
             first = stop
         _closed(flags, scratch, v, s, trace_post, terms[4][5], owed_out, rates_out, b_lo, b_hi)
 
@@ -640,7 +642,7 @@ if numba is not None:
         b_lo, b_hi = np.int64(0), np.int64(W.shape[0])  # (every block)
         _into_blocks_of(W_in, W, b_lo, b_hi)
         _blocked_chunk(flags, coef, lif, xs, posts, W, v_in, s_in, post_in, v, s, trace_pre, trace_post, spikes,
-                       terms, ledger, b_lo, b_hi)
+                       terms, terms[0].shape[0] > 0, ledger, b_lo, b_hi)
         _out_of_blocks(W, W_out, False, ledger[0], ledger[1], coef[0], coef[0], False, b_lo, b_hi)  # (nothing settled)
 
     @numba.njit(cache=True, nogil=True)
@@ -652,10 +654,14 @@ if numba is not None:
 
     @numba.njit(cache=True, nogil=True)
     def _chunk(flags, coef, lif, xs, posts, W, v_in, s_in, pre_in, post_in, owed_in, rates_in, v, s, trace_pre,
-               trace_post, owed_out, rates_out, spikes, b_lo, b_hi):
+               trace_post, owed_out, rates_out, spikes, room, b_lo, b_hi):
         trace_pre[:] = pre_in
         _blocked_chunk(flags, coef, lif, xs, posts, W, v_in, s_in, post_in, v, s, trace_pre, trace_post, spikes,
-                       _pre_arrays(0, 0, 0, coef[0]), (owed_in, rates_in, owed_out, rates_out), b_lo, b_hi)
+                       room, False, (owed_in, rates_in, owed_out, rates_out), b_lo, b_hi)
+
+    @numba.njit(cache=True, nogil=True)
+    def _pre_room(steps, n_in, span, d_pre):
+        return _pre_arrays(steps, n_in, span, d_pre)
 
     # (the ways into the layout and out of it, a group of blocks at a time: see _in_groups)
     @numba.njit(cache=True, nogil=True)
@@ -727,8 +733,10 @@ def kernel_weights(W):
     if in_kernel_layout(W):
         return W
     W = host_view(W)
-    blocked = np.zeros((-(-W.shape[0] // _LANES), W.shape[1], _LANES), np.float32)
-    _in_groups(_into_blocks, W.shape[0], W.shape[1], W, blocked)
+    n_out = W.shape[0]
+    blocked = host_empty((-(-n_out // _LANES), W.shape[1], _LANES))
+    blocked[-1, :, n_out - (blocked.shape[0] - 1) * _LANES:] = 0.0  # (padding lanes, if any)
+    _in_groups(_into_blocks, n_out, W.shape[1], W, blocked)
     return blocked
 
 
@@ -778,7 +786,9 @@ class BlockedWeights:
 
     def copy(self):
         """The weights in the kernel's layout, a copy that a run may update in place."""
-        return self.blocks.copy()
+        blocks = host_empty(self.blocks.shape)
+        np.copyto(blocks, self.blocks)
+        return blocks
 
     def __array__(self, dtype=None, copy=None):
         W = out_of_layout(self.blocks, self.n_out)
@@ -910,7 +920,7 @@ def native_chunk(config, params, state, chunk, n_steps, plastic: bool = True, sp
         # (every group computes the pre trace and the rates: the first group's are the chunk's,
         # the others write theirs into arrays of their own)
         own = outs if first else (*outs[:2], np.empty(n_in, np.float32), *outs[3:5], np.empty(n_in, np.float32))
-        _chunk(*arguments, *own, spikes, b_lo, b_hi)
+        _chunk(*arguments, *own, spikes, _room(a.flags[11], n_in, span, a.coef[0]), b_lo, b_hi)
 
     _on_threads(group, block_groups(n_out, n_in, n_steps))
     return host_result(layer, a.W, outs, span, phase, n_steps, closes), spikes
@@ -964,6 +974,40 @@ def _on_threads(run, groups):
     finally:
         for each in others:
             each.result()
+
+
+_ROOMS: dict = {}  # a thread's id -> (the layer's numbers, the room for its pre terms)
+_MAX_ROOMS = 16
+_ROOMS_LOCK = threading.Lock()
+
+
+def _room(stretch: int, n_in: int, span: int, d_pre):
+    """Room for a stretch's pre terms (:func:`_pre_arrays`) for the thread that runs a group
+    of blocks, made once and used by every chunk after it of a layer of its numbers: made
+    anew at every chunk, the system maps its memory anew (4096x4096, stretches of 1,024
+    steps: 35 MiB of it at every chunk of two threads, a fifth of a chunk's time at p = 0.01)."""
+    key, thread = (int(stretch), int(n_in), int(span), float(d_pre)), threading.get_ident()
+    held = _ROOMS.get(thread)
+    if held is None or held[0] != key:
+        room = _pre_room(np.int64(stretch), np.int64(n_in), np.int64(span), np.float32(d_pre))
+        with _ROOMS_LOCK:  # (threads of other groups may come in at the same time)
+            if thread not in _ROOMS and len(_ROOMS) >= _MAX_ROOMS:
+                del _ROOMS[next(iter(_ROOMS))]
+            held = _ROOMS[thread] = (key, room)
+    return held[1]
+
+
+@keeps_room
+def _release_rooms() -> int:
+    """Drop every thread's room for pre terms (:func:`_room`); returns its bytes."""
+    with _ROOMS_LOCK:
+        n_bytes = sum(_nbytes(room) for _, room in _ROOMS.values())
+        _ROOMS.clear()
+    return n_bytes
+
+
+def _nbytes(arrays) -> int:
+    return sum(_nbytes(a) if isinstance(a, tuple) else a.nbytes for a in arrays)
 
 
 def _pool():

@@ -36,6 +36,7 @@ from ..functional.layer_step import (LayerConfig, LayerParams, NeuronBlocks, beg
                                      renew_span, train_step)
 from ..functional.stdp import STDPParams
 from ..functional.synapses import Dense
+from ..host_memory import host_empty
 from ..layer import on_device, on_device_tree
 from ..loops import Frame, blocked_chunks, compiled_chunks, convert, default_chunk_size, drive, padded, python_steps
 from ..rules.pair import Pair
@@ -189,7 +190,7 @@ class SpikeRows:
     it is, with no concatenation), else one chunk's room, used again by every chunk."""
 
     def __init__(self, T: int, n_out: int, chunk: int, record: bool):
-        self.rows = np.empty((T if record else min(T, chunk), n_out), np.float32)
+        self.rows = host_empty((T if record else min(T, chunk), n_out))
         self.record, self.at = record, 0
 
     def next(self, n: int):
