@@ -7,8 +7,8 @@ and the modules beside it that it imports) are loaded side by side under their o
 both are checked to give the same weights and spikes bit for bit, and their calls
 alternate: whatever slows the machine slows both.
 
-    python benchmarks/native_ab.py OLD_CHECKOUT NEW_CHECKOUT [--out 400] [--p 0.05]
-        [--threshold 10] [--steps 2000] [--rounds 40]
+    python benchmarks/native_ab.py OLD_CHECKOUT NEW_CHECKOUT [--out 400] [--inputs 784]
+        [--p 0.05] [--threshold 10] [--steps 2000] [--rounds 40]
 
 Prints, for each checkout, the fastest call and the first quartile (ms per call of
 ``--steps`` steps, one kernel call each: the benchmark job of ``canns_stdp.bench``,
@@ -28,7 +28,7 @@ import warnings
 
 import numpy as np
 
-_MODULES = ("native_pair.py", "prefetch.py", "distinct.py")
+_MODULES = ("native_pair.py", "prefetch.py", "distinct.py", "policy.py")
 
 
 def load_kernel(checkout: pathlib.Path, name: str, into: pathlib.Path):
@@ -40,8 +40,7 @@ def load_kernel(checkout: pathlib.Path, name: str, into: pathlib.Path):
     for module in _MODULES:
         source = checkout / "canns_stdp" / "kernels" / module
         if source.exists():
-            text = source.read_text().replace("from ..functional", "from canns_stdp.functional").replace(
-                "from ..layer", "from canns_stdp.layer")
+            text = source.read_text().replace("from ..", "from canns_stdp.")
             (package / module).write_text(text)
     with warnings.catch_warnings():  # (each copy registers its JAX operation under the same name)
         warnings.filterwarnings("ignore", message="A primitive named")
@@ -100,13 +99,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("old", type=pathlib.Path)
     parser.add_argument("new", type=pathlib.Path)
-    parser.add_argument("--out", type=int, default=400, help="neurons (784 inputs)")
+    parser.add_argument("--out", type=int, default=400, help="neurons")
+    parser.add_argument("--inputs", type=int, default=784, help="inputs")
     parser.add_argument("--p", type=float, default=0.05, help="input spike probability per step")
     parser.add_argument("--threshold", type=float, default=10.0, help="10: sparse firing, 1: saturated")
     parser.add_argument("--steps", type=int, default=2000, help="steps per call")
     parser.add_argument("--rounds", type=int, default=40, help="calls of each checkout")
     args = parser.parse_args(argv)
-    arguments = job(args.out, args.steps, args.p, args.threshold)
+    arguments = job(args.out, args.steps, args.p, args.threshold, args.inputs)
     with tempfile.TemporaryDirectory() as into:
         sys.path.insert(0, into)
         kernels = {label: load_kernel(path.resolve(), f"kernel_{label}", pathlib.Path(into))
@@ -122,7 +122,7 @@ def main(argv=None):
                 run(kernel, *arguments)
                 seconds[label].append(time.perf_counter() - start)
     firing = float(results["new"][1].mean())
-    print(f"784x{args.out}, p = {args.p}, threshold {args.threshold} ({firing:.1%} firing), "
+    print(f"{args.inputs}x{args.out}, p = {args.p}, threshold {args.threshold} ({firing:.1%} firing), "
           f"{args.steps} steps a call, {args.rounds} calls each, interleaved")
     quartiles = {}
     for label, times in seconds.items():
