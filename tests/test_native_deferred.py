@@ -174,12 +174,12 @@ def test_chunks_that_end_inside_spans_and_calls_split_anywhere(monkeypatch, rng)
 
 
 def test_layers_far_larger_than_the_cache_run_long_stretches_to_the_same_result(monkeypatch, rng):
-    """Layers of 16 MiB of weights or more (and 1,024 neurons or more) run stretches of 512
+    """Layers of 16 MiB of weights or more (and 1,024 neurons or more) run stretches of 1,024
     steps, others of up to 1,024 inputs 128, the rest 64; forced on a small layer, with
     spans of 64 inside them and calls cut inside a stretch, long stretches give the short
     stretches' result bitwise, and the reference's."""
-    assert native_pair.stretch_for(1024, 4096) == native_pair.LONG_STRETCH == 512
-    assert native_pair.stretch_for(4096, 4096) == 512
+    assert native_pair.stretch_for(1024, 4096) == native_pair.LONG_STRETCH == 1024
+    assert native_pair.stretch_for(4096, 4096) == 1024
     assert native_pair.stretch_for(400, 784) == native_pair.stretch_for(100, 1024) == native_pair.MEDIUM_STRETCH == 128
     assert native_pair.stretch_for(1000, 8192) == native_pair.stretch_for(400, 1025) == 64
     assert native_pair.stretch_for(1024, 2048) == 64  # 8 MiB
@@ -212,7 +212,7 @@ def test_layers_far_larger_than_the_cache_run_long_stretches_to_the_same_result(
 
 @pytest.mark.parametrize("compiled", [True, False])
 def test_long_stretches_defer_ltp_over_spans_as_long_as_the_rounding_allows(monkeypatch, rng, compiled):
-    """Where stretches are 512 steps long, a span may be longer than 64 steps: 128 for a
+    """Where stretches are 1,024 steps long, a span may be longer than 64 steps: 128 for a
     learning rate under which the ledger over 128 steps rounds no more than the dense
     step (256 would round more). Forced on a small layer, compiled and step by step, with
     calls cut inside spans: the reference's result, the calls' bitwise the one's."""
@@ -250,7 +250,7 @@ def test_long_stretches_defer_ltp_over_spans_as_long_as_the_rounding_allows(monk
 
 def test_a_native_layers_chunks_are_at_least_a_stretch_long(monkeypatch, rng):
     """At 4,096 inputs the trainer's chunks would be 256 steps (4 MiB of input); where the
-    native kernel runs stretches of 512 steps, its chunks are that long (a chunk cuts a
+    native kernel runs stretches of 1,024 steps, its chunks are that long (a chunk cuts a
     stretch short), unless the user set a chunk size."""
     monkeypatch.setattr(native_pair, "stretch_for", lambda n_out, n_in: native_pair.LONG_STRETCH)
     steps = []
@@ -262,7 +262,7 @@ def test_a_native_layers_chunks_are_at_least_a_stretch_long(monkeypatch, rng):
     monkeypatch.setattr(pair_layer, "native_chunk", spy)
     xs = (rng.random((1100, 4096)) < 0.01).astype(np.float32)
     W0 = rng.uniform(0.0, 0.05, (20, 4096)).astype(np.float32)
-    for chunk_size, expected in ((None, [512, 512, 76]), (256, [256, 256, 256, 256, 76])):
+    for chunk_size, expected in ((None, [1024, 76]), (256, [256, 256, 256, 256, 76])):
         steps.clear()
         STDPTrainer(SpikingLayer(4096, 20, W_init=W0, threshold=2.0), chunk_size=chunk_size).train(xs)
         assert steps == expected

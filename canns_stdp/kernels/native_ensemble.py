@@ -61,7 +61,7 @@ if numba is not None:
             _pre_terms(start, n, start, nearest, strict, coef[0, 0], coef[0, 1], xs[:, 0], trace, pre, span)
         one_input = xs.shape[1] == 1
         # (a parallel loop takes arrays, not tuples of them: the terms are put together in it)
-        P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates_run) = pre
+        P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates_run), pairs = pre
         for member in numba.prange(K):
             k = np.int64(member)  # typed as a signed index, like the constant 0 it meets below
             if shared:
@@ -73,7 +73,7 @@ if numba is not None:
             owed, rates = np.zeros(W_out.shape[1], np.float32), np.zeros(n_in, np.float32)  # (none left open)
             _member(flags, coef[k], lif[k], member_xs, member_posts, W_in[k], v_in[k], s_in[k], post_in[k], W_out[k],
                     v[k], s[k], trace_pre[k], trace_post[k], spikes[:, k],
-                    (P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates_run)),
+                    (P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates_run), pairs),
                     (owed, rates, owed, rates))
 
 

@@ -2,7 +2,7 @@
 
 A layer driven by its input has no coupling between output neurons (see
 :class:`~canns_stdp.functional.layer_step.NeuronBlocks`), so the kernel runs one block of
-64 neurons at a time, each block every step of a stretch of 64 steps (512 where the
+64 neurons at a time, each block every step of a stretch of 64 steps (1,024 where the
 weights are far larger than the cache) before the next block starts. Its private layout
 stores a block's weights input by input (64 contiguous floats per input), so that the
 current and the LTD of an active input are one vector operation on a block. ``W`` is put
@@ -91,8 +91,13 @@ NATIVE_STRETCH = 64  # steps per stretch: its pre terms stay in the L2 cache whi
 # larger than the last-level cache, longer stretches run (4096x4096, kernel alone, calls of
 # 2,048 steps, steps/s at p = 0.05 / 0.01: 64 steps 2.7k / 6.5k, 256 4.2k / 11.2k, 512
 # 4.6k / 13.3k, 1,024 4.6k / 12.8k; 2048x2048 and 4096x1024 (16 MiB) 1.2-1.45x with 512,
-# 1024x4096 1.05x, 2048x1024 (8 MiB) even; 784x400 0.8x: its pre terms leave the L2 cache)
-LONG_STRETCH = 512
+# 1024x4096 1.05x, 2048x1024 (8 MiB) even; 784x400 0.8x: its pre terms leave the L2 cache).
+# Since the steps read the pairing terms of the active inputs beside their values, not
+# from a row of every input's, 1,024 steps gain too (one thread, calls of 2,048 steps, us
+# per step at p = 0.01 / 0.05, 512 against 1,024: 4096x4096 50.7 / 153.8 against 43.1 /
+# 147.3, 4096x1024 16.1 / 42.3 against 12.7 / 40.1, 8192x4096 111 / 372 against 95 / 351,
+# 2048x2048 and 1024x4096 even)
+LONG_STRETCH = 1024
 _LONG_STRETCH_MIN_BYTES = 16 << 20  # weights from which stretches are long ...
 _LONG_STRETCH_MIN_OUT = 1024  # ... in layers of at least this many neurons: a stretch's pre terms,
 # ``LONG_STRETCH * n_in`` numbers of each kind, stay within a few times the weights
@@ -202,7 +207,9 @@ if numba is not None:
     def _pre_terms(first, stop, at, nearest, strict, d_pre, a_pre, xs, trace, terms, span):
         """The pre trace over steps ``first..stop-1`` (``trace`` in place) and ``terms`` (see
         :func:`_pre_arrays`): each step's pairing term ``P`` and its active inputs, ascending:
-        ``active[offsets[t]:offsets[t+1]]`` with their values (``t`` counted from ``first``).
+        ``active[offsets[t]:offsets[t+1]]`` with their values and pairing terms beside them
+        (``values``, ``pairs``: read in order, where ``P`` at the active inputs is a cache
+        line each; ``t`` counted from ``first``).
 
         With deferred LTP (``span`` > 0; step ``first`` is step ``at`` of its chunk, whose
         spans it follows): each active input's ledger rate before and after its step
@@ -211,7 +218,7 @@ if numba is not None:
         of each span or of these steps (``owed_end``, a row a span, from the span of
         ``at``), the running rates (``rates``: every rate is the trace as a span opens)
         and, at a call's first step, the rates it opens with (``opening``)."""
-        P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates) = terms
+        P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates), pairs = terms
         count = 0
         for t in range(stop - first):
             offsets[t] = count
@@ -224,6 +231,9 @@ if numba is not None:
             x = xs[first + t]
             _advance_trace(x, trace, P[t], d_pre, a_pre, nearest, strict)
             count = _list_active(x, active, values, offsets[t])
+            P_t = P[t]
+            for k in range(offsets[t], count):  # the active inputs' pairing terms, beside their values
+                pairs[k] = P_t[active[k]]
             if span > 0:
                 for k in range(offsets[t], count):  # the active inputs' rates restart from their new trace
                     j = active[k]
@@ -236,7 +246,8 @@ if numba is not None:
 
     @numba.njit(inline="always")
     def _pre_arrays(steps, n_in, span, d_pre):
-        """Room for the pre terms of ``steps`` steps: ``(P, offsets, active, values, ledger)``,
+        """Room for the pre terms of ``steps`` steps: ``(P, offsets, active, values, ledger,
+        pairs)``,
         the ledger of deferred LTP ``(powers, owed_before, owed_after, owed_end, opening,
         rates)`` (empty but ``powers`` without it: ``span`` 0), ``powers[0 or 1, c] =
         d_pre**(+-c)``."""
@@ -250,7 +261,7 @@ if numba is not None:
                   np.empty((spans, n_in), np.float32), np.empty(n_in if span > 0 else 0, np.float32),
                   np.zeros(n_in if span > 0 else 0, np.float32))
         return (np.empty((steps, n_in), np.float32), np.empty(steps + 1, np.int64), np.empty(steps * n_in, np.int32),
-                np.empty(steps * n_in, np.float32), ledger)
+                np.empty(steps * n_in, np.float32), ledger, np.empty(steps * n_in, np.float32))
 
     @numba.njit(inline="always")
     def _updated(w, ltp_term, ltd_term, dependence, lr, w_min, w_max, mu, hardbound):
@@ -280,15 +291,16 @@ if numba is not None:
         return w
 
     @numba.njit(inline="always")
-    def _update_synapses(block, inputs, values, P, ltp_amp, ltd_amp, dependence, lr, w_min, w_max, mu, hardbound,
-                         rates, owed, owing):
-        """Synapses ``inputs`` (with input values ``values``) of every neuron of a block, by
-        ``(A+ s) P_j`` and ``(A- Q) x_j``; one contiguous slice of lanes per input, which
-        the compiler turns into vector operations. ``owing`` (the additive rule's deferred
-        LTP): each row is stored as ``W - rate * owed``, ``rates`` one per input."""
+    def _update_synapses(block, inputs, values, pairs, ltp_amp, ltd_amp, dependence, lr, w_min, w_max, mu,
+                         hardbound, rates, owed, owing):
+        """Synapses ``inputs`` (with input values ``values`` and pairing terms ``pairs``, one
+        per input) of every neuron of a block, by ``(A+ s) P_j`` and ``(A- Q) x_j``; one
+        contiguous slice of lanes per input, which the compiler turns into vector
+        operations. ``owing`` (the additive rule's deferred LTP): each row is stored as ``W
+        - rate * owed``, ``rates`` one per input."""
         for k in range(inputs.shape[0]):
             j = inputs[k]
-            lanes, p, x = block[j * _LANES:(j + 1) * _LANES], P[j], values[k]
+            lanes, p, x = block[j * _LANES:(j + 1) * _LANES], pairs[k], values[k]
             if dependence == 0 and owing:
                 rate = rates[k]
                 for lane in range(_LANES):
@@ -491,7 +503,7 @@ if numba is not None:
         plastic, nearest, dependence, pairing, hardbound, imposed = (
             flags[1], flags[2], flags[3], flags[4], flags[5], flags[6])
         span, n, closes = flags[7] if plastic else 0, flags[0], flags[9]
-        P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, _) = terms
+        P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, _), pairs = terms
         deferred = span > 0
         d_post, a_post, lr, A_plus, A_minus, w_min, w_max, mu = (
             coef[2], coef[3], coef[4], coef[5], coef[6], coef[7], coef[8], coef[9])
@@ -536,8 +548,8 @@ if numba is not None:
                         _owing_all(block, active[lo:hi], owed_after[lo:hi], opening, owed)
                         whole = False
                     else:
-                        _update_synapses(block, active[lo:hi], values[lo:hi], P_t, ltp_amp, ltd_amp, dependence, lr,
-                                         w_min, w_max, mu, hardbound, owed_after[lo:hi], owed, True)
+                        _update_synapses(block, active[lo:hi], values[lo:hi], pairs[lo:hi], ltp_amp, ltd_amp,
+                                         dependence, lr, w_min, w_max, mu, hardbound, owed_after[lo:hi], owed, True)
                     if c == span or closes and first + t == n - 1:  # every row settled
                         _owed_rows(block, every, owed_end[(at + t) // span - terms_at // span], owed, w_min, w_max,
                                    hardbound)
@@ -554,8 +566,8 @@ if numba is not None:
                     whole = False
                     continue
                 # the active inputs' synapses (LTD; LTP too, of the lanes that fired) ...
-                _update_synapses(block, active[lo:hi], values[lo:hi], P_t, ltp_amp, ltd_amp, dependence, lr,
-                                 w_min, w_max, mu, hardbound, opening, owed, False)
+                _update_synapses(block, active[lo:hi], values[lo:hi], pairs[lo:hi], ltp_amp, ltd_amp, dependence,
+                                 lr, w_min, w_max, mu, hardbound, opening, owed, False)
                 for f in range(n_fired):  # ... and the LTP of the lanes that fired at the others
                     _potentiate_silent_inputs(block, fired[f], active[lo:hi], x_t, P_t, ltp_amp, ltd_amp,
                                               dependence, lr, w_min, w_max, mu, hardbound)

@@ -37,18 +37,18 @@ if numba is not None:
         span = flags[7] if flags[1] else 0
         terms = _pre_arrays(NATIVE_STRETCH, n_in, span, coef[0])
         scratch, resumed = _opened(flags, coef, lif, v_in, s_in, post_in, trace_pre, terms, owed_in, rates_in)
-        P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates) = terms
+        P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates), pairs = terms
         return (W.reshape(W.shape[0], n_in * _LANES), scratch, np.arange(n_in).astype(np.int32),
-                np.empty(_LANES, np.int64), np.zeros(_LANES, np.float32), P, offsets, active, values, powers,
+                np.empty(_LANES, np.int64), np.zeros(_LANES, np.float32), P, offsets, active, values, pairs, powers,
                 owed_before, owed_after, owed_end, opening, rates, not resumed)
 
     @numba.njit(cache=True, nogil=True)
     def _step(flags, coef, t, xs, posts, trace_pre, spikes, rows, scratch, every, fired, no_posts, P, offsets,
-              active, values, powers, owed_before, owed_after, owed_end, opening, rates, check_bounds):
+              active, values, pairs, powers, owed_before, owed_after, owed_end, opening, rates, check_bounds):
         """Step ``t`` of the chunk: its pre terms, then every block of neurons."""
         at = flags[8] + t
         span = flags[7] if flags[1] else 0
-        terms = (P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates))
+        terms = (P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates), pairs)
         _pre_terms(t, t + 1, at, flags[2], flags[4] == 2, coef[0], coef[1], xs, trace_pre, terms, span)
         # (its terms' first row as an int64, as the compiled loop's chunk passes it: a literal 0 would compile
         # the stretch a second time, several seconds on a machine's first run)
