@@ -199,7 +199,8 @@ if numba is not None:
 
     @numba.njit(inline="always")
     def _copy(source, target):
-        """``target[:] = source`` as a loop (numba's slice assignment may allocate a copy)."""
+        """``target[:] = source`` as a loop (numba's slice assignment may allocate a copy, and
+        compiles the message of its shape check: about 2 s of a machine's first call)."""
         for j in range(target.shape[0]):
             target[j] = source[j]
 
@@ -461,9 +462,9 @@ if numba is not None:
             width = min(_LANES, n_out - b * _LANES)
             lanes, own = _row(scratch[b], row)[:width], neurons[b * _LANES:b * _LANES + width]
             if into_lanes:
-                lanes[:] = own
+                _copy(own, lanes)
             else:
-                own[:] = lanes
+                _copy(lanes, own)
 
     # a chunk of a layer: its neurons loaded, its steps a stretch at a time, its neurons
     # stored (the weights stay in the kernel's layout from chunk to chunk; the ensemble's
@@ -474,7 +475,7 @@ if numba is not None:
         state)."""
         for b in range(scratch.shape[0]):
             for row, source in ((_LEAK, lif[0, b]), (_THRESHOLD, lif[1, b]), (_RESET, lif[2, b])):
-                _row(scratch[b], row)[:] = source
+                _copy(source, _row(scratch[b], row))
         for row, source in ((_V, v_in), (_S, s_in), (_TRACE, post_in)):
             _lanes_of(scratch, row, source, True, 0, scratch.shape[0])
 
@@ -585,7 +586,7 @@ if numba is not None:
         powers, rates = terms[4][0], terms[4][5]
         inside = span > 0 and phase % span != 0  # the call starts inside a span
         if inside and resumed:  # the ledger the previous call left open
-            rates[:] = rates_in
+            _copy(rates_in, rates)
             _lanes_of(scratch, _OWED, owed_in, True, 0, scratch.shape[0])
         elif inside:  # a ledger opened here: nothing owed yet, the rates of the trace as it is
             for j in range(n_in):
@@ -598,7 +599,7 @@ if numba is not None:
         ledger it hands on."""
         _store(scratch, v, s, trace_post, b_lo, b_hi)
         if flags[1] and flags[7] > 0:
-            rates_out[:] = rates
+            _copy(rates, rates_out)
             _lanes_of(scratch, _OWED, owed_out, False, b_lo, b_hi)
 
     @numba.njit(inline="always")
@@ -667,7 +668,7 @@ if numba is not None:
     @numba.njit(cache=True, nogil=True)
     def _chunk(flags, coef, lif, xs, posts, W, v_in, s_in, pre_in, post_in, owed_in, rates_in, v, s, trace_pre,
                trace_post, owed_out, rates_out, spikes, room, b_lo, b_hi):
-        trace_pre[:] = pre_in
+        _copy(pre_in, trace_pre)
         _blocked_chunk(flags, coef, lif, xs, posts, W, v_in, s_in, post_in, v, s, trace_pre, trace_post, spikes,
                        room, False, (owed_in, rates_in, owed_out, rates_out), b_lo, b_hi)
 

@@ -25,14 +25,14 @@ from .native_pair import _LANES, NATIVE_STRETCH, host_chunk, host_outputs, host_
 __all__ = ["native_steps_chunk", "python_loop_native"]
 
 if numba is not None:
-    from .native_pair import _closed, _opened, _pre_arrays, _pre_terms, _run_stretch
+    from .native_pair import _closed, _copy, _opened, _pre_arrays, _pre_terms, _run_stretch
 
     @numba.njit(cache=True, nogil=True)
     def _open(flags, coef, lif, W, v_in, s_in, pre_in, post_in, owed_in, rates_in, trace_pre):
         """A chunk opened for steps called one at a time on ``W`` in the kernel's layout: the
         kernel's working arrays (see :func:`~canns_stdp.kernels.native_pair._blocked_chunk`),
         the pre terms' arrays flattened."""
-        trace_pre[:] = pre_in
+        _copy(pre_in, trace_pre)
         n_in = W.shape[1]
         span = flags[7] if flags[1] else 0
         terms = _pre_arrays(NATIVE_STRETCH, n_in, span, coef[0])
