@@ -81,7 +81,11 @@ def run(kernel, flags, coef, lif, xs, W0):
     spikes = np.empty((xs.shape[0], n_out), np.float32)
     no_posts = np.zeros((1, 1, 1), np.float32)
     # (every block, on this thread, where the kernel takes a range of blocks)
-    blocks = (0, lif.shape[1]) if "b_lo" in kernel._chunk.py_func.__code__.co_varnames else ()
+    arguments = kernel._chunk.py_func.__code__.co_varnames
+    blocks = (0, lif.shape[1]) if "b_lo" in arguments else ()
+    room = ()  # (the room for its pre terms, kept from call to call, where it takes one)
+    if "room" in arguments:
+        room = (kernel._room(flags[11], n_in, flags[7] if flags[1] else 0, coef[0]),)
     if not hasattr(kernel, "kernel_weights"):  # (weights in and out as (n_out, n_in))
         W = np.empty_like(W0)
         kernel._chunk(flags, coef, lif, xs, no_posts, W0, zeros_out, zeros_out, zeros_in, zeros_out, zeros_out,
@@ -89,7 +93,7 @@ def run(kernel, flags, coef, lif, xs, W0):
         return W, spikes
     blocked = kernel.kernel_weights(W0)
     kernel._chunk(flags, coef, lif, xs, no_posts, blocked, zeros_out, zeros_out, zeros_in, zeros_out, zeros_out,
-                  zeros_in, *neurons, spikes, *blocks)
+                  zeros_in, *neurons, spikes, *room, *blocks)
     W = np.empty_like(W0)
     kernel._from_blocks(blocked, W, *blocks)
     return W, spikes
