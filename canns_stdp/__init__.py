@@ -23,6 +23,7 @@ _PUBLIC = {
     "TripletSTDPTrainer": ".compat",
     "ConvSpikingLayer": ".conv_layer",
     "Ensemble": ".ensemble",
+    "release_host_memory": ".host_memory",
     "SpikingLayer": ".layer",
     "compilation_count": ".loops",
     "Network": ".network",
@@ -60,6 +61,7 @@ if TYPE_CHECKING:  # what static tools and IDEs see
     from .compat import RewardSTDPTrainer, STDPTrainer, TripletSTDPTrainer
     from .conv_layer import ConvSpikingLayer
     from .ensemble import Ensemble
+    from .host_memory import release_host_memory
     from .layer import SpikingLayer
     from .loops import compilation_count
     from .network import Network, Projection

@@ -75,6 +75,7 @@ def test_weights_and_spikes_a_user_holds_are_never_written_by_later_calls(rng):
     """Calls of a layer whose weights and spikes are large enough to use memory again:
     every earlier result a user holds keeps its values, and the weights equal a run of
     fresh arrays (the same layer trained with nothing kept between calls)."""
+    pytest.importorskip("numba")  # (the native kernel's calls make such arrays)
     n_in, n_out, T = 1024, 1024, 1100  # W 4 MiB, spikes 4.3 MiB
     xs = (rng.random((3, T, n_in)) < 0.02).astype(np.float32)
     W0 = rng.uniform(0.0, 0.05, (n_out, n_in)).astype(np.float32)
@@ -95,3 +96,15 @@ def test_weights_and_spikes_a_user_holds_are_never_written_by_later_calls(rng):
         release_host_memory()
         fresh_trainer.train(x)
     np.testing.assert_array_equal(np.asarray(fresh.W.value), np.asarray(layer.W.value))
+
+
+def test_releasing_drops_the_kernels_room_too(rng):
+    pytest.importorskip("numba")
+    import canns_stdp
+    from canns_stdp.kernels import native_pair
+
+    xs = (rng.random((300, 1024)) < 0.02).astype(np.float32)
+    STDPTrainer(SpikingLayer(1024, 1024, threshold=1.0)).train(xs)
+    rooms = [room for _, room in native_pair._ROOMS.values()]
+    assert rooms and canns_stdp.release_host_memory() >= sum(native_pair._nbytes(r) for r in rooms)
+    assert not native_pair._ROOMS
