@@ -248,10 +248,9 @@ if numba is not None:
     @numba.njit(inline="always")
     def _pre_arrays(steps, n_in, span, d_pre):
         """Room for the pre terms of ``steps`` steps: ``(P, offsets, active, values, ledger,
-        pairs)``,
-        the ledger of deferred LTP ``(powers, owed_before, owed_after, owed_end, opening,
-        rates)`` (empty but ``powers`` without it: ``span`` 0), ``powers[0 or 1, c] =
-        d_pre**(+-c)``."""
+        pairs)``, the ledger of deferred LTP ``(powers, owed_before, owed_after, owed_end,
+        opening, rates)`` (empty but ``powers`` without it: ``span`` 0), ``powers[0 or 1,
+        c] = d_pre**(+-c)``."""
         events = steps * n_in if span > 0 else 0
         powers = np.ones((2, span + 1), np.float32)
         for c in range(1, span + 1):
