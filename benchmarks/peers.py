@@ -169,9 +169,9 @@ def measure(runners, systems: str, steps: int, size, p, regime):
     # would charge CANNs its per-call recompilation (~0.2 s) over too few steps
     T = steps if n_in * n_out <= 1_000_000 else max(20, int(2e8 // (n_in * n_out)))
     for system in systems.split(","):
-        steps = T if system != "canns_uncompiled" else max(20, T // 10)
+        n_steps = T if system != "canns_uncompiled" else max(20, T // 10)
         try:
-            rate = runners[system](n_in, n_out, steps, p, REGIMES[regime])
+            rate = runners[system](n_in, n_out, n_steps, p, REGIMES[regime])
         except ImportError as err:
             print(json.dumps(dict(system=system, error=str(err))), flush=True)
             continue

@@ -226,7 +226,7 @@ class CompetitiveNetwork:
                 counts[b:b + m] = self._side_by_side(config, state, events, u)
         if learn:  # leave W normalised, as the next sample would see it (and testing uses it)
             state = jax.jit(begin_sample, static_argnums=0)(config, self.params, state)
-        if not all(np.isfinite(np.asarray(a)).all() for a in (state.WT, state.theta)):
+        if not all(val.all_finite(a) for a in (state.WT, state.theta)):
             raise FloatingPointError("training produced non-finite weights or thresholds; "
                                      "state left unchanged")
         self.state = state

@@ -21,11 +21,11 @@ import threading
 
 import numpy as np
 
-__all__ = ["ALIGNMENT", "host_empty", "keeps_room", "mapped", "release_host_memory"]
+__all__ = ["ALIGNMENT", "host_empty", "keeps_room", "release_host_memory"]
 
 ALIGNMENT = 64  # bytes: JAX takes over a host array without a copy where it starts on this boundary
 _PAGE = 4096
-_MAPPED_FROM = 1 << 20    # bytes from which a new array's pages are mapped as it is made (see mapped)
+_MAPPED_FROM = 1 << 20    # bytes from which a new array's pages are mapped as it is made (see _mapped)
 _RECYCLED_FROM = 4 << 20  # bytes from which host_empty uses free buffers again
 _KEPT_FREE = 6            # free buffers kept for later calls (each as large as the arrays asked for)
 
@@ -36,7 +36,7 @@ _kept_elsewhere: list = []  # functions that drop the room a module keeps, each 
 
 def host_empty(shape, dtype=np.float32):
     """``np.empty(shape, dtype)`` whose memory starts on a 64-byte boundary, as JAX takes
-    it over without a copy (``layer.on_device_tree``), and is mapped (:func:`mapped`);
+    it over without a copy (``layer.on_device_tree``), and is mapped (:func:`_mapped`);
     from ``_RECYCLED_FROM`` bytes, the memory of a buffer nothing references any more
     where one of the size is free."""
     dtype = np.dtype(dtype)
@@ -46,7 +46,7 @@ def host_empty(shape, dtype=np.float32):
     return buffer[start:start + nbytes].view(dtype).reshape(shape)
 
 
-def mapped(a):
+def _mapped(a):
     """A new C-contiguous array ``a`` with every page of its memory mapped by this thread:
     a zero byte written to each page (as a page the system maps starts), before threads
     write to it (two threads writing 64 MiB of new memory: 78-89 ms; mapped first, 11 ms)."""
@@ -75,7 +75,7 @@ def _buffer(nbytes: int):
     """A buffer of ``nbytes``: a free one of that size, else a new one (kept, and the
     oldest free buffers beyond ``_KEPT_FREE`` dropped)."""
     if nbytes < _RECYCLED_FROM:
-        return mapped(np.empty(nbytes, np.uint8))
+        return _mapped(np.empty(nbytes, np.uint8))
     with _lock:
         free = _free()
         if not any(b.nbytes == nbytes for b in free):
@@ -85,7 +85,7 @@ def _buffer(nbytes: int):
         for buffer in free:
             if buffer.nbytes == nbytes:
                 return buffer
-        buffer = mapped(np.empty(nbytes, np.uint8))
+        buffer = _mapped(np.empty(nbytes, np.uint8))
         dropped = free[:max(0, len(free) - _KEPT_FREE + 1)]
         _buffers[:] = [b for b in _buffers if not any(b is d for d in dropped)] + [buffer]
         return buffer

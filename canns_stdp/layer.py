@@ -22,11 +22,9 @@ from .functional.refractory import period_steps
 from .functional.stdp import STDPParams, TraceParams
 from .functional.synapses import Dense, MaskedDense
 from .functional.traces import DECAY_METHODS, TRACE_MODES, decay_from_tau
-from .host_memory import host_empty
 from .loops import count_compilations
 
-__all__ = ["SpikingLayer", "assign", "host_empty", "on_device", "on_device_tree", "read", "settled_step", "store",
-           "zeros"]
+__all__ = ["SpikingLayer", "assign", "on_device", "on_device_tree", "read", "settled_step", "store", "zeros"]
 
 try:  # the transformations brainstate is tracing now, which record every variable read and written
     from brainstate._state import TRACE_CONTEXT as _TRACE_CONTEXT
@@ -133,7 +131,7 @@ _TAKEN_OVER = 1 << 20  # bytes from which a NumPy array handed over becomes a JA
 def on_device_tree(tree):
     """``tree`` with its NumPy arrays as JAX arrays (:func:`on_device`; e.g. a state the
     native kernels, which run on the host, hand on). The arrays are handed over: a large
-    one whose memory JAX can take (C-contiguous, 64-byte aligned, see :func:`host_empty`)
+    one whose memory JAX can take (C-contiguous, 64-byte aligned, see ``host_memory.host_empty``)
     becomes a JAX array without a copy (a copy of a weight matrix costs the CPU more than
     the kernels' steps of a short call), so nothing may write to them afterwards."""
     def handed_over(a):

@@ -264,7 +264,7 @@ class Trainer(TrainerBase):
         if all([v.all_finite(a) for a in arrays]):
             return
         named = {**state.layer.arrays(), **self._rule_state.named(state.rule)}
-        bad = [k for k, a in named.items() if not np.isfinite(np.asarray(a)).all()]
+        bad = [k for k, a in named.items() if not v.all_finite(a)]
         raise FloatingPointError(
             f"training produced non-finite values in {bad}; the layer and trainer were left unchanged "
             "(check the inputs' scale, the rule's amplitudes, or hardbound=False)")

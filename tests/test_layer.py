@@ -111,7 +111,8 @@ def test_a_bad_membrane_time_constant_is_named():
 
 
 def test_large_aligned_host_arrays_become_jax_arrays_without_a_copy():
-    from canns_stdp.layer import host_empty, on_device_tree
+    from canns_stdp.host_memory import host_empty
+    from canns_stdp.layer import on_device_tree
 
     big, small = host_empty((600, 700)), np.arange(6, dtype=np.float32)
     assert big.ctypes.data % 64 == 0 and big.flags.c_contiguous and big.flags.writeable
