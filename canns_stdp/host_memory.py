@@ -58,10 +58,11 @@ def _mapped(a):
 def release_host_memory() -> int:
     """Drop the free buffers and the room kept for later calls (their memory goes back to
     the system once nothing else references it); returns their bytes."""
+    elsewhere = sum(release() for release in _kept_elsewhere)  # (first: what they held may be free then)
     with _lock:
         free = _free()
         _buffers[:] = [b for b in _buffers if not any(b is f for f in free)]
-    return sum(b.nbytes for b in free) + sum(release() for release in _kept_elsewhere)
+    return sum(b.nbytes for b in free) + elsewhere
 
 
 def keeps_room(release):
