@@ -28,7 +28,7 @@ import warnings
 
 import numpy as np
 
-_MODULES = ("native_pair.py", "prefetch.py", "distinct.py", "policy.py")
+_MODULES = ("native_pair.py", "prefetch.py", "distinct.py", "policy.py", "tiles.py")
 
 
 def load_kernel(checkout: pathlib.Path, name: str, into: pathlib.Path):
@@ -92,8 +92,9 @@ def run(kernel, flags, coef, lif, xs, W0):
                       zeros_in, W, *neurons, spikes, *blocks)
         return W, spikes
     blocked = kernel.kernel_weights(W0)
-    kernel._chunk(flags, coef, lif, xs, no_posts, blocked, zeros_out, zeros_out, zeros_in, zeros_out, zeros_out,
-                  zeros_in, *neurons, spikes, *room, *blocks)
+    source = (np.zeros((0,) + blocked.shape[1:], np.float32),) if "source" in arguments else ()  # (none to copy in)
+    kernel._chunk(flags, coef, lif, xs, no_posts, blocked, *source, zeros_out, zeros_out, zeros_in, zeros_out,
+                  zeros_out, zeros_in, *neurons, spikes, *room, *blocks)
     W = np.empty_like(W0)
     kernel._from_blocks(blocked, W, *blocks)
     return W, spikes

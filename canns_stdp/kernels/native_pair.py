@@ -501,8 +501,8 @@ if numba is not None:
     # reference counts (a third of a step at 784x400 in a profile with debug information;
     # 10-20% faster without them)
     @numba.njit(cache=True, nogil=True, _nrt=False, pipeline_class=DistinctArrays)
-    def _run_stretch(flags, coef, first, stop, at, terms, base, terms_at, xs, posts, W, scratch, every, fired, no_posts,
-                     spikes, check_bounds, b_lo, b_hi):
+    def _run_stretch(flags, coef, first, stop, at, terms, base, terms_at, xs, posts, W, source, scratch, every, fired,
+                     no_posts, spikes, check_bounds, copy_in, b_lo, b_hi):
         """Steps ``first..stop-1`` of blocks ``b_lo..b_hi-1`` of a layer (step ``first`` is
         step ``at`` of its chunk), given their pre terms: step ``first + t``'s pairing
         term ``P[base + t]`` and active inputs ``active[offsets[base + t]:offsets[base + t
@@ -511,7 +511,8 @@ if numba is not None:
         ledger is settled as it ends, and as the call ends where the call closes its
         chunk. ``W`` holds each block's weights as one row, ``(n_blocks, n_in * _LANES)``:
         as views of a row of an argument, the compiler can tell them apart from the other
-        arrays (a reshaped view it could not)."""
+        arrays (a reshaped view it could not). ``copy_in``: each block's weights are first
+        copied from ``source`` (of ``W``'s shape), as the block starts."""
         plastic, nearest, dependence, pairing, hardbound, imposed = (
             flags[1], flags[2], flags[3], flags[4], flags[5], flags[6])
         span, n, closes = flags[7] if plastic else 0, flags[0], flags[9]
@@ -523,6 +524,8 @@ if numba is not None:
         zero = np.float32(0.0)
         for b in range(b_lo, b_hi):
             block = W[b]  # synapse j of lane l at j * _LANES + l
+            if copy_in:
+                _copy(source[b], block)
             lanes = scratch[b]
             current, s_b, ltp_amp, ltd_amp = _row(lanes, _CURRENT), _row(lanes, _S), _row(lanes, _LTP), _row(
                 lanes, _LTD)
@@ -614,7 +617,7 @@ if numba is not None:
             _lanes_of(scratch, _OWED, owed_out, False, b_lo, b_hi)
 
     @numba.njit(inline="always")
-    def _blocked_chunk(flags, coef, lif, xs, posts, W, v_in, s_in, post_in, v, s, trace_pre, trace_post, spikes,
+    def _blocked_chunk(flags, coef, lif, xs, posts, W, source, v_in, s_in, post_in, v, s, trace_pre, trace_post, spikes,
                        terms, shared, ledger, b_lo, b_hi):
         """A layer's chunk on its weights ``W`` in the kernel's layout (``(n_blocks, n_in,
         _LANES)``, padding lanes zero; updated in place), run a stretch of steps at a time
@@ -629,6 +632,11 @@ if numba is not None:
         its per-neuron ``owed`` and per-input ``rates``; a span this call leaves open
         (it ends inside one and does not close its chunk) is handed on the same way.
 
+        ``source``: weights of ``W``'s shape that ``W`` is to start from, each block copied
+        as its first stretch starts (on the threads that run the blocks, each block then
+        warm in the cache; a separate copy of 4096x4096 weights took 3.5 ms before a call),
+        or an array of no blocks.
+
         Only blocks ``b_lo..b_hi-1`` run, and only their neurons' arrays, spikes and weights
         are written (blocks share nothing: other threads may run the others at the same
         time, each with a ``trace_pre`` and ``rates_out`` of its own)."""
@@ -641,6 +649,7 @@ if numba is not None:
             terms = _pre_arrays(stretch, n_in, span, coef[0])
         scratch, resumed = _opened(flags, coef, lif, v_in, s_in, post_in, trace_pre, terms, owed_in, rates_in)
         rows = W.reshape(n_blocks, n_in * _LANES)  # a block's weights as one row (see _run_stretch)
+        copied = source.reshape(source.shape[0], n_in * _LANES)
         every = np.arange(n_in).astype(np.int32)
         fired = np.empty(_LANES, np.int64)
         no_posts = np.zeros(_LANES, np.float32)
@@ -652,9 +661,13 @@ if numba is not None:
             if not shared:
                 _pre_terms(first, stop, at, nearest, pairing == 2, coef[0], coef[1], xs, trace_pre, terms, span)
             base = first if shared else np.int64(0)  # (an int64 however the caller gives shared: one compilation)
-            _run_stretch(flags, coef, first, stop, at, terms, base, phase if shared else at, xs, posts, rows, scratch,
-                         every, fired, no_posts, spikes, first == 0 and not resumed, b_lo, b_hi)
+            _run_stretch(flags, coef, first, stop, at, terms, base, phase if shared else at, xs, posts, rows, copied,
+                         scratch, every, fired, no_posts, spikes, first == 0 and not resumed,
+                         first == 0 and copied.shape[0] > 0, b_lo, b_hi)
             first = stop
+        if n == 0:  # (no step to copy the weights in)
+            for b in range(b_lo, b_hi if copied.shape[0] > 0 else b_lo):
+                _copy(copied[b], rows[b])
         _closed(flags, scratch, v, s, trace_post, terms[4][5], owed_out, rates_out, b_lo, b_hi)
 
     @numba.njit(inline="always")
@@ -665,7 +678,7 @@ if numba is not None:
         W = np.zeros((lif.shape[1], W_in.shape[1], _LANES), np.float32)
         b_lo, b_hi = np.int64(0), np.int64(W.shape[0])  # (every block)
         _into_blocks_of(W_in, W, b_lo, b_hi)
-        _blocked_chunk(flags, coef, lif, xs, posts, W, v_in, s_in, post_in, v, s, trace_pre, trace_post, spikes,
+        _blocked_chunk(flags, coef, lif, xs, posts, W, W[:0], v_in, s_in, post_in, v, s, trace_pre, trace_post, spikes,
                        terms, terms[0].shape[0] > 0, ledger, b_lo, b_hi)
         _out_of_blocks(W, W_out, False, ledger[0], ledger[1], coef[0], coef[0], False, b_lo, b_hi)  # (nothing settled)
 
@@ -677,10 +690,10 @@ if numba is not None:
                 W[i, j] = _up_to_date(U[i, j], rates[j], owed[i], w_min, w_max, hardbound)
 
     @numba.njit(cache=True, nogil=True)
-    def _chunk(flags, coef, lif, xs, posts, W, v_in, s_in, pre_in, post_in, owed_in, rates_in, v, s, trace_pre,
+    def _chunk(flags, coef, lif, xs, posts, W, source, v_in, s_in, pre_in, post_in, owed_in, rates_in, v, s, trace_pre,
                trace_post, owed_out, rates_out, spikes, room, b_lo, b_hi):
         _copy(pre_in, trace_pre)
-        _blocked_chunk(flags, coef, lif, xs, posts, W, v_in, s_in, post_in, v, s, trace_pre, trace_post, spikes,
+        _blocked_chunk(flags, coef, lif, xs, posts, W, source, v_in, s_in, post_in, v, s, trace_pre, trace_post, spikes,
                        room, False, (owed_in, rates_in, owed_out, rates_out), b_lo, b_hi)
 
     @numba.njit(cache=True, nogil=True)
@@ -804,16 +817,11 @@ def settled(params, hardbound: bool, state):
 class BlockedWeights:
     """Weights kept in the native kernel's layout (:func:`kernel_weights`) between calls,
     which read as ``(n_out, n_in)`` where they are taken as an array (e.g. by a
-    checkpoint): a call that goes on from them takes a copy of the layout as it is."""
+    checkpoint): a call that goes on from them runs on a copy of the layout as it is,
+    which the kernel makes (:func:`host_chunk`); these stay as they are."""
 
     def __init__(self, blocks, n_out: int):
         self.blocks, self.n_out = blocks, n_out
-
-    def copy(self):
-        """The weights in the kernel's layout, a copy that a run may update in place."""
-        blocks = host_empty(self.blocks.shape)
-        np.copyto(blocks, self.blocks)
-        return blocks
 
     def __array__(self, dtype=None, copy=None):
         W = out_of_layout(self.blocks, self.n_out)
@@ -856,6 +864,7 @@ class HostChunk(NamedTuple):
     xs: np.ndarray     # the chunk's first n_steps steps
     posts: np.ndarray  # (n_steps, n_blocks, _LANES), or (1, 1, 1) with none imposed
     W: np.ndarray      # in the kernel's layout (kernel_weights), updated in place
+    source: np.ndarray  # what W starts from, copied in by the kernel (going on from BlockedWeights), or no blocks
     v: np.ndarray
     spike: np.ndarray
     trace_pre: np.ndarray
@@ -888,9 +897,13 @@ def host_chunk(config, params, state, chunk, n_steps: int, plastic: bool, span: 
     posts = np.zeros((1, 1, 1), np.float32) if posts is None else blocked_lanes(posts[:n_steps], lif.shape[1])
     owed = on_host(ledger.owed) if ledger else np.zeros(n_out, np.float32)
     rates = on_host(ledger.rates) if ledger else np.zeros(n_in, np.float32)
-    return layer, HostChunk(flags, coef, lif, on_host(xs[:n_steps]), posts, kernel_weights(layer.W),
-                            on_host(layer.v), on_host(layer.spike), on_host(layer.trace_pre),
-                            on_host(layer.trace_post), owed, rates)
+    if isinstance(layer.W, BlockedWeights):  # (left open by a previous call: the kernel copies it in)
+        W, source = host_empty(layer.W.blocks.shape), layer.W.blocks
+    else:
+        W = kernel_weights(layer.W)
+        source = np.zeros((0,) + W.shape[1:], np.float32)
+    return layer, HostChunk(flags, coef, lif, on_host(xs[:n_steps]), posts, W, source, on_host(layer.v),
+                            on_host(layer.spike), on_host(layer.trace_pre), on_host(layer.trace_post), owed, rates)
 
 
 def host_outputs(n_out: int, n_in: int):
@@ -939,7 +952,8 @@ def native_chunk(config, params, state, chunk, n_steps, plastic: bool = True, sp
     outs = host_outputs(n_out, n_in)
     if spikes is None:
         spikes = np.empty((chunk[0].shape[0], n_out), np.float32)
-    arguments = (a.flags, a.coef, a.lif, a.xs, a.posts, a.W, a.v, a.spike, a.trace_pre, a.trace_post, a.owed, a.rates)
+    arguments = (a.flags, a.coef, a.lif, a.xs, a.posts, a.W, a.source, a.v, a.spike, a.trace_pre, a.trace_post, a.owed,
+                 a.rates)
 
     def group(b_lo, b_hi, first):
         # (every group computes the pre trace and the rates: the first group's are the chunk's,

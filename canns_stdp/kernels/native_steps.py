@@ -50,10 +50,11 @@ if numba is not None:
         span = flags[7] if flags[1] else 0
         terms = (P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates), pairs)
         _pre_terms(t, t + 1, at, flags[2], flags[4] == 2, coef[0], coef[1], xs, trace_pre, terms, span)
-        # (its terms' first row as an int64, as the compiled loop's chunk passes it: a literal 0 would compile
-        # the stretch a second time, several seconds on a machine's first run)
-        _run_stretch(flags, coef, t, t + 1, at, terms, np.int64(0), at, xs, posts, rows, scratch, every, fired,
-                     no_posts, spikes, check_bounds and t == 0, np.int64(0), np.int64(rows.shape[0]))
+        # (its terms' first row as an int64, as the compiled loop's chunk passes it, and no copy of the weights
+        # told by a value computed, not a literal: a literal would compile the stretch a second time, several
+        # seconds on a machine's first run)
+        _run_stretch(flags, coef, t, t + 1, at, terms, np.int64(0), at, xs, posts, rows, rows[:0], scratch, every,
+                     fired, no_posts, spikes, check_bounds and t == 0, t < 0, np.int64(0), np.int64(rows.shape[0]))
 
     @numba.njit(cache=True, nogil=True)
     def _close(flags, scratch, rates, v, s, trace_post, owed_out, rates_out):
@@ -66,6 +67,8 @@ def native_steps_chunk(config, params, state, chunk, n_steps, plastic: bool = Tr
     from Python (the same contract and result)."""
     span = span if plastic else 0
     layer, a = host_chunk(config, params, state, chunk, n_steps, plastic, span, phase, closes)
+    if a.source.shape[0]:  # (the weights a previous call left open)
+        np.copyto(a.W, a.source)
     n_out, n_in = a.v.shape[0], a.trace_pre.shape[0]
     outs = host_outputs(n_out, n_in)
     trace_pre = outs[2]

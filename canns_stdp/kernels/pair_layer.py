@@ -421,7 +421,7 @@ class _KernelChooser:
         if current.native:
             span = self.native_span
             if isinstance(state, OpenLedger):
-                U = state.layer.W  # kept in the kernel's layout; a run going on from it takes a copy (see resume)
+                U = state.layer.W  # kept in the kernel's layout; a run going on from it runs on a copy (see resume)
                 U = BlockedWeights(U, state.layer.v.shape[-1]) if in_kernel_layout(U) else U
                 arrays = {"U": U, "owed": state.owed, "rates": state.rates}
         return OpenChunk(self.chunk, kernel, span, arrays)
@@ -440,8 +440,8 @@ class _KernelChooser:
             self.current = wanted
             if wanted.native and open_chunk.arrays:  # a span of deferred LTP left open
                 arrays = dict(open_chunk.arrays)
-                U = arrays.pop("U")  # (a copy of the kernel's layout: the run updates it in place)
-                ledger = OpenLedger(layer._replace(W=U.copy() if isinstance(U, BlockedWeights) else U), **arrays)
+                U = arrays.pop("U")  # (in the kernel's layout: the run updates a copy in place, see host_chunk)
+                ledger = OpenLedger(layer._replace(W=U), **arrays)
                 return ledger if open_chunk.span == self.native_span else settled(self.params, wanted.hardbound,
                                                                                     ledger)
             return layer
