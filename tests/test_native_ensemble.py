@@ -116,6 +116,34 @@ def test_a_chunk_that_ends_early_and_no_plasticity(start):
         check(state, spikes, k, reference_run(W0[k], xs, k, plastic=False))
 
 
+def test_rooms_that_hold_anything_and_pre_terms_kept_from_call_to_call(start, monkeypatch):
+    """The members' weights in the kernel's layout, the weights they end with and their
+    spikes go into memory that may hold anything (it is used again from call to call:
+    here it holds NaNs, padding lanes too); the shared pre terms' room is kept for the
+    chunks after it that fit. Every call gives each member's reference."""
+    W0, xs = start
+    handed = []
+
+    def host_empty(shape, dtype=f32):
+        handed.append(np.full(shape, np.nan, dtype))
+        return handed[-1]
+    monkeypatch.setattr(native_ensemble, "host_empty", host_empty)
+    rooms = native_ensemble._SHARED_ROOMS
+    rooms.clear()
+    kept = None
+    for n_steps, span in ((T, 16), (T // 2, 16), (T, 0)):  # (unbounded: no clipping would mend a padding lane)
+        state, spikes = run_kernel(W0, xs[:, None], n_steps=n_steps, span=span, hardbound=False)
+        assert not spikes[n_steps:].any()
+        for k in range(K):
+            check(state, spikes[:n_steps], k, reference_run(W0[k], xs[:n_steps], k, hardbound=False), atol=2e-5)
+        blocked, = [a for a in handed if a.ndim == 4]  # (the layout's padding lanes zero, as the kernel takes them)
+        assert not blocked[:, -1, :, N_OUT % 64:].any() and not np.isnan(blocked).any()
+        handed.clear()
+        (_, _, room), = rooms.values()
+        assert kept is None or (room is kept) == (span == 16)  # (a room of other numbers is made anew)
+        kept = room
+
+
 N_BIG, M_BIG = 200, 90  # at least NATIVE_MIN_SYNAPSES: each member alone runs the native kernel
 
 

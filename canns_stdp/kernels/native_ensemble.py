@@ -18,16 +18,19 @@ state (NumPy arrays) and leaves the arrays it is given alone.
 
 from __future__ import annotations
 
+import threading
 from typing import NamedTuple, Optional
 
 import numpy as np
 
-from .native_pair import blocked_lanes, kernel_flags, layer_numbers, native_compatible, numba, on_host, stretch_for
+from ..host_memory import host_empty, keeps_room
+from .native_pair import (_nbytes, blocked_lanes, kernel_flags, layer_numbers, native_compatible, numba, on_host,
+                          stretch_for)
 
 __all__ = ["Members", "chunks", "deferral_span", "ensemble_chunk", "members_plan"]
 
 if numba is not None:
-    from .native_pair import _layer_chunk, _pre_arrays, _pre_terms
+    from .native_pair import _layer_chunk, _pre_room, _pre_terms
 
     # one member's chunk, as the single layer's kernel runs it (its own pre terms, or the
     # chunk's shared by every member: ``trace_pre`` is then the trace after the chunk)
@@ -48,13 +51,13 @@ if numba is not None:
 
     @numba.njit(cache=True, nogil=True, parallel=True)
     def _ensemble_chunk(flags, coef, lif, xs, posts, W_in, v_in, s_in, pre_in, post_in,
-                        W_out, v, s, trace_pre, trace_post, spikes):
+                        W_out, v, s, trace_pre, trace_post, spikes, blocked, pre, shared):
+        """``blocked``: room for each member's weights in the kernel's layout; ``pre``: room
+        for the chunk's pre terms where they are ``shared`` (:func:`_shared_pre`), else
+        room for none."""
         n, nearest, strict, imposed = flags[0], flags[2], flags[4] == 2, flags[6]
         K, n_in = W_out.shape[0], W_out.shape[2]
-        shared = _shared_pre(xs, coef, pre_in)
-        terms = n if shared else 0
         span = flags[7] if flags[1] else 0
-        pre = _pre_arrays(terms, n_in, span if shared else 0, coef[0, 0])
         trace = pre_in[0].copy()
         if shared:
             start = np.int64(0)  # (literal zeros would compile the pre terms once more)
@@ -71,10 +74,36 @@ if numba is not None:
             member_posts = posts[:, k] if imposed else posts[:, np.int64(0)]
             member_xs = xs[:, np.int64(0)] if one_input else xs[:, k]
             owed, rates = np.zeros(W_out.shape[1], np.float32), np.zeros(n_in, np.float32)  # (none left open)
-            _member(flags, coef[k], lif[k], member_xs, member_posts, W_in[k], v_in[k], s_in[k], post_in[k], W_out[k],
+            _member(flags, coef[k], lif[k], member_xs, member_posts, W_in[k], blocked[k], v_in[k], s_in[k], post_in[k],
+                    W_out[k],
                     v[k], s[k], trace_pre[k], trace_post[k], spikes[:, k],
                     (P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates_run),
                      pairs), (owed, rates, owed, rates))
+
+
+_SHARED_ROOMS: dict = {}  # a thread's id -> ((n_in, span, d_pre), steps, room): its shared pre terms' room
+_MAX_ROOMS = 16
+
+
+def _shared_room(steps: int, n_in: int, span: int, d_pre):
+    """Room for ``steps`` steps of pre terms shared by the members (``_pre_arrays``) for the
+    calling thread, made once and used by every chunk after it that fits (a chunk's room
+    made anew maps its memory anew: 784 inputs, chunks of 1,024 steps, 19 MiB)."""
+    key, thread = (int(n_in), int(span), float(d_pre)), threading.get_ident()
+    held = _SHARED_ROOMS.get(thread)
+    if held is None or held[0] != key or held[1] < steps:
+        room = _pre_room(np.int64(steps), np.int64(n_in), np.int64(span), np.float32(d_pre))
+        if thread not in _SHARED_ROOMS and len(_SHARED_ROOMS) >= _MAX_ROOMS:
+            del _SHARED_ROOMS[next(iter(_SHARED_ROOMS))]
+        held = _SHARED_ROOMS[thread] = (key, steps, room)
+    return held[2]
+
+
+@keeps_room
+def _release_shared_rooms() -> int:
+    n_bytes = sum(_nbytes(room) for _, _, room in _SHARED_ROOMS.values())
+    _SHARED_ROOMS.clear()
+    return n_bytes
 
 
 def ensemble_chunk(config, coef, lif_rows, state, xs, posts, n_steps, plastic: bool = True, span: int = 0):
@@ -95,11 +124,17 @@ def ensemble_chunk(config, coef, lif_rows, state, xs, posts, n_steps, plastic: b
     flags = kernel_flags(config, plastic, posts is not None, n_steps, [span, 0, 1, 0],  # (each call closes its chunk)
                          stretch_for(n_out, n_in))
     posts = np.zeros((1, 1, 1, 1), np.float32) if posts is None else blocked_lanes(posts, lif_rows.shape[2])
-    outs = (np.empty((K, n_out, n_in), np.float32), np.empty((K, n_out), np.float32),
+    outs = (host_empty((K, n_out, n_in)), np.empty((K, n_out), np.float32),
             np.empty((K, n_out), np.float32), np.empty((K, n_in), np.float32), np.empty((K, n_out), np.float32))
-    spikes = np.empty((xs.shape[0], K, n_out), np.float32)
-    _ensemble_chunk(flags, on_host(coef), on_host(lif_rows), on_host(xs), posts, on_host(state.W), on_host(state.v),
-                    on_host(state.spike), on_host(state.trace_pre), on_host(state.trace_post), *outs, spikes)
+    spikes = host_empty((xs.shape[0], K, n_out))
+    coef, xs, pre_in = on_host(coef), on_host(xs), on_host(state.trace_pre)
+    shared = bool(_shared_pre(xs, coef, pre_in))
+    d_pre, room_span = coef[0, 0], span if plastic else 0
+    pre = (_shared_room(xs.shape[0], n_in, room_span, d_pre) if shared
+           else _pre_room(np.int64(0), np.int64(n_in), np.int64(0), d_pre))
+    blocked = host_empty((K, lif_rows.shape[2], n_in, lif_rows.shape[3]))  # (each member in the kernel's layout)
+    _ensemble_chunk(flags, coef, on_host(lif_rows), xs, posts, on_host(state.W), on_host(state.v),
+                    on_host(state.spike), pre_in, on_host(state.trace_post), *outs, spikes, blocked, pre, shared)
     W, v, spike, trace_pre, trace_post = outs
     return state._replace(W=W, v=v, spike=spike, trace_pre=trace_pre, trace_post=trace_post), spikes
 

@@ -671,12 +671,16 @@ if numba is not None:
         _closed(flags, scratch, v, s, trace_post, terms[4][5], owed_out, rates_out, b_lo, b_hi)
 
     @numba.njit(inline="always")
-    def _layer_chunk(flags, coef, lif, xs, posts, W_in, v_in, s_in, post_in, W_out, v, s, trace_pre, trace_post,
+    def _layer_chunk(flags, coef, lif, xs, posts, W_in, W, v_in, s_in, post_in, W_out, v, s, trace_pre, trace_post,
                      spikes, terms, ledger):
         """:func:`_blocked_chunk` on weights ``W_in`` ``(n_out, n_in)``, the result in
-        ``W_out``: put in the kernel's layout and back around the chunk."""
-        W = np.zeros((lif.shape[1], W_in.shape[1], _LANES), np.float32)
+        ``W_out``: put in the kernel's layout (into ``W``, room of its shape, whatever it
+        holds) and back around the chunk."""
         b_lo, b_hi = np.int64(0), np.int64(W.shape[0])  # (every block)
+        last, width = W.shape[0] - 1, W_in.shape[0] - (W.shape[0] - 1) * _LANES
+        for j in range(W.shape[1] if width < _LANES else 0):  # (the padding lanes: never fire, weigh nothing)
+            for lane in range(width, _LANES):
+                W[last, j, lane] = 0.0
         _into_blocks_of(W_in, W, b_lo, b_hi)
         _blocked_chunk(flags, coef, lif, xs, posts, W, W[:0], v_in, s_in, post_in, v, s, trace_pre, trace_post, spikes,
                        terms, terms[0].shape[0] > 0, ledger, b_lo, b_hi)
