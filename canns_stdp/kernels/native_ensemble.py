@@ -75,8 +75,7 @@ if numba is not None:
             member_xs = xs[:, np.int64(0)] if one_input else xs[:, k]
             owed, rates = np.zeros(W_out.shape[1], np.float32), np.zeros(n_in, np.float32)  # (none left open)
             _member(flags, coef[k], lif[k], member_xs, member_posts, W_in[k], blocked[k], v_in[k], s_in[k], post_in[k],
-                    W_out[k],
-                    v[k], s[k], trace_pre[k], trace_post[k], spikes[:, k],
+                    W_out[k], v[k], s[k], trace_pre[k], trace_post[k], spikes[:, k],
                     (P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates_run),
                      pairs), (owed, rates, owed, rates))
 
