@@ -24,8 +24,8 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from ..host_memory import host_empty, keeps_room
-from .native_pair import (_nbytes, blocked_lanes, kernel_flags, layer_numbers, native_compatible, numba, on_host,
-                          stretch_for)
+from .native_pair import (_nbytes, blocked_lanes, host_view, kernel_flags, layer_numbers, native_compatible, numba,
+                          on_host, stretch_for)
 
 __all__ = ["Members", "chunks", "deferral_span", "ensemble_chunk", "members_plan"]
 
@@ -132,7 +132,9 @@ def ensemble_chunk(config, coef, lif_rows, state, xs, posts, n_steps, plastic: b
     pre = (_shared_room(xs.shape[0], n_in, room_span, d_pre) if shared
            else _pre_room(np.int64(0), np.int64(n_in), np.int64(0), d_pre))
     blocked = host_empty((K, lif_rows.shape[2], n_in, lif_rows.shape[3]))  # (each member in the kernel's layout)
-    _ensemble_chunk(flags, coef, on_host(lif_rows), xs, posts, on_host(state.W), on_host(state.v),
+    W_in = host_view(state.W).view()  # (read where it is, a JAX array's buffer too: a copy cost a sixth of a call)
+    W_in.flags.writeable = False  # (one type, whatever it is given: one compilation)
+    _ensemble_chunk(flags, coef, on_host(lif_rows), xs, posts, W_in, on_host(state.v),
                     on_host(state.spike), pre_in, on_host(state.trace_post), *outs, spikes, blocked, pre, shared)
     W, v, spike, trace_pre, trace_post = outs
     return state._replace(W=W, v=v, spike=spike, trace_pre=trace_pre, trace_post=trace_post), spikes
