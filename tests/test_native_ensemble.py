@@ -128,7 +128,7 @@ def test_rooms_that_hold_anything_and_pre_terms_kept_from_call_to_call(start, mo
         handed.append(np.full(shape, np.nan, dtype))
         return handed[-1]
     monkeypatch.setattr(native_ensemble, "host_empty", host_empty)
-    rooms = native_ensemble._SHARED_ROOMS
+    rooms = native_pair._ROOMS
     rooms.clear()
     kept = None
     for n_steps, span in ((T, 16), (T // 2, 16), (T, 0)):  # (unbounded: no clipping would mend a padding lane)

@@ -18,13 +18,12 @@ state (NumPy arrays) and leaves the arrays it is given alone.
 
 from __future__ import annotations
 
-import threading
 from typing import NamedTuple, Optional
 
 import numpy as np
 
-from ..host_memory import host_empty, keeps_room
-from .native_pair import (_nbytes, blocked_lanes, host_view, kernel_flags, layer_numbers, native_compatible, numba,
+from ..host_memory import host_empty
+from .native_pair import (_room, blocked_lanes, host_view, kernel_flags, layer_numbers, native_compatible, numba,
                           on_host, stretch_for)
 
 __all__ = ["Members", "chunks", "deferral_span", "ensemble_chunk", "members_plan"]
@@ -80,31 +79,6 @@ if numba is not None:
                      pairs), (owed, rates, owed, rates))
 
 
-_SHARED_ROOMS: dict = {}  # a thread's id -> ((n_in, span, d_pre), steps, room): its shared pre terms' room
-_MAX_ROOMS = 16
-
-
-def _shared_room(steps: int, n_in: int, span: int, d_pre):
-    """Room for ``steps`` steps of pre terms shared by the members (``_pre_arrays``) for the
-    calling thread, made once and used by every chunk after it that fits (a chunk's room
-    made anew maps its memory anew: 784 inputs, chunks of 1,024 steps, 19 MiB)."""
-    key, thread = (int(n_in), int(span), float(d_pre)), threading.get_ident()
-    held = _SHARED_ROOMS.get(thread)
-    if held is None or held[0] != key or held[1] < steps:
-        room = _pre_room(np.int64(steps), np.int64(n_in), np.int64(span), np.float32(d_pre))
-        if thread not in _SHARED_ROOMS and len(_SHARED_ROOMS) >= _MAX_ROOMS:
-            del _SHARED_ROOMS[next(iter(_SHARED_ROOMS))]
-        held = _SHARED_ROOMS[thread] = (key, steps, room)
-    return held[2]
-
-
-@keeps_room
-def _release_shared_rooms() -> int:
-    n_bytes = sum(_nbytes(room) for _, _, room in _SHARED_ROOMS.values())
-    _SHARED_ROOMS.clear()
-    return n_bytes
-
-
 def ensemble_chunk(config, coef, lif_rows, state, xs, posts, n_steps, plastic: bool = True, span: int = 0):
     """The first ``n_steps`` steps of a chunk for K members: ``(state, spikes)``.
 
@@ -129,7 +103,7 @@ def ensemble_chunk(config, coef, lif_rows, state, xs, posts, n_steps, plastic: b
     coef, xs, pre_in = on_host(coef), on_host(xs), on_host(state.trace_pre)
     shared = bool(_shared_pre(xs, coef, pre_in))
     d_pre, room_span = coef[0, 0], span if plastic else 0
-    pre = (_shared_room(xs.shape[0], n_in, room_span, d_pre) if shared
+    pre = (_room(xs.shape[0], n_in, room_span, d_pre) if shared  # (the thread's room, kept from call to call)
            else _pre_room(np.int64(0), np.int64(n_in), np.int64(0), d_pre))
     blocked = host_empty((K, lif_rows.shape[2], n_in, lif_rows.shape[3]))  # (each member in the kernel's layout)
     W_in = host_view(state.W).view()  # (read where it is, a JAX array's buffer too: a copy cost a sixth of a call)

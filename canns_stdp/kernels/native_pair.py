@@ -415,13 +415,17 @@ if numba is not None:
     @numba.njit(inline="always")
     def _into_blocks_of(W, blocked, b_lo, b_hi):
         """``W`` ``(n_out, n_in)`` into blocks ``b_lo..b_hi-1`` of the kernel's layout
-        ``blocked`` (``(n_blocks, n_in, _LANES)``, padding lanes left as they are): tiles
-        of 16 neurons by 16 inputs transposed in registers (:mod:`.tiles`), 16 rows of
-        ``W`` read along their inputs at a time, the edges weight by weight."""
+        ``blocked`` (``(n_blocks, n_in, _LANES)``, room that may hold anything: padding
+        lanes zeroed): tiles of 16 neurons by 16 inputs transposed in registers
+        (:mod:`.tiles`), 16 rows of ``W`` read along their inputs at a time, the edges
+        weight by weight."""
         n_out, n_in = W.shape
         rows, whole_in = W.reshape(-1), n_in - n_in % TILE
         for b in range(b_lo, b_hi):
             width, block = min(_LANES, n_out - b * _LANES), blocked[b]
+            for j in range(n_in if width < _LANES else 0):  # (padding lanes: never fire, weigh nothing)
+                for lane in range(width, _LANES):
+                    block[j, lane] = 0.0
             lanes, whole_lanes = block.reshape(-1), width - width % TILE
             for lo in range(0, whole_lanes, TILE):
                 for j in range(0, whole_in, TILE):
@@ -677,10 +681,6 @@ if numba is not None:
         ``W_out``: put in the kernel's layout (into ``W``, room of its shape, whatever it
         holds) and back around the chunk."""
         b_lo, b_hi = np.int64(0), np.int64(W.shape[0])  # (every block)
-        last, width = W.shape[0] - 1, W_in.shape[0] - (W.shape[0] - 1) * _LANES
-        for j in range(W.shape[1] if width < _LANES else 0):  # (the padding lanes: never fire, weigh nothing)
-            for lane in range(width, _LANES):
-                W[last, j, lane] = 0.0
         _into_blocks_of(W_in, W, b_lo, b_hi)
         _blocked_chunk(flags, coef, lif, xs, posts, W, W[:0], v_in, s_in, post_in, v, s, trace_pre, trace_post, spikes,
                        terms, terms[0].shape[0] > 0, ledger, b_lo, b_hi)
@@ -776,7 +776,6 @@ def kernel_weights(W):
     W = host_view(W)
     n_out = W.shape[0]
     blocked = host_empty((-(-n_out // _LANES), W.shape[1], _LANES))
-    blocked[-1, :, n_out - (blocked.shape[0] - 1) * _LANES:] = 0.0  # (padding lanes, if any)
     _in_groups(_into_blocks, n_out, W.shape[1], W, blocked)
     return blocked
 
@@ -1020,32 +1019,33 @@ def _on_threads(run, groups) -> list:
     return results
 
 
-_ROOMS: dict = {}  # a thread's id -> (the layer's numbers, the room for its pre terms)
+_ROOMS: dict = {}  # a thread's id -> ((n_in, span, d_pre), steps, the room for its pre terms)
 _MAX_ROOMS = 16
 _ROOMS_LOCK = threading.Lock()
 
 
-def _room(stretch: int, n_in: int, span: int, d_pre):
-    """Room for a stretch's pre terms (:func:`_pre_arrays`) for the thread that runs a group
-    of blocks, made once and used by every chunk after it of a layer of its numbers: made
-    anew at every chunk, the system maps its memory anew (4096x4096, stretches of 1,024
-    steps: 35 MiB of it at every chunk of two threads, a fifth of a chunk's time at p = 0.01)."""
-    key, thread = (int(stretch), int(n_in), int(span), float(d_pre)), threading.get_ident()
+def _room(steps: int, n_in: int, span: int, d_pre):
+    """Room for ``steps`` steps of pre terms (:func:`_pre_arrays`; a stretch's for the thread
+    that runs a group of blocks, a chunk's for an ensemble's members that share them) for
+    the calling thread, made once and used by every chunk after it that fits: made anew at
+    every chunk, the system maps its memory anew (4096x4096, stretches of 1,024 steps: 35
+    MiB of it at every chunk of two threads, a fifth of a chunk's time at p = 0.01)."""
+    key, thread = (int(n_in), int(span), float(d_pre)), threading.get_ident()
     held = _ROOMS.get(thread)
-    if held is None or held[0] != key:
-        room = _pre_room(np.int64(stretch), np.int64(n_in), np.int64(span), np.float32(d_pre))
+    if held is None or held[0] != key or held[1] < steps:
+        room = _pre_room(np.int64(steps), np.int64(n_in), np.int64(span), np.float32(d_pre))
         with _ROOMS_LOCK:  # (threads of other groups may come in at the same time)
             if thread not in _ROOMS and len(_ROOMS) >= _MAX_ROOMS:
                 del _ROOMS[next(iter(_ROOMS))]
-            held = _ROOMS[thread] = (key, room)
-    return held[1]
+            held = _ROOMS[thread] = (key, steps, room)
+    return held[2]
 
 
 @keeps_room
 def _release_rooms() -> int:
     """Drop every thread's room for pre terms (:func:`_room`); returns its bytes."""
     with _ROOMS_LOCK:
-        n_bytes = sum(_nbytes(room) for _, room in _ROOMS.values())
+        n_bytes = sum(_nbytes(room) for _, _, room in _ROOMS.values())
         _ROOMS.clear()
     return n_bytes
 
