@@ -28,7 +28,7 @@ import warnings
 
 import numpy as np
 
-_MODULES = ("native_pair.py", "prefetch.py", "distinct.py", "policy.py", "tiles.py")
+_MODULES = ("native_pair.py", "prefetch.py", "distinct.py", "policy.py", "tiles.py", "nonzero.py")
 
 
 def load_kernel(checkout: pathlib.Path, name: str, into: pathlib.Path):

@@ -150,6 +150,7 @@ def native_compatible(config, params, dtype) -> bool:
 
 if numba is not None:
     from .prefetch import prefetch_run
+    from .nonzero import WIDTH, nonzero_bits
     from .tiles import TILE, settled_tile, transposed_tile
 
     _MAGNITUDE = np.int32(0x7FFFFFFF)  # all bits of a float32 but its sign
@@ -183,14 +184,17 @@ if numba is not None:
     def _list_active(x, active, values, count):
         """The nonzero entries of ``x``, ascending, appended to ``active`` (their values to
         ``values``) from ``count``; the new count. 64 entries at a time: a mask of those
-        that are nonzero (sign bits aside: -0.0 is not), built without branches, then one
-        pass per set bit."""
+        that are nonzero (sign bits aside: -0.0 is not), in vector instructions
+        (:mod:`.nonzero`; the last entries bit by bit), then one pass per set bit."""
         bits = x.view(np.int32)
-        for start in range(0, x.shape[0], 64):
-            block = bits[start:start + 64]
-            mask = np.uint64(0)
-            for j in range(block.shape[0]):
-                mask |= np.uint64((block[j] & _MAGNITUDE) != 0) << np.uint64(j)
+        whole = x.shape[0] - x.shape[0] % WIDTH if x.strides[0] == 4 else 0  # (entries next to each other)
+        for start in range(0, x.shape[0], WIDTH):
+            if start < whole:
+                mask = nonzero_bits(x, start)
+            else:
+                mask = np.uint64(0)
+                for j in range(min(WIDTH, x.shape[0] - start)):
+                    mask |= np.uint64((bits[start + j] & _MAGNITUDE) != 0) << np.uint64(j)
             while mask:
                 j = start + trailing_zeros(mask)
                 active[count] = j
@@ -220,7 +224,11 @@ if numba is not None:
         span, ``c`` the step's clock in it, 1 to ``span``), every input's rate at the end
         of each span or of these steps (``owed_end``, a row a span, from the span of
         ``at``), the running rates (``rates``: every rate is the trace as a span opens)
-        and, at a call's first step, the rates it opens with (``opening``)."""
+        and, at a call's first step, the rates it opens with (``opening``). Only a call's
+        first step then reads its row of ``P`` (where a weight is out of bounds, that step
+        updates every synapse): the other steps' rows are written into ``P``'s last row,
+        used again (4096 inputs: 16 KiB a step that stays in the L1 cache instead of going
+        to memory, half of the trace's time)."""
         P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates), pairs = terms
         count = 0
         for t in range(stop - first):
@@ -232,9 +240,9 @@ if numba is not None:
             if first + t == 0 and span > 0:
                 _copy(rates, opening)
             x = xs[first + t]
-            _advance_trace(x, trace, P[t], d_pre, a_pre, nearest, strict)
+            P_t = P[t] if span == 0 or first + t == 0 else P[P.shape[0] - 1]
+            _advance_trace(x, trace, P_t, d_pre, a_pre, nearest, strict)
             count = _list_active(x, active, values, offsets[t])
-            P_t = P[t]
             for k in range(offsets[t], count):  # the active inputs' pairing terms, beside their values
                 pairs[k] = P_t[active[k]]
             if span > 0:
@@ -250,9 +258,9 @@ if numba is not None:
     @numba.njit(inline="always")
     def _pre_arrays(steps, n_in, span, d_pre):
         """Room for the pre terms of ``steps`` steps: ``(P, offsets, active, values, ledger,
-        pairs)``, the ledger of deferred LTP ``(powers, owed_before, owed_after, owed_end,
-        opening, rates)`` (empty but ``powers`` without it: ``span`` 0), ``powers[0 or 1,
-        c] = d_pre**(+-c)``."""
+        pairs)``, ``P`` with a row more (see :func:`_pre_terms`), the ledger of deferred
+        LTP ``(powers, owed_before, owed_after, owed_end, opening, rates)`` (empty but
+        ``powers`` without it: ``span`` 0), ``powers[0 or 1, c] = d_pre**(+-c)``."""
         events = steps * n_in if span > 0 else 0
         powers = np.ones((2, span + 1), np.float32)
         for c in range(1, span + 1):
@@ -262,8 +270,14 @@ if numba is not None:
         ledger = (powers, np.empty(events, np.float32), np.empty(events, np.float32),
                   np.empty((spans, n_in), np.float32), np.empty(n_in if span > 0 else 0, np.float32),
                   np.zeros(n_in if span > 0 else 0, np.float32))
-        return (np.empty((steps, n_in), np.float32), np.empty(steps + 1, np.int64), np.empty(steps * n_in, np.int32),
-                np.empty(steps * n_in, np.float32), ledger, np.empty(steps * n_in, np.float32))
+        return (np.empty((steps + 1, n_in), np.float32), np.empty(steps + 1, np.int64),
+                np.empty(steps * n_in, np.int32), np.empty(steps * n_in, np.float32), ledger,
+                np.empty(steps * n_in, np.float32))
+
+    @numba.njit(inline="always")
+    def _room_steps(terms):
+        """The steps of pre terms that ``terms`` (:func:`_pre_arrays`) have room for."""
+        return terms[1].shape[0] - 1
 
     @numba.njit(inline="always")
     def _updated(w, ltp_term, ltd_term, dependence, lr, w_min, w_max, mu, hardbound):
@@ -649,7 +663,7 @@ if numba is not None:
         owed_in, rates_in, owed_out, rates_out = ledger
         n_blocks, n_in = W.shape[0], W.shape[1]
         stretch = flags[11]
-        if not shared and terms[0].shape[0] < stretch:
+        if not shared and _room_steps(terms) < stretch:
             terms = _pre_arrays(stretch, n_in, span, coef[0])
         scratch, resumed = _opened(flags, coef, lif, v_in, s_in, post_in, trace_pre, terms, owed_in, rates_in)
         rows = W.reshape(n_blocks, n_in * _LANES)  # a block's weights as one row (see _run_stretch)
@@ -683,7 +697,7 @@ if numba is not None:
         b_lo, b_hi = np.int64(0), np.int64(W.shape[0])  # (every block)
         _into_blocks_of(W_in, W, b_lo, b_hi)
         _blocked_chunk(flags, coef, lif, xs, posts, W, W[:0], v_in, s_in, post_in, v, s, trace_pre, trace_post, spikes,
-                       terms, terms[0].shape[0] > 0, ledger, b_lo, b_hi)
+                       terms, _room_steps(terms) > 0, ledger, b_lo, b_hi)
         _out_of_blocks(W, W_out, False, ledger[0], ledger[1], coef[0], coef[0], False, b_lo, b_hi)  # (nothing settled)
 
     @numba.njit(cache=True, nogil=True)
