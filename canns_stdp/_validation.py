@@ -167,6 +167,7 @@ def _to_float_array(name: str, data) -> np.ndarray:
         return arr.astype(np.float32, copy=False)
 
 
+_NATIVE_RANGE_MIN = 1 << 16  # entries from which a range is found in one native pass (see kernels.native_range)
 _LAST_CHECKED = None  # (a weak reference to the array check_finite passed last, its min, its max)
 
 
@@ -245,6 +246,11 @@ def checked_range(arr: np.ndarray) -> tuple:
 
 
 def _range(arr: np.ndarray) -> tuple:
+    if arr.size >= _NATIVE_RANGE_MIN and arr.dtype == np.float32 and arr.flags.c_contiguous:
+        from .kernels.native_range import native_range  # (one pass over the memory, where numba is installed)
+        found = native_range(arr)
+        if found is not None:
+            return found
     return float(np.min(arr)), float(np.max(arr))
 
 
