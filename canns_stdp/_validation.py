@@ -167,7 +167,7 @@ def _to_float_array(name: str, data) -> np.ndarray:
         return arr.astype(np.float32, copy=False)
 
 
-_NATIVE_RANGE_MIN = 1 << 16  # entries from which a range is found in one native pass (see kernels.native_range)
+_NATIVE_RANGE_MIN = 1 << 16  # entries from which a range is found in one native pass (below, NumPy's is as quick)
 _LAST_CHECKED = None  # (a weak reference to the array check_finite passed last, its min, its max)
 
 

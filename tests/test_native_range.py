@@ -13,7 +13,7 @@ from canns_stdp.kernels import native_pair
 pytestmark = pytest.mark.skipif(not native_pair.native_available(warn=False), reason="needs numba")
 
 if native_pair.numba is not None:
-    from canns_stdp.kernels.native_range import NATIVE_RANGE_MIN, native_range
+    from canns_stdp.kernels.native_range import native_range
 
 SPECIAL = np.array([np.inf, -np.inf, 0.0, -0.0, np.float32(1e-45), -np.float32(1e-45), 3.4e38, -3.4e38, 1.0, -1.0],
                    np.float32)
@@ -54,7 +54,7 @@ def test_all_negative_all_positive_and_only_zeros(rng):
 
 
 def test_the_validation_of_a_large_input_names_the_first_entry_that_is_not_finite(rng):
-    x = rng.uniform(0.0, 1.0, (NATIVE_RANGE_MIN // 64 + 5, 64)).astype(np.float32)
+    x = rng.uniform(0.0, 1.0, (_validation._NATIVE_RANGE_MIN // 64 + 5, 64)).astype(np.float32)
     assert _validation._range(x) == (float(x.min()), float(x.max()))
     x[300, 7], x[900, 1] = np.inf, np.nan
     with pytest.raises(ValueError, match=r"xs must be finite, got inf at index \(300, 7\)"):

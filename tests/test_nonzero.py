@@ -73,7 +73,6 @@ def test_active_inputs_are_listed_ascending_after_those_already_listed(rng, n, p
     assert (active[:count] == -1).all()
 
 
-
 @pytest.mark.parametrize("n", [64, 200])
 def test_inputs_not_next_to_each_other_in_memory_are_listed_alike(rng, n):
     x = entries(rng, 2 * n, 0.3)

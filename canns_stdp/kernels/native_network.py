@@ -40,9 +40,11 @@ from .native_pair import native_available, numba
 from .prefetch import prefetch, prefetch_run
 
 if numba is not None:
+    from numba.cpython.unsafe.numbers import trailing_zeros  # (LLVM's cttz)
     from numba.extending import overload
 
     from .native_pair import _copy, registered
+    from .nonzero import WIDTH, nonzero_mask
 
 __all__ = ["Held", "native_chunk_size", "native_network_chunks", "why_not_native"]
 
@@ -139,7 +141,6 @@ if numba is not None:
     _ZERO, _ONE, _TO_UNIT = f32(0.0), f32(1.0), f32(1.0 / (1 << 24))
     _IZ_A, _IZ_B, _IZ_C, _IZ_PEAK = f32(0.04), f32(5.0), f32(140.0), f32(30.0)
     _U16 = np.uint32(16)
-    _MAGNITUDE = np.int32(0x7FFFFFFF)  # all bits of a float32 but its sign
 
     @numba.njit(inline="always")
     def _mix(x):
@@ -197,25 +198,22 @@ if numba is not None:
             w = min(max(w, w_min), w_max)
         return w
 
+    # (every hot loop indexes views from 0: numba's wrap-around of negative indices would
+    # stop the vectoriser on an offset loaded from memory)
     @numba.njit(inline="always")
     def _listed(x, out):
-        """The indices of the nonzero entries of ``x`` into ``out``; their count. Blocks of
-        64 entries none of which is active (most, when spikes are sparse) cost a few vector
-        instructions: their bits are or-ed as integers, sign bits aside (-0.0 is inactive).
-        (Every hot loop indexes views from 0: numba's wrap-around of negative indices would
-        stop the vectoriser on an offset loaded from memory.)"""
-        bits = x.view(np.int32)
+        """The indices of the nonzero entries of ``x`` (sign bits aside: -0.0 is inactive)
+        into ``out``, ascending; their count. 64 entries at a time from a mask built in
+        vector instructions (:func:`.nonzero.nonzero_mask`, as a layer's active inputs are
+        listed), then one pass per set bit: blocks with none active (most, when spikes are
+        sparse) cost a few instructions."""
         count = 0
-        for start in range(0, x.shape[0], 64):
-            block = bits[start:start + 64]
-            any_bit = np.int32(0)
-            for j in range(block.shape[0]):
-                any_bit = np.int32(any_bit | block[j])  # kept 32-bit: 8 lanes a vector
-            if any_bit & _MAGNITUDE:
-                for j in range(block.shape[0]):
-                    if block[j] & _MAGNITUDE:
-                        out[count] = start + j
-                        count += 1
+        for start in range(0, x.shape[0], WIDTH):
+            mask = nonzero_mask(x, start)
+            while mask:
+                out[count] = start + trailing_zeros(mask)
+                count += 1
+                mask &= mask - np.uint64(1)
         return count
 
     @numba.njit(cache=True, nogil=True, fastmath={"contract"})  # multiply-adds fused, as XLA's

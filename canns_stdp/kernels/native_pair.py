@@ -150,10 +150,8 @@ def native_compatible(config, params, dtype) -> bool:
 
 if numba is not None:
     from .prefetch import prefetch_run
-    from .nonzero import WIDTH, nonzero_bits
+    from .nonzero import WIDTH, nonzero_mask
     from .tiles import TILE, settled_tile, transposed_tile
-
-    _MAGNITUDE = np.int32(0x7FFFFFFF)  # all bits of a float32 but its sign
 
     @numba.njit(inline="always")
     def _advance_trace(x, trace, P, d_pre, a_pre, nearest, strict):
@@ -185,16 +183,9 @@ if numba is not None:
         """The nonzero entries of ``x``, ascending, appended to ``active`` (their values to
         ``values``) from ``count``; the new count. 64 entries at a time: a mask of those
         that are nonzero (sign bits aside: -0.0 is not), in vector instructions
-        (:mod:`.nonzero`; the last entries bit by bit), then one pass per set bit."""
-        bits = x.view(np.int32)
-        whole = x.shape[0] - x.shape[0] % WIDTH if x.strides[0] == 4 else 0  # (entries next to each other)
+        (:func:`.nonzero.nonzero_mask`), then one pass per set bit."""
         for start in range(0, x.shape[0], WIDTH):
-            if start < whole:
-                mask = nonzero_bits(x, start)
-            else:
-                mask = np.uint64(0)
-                for j in range(min(WIDTH, x.shape[0] - start)):
-                    mask |= np.uint64((bits[start + j] & _MAGNITUDE) != 0) << np.uint64(j)
+            mask = nonzero_mask(x, start)
             while mask:
                 j = start + trailing_zeros(mask)
                 active[count] = j

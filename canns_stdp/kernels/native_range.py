@@ -15,10 +15,9 @@ import numpy as np
 
 from .native_pair import _on_threads, native_threads, numba
 
-__all__ = ["NATIVE_RANGE_MIN", "native_range"]
+__all__ = ["native_range"]
 
-NATIVE_RANGE_MIN = 1 << 16  # entries from which the native pass runs (below, NumPy's is as quick)
-_THREADED_MIN = 1 << 21  # ... and from which threads read a part each (8 MiB)
+_THREADED_MIN = 1 << 21  # entries from which threads read a part each (8 MiB)
 
 if numba is not None:
     _FLIP = np.int32(0x7FFFFFFF)  # all bits of a float32 but its sign

@@ -3,18 +3,22 @@ instructions: the native kernels list a step's active inputs from it.
 
 A loop that shifts each entry's test into a mask runs scalar, a few instructions an entry
 (4096 inputs: the listing took 1.0 us a step on every thread that lists them, 0.7 us
-with the mask made here, most of it now the pass over the set bits). Here the 64
-entries are loaded as one vector of integers, their sign bits masked off (-0.0 is not
-active), compared with zero and the 64 results taken as the bits of an integer (LLVM's
-``icmp`` on a vector, bitcast to ``i64``: compares into mask registers, 16 entries each,
-on AVX-512, and moves of the compares' sign bits elsewhere).
+with the mask made here, most of it now the pass over the set bits); it is kept where the
+entries are not next to each other in memory, or fewer than 64. Here the 64 entries are
+loaded as one vector of integers, their sign bits masked off (-0.0 is not active),
+compared with zero and the 64 results taken as the bits of an integer (LLVM's ``icmp`` on
+a vector, bitcast to ``i64``: compares into mask registers, 16 entries each, on AVX-512,
+and moves of the compares' sign bits elsewhere). Both of the native kernels' listings of
+active entries (a layer's inputs, a network's spikes) use :func:`nonzero_mask`.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from .native_pair import numba
 
-__all__ = ["nonzero_bits", "WIDTH"]
+__all__ = ["nonzero_bits", "nonzero_mask", "WIDTH"]
 
 WIDTH = 64  # entries a mask covers
 
@@ -42,5 +46,20 @@ if numba is not None:
             nonzero = builder.icmp_unsigned("!=", magnitude, ir.Constant(lanes, [0] * WIDTH))
             return builder.bitcast(nonzero, ir.IntType(WIDTH))
         return types.uint64(x, types.int64), codegen
-else:  # without numba, nothing calls it
-    nonzero_bits = None
+
+    _MAGNITUDE = np.int32(0x7FFFFFFF)  # all bits of a float32 but its sign
+
+    @numba.njit(inline="always")
+    def nonzero_mask(x, start):
+        """Bit ``j`` set where ``x[start + j]`` is nonzero (the sign aside), for the up to 64
+        entries of a 1-D float32 ``x`` from ``start``: :func:`nonzero_bits` where 64 entries
+        are next to each other in memory, else entry by entry."""
+        n = min(WIDTH, x.shape[0] - start)
+        if n == WIDTH and x.strides[0] == 4:
+            return nonzero_bits(x, start)
+        bits, mask = x.view(np.int32), np.uint64(0)
+        for j in range(n):
+            mask |= np.uint64((bits[start + j] & _MAGNITUDE) != 0) << np.uint64(j)
+        return mask
+else:  # without numba, nothing calls them
+    nonzero_bits = nonzero_mask = None
