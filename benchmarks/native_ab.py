@@ -28,7 +28,7 @@ import warnings
 
 import numpy as np
 
-_MODULES = ("native_pair.py", "prefetch.py", "distinct.py", "policy.py", "tiles.py", "nonzero.py")
+_MODULES = ("native_pair.py", "prefetch.py", "distinct.py", "policy.py", "tiles.py", "nonzero.py", "handover.py")
 
 
 def load_kernel(checkout: pathlib.Path, name: str, into: pathlib.Path):
@@ -68,10 +68,22 @@ def job(n_out: int, steps: int, p: float, threshold: float, n_in: int = 784):
                                 LayerState.zeros(n_in, n_out, W=W0))
     coef, lif = layer_numbers(params, n_out)
     flags = kernel_flags(config, True, False, steps, [span, 0, 1, 0], stretch_for(n_out, n_in))  # (step 0, closes)
-    return flags, coef, lif, xs, W0
+    return flags, coef, lif, xs, W0, (config, params, span)
 
 
-def run(kernel, flags, coef, lif, xs, W0):
+def run_threads(kernel, flags, coef, lif, xs, W0, layer):
+    """One call of a checkout's kernel on ``W0`` through its host function, which runs the
+    groups of blocks on the process's threads (``CANNS_STDP_THREADS``): ``(W, spikes)``."""
+    from canns_stdp.functional.layer_step import LayerState
+
+    config, params, span = layer
+    n_out, n_in = W0.shape
+    state, spikes = kernel.native_chunk(config, params, LayerState.zeros(n_in, n_out, W=W0), (xs, None), xs.shape[0],
+                                        True, span, 0, True)
+    return kernel.out_of_layout(state.W, n_out), spikes
+
+
+def run(kernel, flags, coef, lif, xs, W0, layer=None):
     """One call of a checkout's kernel on ``W0``: ``(W, spikes)``. A kernel that takes the
     weights in its own layout (``kernel_weights``) is timed with the copies into it and
     back, as a run of one chunk makes them."""
@@ -110,13 +122,16 @@ def main(argv=None):
     parser.add_argument("--threshold", type=float, default=10.0, help="10: sparse firing, 1: saturated")
     parser.add_argument("--steps", type=int, default=2000, help="steps per call")
     parser.add_argument("--rounds", type=int, default=40, help="calls of each checkout")
+    parser.add_argument("--threads", action="store_true",
+                        help="call the host function, on the process's threads (else the kernel on this thread)")
     args = parser.parse_args(argv)
     arguments = job(args.out, args.steps, args.p, args.threshold, args.inputs)
     with tempfile.TemporaryDirectory() as into:
         sys.path.insert(0, into)
         kernels = {label: load_kernel(path.resolve(), f"kernel_{label}", pathlib.Path(into))
                    for label, path in (("old", args.old), ("new", args.new))}
-        results = {label: run(kernel, *arguments) for label, kernel in kernels.items()}  # (compiles, or loads)
+        call = run_threads if args.threads else run
+        results = {label: call(kernel, *arguments) for label, kernel in kernels.items()}  # (compiles, or loads)
         for got, want in zip(results["new"], results["old"]):
             if not np.array_equal(got, want):
                 raise SystemExit("the two kernels give different weights or spikes")
@@ -124,7 +139,7 @@ def main(argv=None):
         for _ in range(args.rounds):
             for label, kernel in kernels.items():
                 start = time.perf_counter()
-                run(kernel, *arguments)
+                call(kernel, *arguments)
                 seconds[label].append(time.perf_counter() - start)
     firing = float(results["new"][1].mean())
     print(f"{args.inputs}x{args.out}, p = {args.p}, threshold {args.threshold} ({firing:.1%} firing), "

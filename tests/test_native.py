@@ -5,6 +5,8 @@ early, a chunk in one call and step by step; through the trainer, in calls split
 
 import re
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -237,7 +239,7 @@ def test_threads_run_groups_of_blocks_and_give_one_threads_result(rng, monkeypat
     """Blocks of neurons share nothing: split over threads (a layer of three blocks, the
     last partial), a chunk gives the reference's result and, bit for bit, one thread's."""
     n_out = 2 * native_pair._LANES + 22
-    xs = (rng.random((120, N_IN)) < 0.15).astype(np.float32)
+    xs = (rng.random((600, N_IN)) < 0.15).astype(np.float32)  # (stretches of 128 steps: the threads share their terms)
     W0 = rng.uniform(0.0, 0.5, (n_out, N_IN)).astype(np.float32)
     kernel_options = {"causal": dict(pairing="causal"), "soft nearest": dict(dependence="soft", trace_mode="nearest")
                       }.get(case, {})
@@ -251,12 +253,45 @@ def test_threads_run_groups_of_blocks_and_give_one_threads_result(rng, monkeypat
     one = run_native(W0, xs, **kernel_options)
     monkeypatch.setenv("CANNS_STDP_THREADS", str(threads))
     assert native_pair.block_groups(n_out, N_IN, len(xs)) == {2: [(0, 2), (2, 3)], 3: [(0, 1), (1, 2), (2, 3)]}[threads]
+    native_pair._release_rooms()
     many = run_native(W0, xs, **kernel_options)
+    assert [key for key in native_pair._ROOMS if isinstance(key, tuple)]  # (the threads shared the pre terms)
     ref = reference_run(W0, xs, **kernel_options)
     assert 0.05 < ref[-1].mean() < 0.7
     check(*many, ref)
     for a, b in zip(_arrays(*many), _arrays(*one)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_thread_that_fails_stops_the_threads_that_share_its_terms(rng, monkeypatch):
+    """Threads that share a chunk's pre terms wait for one another: where one fails
+    before its first stretch (here the second group's, which computes the second
+    stretch's terms), the others stop waiting and the call raises its error."""
+    monkeypatch.setattr(native_pair, "NATIVE_THREADED_MIN_WORK", 0)
+    monkeypatch.setenv("CANNS_STDP_THREADS", "2")
+    n_out = 2 * native_pair._LANES
+    xs = (rng.random((600, N_IN)) < 0.15).astype(np.float32)
+    W0 = rng.uniform(0.0, 0.5, (n_out, N_IN)).astype(np.float32)
+    chunk = native_pair._chunk
+
+    def failing(*arguments):
+        if arguments[-4] == 1:  # (the group's index)
+            raise MemoryError("the second thread's room")
+        return chunk(*arguments)
+
+    monkeypatch.setattr(native_pair, "_chunk", failing)
+    raised = []
+
+    def run():
+        try:
+            run_native(W0, xs)
+        except MemoryError as error:
+            raised.append(error)
+
+    caller = threading.Thread(target=run, daemon=True)  # (were the first thread to wait on, the test would hang)
+    caller.start()
+    caller.join(timeout=120)
+    assert not caller.is_alive() and "the second thread's room" in str(raised[0])
 
 
 def test_the_trainer_splits_blocks_over_threads_with_deferred_ltp_across_calls(rng, monkeypatch):

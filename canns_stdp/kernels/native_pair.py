@@ -11,8 +11,9 @@ to chunk in it, updated in place, and put back as ``(n_out, n_in)`` when the run
 (:func:`layer_weights`). Weights outside their bounds are clipped at the first step of a
 call, as the plain step clips every synapse (inside them, an untouched synapse is
 unchanged). Blocks share nothing, so a chunk's blocks are split into groups that run on
-threads of their own (:func:`block_groups`; each thread computes the pre terms itself),
-with the one thread's result bit for bit.
+threads of their own (:func:`block_groups`; the threads share the pre terms, each
+stretch's computed by one of them in turn, where a stretch's terms are small), with the
+one thread's result bit for bit.
 
 The LTP of a neuron that fires reaches every input, also the silent ones. Where the rule
 is additive (its LTP does not depend on ``W``), the kernel defers it: a silent input's
@@ -65,7 +66,7 @@ from ..functional.dependence import DEPENDENCES
 from ..functional.traces import TRACE_MODES
 from .._validation import vouch_finite
 from ..host_memory import host_empty, keeps_room
-from .policy import NATIVE_THREADED_MIN_SYNAPSES, NATIVE_THREADED_MIN_WORK
+from .policy import HANDOVER_MAX_TERMS, NATIVE_THREADED_MIN_SYNAPSES, NATIVE_THREADED_MIN_WORK
 
 try:  # numba, and brainevent's mechanism to call it from a compiled function
     import numba
@@ -152,6 +153,7 @@ if numba is not None:
     from .prefetch import prefetch_run
     from .nonzero import WIDTH, nonzero_mask
     from .tiles import TILE, settled_tile, transposed_tile
+    from .handover import publish, wait_for
 
     @numba.njit(inline="always")
     def _advance_trace(x, trace, P, d_pre, a_pre, nearest, strict):
@@ -601,9 +603,10 @@ if numba is not None:
                                               dependence, lr, w_min, w_max, mu, hardbound)
 
     @numba.njit(inline="always")
-    def _opened(flags, coef, lif, v_in, s_in, post_in, trace_pre, terms, owed_in, rates_in):
+    def _opened(flags, coef, lif, v_in, s_in, post_in, trace_pre, terms, owed_in, rates_in, owner):
         """A layer's chunk opened: ``(scratch, resumed)``, its neurons in the lane scratch,
-        the ledger of deferred LTP started (``terms``' running rates) or taken from the
+        the ledger of deferred LTP started (``terms``' running rates, written by their
+        ``owner`` only: threads that share them leave them to one) or taken from the
         previous call (``resumed``: a span it left open, see :func:`_blocked_chunk`)."""
         phase, resumed = flags[8], flags[10]
         span = flags[7] if flags[1] else 0
@@ -613,9 +616,10 @@ if numba is not None:
         powers, rates = terms[4][0], terms[4][5]
         inside = span > 0 and phase % span != 0  # the call starts inside a span
         if inside and resumed:  # the ledger the previous call left open
-            _copy(rates_in, rates)
+            if owner:
+                _copy(rates_in, rates)
             _lanes_of(scratch, _OWED, owed_in, True, 0, scratch.shape[0])
-        elif inside:  # a ledger opened here: nothing owed yet, the rates of the trace as it is
+        elif inside and owner:  # a ledger opened here: nothing owed yet, the rates of the trace as it is
             for j in range(n_in):
                 rates[j] = trace_pre[j] * powers[1, phase % span]
         return scratch, inside and resumed != 0
@@ -629,16 +633,35 @@ if numba is not None:
             _copy(rates, rates_out)
             _lanes_of(scratch, _OWED, owed_out, False, b_lo, b_hi)
 
+    _SYNC_ROOMS = 1  # (sync[0]: a thread failed; then the rooms' stretches, then the groups' stretches run)
+
+    @numba.njit(inline="always")
+    def _stretch_stop(first, n, phase, stretch):
+        """Where the stretch of a chunk's ``n`` steps that starts at step ``first`` (step
+        ``phase + first`` of its chunk) stops: at the chunk's next multiple of ``stretch``."""
+        return min(n, first + stretch - (phase + first) % stretch)
+
     @numba.njit(inline="always")
     def _blocked_chunk(flags, coef, lif, xs, posts, W, source, v_in, s_in, post_in, v, s, trace_pre, trace_post, spikes,
-                       terms, shared, ledger, b_lo, b_hi):
+                       rooms, shared, ledger, sync, group, groups, b_lo, b_hi):
         """A layer's chunk on its weights ``W`` in the kernel's layout (``(n_blocks, n_in,
         _LANES)``, padding lanes zero; updated in place), run a stretch of steps at a time
         (stretches end on the chunk's multiples of their length, ``flags[11]``). Its pre
-        ``terms`` (:func:`_pre_arrays`) are given for the whole chunk (``shared``: an
-        ensemble's members that share them) or its own: ``trace_pre``, holding the trace
-        before the chunk, is advanced here a stretch at a time, into ``terms`` where they
-        are room for a stretch (see :func:`_room`), else into room made here.
+        terms (:func:`_pre_arrays`) are given for the whole chunk (``shared``: an
+        ensemble's members that share them, ``rooms[0]``) or its own: ``trace_pre``,
+        holding the trace before the chunk, is advanced here a stretch at a time, into
+        ``rooms[0]`` where they are room for a stretch (see :func:`_room`), else into room
+        made here.
+
+        ``groups`` > 1 threads that run the chunk's groups of blocks at the same time
+        (this one ``group`` of them) may share its pre terms: each stretch's are computed
+        by one thread in turn (stretch ``k``'s by group ``k % groups``, the group before
+        it runs the stretch before, so that the next stretch's terms are ready as the
+        others come to it) into the ``rooms`` (three or more, with the ledger's running
+        arrays in common), and ``trace_pre`` is the threads' one trace. ``sync`` holds what
+        they hand one another (:mod:`.handover`): ``[failed, the stretch whose terms
+        each room holds..., the stretches each group has run...]``; a thread that finds
+        ``failed`` set returns at once.
 
         With deferred LTP, ``ledger = (owed_in, rates_in, owed_out, rates_out)``: a span
         the previous call left open (``flags[10]``; ``W`` then holds ``U``) goes on from
@@ -652,15 +675,20 @@ if numba is not None:
 
         Only blocks ``b_lo..b_hi-1`` run, and only their neurons' arrays, spikes and weights
         are written (blocks share nothing: other threads may run the others at the same
-        time, each with a ``trace_pre`` and ``rates_out`` of its own)."""
+        time, each with a ``rates_out`` of its own, and a ``trace_pre`` of its own where
+        they share no terms)."""
         n, nearest, pairing, phase = flags[0], flags[2], flags[4], flags[8]
         span = flags[7] if flags[1] else 0
         owed_in, rates_in, owed_out, rates_out = ledger
         n_blocks, n_in = W.shape[0], W.shape[1]
-        stretch = flags[11]
-        if not shared and _room_steps(terms) < stretch:
-            terms = _pre_arrays(stretch, n_in, span, coef[0])
-        scratch, resumed = _opened(flags, coef, lif, v_in, s_in, post_in, trace_pre, terms, owed_in, rates_in)
+        stretch, n_rooms, strict = flags[11], len(rooms), pairing == 2
+        terms = rooms[0]
+        made = not shared and _room_steps(terms) < stretch
+        own = _pre_arrays(stretch if made else 0, n_in, span, coef[0])
+        if made:
+            terms = own
+        scratch, resumed = _opened(flags, coef, lif, v_in, s_in, post_in, trace_pre, terms, owed_in, rates_in,
+                                   group == 0)
         rows = W.reshape(n_blocks, n_in * _LANES)  # a block's weights as one row (see _run_stretch)
         copied = source.reshape(source.shape[0], n_in * _LANES)
         every = np.arange(n_in).astype(np.int32)
@@ -668,16 +696,38 @@ if numba is not None:
         no_posts = np.zeros(_LANES, np.float32)
         spikes[n:, b_lo * _LANES:b_hi * _LANES] = 0.0
         first = np.int64(0)  # (a literal 0 would compile the stretch a second time, for its first call)
+        handing = groups > 1
+        if handing and group == 0 and n > 0:  # the first stretch's terms
+            _pre_terms(first, _stretch_stop(first, n, phase, stretch), phase, nearest, strict, coef[0], coef[1], xs,
+                       trace_pre, rooms[0], span)
+            publish(sync, _SYNC_ROOMS, 0)
+        k = 0  # the stretch
         while first < n:
             at = phase + first
-            stop = min(n, first + stretch - at % stretch)
-            if not shared:
-                _pre_terms(first, stop, at, nearest, pairing == 2, coef[0], coef[1], xs, trace_pre, terms, span)
+            stop = _stretch_stop(first, n, phase, stretch)
+            if handing:
+                if stop < n and (k + 1) % groups == group:  # the next stretch's terms, from this stretch's trace
+                    ready = wait_for(sync, _SYNC_ROOMS + k % n_rooms, k, 0)
+                    for other in range(groups):  # ... into a room every group is done with
+                        ready = ready and wait_for(sync, _SYNC_ROOMS + n_rooms + other, k + 2 - n_rooms, 0)
+                    if not ready:
+                        return
+                    _pre_terms(stop, _stretch_stop(stop, n, phase, stretch), phase + stop, nearest, strict, coef[0],
+                               coef[1], xs, trace_pre, rooms[(k + 1) % n_rooms], span)
+                    publish(sync, _SYNC_ROOMS + (k + 1) % n_rooms, k + 1)
+                if not wait_for(sync, _SYNC_ROOMS + k % n_rooms, k, 0):
+                    return
+                terms = rooms[k % n_rooms]
+            elif not shared:
+                _pre_terms(first, stop, at, nearest, strict, coef[0], coef[1], xs, trace_pre, terms, span)
             base = first if shared else np.int64(0)  # (an int64 however the caller gives shared: one compilation)
             _run_stretch(flags, coef, first, stop, at, terms, base, phase if shared else at, xs, posts, rows, copied,
                          scratch, every, fired, no_posts, spikes, first == 0 and not resumed,
                          first == 0 and copied.shape[0] > 0, b_lo, b_hi)
+            if handing:
+                publish(sync, _SYNC_ROOMS + n_rooms + group, k + 1)
             first = stop
+            k += 1
         if n == 0:  # (no step to copy the weights in)
             for b in range(b_lo, b_hi if copied.shape[0] > 0 else b_lo):
                 _copy(copied[b], rows[b])
@@ -692,7 +742,7 @@ if numba is not None:
         b_lo, b_hi = np.int64(0), np.int64(W.shape[0])  # (every block)
         _into_blocks_of(W_in, W, b_lo, b_hi)
         _blocked_chunk(flags, coef, lif, xs, posts, W, W[:0], v_in, s_in, post_in, v, s, trace_pre, trace_post, spikes,
-                       terms, _room_steps(terms) > 0, ledger, b_lo, b_hi)
+                       (terms,), _room_steps(terms) > 0, ledger, np.zeros(0, np.int64), 0, 1, b_lo, b_hi)
         _out_of_blocks(W, W_out, False, ledger[0], ledger[1], coef[0], coef[0], False, b_lo, b_hi)  # (nothing settled)
 
     @numba.njit(cache=True, nogil=True)
@@ -704,10 +754,11 @@ if numba is not None:
 
     @numba.njit(cache=True, nogil=True)
     def _chunk(flags, coef, lif, xs, posts, W, source, v_in, s_in, pre_in, post_in, owed_in, rates_in, v, s, trace_pre,
-               trace_post, owed_out, rates_out, spikes, room, b_lo, b_hi):
-        _copy(pre_in, trace_pre)
+               trace_post, owed_out, rates_out, spikes, rooms, sync, group, groups, b_lo, b_hi):
+        if group == 0 or groups == 1:  # (threads that share the terms share the trace: the first group's)
+            _copy(pre_in, trace_pre)
         _blocked_chunk(flags, coef, lif, xs, posts, W, source, v_in, s_in, post_in, v, s, trace_pre, trace_post, spikes,
-                       room, False, (owed_in, rates_in, owed_out, rates_out), b_lo, b_hi)
+                       rooms, False, (owed_in, rates_in, owed_out, rates_out), sync, group, groups, b_lo, b_hi)
 
     @numba.njit(cache=True, nogil=True)
     def _pre_room(steps, n_in, span, d_pre):
@@ -967,13 +1018,29 @@ def native_chunk(config, params, state, chunk, n_steps, plastic: bool = True, sp
     arguments = (a.flags, a.coef, a.lif, a.xs, a.posts, a.W, a.source, a.v, a.spike, a.trace_pre, a.trace_post, a.owed,
                  a.rates)
 
-    def group(b_lo, b_hi, first):
-        # (every group computes the pre trace and the rates: the first group's are the chunk's,
-        # the others write theirs into arrays of their own)
-        own = outs if first else (*outs[:2], np.empty(n_in, np.float32), *outs[3:5], np.empty(n_in, np.float32))
-        _chunk(*arguments, *own, spikes, _room(a.flags[11], n_in, span, a.coef[0]), b_lo, b_hi)
+    groups = block_groups(n_out, n_in, n_steps)
+    stretch = int(a.flags[11])
+    # (the groups' threads share the pre terms where their rooms are small, and every group
+    # has a thread of its own: one waiting in the pool's queue would keep the others waiting)
+    handing = len(groups) > 1 and stretch * n_in <= HANDOVER_MAX_TERMS and len(groups) - 1 <= _pool()._max_workers
+    rooms = _shared_rooms(stretch, n_in, span, a.coef[0]) if handing else None
+    sync = np.zeros(1 + len(rooms) + len(groups) if handing else 1, np.int64)
+    sync[1:1 + len(rooms) if handing else 1] = -1  # (no room holds a stretch's terms yet)
 
-    _on_threads(group, block_groups(n_out, n_in, n_steps))
+    def group(b_lo, b_hi, first):
+        # (the first group's pre trace and rates are the chunk's; the others write their rates
+        # into arrays of their own, and their trace too where they share no terms)
+        trace = outs[2] if first or handing else np.empty(n_in, np.float32)
+        own = (*outs[:2], trace, *outs[3:5], outs[5] if first else np.empty(n_in, np.float32))
+        these = rooms if handing else (_room(stretch, n_in, span, a.coef[0]),)
+        try:
+            _chunk(*arguments, *own, spikes, these, sync, groups.index((b_lo, b_hi)), len(groups) if handing else 1,
+                   b_lo, b_hi)
+        except BaseException:
+            sync[0] = 1  # (the other threads stop waiting for this one)
+            raise
+
+    _on_threads(group, groups)
     return host_result(layer, a.W, outs, span, phase, n_steps, closes), spikes
 
 
@@ -1050,23 +1117,60 @@ def _room(steps: int, n_in: int, span: int, d_pre):
     return held[2]
 
 
+_SHARED_ROOMS = 3  # (the stretch running, the next one's terms, and one for a thread a stretch behind)
+
+
+def _shared_rooms(steps: int, n_in: int, span: int, d_pre) -> tuple:
+    """Rooms for the pre terms of stretches of ``steps`` steps that the threads of one
+    chunk share (:func:`_blocked_chunk`), with the ledger's running arrays in common: made
+    once for the calling thread (as :func:`_room`), whose chunk's threads use them."""
+    key, thread = (int(n_in), int(span), float(d_pre), "shared"), threading.get_ident()
+    held = _ROOMS.get((thread, "shared"))
+    if held is None or held[0] != key or held[1] < steps:
+        first = _pre_room(np.int64(steps), np.int64(n_in), np.int64(span), np.float32(d_pre))
+        powers, _, _, _, opening, rates = first[4]
+        rooms = [first]
+        for _ in range(_SHARED_ROOMS - 1):
+            P, offsets, active, values, ledger, pairs = _pre_room(np.int64(steps), np.int64(n_in), np.int64(span),
+                                                                   np.float32(d_pre))
+            rooms.append((P, offsets, active, values, (powers, *ledger[1:4], opening, rates), pairs))
+        with _ROOMS_LOCK:
+            if (thread, "shared") not in _ROOMS and len(_ROOMS) >= _MAX_ROOMS:
+                del _ROOMS[next(iter(_ROOMS))]
+            held = _ROOMS[(thread, "shared")] = (key, steps, tuple(rooms))
+    return held[2]
+
+
 @keeps_room
 def _release_rooms() -> int:
     """Drop every thread's room for pre terms (:func:`_room`); returns its bytes."""
     with _ROOMS_LOCK:
-        n_bytes = sum(_nbytes(room) for _, _, room in _ROOMS.values())
+        n_bytes = _nbytes([room for _, _, room in _ROOMS.values()], set())
         _ROOMS.clear()
     return n_bytes
 
 
-def _nbytes(arrays) -> int:
-    return sum(_nbytes(a) if isinstance(a, tuple) else a.nbytes for a in arrays)
+def _nbytes(arrays, seen: set) -> int:
+    """The bytes of the arrays in nested tuples (or lists) of them, each counted once (``seen``:
+    the ids of those counted: rooms that share arrays)."""
+    n_bytes = 0
+    for a in arrays:
+        if isinstance(a, (tuple, list)):
+            n_bytes += _nbytes(a, seen)
+        elif id(a) not in seen:
+            seen.add(id(a))
+            n_bytes += a.nbytes
+    return n_bytes
 
 
 def _pool():
-    """The threads that run the native kernel's other groups of blocks (made once per
-    process: a child forked from this one has none of its parent's threads)."""
-    if not _POOL or _POOL[0][0] != os.getpid():
-        _POOL[:] = [(os.getpid(), ThreadPoolExecutor(max(1, native_threads() - 1),
-                                                      thread_name_prefix="canns_stdp-native"))]
+    """The threads that run the native kernel's other groups of blocks: made once per
+    process (a child forked from this one has none of its parent's threads), and anew
+    where more threads are asked for (``CANNS_STDP_THREADS``; the old pool's threads
+    finish what they were given)."""
+    wanted = max(1, native_threads() - 1)
+    if not _POOL or _POOL[0][0] != os.getpid() or _POOL[0][1]._max_workers < wanted:
+        if _POOL and _POOL[0][0] == os.getpid():
+            _POOL[0][1].shutdown(wait=False)
+        _POOL[:] = [(os.getpid(), ThreadPoolExecutor(wanted, thread_name_prefix="canns_stdp-native"))]
     return _POOL[0][1]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __all__ = ["COLUMN_MAX_FIRED", "EVENT_MAX_ACTIVITY", "EVENT_MIN_SYNAPSES", "NATIVE_DEFERRED_MAX_INPUTS",
            "NATIVE_MAX_FIRED", "NATIVE_MAX_FIRING", "NATIVE_MIN_SYNAPSES", "NATIVE_THREADED_MIN_SYNAPSES",
-           "NATIVE_THREADED_MIN_WORK", "PYTHON_LOOP_EVENT_MIN_SYNAPSES", "event_max_firing"]
+           "NATIVE_THREADED_MIN_WORK", "HANDOVER_MAX_TERMS", "PYTHON_LOOP_EVENT_MIN_SYNAPSES", "event_max_firing"]
 
 # Above this fraction of active inputs (in a chunk) or of firing neurons, the dense
 # kernel is faster than the event-driven ones.
@@ -61,6 +61,11 @@ NATIVE_THREADED_MIN_WORK = 1 << 24
 # two threads: into 14.1 -> 8.2 ms, out of it and settled 16.7 -> 11.4 ms; a pass over
 # 2^20 synapses takes about 0.9 ms, thirty times the hand-over).
 NATIVE_THREADED_MIN_SYNAPSES = 1 << 20
+# The threads of a chunk share its pre terms (each stretch's computed by one of them in
+# turn, instead of by every thread) where a stretch's terms take up to this many entries
+# of each kind (stretch x inputs: 784x400's 128 x 784; not 4096x4096's 1,024 x 4,096,
+# whose three shared rooms would take ~300 MiB, and whose terms are a few percent of a step)
+HANDOVER_MAX_TERMS = 1 << 18
 # Layers with fewer synapses run the dense XLA kernel under event_driven="auto": the event
 # kernels' work on the host (tables of active inputs, W.T, the ledger's conversions) costs
 # more than the dense steps they save (calls of 50 steps, reset between calls, p = 0.05:
