@@ -98,6 +98,8 @@ def run(kernel, flags, coef, lif, xs, W0, layer=None):
     room = ()  # (the room for its pre terms, kept from call to call, where it takes one)
     if "room" in arguments:
         room = (kernel._room(flags[11], n_in, flags[7] if flags[1] else 0, coef[0]),)
+    if "regions" in arguments:  # (one group, which shares its terms with none)
+        room = (*room, np.zeros(1, np.int64), 0, 1, 1)
     if not hasattr(kernel, "kernel_weights"):  # (weights in and out as (n_out, n_in))
         W = np.empty_like(W0)
         kernel._chunk(flags, coef, lif, xs, no_posts, W0, zeros_out, zeros_out, zeros_in, zeros_out, zeros_out,

@@ -275,7 +275,7 @@ def test_a_thread_that_fails_stops_the_threads_that_share_its_terms(rng, monkeyp
     chunk = native_pair._chunk
 
     def failing(*arguments):
-        if arguments[-4] == 1:  # (the group's index)
+        if arguments[-5] == 1:  # (the group's index)
             raise MemoryError("the second thread's room")
         return chunk(*arguments)
 

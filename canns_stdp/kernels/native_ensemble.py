@@ -104,7 +104,7 @@ def ensemble_chunk(config, coef, lif_rows, state, xs, posts, n_steps, plastic: b
     shared = bool(_shared_pre(xs, coef, pre_in))
     d_pre, room_span = coef[0, 0], span if plastic else 0
     pre = (_room(xs.shape[0], n_in, room_span, d_pre) if shared  # (the thread's room, kept from call to call)
-           else _pre_room(np.int64(0), np.int64(n_in), np.int64(0), d_pre))
+           else _pre_room(np.int64(0), np.int64(n_in), np.int64(0), d_pre, np.int64(1)))
     blocked = host_empty((K, lif_rows.shape[2], n_in, lif_rows.shape[3]))  # (each member in the kernel's layout)
     W_in = host_view(state.W).view()  # (read where it is, a JAX array's buffer too: a copy cost a sixth of a call)
     W_in.flags.writeable = False  # (one type, whatever it is given: one compilation)

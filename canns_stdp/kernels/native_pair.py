@@ -249,23 +249,38 @@ if numba is not None:
         offsets[stop - first] = count
 
     @numba.njit(inline="always")
-    def _pre_arrays(steps, n_in, span, d_pre):
+    def _pre_arrays(steps, n_in, span, d_pre, regions):
         """Room for the pre terms of ``steps`` steps: ``(P, offsets, active, values, ledger,
         pairs)``, ``P`` with a row more (see :func:`_pre_terms`), the ledger of deferred
         LTP ``(powers, owed_before, owed_after, owed_end, opening, rates)`` (empty but
-        ``powers`` without it: ``span`` 0), ``powers[0 or 1, c] = d_pre**(+-c)``."""
+        ``powers`` without it: ``span`` 0), ``powers[0 or 1, c] = d_pre**(+-c)``. Made for
+        ``regions`` stretches of ``steps`` steps at a time (:func:`_region`), each array but
+        the ledger's running ones (``powers``, ``opening``, ``rates``) that many times over."""
         events = steps * n_in if span > 0 else 0
         powers = np.ones((2, span + 1), np.float32)
         for c in range(1, span + 1):
             powers[0, c] = np.float32(np.float64(d_pre) ** c)
             powers[1, c] = np.float32(np.float64(d_pre) ** -c)
         spans = (steps + span - 1) // span + 1 if span > 0 else 0
-        ledger = (powers, np.empty(events, np.float32), np.empty(events, np.float32),
-                  np.empty((spans, n_in), np.float32), np.empty(n_in if span > 0 else 0, np.float32),
+        ledger = (powers, np.empty(regions * events, np.float32), np.empty(regions * events, np.float32),
+                  np.empty((regions * spans, n_in), np.float32), np.empty(n_in if span > 0 else 0, np.float32),
                   np.zeros(n_in if span > 0 else 0, np.float32))
-        return (np.empty((steps + 1, n_in), np.float32), np.empty(steps + 1, np.int64),
-                np.empty(steps * n_in, np.int32), np.empty(steps * n_in, np.float32), ledger,
-                np.empty(steps * n_in, np.float32))
+        return (np.empty((regions * (steps + 1), n_in), np.float32), np.empty(regions * (steps + 1), np.int64),
+                np.empty(regions * steps * n_in, np.int32), np.empty(regions * steps * n_in, np.float32), ledger,
+                np.empty(regions * steps * n_in, np.float32))
+
+    @numba.njit(inline="always")
+    def _region(terms, r, regions):
+        """Region ``r`` of pre terms made for ``regions`` stretches (:func:`_pre_arrays`): the
+        terms of one stretch, views of the same types (the functions that take them are
+        compiled once), the ledger's running arrays in common."""
+        P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates), pairs = terms
+        rows, events, spans = offsets.shape[0] // regions, active.shape[0] // regions, owed_end.shape[0] // regions
+        owing = owed_before.shape[0] // regions
+        e_lo, e_hi, o_lo, o_hi = r * events, (r + 1) * events, r * owing, (r + 1) * owing
+        return (P[r * rows:(r + 1) * rows], offsets[r * rows:(r + 1) * rows], active[e_lo:e_hi], values[e_lo:e_hi],
+                (powers, owed_before[o_lo:o_hi], owed_after[o_lo:o_hi], owed_end[r * spans:(r + 1) * spans], opening,
+                 rates), pairs[e_lo:e_hi])
 
     @numba.njit(inline="always")
     def _room_steps(terms):
@@ -633,7 +648,7 @@ if numba is not None:
             _copy(rates, rates_out)
             _lanes_of(scratch, _OWED, owed_out, False, b_lo, b_hi)
 
-    _SYNC_ROOMS = 1  # (sync[0]: a thread failed; then the rooms' stretches, then the groups' stretches run)
+    _SYNC_REGIONS = 1  # (sync[0]: a thread failed; then the regions' stretches, then the groups' stretches run)
 
     @numba.njit(inline="always")
     def _stretch_stop(first, n, phase, stretch):
@@ -643,22 +658,21 @@ if numba is not None:
 
     @numba.njit(inline="always")
     def _blocked_chunk(flags, coef, lif, xs, posts, W, source, v_in, s_in, post_in, v, s, trace_pre, trace_post, spikes,
-                       rooms, shared, ledger, sync, group, groups, b_lo, b_hi):
+                       terms, shared, ledger, sync, group, groups, regions, b_lo, b_hi):
         """A layer's chunk on its weights ``W`` in the kernel's layout (``(n_blocks, n_in,
         _LANES)``, padding lanes zero; updated in place), run a stretch of steps at a time
         (stretches end on the chunk's multiples of their length, ``flags[11]``). Its pre
-        terms (:func:`_pre_arrays`) are given for the whole chunk (``shared``: an
-        ensemble's members that share them, ``rooms[0]``) or its own: ``trace_pre``,
-        holding the trace before the chunk, is advanced here a stretch at a time, into
-        ``rooms[0]`` where they are room for a stretch (see :func:`_room`), else into room
-        made here.
+        ``terms`` (:func:`_pre_arrays`) are given for the whole chunk (``shared``: an
+        ensemble's members that share them) or its own: ``trace_pre``, holding the trace
+        before the chunk, is advanced here a stretch at a time, into ``terms`` where they
+        are room for a stretch (see :func:`_room`), else into room made here.
 
         ``groups`` > 1 threads that run the chunk's groups of blocks at the same time
         (this one ``group`` of them) may share its pre terms: each stretch's are computed
         by one thread in turn (stretch ``k``'s by group ``k % groups``, the group before
         it runs the stretch before, so that the next stretch's terms are ready as the
-        others come to it) into the ``rooms`` (three or more, with the ledger's running
-        arrays in common), and ``trace_pre`` is the threads' one trace. ``sync`` holds what
+        others come to it) into the ``regions`` (three or more, :func:`_region`) of
+        ``terms``, and ``trace_pre`` is the threads' one trace. ``sync`` holds what
         they hand one another (:mod:`.handover`): ``[failed, the stretch whose terms
         each room holds..., the stretches each group has run...]``; a thread that finds
         ``failed`` set returns at once.
@@ -681,12 +695,10 @@ if numba is not None:
         span = flags[7] if flags[1] else 0
         owed_in, rates_in, owed_out, rates_out = ledger
         n_blocks, n_in = W.shape[0], W.shape[1]
-        stretch, n_rooms, strict = flags[11], len(rooms), pairing == 2
-        terms = rooms[0]
-        made = not shared and _room_steps(terms) < stretch
-        own = _pre_arrays(stretch if made else 0, n_in, span, coef[0])
-        if made:
-            terms = own
+        stretch, strict = flags[11], pairing == 2
+        handing = groups > 1
+        if not (shared or handing) and _room_steps(terms) < stretch:
+            terms = _pre_arrays(stretch, n_in, span, coef[0], 1)
         scratch, resumed = _opened(flags, coef, lif, v_in, s_in, post_in, trace_pre, terms, owed_in, rates_in,
                                    group == 0)
         rows = W.reshape(n_blocks, n_in * _LANES)  # a block's weights as one row (see _run_stretch)
@@ -696,36 +708,35 @@ if numba is not None:
         no_posts = np.zeros(_LANES, np.float32)
         spikes[n:, b_lo * _LANES:b_hi * _LANES] = 0.0
         first = np.int64(0)  # (a literal 0 would compile the stretch a second time, for its first call)
-        handing = groups > 1
         if handing and group == 0 and n > 0:  # the first stretch's terms
-            _pre_terms(first, _stretch_stop(first, n, phase, stretch), phase, nearest, strict, coef[0], coef[1], xs,
-                       trace_pre, rooms[0], span)
-            publish(sync, _SYNC_ROOMS, 0)
+            _pre_terms(first, _stretch_stop(first, n, phase, stretch), phase + first, nearest, strict, coef[0], coef[1],
+                       xs, trace_pre, _region(terms, 0, regions), span)
+            publish(sync, _SYNC_REGIONS, 0)
         k = 0  # the stretch
         while first < n:
             at = phase + first
             stop = _stretch_stop(first, n, phase, stretch)
             if handing:
                 if stop < n and (k + 1) % groups == group:  # the next stretch's terms, from this stretch's trace
-                    ready = wait_for(sync, _SYNC_ROOMS + k % n_rooms, k, 0)
+                    ready = wait_for(sync, _SYNC_REGIONS + k % regions, k, 0)
                     for other in range(groups):  # ... into a room every group is done with
-                        ready = ready and wait_for(sync, _SYNC_ROOMS + n_rooms + other, k + 2 - n_rooms, 0)
+                        ready = ready and wait_for(sync, _SYNC_REGIONS + regions + other, k + 2 - regions, 0)
                     if not ready:
                         return
                     _pre_terms(stop, _stretch_stop(stop, n, phase, stretch), phase + stop, nearest, strict, coef[0],
-                               coef[1], xs, trace_pre, rooms[(k + 1) % n_rooms], span)
-                    publish(sync, _SYNC_ROOMS + (k + 1) % n_rooms, k + 1)
-                if not wait_for(sync, _SYNC_ROOMS + k % n_rooms, k, 0):
+                               coef[1], xs, trace_pre, _region(terms, (k + 1) % regions, regions), span)
+                    publish(sync, _SYNC_REGIONS + (k + 1) % regions, k + 1)
+                if not wait_for(sync, _SYNC_REGIONS + k % regions, k, 0):
                     return
-                terms = rooms[k % n_rooms]
             elif not shared:
                 _pre_terms(first, stop, at, nearest, strict, coef[0], coef[1], xs, trace_pre, terms, span)
             base = first if shared else np.int64(0)  # (an int64 however the caller gives shared: one compilation)
-            _run_stretch(flags, coef, first, stop, at, terms, base, phase if shared else at, xs, posts, rows, copied,
+            these = _region(terms, k % regions, regions) if handing else terms
+            _run_stretch(flags, coef, first, stop, at, these, base, phase if shared else at, xs, posts, rows, copied,
                          scratch, every, fired, no_posts, spikes, first == 0 and not resumed,
                          first == 0 and copied.shape[0] > 0, b_lo, b_hi)
             if handing:
-                publish(sync, _SYNC_ROOMS + n_rooms + group, k + 1)
+                publish(sync, _SYNC_REGIONS + regions + group, k + 1)
             first = stop
             k += 1
         if n == 0:  # (no step to copy the weights in)
@@ -742,7 +753,7 @@ if numba is not None:
         b_lo, b_hi = np.int64(0), np.int64(W.shape[0])  # (every block)
         _into_blocks_of(W_in, W, b_lo, b_hi)
         _blocked_chunk(flags, coef, lif, xs, posts, W, W[:0], v_in, s_in, post_in, v, s, trace_pre, trace_post, spikes,
-                       (terms,), _room_steps(terms) > 0, ledger, np.zeros(0, np.int64), 0, 1, b_lo, b_hi)
+                       terms, _room_steps(terms) > 0, ledger, np.zeros(0, np.int64), 0, 1, 1, b_lo, b_hi)
         _out_of_blocks(W, W_out, False, ledger[0], ledger[1], coef[0], coef[0], False, b_lo, b_hi)  # (nothing settled)
 
     @numba.njit(cache=True, nogil=True)
@@ -754,15 +765,16 @@ if numba is not None:
 
     @numba.njit(cache=True, nogil=True)
     def _chunk(flags, coef, lif, xs, posts, W, source, v_in, s_in, pre_in, post_in, owed_in, rates_in, v, s, trace_pre,
-               trace_post, owed_out, rates_out, spikes, rooms, sync, group, groups, b_lo, b_hi):
+               trace_post, owed_out, rates_out, spikes, room, sync, group, groups, regions, b_lo, b_hi):
         if group == 0 or groups == 1:  # (threads that share the terms share the trace: the first group's)
             _copy(pre_in, trace_pre)
         _blocked_chunk(flags, coef, lif, xs, posts, W, source, v_in, s_in, post_in, v, s, trace_pre, trace_post, spikes,
-                       rooms, False, (owed_in, rates_in, owed_out, rates_out), sync, group, groups, b_lo, b_hi)
+                       room, False, (owed_in, rates_in, owed_out, rates_out), sync, group, groups, regions, b_lo,
+                       b_hi)
 
     @numba.njit(cache=True, nogil=True)
-    def _pre_room(steps, n_in, span, d_pre):
-        return _pre_arrays(steps, n_in, span, d_pre)
+    def _pre_room(steps, n_in, span, d_pre, regions):
+        return _pre_arrays(steps, n_in, span, d_pre, regions)
 
     # (the ways into the layout and out of it, a group of blocks at a time: see _in_groups)
     @numba.njit(cache=True, nogil=True)
@@ -1023,19 +1035,20 @@ def native_chunk(config, params, state, chunk, n_steps, plastic: bool = True, sp
     # (the groups' threads share the pre terms where their rooms are small, and every group
     # has a thread of its own: one waiting in the pool's queue would keep the others waiting)
     handing = len(groups) > 1 and stretch * n_in <= HANDOVER_MAX_TERMS and len(groups) - 1 <= _pool()._max_workers
-    rooms = _shared_rooms(stretch, n_in, span, a.coef[0]) if handing else None
-    sync = np.zeros(1 + len(rooms) + len(groups) if handing else 1, np.int64)
-    sync[1:1 + len(rooms) if handing else 1] = -1  # (no room holds a stretch's terms yet)
+    regions = _SHARED_REGIONS if handing else 1
+    shared = _room(stretch, n_in, span, a.coef[0], threading.get_ident()) if handing else None  # (before the threads)
+    sync = np.zeros(1 + regions + len(groups) if handing else 1, np.int64)
+    sync[1:1 + regions if handing else 1] = -1  # (no region holds a stretch's terms yet)
 
     def group(b_lo, b_hi, first):
         # (the first group's pre trace and rates are the chunk's; the others write their rates
         # into arrays of their own, and their trace too where they share no terms)
         trace = outs[2] if first or handing else np.empty(n_in, np.float32)
         own = (*outs[:2], trace, *outs[3:5], outs[5] if first else np.empty(n_in, np.float32))
-        these = rooms if handing else (_room(stretch, n_in, span, a.coef[0]),)
+        room = shared if handing else _room(stretch, n_in, span, a.coef[0])
         try:
-            _chunk(*arguments, *own, spikes, these, sync, groups.index((b_lo, b_hi)), len(groups) if handing else 1,
-                   b_lo, b_hi)
+            _chunk(*arguments, *own, spikes, room, sync, groups.index((b_lo, b_hi)), len(groups) if handing else 1,
+                   regions, b_lo, b_hi)
         except BaseException:
             sync[0] = 1  # (the other threads stop waiting for this one)
             raise
@@ -1095,49 +1108,30 @@ def _on_threads(run, groups) -> list:
     return results
 
 
-_ROOMS: dict = {}  # a thread's id -> ((n_in, span, d_pre), steps, the room for its pre terms)
+_ROOMS: dict = {}  # a thread's id (or its and "shared") -> ((n_in, span, d_pre), steps, the room for its pre terms)
+_SHARED_REGIONS = 3  # (the stretch running, the next one's terms, and one for a thread a stretch behind)
 _MAX_ROOMS = 16
 _ROOMS_LOCK = threading.Lock()
 
 
-def _room(steps: int, n_in: int, span: int, d_pre):
+def _room(steps: int, n_in: int, span: int, d_pre, shared_by=None):
     """Room for ``steps`` steps of pre terms (:func:`_pre_arrays`; a stretch's for the thread
     that runs a group of blocks, a chunk's for an ensemble's members that share them) for
     the calling thread, made once and used by every chunk after it that fits: made anew at
     every chunk, the system maps its memory anew (4096x4096, stretches of 1,024 steps: 35
-    MiB of it at every chunk of two threads, a fifth of a chunk's time at p = 0.01)."""
-    key, thread = (int(n_in), int(span), float(d_pre)), threading.get_ident()
+    MiB of it at every chunk of two threads, a fifth of a chunk's time at p = 0.01).
+    ``shared_by``: the thread whose chunk's threads share the room, which then has
+    ``_SHARED_REGIONS`` regions of ``steps`` steps (see :func:`_blocked_chunk`)."""
+    regions = 1 if shared_by is None else _SHARED_REGIONS
+    key = (int(n_in), int(span), float(d_pre))
+    thread = threading.get_ident() if shared_by is None else (shared_by, "shared")
     held = _ROOMS.get(thread)
     if held is None or held[0] != key or held[1] < steps:
-        room = _pre_room(np.int64(steps), np.int64(n_in), np.int64(span), np.float32(d_pre))
+        room = _pre_room(np.int64(steps), np.int64(n_in), np.int64(span), np.float32(d_pre), np.int64(regions))
         with _ROOMS_LOCK:  # (threads of other groups may come in at the same time)
             if thread not in _ROOMS and len(_ROOMS) >= _MAX_ROOMS:
                 del _ROOMS[next(iter(_ROOMS))]
             held = _ROOMS[thread] = (key, steps, room)
-    return held[2]
-
-
-_SHARED_ROOMS = 3  # (the stretch running, the next one's terms, and one for a thread a stretch behind)
-
-
-def _shared_rooms(steps: int, n_in: int, span: int, d_pre) -> tuple:
-    """Rooms for the pre terms of stretches of ``steps`` steps that the threads of one
-    chunk share (:func:`_blocked_chunk`), with the ledger's running arrays in common: made
-    once for the calling thread (as :func:`_room`), whose chunk's threads use them."""
-    key, thread = (int(n_in), int(span), float(d_pre), "shared"), threading.get_ident()
-    held = _ROOMS.get((thread, "shared"))
-    if held is None or held[0] != key or held[1] < steps:
-        first = _pre_room(np.int64(steps), np.int64(n_in), np.int64(span), np.float32(d_pre))
-        powers, _, _, _, opening, rates = first[4]
-        rooms = [first]
-        for _ in range(_SHARED_ROOMS - 1):
-            P, offsets, active, values, ledger, pairs = _pre_room(np.int64(steps), np.int64(n_in), np.int64(span),
-                                                                   np.float32(d_pre))
-            rooms.append((P, offsets, active, values, (powers, *ledger[1:4], opening, rates), pairs))
-        with _ROOMS_LOCK:
-            if (thread, "shared") not in _ROOMS and len(_ROOMS) >= _MAX_ROOMS:
-                del _ROOMS[next(iter(_ROOMS))]
-            held = _ROOMS[(thread, "shared")] = (key, steps, tuple(rooms))
     return held[2]
 
 

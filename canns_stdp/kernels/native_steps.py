@@ -35,7 +35,7 @@ if numba is not None:
         _copy(pre_in, trace_pre)
         n_in = W.shape[1]
         span = flags[7] if flags[1] else 0
-        terms = _pre_arrays(NATIVE_STRETCH, n_in, span, coef[0])
+        terms = _pre_arrays(NATIVE_STRETCH, n_in, span, coef[0], 1)
         scratch, resumed = _opened(flags, coef, lif, v_in, s_in, post_in, trace_pre, terms, owed_in, rates_in, True)
         P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates), pairs = terms
         return (W.reshape(W.shape[0], n_in * _LANES), scratch, np.arange(n_in).astype(np.int32),
