@@ -10,6 +10,7 @@ import threading
 import numpy as np
 import pytest
 
+import canns_stdp
 import reference
 from canns_stdp import SpikingLayer, STDPTrainer
 from canns_stdp.functional.dependence import DEPENDENCES, WeightBounds
@@ -294,7 +295,12 @@ def test_a_thread_that_fails_stops_the_threads_that_share_its_terms(rng, monkeyp
     assert not caller.is_alive() and "the second thread's room" in str(raised[0])
 
 
-def test_the_trainer_splits_blocks_over_threads_with_deferred_ltp_across_calls(rng, monkeypatch):
+@pytest.mark.parametrize("shared_terms", [True, False])
+def test_the_trainer_splits_blocks_over_threads_with_deferred_ltp_across_calls(rng, monkeypatch, shared_terms):
+    """Calls that leave spans open, on one thread and on two, where the threads share the
+    pre terms and where each computes its own (as they do where the terms are large)."""
+    if not shared_terms:
+        monkeypatch.setattr(native_pair, "HANDOVER_MAX_TERMS", 0)
     n_in, n_out = 70, 150
     xs = (rng.random((300, n_in)) < 0.1).astype(np.float32)
     W0 = rng.uniform(0.0, 0.3, (n_out, n_in)).astype(np.float32)
@@ -309,8 +315,9 @@ def test_the_trainer_splits_blocks_over_threads_with_deferred_ltp_across_calls(r
         monkeypatch.setenv("CANNS_STDP_THREADS", threads)
         layer = SpikingLayer(n_in, n_out, W_init=W0, threshold=4.0)
         trainer = STDPTrainer(layer, learning_rate=0.1, A_plus=0.02, A_minus=0.021)
-        spikes = np.concatenate([trainer.train(xs[:77], return_spikes=True),
-                                 trainer.train(xs[77:], return_spikes=True)])
+        first = trainer.train(xs[:77], return_spikes=True)
+        canns_stdp.release_host_memory()  # (the rooms for pre terms made anew: nothing read from the last call's)
+        spikes = np.concatenate([first, trainer.train(xs[77:], return_spikes=True)])
         results[threads] = [np.asarray(a) for a in (layer.W.value, layer.v.value, layer.trace_pre.value, spikes)]
     assert min(spans) > 0  # (LTP deferred over spans, which the calls cut)
     assert {len(g) for g in calls} == {1, 2}  # one group of blocks with one thread, two with two

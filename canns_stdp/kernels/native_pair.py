@@ -700,7 +700,7 @@ if numba is not None:
         if not (shared or handing) and _room_steps(terms) < stretch:
             terms = _pre_arrays(stretch, n_in, span, coef[0], 1)
         scratch, resumed = _opened(flags, coef, lif, v_in, s_in, post_in, trace_pre, terms, owed_in, rates_in,
-                                   group == 0)
+                                   group == 0 or not handing)  # (the terms' owner)
         rows = W.reshape(n_blocks, n_in * _LANES)  # a block's weights as one row (see _run_stretch)
         copied = source.reshape(source.shape[0], n_in * _LANES)
         every = np.arange(n_in).astype(np.int32)
