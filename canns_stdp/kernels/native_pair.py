@@ -674,7 +674,7 @@ if numba is not None:
         others come to it) into the ``regions`` (three or more, :func:`_region`) of
         ``terms``, and ``trace_pre`` is the threads' one trace. ``sync`` holds what
         they hand one another (:mod:`.handover`): ``[failed, the stretch whose terms
-        each room holds..., the stretches each group has run...]``; a thread that finds
+        each region holds..., the stretches each group has run...]``; a thread that finds
         ``failed`` set returns at once.
 
         With deferred LTP, ``ledger = (owed_in, rates_in, owed_out, rates_out)``: a span
@@ -719,7 +719,7 @@ if numba is not None:
             if handing:
                 if stop < n and (k + 1) % groups == group:  # the next stretch's terms, from this stretch's trace
                     ready = wait_for(sync, _SYNC_REGIONS + k % regions, k, 0)
-                    for other in range(groups):  # ... into a room every group is done with
+                    for other in range(groups):  # ... into a region every group is done with
                         ready = ready and wait_for(sync, _SYNC_REGIONS + regions + other, k + 2 - regions, 0)
                     if not ready:
                         return
