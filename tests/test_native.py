@@ -4,7 +4,6 @@ imposed post spikes, real-valued input, weights outside their bounds and chunks 
 early, a chunk in one call and step by step; through the trainer, in calls split anywhere."""
 
 import re
-
 import threading
 
 import numpy as np

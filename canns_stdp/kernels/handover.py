@@ -3,7 +3,7 @@ thread's writes made visible to the others, and a wait for them.
 
 The threads of a layer's chunk each run a group of blocks of neurons over the same
 stretches of steps, which read the same pre terms; each stretch's terms are computed by
-one of the threads, in turn, into one of a few rooms they share
+one of the threads, in turn, into one of a few regions of a room they share
 (:func:`~canns_stdp.kernels.native_pair.native_chunk`), instead of by every thread. A
 thread publishes what it has done (``publish``: an atomic store with release
 semantics, after which its earlier writes are visible to a thread that reads the number

@@ -86,6 +86,7 @@ __all__ = ["BlockedWeights", "HostChunk", "OpenLedger", "blocked_lanes", "host_c
 _PAIRINGS = ("symmetric", "causal", "strict")
 _DEPENDENCE_CODES = {DEPENDENCES[name]: code for code, name in enumerate(("additive", "hard", "soft", "power"))}
 _COEF = ("d_pre", "a_pre", "d_post", "a_post", "lr", "A_plus", "A_minus", "w_min", "w_max", "mu")
+_SYNC_REGIONS = 1  # (a chunk's sync[0]: a thread failed; then the regions' stretches, then the groups' stretches run)
 _LANES = 64  # neurons per block of the kernel's layout (a contiguous run the compiler vectorises)
 _FEW_FIRED = 5  # up to this many lanes of a block firing, their LTP runs synapse by synapse
 NATIVE_STRETCH = 64  # steps per stretch: its pre terms stay in the L2 cache while every block of neurons runs it
@@ -648,7 +649,11 @@ if numba is not None:
             _copy(rates, rates_out)
             _lanes_of(scratch, _OWED, owed_out, False, b_lo, b_hi)
 
-    _SYNC_REGIONS = 1  # (sync[0]: a thread failed; then the regions' stretches, then the groups' stretches run)
+    @numba.njit(inline="always")
+    def _owns_terms(group, groups):
+        """Whether a group's thread writes the running arrays of its pre terms' room: every
+        group its own, one of those that share one."""
+        return group == 0 or groups == 1
 
     @numba.njit(inline="always")
     def _stretch_stop(first, n, phase, stretch):
@@ -700,7 +705,7 @@ if numba is not None:
         if not (shared or handing) and _room_steps(terms) < stretch:
             terms = _pre_arrays(stretch, n_in, span, coef[0], 1)
         scratch, resumed = _opened(flags, coef, lif, v_in, s_in, post_in, trace_pre, terms, owed_in, rates_in,
-                                   group == 0 or not handing)  # (the terms' owner)
+                                   _owns_terms(group, groups))
         rows = W.reshape(n_blocks, n_in * _LANES)  # a block's weights as one row (see _run_stretch)
         copied = source.reshape(source.shape[0], n_in * _LANES)
         every = np.arange(n_in).astype(np.int32)
@@ -766,7 +771,7 @@ if numba is not None:
     @numba.njit(cache=True, nogil=True)
     def _chunk(flags, coef, lif, xs, posts, W, source, v_in, s_in, pre_in, post_in, owed_in, rates_in, v, s, trace_pre,
                trace_post, owed_out, rates_out, spikes, room, sync, group, groups, regions, b_lo, b_hi):
-        if group == 0 or groups == 1:  # (threads that share the terms share the trace: the first group's)
+        if _owns_terms(group, groups):  # (threads that share the terms share the trace: the first group's)
             _copy(pre_in, trace_pre)
         _blocked_chunk(flags, coef, lif, xs, posts, W, source, v_in, s_in, post_in, v, s, trace_pre, trace_post, spikes,
                        room, False, (owed_in, rates_in, owed_out, rates_out), sync, group, groups, regions, b_lo,
@@ -1036,16 +1041,16 @@ def native_chunk(config, params, state, chunk, n_steps, plastic: bool = True, sp
     # has a thread of its own: one waiting in the pool's queue would keep the others waiting)
     handing = len(groups) > 1 and stretch * n_in <= HANDOVER_MAX_TERMS and len(groups) - 1 <= _pool()._max_workers
     regions = _SHARED_REGIONS if handing else 1
-    shared = _room(stretch, n_in, span, a.coef[0], threading.get_ident()) if handing else None  # (before the threads)
-    sync = np.zeros(1 + regions + len(groups) if handing else 1, np.int64)
-    sync[1:1 + regions if handing else 1] = -1  # (no region holds a stretch's terms yet)
+    shared_room = _room(stretch, n_in, span, a.coef[0], threading.get_ident()) if handing else None  # (before threads)
+    sync = np.zeros(_SYNC_REGIONS + regions + len(groups) if handing else 1, np.int64)
+    sync[_SYNC_REGIONS:_SYNC_REGIONS + regions if handing else 1] = -1  # (no region holds a stretch's terms yet)
 
     def group(b_lo, b_hi, first):
         # (the first group's pre trace and rates are the chunk's; the others write their rates
         # into arrays of their own, and their trace too where they share no terms)
         trace = outs[2] if first or handing else np.empty(n_in, np.float32)
         own = (*outs[:2], trace, *outs[3:5], outs[5] if first else np.empty(n_in, np.float32))
-        room = shared if handing else _room(stretch, n_in, span, a.coef[0])
+        room = shared_room if handing else _room(stretch, n_in, span, a.coef[0])
         try:
             _chunk(*arguments, *own, spikes, room, sync, groups.index((b_lo, b_hi)), len(groups) if handing else 1,
                    regions, b_lo, b_hi)
@@ -1139,22 +1144,13 @@ def _room(steps: int, n_in: int, span: int, d_pre, shared_by=None):
 def _release_rooms() -> int:
     """Drop every thread's room for pre terms (:func:`_room`); returns its bytes."""
     with _ROOMS_LOCK:
-        n_bytes = _nbytes([room for _, _, room in _ROOMS.values()], set())
+        n_bytes = sum(_nbytes(room) for _, _, room in _ROOMS.values())
         _ROOMS.clear()
     return n_bytes
 
 
-def _nbytes(arrays, seen: set) -> int:
-    """The bytes of the arrays in nested tuples (or lists) of them, each counted once (``seen``:
-    the ids of those counted: rooms that share arrays)."""
-    n_bytes = 0
-    for a in arrays:
-        if isinstance(a, (tuple, list)):
-            n_bytes += _nbytes(a, seen)
-        elif id(a) not in seen:
-            seen.add(id(a))
-            n_bytes += a.nbytes
-    return n_bytes
+def _nbytes(arrays) -> int:
+    return sum(_nbytes(a) if isinstance(a, tuple) else a.nbytes for a in arrays)
 
 
 def _pool():

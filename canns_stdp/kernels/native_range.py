@@ -14,13 +14,13 @@ from __future__ import annotations
 import numpy as np
 
 from .native_pair import _on_threads, native_threads, numba
+from .nonzero import MAGNITUDE
 
 __all__ = ["native_range"]
 
 _THREADED_MIN = 1 << 21  # entries from which threads read a part each (8 MiB)
 
 if numba is not None:
-    _FLIP = np.int32(0x7FFFFFFF)  # all bits of a float32 but its sign
     _INF = np.int32(0x7F800000)  # the bits of +inf: a magnitude above them is a NaN
     _SIGN = np.int32(31)
 
@@ -32,10 +32,10 @@ if numba is not None:
         part = bits[start:stop]  # (indexed from 0: no wrap-around of negative indices to stop the vectoriser)
         for i in range(part.shape[0]):  # (int32 throughout: 16 entries a vector)
             b = part[i]
-            key = np.int32(b ^ ((b >> _SIGN) & _FLIP))
+            key = np.int32(b ^ ((b >> _SIGN) & MAGNITUDE))
             low = key if key < low else low
             high = key if key > high else high
-            unordered |= np.int32((b & _FLIP) > _INF)
+            unordered |= np.int32((b & MAGNITUDE) > _INF)
         return low, high, unordered != 0
 
 
@@ -55,5 +55,5 @@ def native_range(arr: np.ndarray, threads=None):
     if any(unordered for _, _, unordered in parts):
         return float("nan"), float("nan")
     keys = np.array([min(low for low, _, _ in parts), max(high for _, high, _ in parts)], np.int32)
-    values = (keys ^ ((keys >> 31) & np.int32(0x7FFFFFFF))).view(np.float32)  # (the map is its own inverse)
+    values = (keys ^ ((keys >> 31) & MAGNITUDE)).view(np.float32)  # (the map is its own inverse)
     return float(values[0]), float(values[1])

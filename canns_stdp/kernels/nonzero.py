@@ -18,9 +18,10 @@ import numpy as np
 
 from .native_pair import numba
 
-__all__ = ["nonzero_bits", "nonzero_mask", "WIDTH"]
+__all__ = ["MAGNITUDE", "nonzero_bits", "nonzero_mask", "WIDTH"]
 
 WIDTH = 64  # entries a mask covers
+MAGNITUDE = np.int32(0x7FFFFFFF)  # all bits of a float32 but its sign
 
 if numba is not None:
     from llvmlite import ir
@@ -42,12 +43,10 @@ if numba is not None:
             lanes = ir.VectorType(ir.IntType(32), WIDTH)
             first = builder.gep(data, [args[1]])
             entries = builder.load(builder.bitcast(first, lanes.as_pointer()), align=4)
-            magnitude = builder.and_(entries, ir.Constant(lanes, [0x7FFFFFFF] * WIDTH))
+            magnitude = builder.and_(entries, ir.Constant(lanes, [int(MAGNITUDE)] * WIDTH))
             nonzero = builder.icmp_unsigned("!=", magnitude, ir.Constant(lanes, [0] * WIDTH))
             return builder.bitcast(nonzero, ir.IntType(WIDTH))
         return types.uint64(x, types.int64), codegen
-
-    _MAGNITUDE = np.int32(0x7FFFFFFF)  # all bits of a float32 but its sign
 
     @numba.njit(inline="always")
     def nonzero_mask(x, start):
@@ -59,7 +58,7 @@ if numba is not None:
             return nonzero_bits(x, start)
         bits, mask = x.view(np.int32), np.uint64(0)
         for j in range(n):
-            mask |= np.uint64((bits[start + j] & _MAGNITUDE) != 0) << np.uint64(j)
+            mask |= np.uint64((bits[start + j] & MAGNITUDE) != 0) << np.uint64(j)
         return mask
 else:  # without numba, nothing calls them
     nonzero_bits = nonzero_mask = None
