@@ -152,7 +152,7 @@ def native_compatible(config, params, dtype) -> bool:
 
 if numba is not None:
     from .prefetch import prefetch_run
-    from .nonzero import WIDTH, nonzero_mask
+    from .nonzero import WIDTH, nonzero_mask, ones_at_bits
     from .tiles import TILE, settled_tile, transposed_tile
     from .handover import publish, wait_for
 
@@ -533,7 +533,7 @@ if numba is not None:
     # 10-20% faster without them)
     @numba.njit(cache=True, nogil=True, _nrt=False, pipeline_class=DistinctArrays)
     def _run_stretch(flags, coef, first, stop, at, terms, base, terms_at, xs, posts, W, source, scratch, every, fired,
-                     no_posts, spikes, check_bounds, copy_in, b_lo, b_hi):
+                     fired_bits, no_posts, spikes, check_bounds, copy_in, b_lo, b_hi):
         """Steps ``first..stop-1`` of blocks ``b_lo..b_hi-1`` of a layer (step ``first`` is
         step ``at`` of its chunk), given their pre terms: step ``first + t``'s pairing
         term ``P[base + t]`` and active inputs ``active[offsets[base + t]:offsets[base + t
@@ -579,9 +579,8 @@ if numba is not None:
                 _copy(summed, current)
                 _advance_lanes(lanes, posts[first + t, b] if imposed else no_posts, imposed, nearest, pairing,
                                d_post, a_post, A_plus, A_minus)
-                out = spikes[first + t, b * _LANES:(b + 1) * _LANES]
-                for lane in range(out.shape[0]):
-                    out[lane] = s_b[lane]
+                if not imposed:  # (imposed spikes are the step's spikes: see _spikes_out)
+                    fired_bits[(b - b_lo) * (stop - first) + t] = nonzero_mask(s_b, 0)
                 if not plastic:
                     continue
                 P_t, x_t = P[base + t], xs[first + t]
@@ -617,6 +616,29 @@ if numba is not None:
                 for f in range(n_fired):  # ... and the LTP of the lanes that fired at the others
                     _potentiate_silent_inputs(block, fired[f], active[lo:hi], x_t, P_t, ltp_amp, ltd_amp,
                                               dependence, lr, w_min, w_max, mu, hardbound)
+        _spikes_out(spikes, fired_bits, posts, imposed, first, stop, b_lo, b_hi)
+
+    @numba.njit(inline="always")
+    def _spikes_out(spikes, fired_bits, posts, imposed, first, stop, b_lo, b_hi):
+        """The spikes of blocks ``b_lo..b_hi-1`` over steps ``first..stop-1`` into those rows of
+        ``spikes``, step by step: each block's lanes that fired at each step as the bits of
+        one integer (``fired_bits``, block by block), or the imposed spikes. (Stored as
+        each block ran its steps, a step's 64 spikes went a row of ``spikes`` apart, into
+        a new cache line every time, and took the block's weights out of the cache: at
+        4096x4096 a fifth of a step at almost no input.)"""
+        steps = stop - first
+        for t in range(steps):
+            row = spikes[first + t]
+            for b in range(b_lo, b_hi):
+                if imposed:
+                    _copy(posts[first + t, b], row[b * _LANES:(b + 1) * _LANES])
+                    continue
+                bits = fired_bits[(b - b_lo) * steps + t]
+                if (b + 1) * _LANES <= row.shape[0] and row.strides[0] == 4:  # (64 spikes next to each other)
+                    ones_at_bits(bits, row, b * _LANES)
+                    continue
+                for lane in range(min(_LANES, row.shape[0] - b * _LANES)):  # (e.g. a last block of fewer)
+                    row[b * _LANES + lane] = np.float32((bits >> np.uint64(lane)) & np.uint64(1))
 
     @numba.njit(inline="always")
     def _opened(flags, coef, lif, v_in, s_in, post_in, trace_pre, terms, owed_in, rates_in, owner):
@@ -710,6 +732,7 @@ if numba is not None:
         copied = source.reshape(source.shape[0], n_in * _LANES)
         every = np.arange(n_in).astype(np.int32)
         fired = np.empty(_LANES, np.int64)
+        fired_bits = np.empty((b_hi - b_lo) * stretch, np.uint64)  # (see _spikes_out)
         no_posts = np.zeros(_LANES, np.float32)
         spikes[n:, b_lo * _LANES:b_hi * _LANES] = 0.0
         first = np.int64(0)  # (a literal 0 would compile the stretch a second time, for its first call)
@@ -738,7 +761,7 @@ if numba is not None:
             base = first if shared else np.int64(0)  # (an int64 however the caller gives shared: one compilation)
             these = _region(terms, k % regions, regions) if handing else terms
             _run_stretch(flags, coef, first, stop, at, these, base, phase if shared else at, xs, posts, rows, copied,
-                         scratch, every, fired, no_posts, spikes, first == 0 and not resumed,
+                         scratch, every, fired, fired_bits, no_posts, spikes, first == 0 and not resumed,
                          first == 0 and copied.shape[0] > 0, b_lo, b_hi)
             if handing:
                 publish(sync, _SYNC_REGIONS + regions + group, k + 1)

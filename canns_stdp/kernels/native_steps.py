@@ -39,12 +39,12 @@ if numba is not None:
         scratch, resumed = _opened(flags, coef, lif, v_in, s_in, post_in, trace_pre, terms, owed_in, rates_in, True)
         P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates), pairs = terms
         return (W.reshape(W.shape[0], n_in * _LANES), scratch, np.arange(n_in).astype(np.int32),
-                np.empty(_LANES, np.int64), np.zeros(_LANES, np.float32), P, offsets, active, values, pairs, powers,
-                owed_before, owed_after, owed_end, opening, rates, not resumed)
+                np.empty(_LANES, np.int64), np.empty(W.shape[0], np.uint64), np.zeros(_LANES, np.float32), P, offsets,
+                active, values, pairs, powers, owed_before, owed_after, owed_end, opening, rates, not resumed)
 
     @numba.njit(cache=True, nogil=True)
-    def _step(flags, coef, t, xs, posts, trace_pre, spikes, rows, scratch, every, fired, no_posts, P, offsets,
-              active, values, pairs, powers, owed_before, owed_after, owed_end, opening, rates, check_bounds):
+    def _step(flags, coef, t, xs, posts, trace_pre, spikes, rows, scratch, every, fired, fired_bits, no_posts, P,
+              offsets, active, values, pairs, powers, owed_before, owed_after, owed_end, opening, rates, check_bounds):
         """Step ``t`` of the chunk: its pre terms, then every block of neurons."""
         at = flags[8] + t
         span = flags[7] if flags[1] else 0
@@ -54,7 +54,8 @@ if numba is not None:
         # told by a value computed, not a literal: a literal would compile the stretch a second time, several
         # seconds on a machine's first run)
         _run_stretch(flags, coef, t, t + 1, at, terms, np.int64(0), at, xs, posts, rows, rows[:0], scratch, every,
-                     fired, no_posts, spikes, check_bounds and t == 0, t < 0, np.int64(0), np.int64(rows.shape[0]))
+                     fired, fired_bits, no_posts, spikes, check_bounds and t == 0, t < 0, np.int64(0),
+                     np.int64(rows.shape[0]))
 
     @numba.njit(cache=True, nogil=True)
     def _close(flags, scratch, rates, v, s, trace_post, owed_out, rates_out):

@@ -18,7 +18,7 @@ import numpy as np
 
 from .native_pair import numba
 
-__all__ = ["MAGNITUDE", "nonzero_bits", "nonzero_mask", "WIDTH"]
+__all__ = ["MAGNITUDE", "nonzero_bits", "nonzero_mask", "ones_at_bits", "WIDTH"]
 
 WIDTH = 64  # entries a mask covers
 MAGNITUDE = np.int32(0x7FFFFFFF)  # all bits of a float32 but its sign
@@ -60,5 +60,25 @@ if numba is not None:
         for j in range(n):
             mask |= np.uint64((bits[start + j] & MAGNITUDE) != 0) << np.uint64(j)
         return mask
+
+    @intrinsic
+    def ones_at_bits(typingctx, bits, out, start):
+        """``out[start + j] = 1.0`` where bit ``j`` of ``bits`` (a ``uint64``) is set, else
+        ``0.0``, for ``j < 64``, as one vector store (the inverse of :func:`nonzero_bits`):
+        ``out`` a 1-D float32 array whose entries ``start..start+63`` are next to each
+        other in memory (not checked)."""
+        if not (isinstance(bits, types.Integer) and isinstance(out, types.Array) and out.ndim == 1
+                and out.dtype == types.float32 and isinstance(start, types.Integer)):
+            return None
+
+        def codegen(context, builder, signature, args):
+            data = context.make_array(signature.args[1])(context, builder, args[1]).data
+            lanes = ir.VectorType(ir.FloatType(), WIDTH)
+            which = builder.bitcast(context.cast(builder, args[0], signature.args[0], types.uint64),
+                                    ir.VectorType(ir.IntType(1), WIDTH))
+            ones = builder.select(which, ir.Constant(lanes, [1.0] * WIDTH), ir.Constant(lanes, [0.0] * WIDTH))
+            builder.store(ones, builder.bitcast(builder.gep(data, [args[2]]), lanes.as_pointer()), align=4)
+            return context.get_dummy_value()
+        return types.void(bits, out, start), codegen
 else:  # without numba, nothing calls them
-    nonzero_bits = nonzero_mask = None
+    nonzero_bits = nonzero_mask = ones_at_bits = None
