@@ -1,7 +1,8 @@
 """A step's active inputs, listed by the native kernel from masks of 64 entries built in
 vector instructions: against NumPy's ``flatnonzero``, with the entries that test the
 comparison (-0.0, the smallest subnormal, NaN, infinities) at every position of a mask
-and at its edges."""
+and at its edges; and the inverse, 64 floats written from a mask's bits (a block's
+spikes), against NumPy's own unpacking of the bits."""
 
 import numpy as np
 import pytest
@@ -12,7 +13,11 @@ pytestmark = pytest.mark.skipif(not native_pair.native_available(warn=False), re
 
 if native_pair.numba is not None:
     from canns_stdp.kernels.native_pair import _list_active, numba
-    from canns_stdp.kernels.nonzero import nonzero_bits
+    from canns_stdp.kernels.nonzero import nonzero_bits, ones_at_bits
+
+    @numba.njit
+    def written(bits, out, start):
+        ones_at_bits(bits, out, start)
 
     @numba.njit
     def masks(x):
@@ -90,3 +95,14 @@ def test_a_row_typed_as_maybe_strided_whose_entries_are_next_to_each_other_is_li
     want = np.flatnonzero(x[n:] != 0)
     np.testing.assert_array_equal(active, want)
     np.testing.assert_array_equal(values.view(np.int32), x[n:][want].view(np.int32))
+
+
+@pytest.mark.parametrize("start", [0, 1, 64, 70])
+def test_a_mask_written_as_64_floats_is_one_where_a_bit_is_set_and_leaves_the_rest(rng, start):
+    for bits in [0, 1, 1 << 63, (1 << 64) - 1, int(rng.integers(0, 1 << 63)) * 2 + 1]:
+        out = np.full(start + 64 + 3, -7.0, np.float32)
+        written(np.uint64(bits), out, np.int64(start))
+        little_endian = np.array([bits], "<u8").view(np.uint8)
+        want = np.unpackbits(little_endian, bitorder="little").astype(np.float32)
+        np.testing.assert_array_equal(out[start:start + 64], want)
+        assert (out[:start] == -7.0).all() and (out[start + 64:] == -7.0).all()
