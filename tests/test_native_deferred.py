@@ -331,3 +331,23 @@ def test_a_call_that_fails_after_going_on_from_an_open_span_leaves_it_as_it_was(
     split.train(xs[100:])
     np.testing.assert_array_equal(split.model.W.value, whole.model.W.value)
     np.testing.assert_allclose(whole.model.W.value, reference.run(W0, xs, threshold=2.0, lr=0.2)[0], atol=2e-5)
+
+
+@pytest.mark.parametrize("kernel", list(KERNELS))
+def test_spans_in_which_no_neuron_of_a_block_fires(rng, kernel):
+    """A block none of whose neurons fires in a span owes no LTP, and its rows are left as
+    they are as the span ends: a block that never fires (the second of three), and spans
+    of no input at all, in which the others stop firing."""
+    T, n_out = 200, 150
+    xs = (rng.random((T, N_IN)) < 0.15).astype(np.float32)
+    xs[60:140] = 0.0
+    W0 = rng.uniform(0.0, 0.2, (n_out, N_IN)).astype(np.float32)
+    threshold = np.full(n_out, 1.5, np.float32)
+    threshold[64:128] = 1e9
+    ref = reference.run(W0, xs, **{**BASE, "threshold": threshold})
+    spikes = ref[-1]
+    assert spikes[:, 64:128].sum() == 0 and spikes[:60, :64].sum() > 0 and spikes[140:, 128:].sum() > 0
+    assert spikes[80:140].sum() == 0  # (whole spans of 16 and 32 steps without a spike)
+    assert np.abs(ref[0] - W0)[:64].max() > 0.02
+    for span in (16, 32):
+        check(*run_native(W0, xs, span=span, kernel=kernel, threshold=threshold), ref)

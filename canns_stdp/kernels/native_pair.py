@@ -406,6 +406,17 @@ if numba is not None:
                 lanes[lane] = _up_to_date(lanes[lane], rate, owed[lane], w_min, w_max, hardbound)
 
     @numba.njit(inline="always")
+    def _any_owed(owed):
+        """Whether any lane of a block is owed LTP (no early exit: the loop vectorises).
+        Where none is, every row already holds its weights (``U = W - rate * 0``), and
+        settling them would only rewrite them: at 4096x4096 and almost no input, half of
+        a step."""
+        owing = False
+        for lane in range(owed.shape[0]):
+            owing |= owed[lane] != 0
+        return owing
+
+    @numba.njit(inline="always")
     def _owed_current(block, inputs, values, rates, owed, current, w_min, w_max, hardbound, owing):
         """The current of the active ``inputs`` (ascending, with their ``values``), their
         rows of a block first brought up to date where anything is ``owing`` (as
@@ -595,9 +606,10 @@ if numba is not None:
                     else:
                         _update_synapses(block, active[lo:hi], values[lo:hi], pairs[lo:hi], ltp_amp, ltd_amp,
                                          dependence, lr, w_min, w_max, mu, hardbound, owed_after[lo:hi], owed, True)
-                    if c == span or closes and first + t == n - 1:  # every row settled
-                        _owed_rows(block, every, owed_end[(at + t) // span - terms_at // span], owed, w_min, w_max,
-                                   hardbound)
+                    if c == span or closes and first + t == n - 1:  # every row settled ...
+                        if _any_owed(owed):  # ... where a lane is owed anything (else U is W)
+                            _owed_rows(block, every, owed_end[(at + t) // span - terms_at // span], owed, w_min,
+                                       w_max, hardbound)
                         owed[:] = zero
                     continue
                 n_fired = 0
