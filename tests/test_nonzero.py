@@ -13,11 +13,15 @@ pytestmark = pytest.mark.skipif(not native_pair.native_available(warn=False), re
 
 if native_pair.numba is not None:
     from canns_stdp.kernels.native_pair import _list_active, numba
-    from canns_stdp.kernels.nonzero import nonzero_bits, ones_at_bits
+    from canns_stdp.kernels.nonzero import nonzero_bits, ones_at_bits, ones_at_mask
 
     @numba.njit
     def written(bits, out, start):
         ones_at_bits(bits, out, start)
+
+    @numba.njit
+    def written_by_mask(bits, out, start):
+        ones_at_mask(bits, out, start)
 
     @numba.njit
     def masks(x):
@@ -106,3 +110,15 @@ def test_a_mask_written_as_64_floats_is_one_where_a_bit_is_set_and_leaves_the_re
         want = np.unpackbits(little_endian, bitorder="little").astype(np.float32)
         np.testing.assert_array_equal(out[start:start + 64], want)
         assert (out[:start] == -7.0).all() and (out[start + 64:] == -7.0).all()
+
+
+@pytest.mark.parametrize("n, step", [(64, 1), (30, 1), (64, 2), (100, 3)])
+def test_a_mask_written_into_fewer_or_strided_entries_writes_those_there_are(rng, n, step):
+    bits = int(rng.integers(0, 1 << 63)) * 2 + 1
+    want = np.unpackbits(np.array([bits], "<u8").view(np.uint8), bitorder="little").astype(np.float32)
+    room = np.full(n * step, -7.0, np.float32)
+    out = room[::step]
+    written_by_mask(np.uint64(bits), out, np.int64(0))
+    m = min(64, out.size)
+    np.testing.assert_array_equal(out[:m], want[:m])
+    assert (out[m:] == -7.0).all() and (np.delete(room, np.arange(0, room.size, step)) == -7.0).all()

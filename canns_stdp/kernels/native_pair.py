@@ -152,7 +152,7 @@ def native_compatible(config, params, dtype) -> bool:
 
 if numba is not None:
     from .prefetch import prefetch_run
-    from .nonzero import WIDTH, nonzero_mask, ones_at_bits
+    from .nonzero import WIDTH, nonzero_mask, ones_at_mask
     from .tiles import TILE, settled_tile, transposed_tile
     from .handover import publish, wait_for
 
@@ -645,12 +645,7 @@ if numba is not None:
                 if imposed:
                     _copy(posts[first + t, b], row[b * _LANES:(b + 1) * _LANES])
                     continue
-                bits = fired_bits[(b - b_lo) * steps + t]
-                if (b + 1) * _LANES <= row.shape[0] and row.strides[0] == 4:  # (64 spikes next to each other)
-                    ones_at_bits(bits, row, b * _LANES)
-                    continue
-                for lane in range(min(_LANES, row.shape[0] - b * _LANES)):  # (e.g. a last block of fewer)
-                    row[b * _LANES + lane] = np.float32((bits >> np.uint64(lane)) & np.uint64(1))
+                ones_at_mask(fired_bits[(b - b_lo) * steps + t], row, b * _LANES)  # (a last block's real lanes)
 
     @numba.njit(inline="always")
     def _opened(flags, coef, lif, v_in, s_in, post_in, trace_pre, terms, owed_in, rates_in, owner):

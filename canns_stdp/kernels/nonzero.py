@@ -10,7 +10,7 @@ compared with zero and the 64 results taken as the bits of an integer (LLVM's ``
 a vector, bitcast to ``i64``: compares into mask registers, 16 entries each, on AVX-512,
 and moves of the compares' sign bits elsewhere). Both of the native kernels' listings of
 active entries (a layer's inputs, a network's spikes) use :func:`nonzero_mask`. The
-inverse, :func:`ones_at_bits`, writes 64 floats (1 where a bit is set) from such an
+inverse, :func:`ones_at_mask` (:func:`ones_at_bits`), writes 64 floats (1 where a bit is set) from such an
 integer in one vector store: a block of the layer kernel keeps its spikes as these bits
 until its stretch of steps ends.
 """
@@ -21,7 +21,7 @@ import numpy as np
 
 from .native_pair import numba
 
-__all__ = ["MAGNITUDE", "nonzero_bits", "nonzero_mask", "ones_at_bits", "WIDTH"]
+__all__ = ["MAGNITUDE", "nonzero_bits", "nonzero_mask", "ones_at_bits", "ones_at_mask", "WIDTH"]
 
 WIDTH = 64  # entries a mask covers
 MAGNITUDE = np.int32(0x7FFFFFFF)  # all bits of a float32 but its sign
@@ -83,5 +83,18 @@ if numba is not None:
             builder.store(ones, builder.bitcast(builder.gep(data, [args[2]]), lanes.as_pointer()), align=4)
             return context.get_dummy_value()
         return types.void(bits, out, start), codegen
+
+    @numba.njit(inline="always")
+    def ones_at_mask(bits, out, start):
+        """``out[start + j] = 1.0`` where bit ``j`` of ``bits`` is set, else ``0.0``, for the up
+        to 64 entries of a 1-D float32 ``out`` from ``start`` (the inverse of
+        :func:`nonzero_mask`): :func:`ones_at_bits` where 64 entries are next to each other
+        in memory, else entry by entry."""
+        n = min(WIDTH, out.shape[0] - start)
+        if n == WIDTH and out.strides[0] == 4:
+            ones_at_bits(bits, out, start)
+            return
+        for j in range(n):
+            out[start + j] = np.float32((bits >> np.uint64(j)) & np.uint64(1))
 else:  # without numba, nothing calls them
-    nonzero_bits = nonzero_mask = ones_at_bits = None
+    nonzero_bits = nonzero_mask = ones_at_bits = ones_at_mask = None
