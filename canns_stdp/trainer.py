@@ -20,6 +20,7 @@ from .base import TrainerBase
 from .checkpoint import PeriodicCheckpoint, save_trainer
 from .functional.dependence import WeightBounds
 from .functional.layer_step import BATCH_REDUCTIONS
+from .kernels.native_pair import LEDGER_BASES
 from .layer import assign, on_device, read, settled_step as _settled_step, store
 from .rules.base import Rule, rule_config, rule_from_config
 from .rule_state import RuleStateStore
@@ -514,8 +515,9 @@ class Trainer(TrainerBase):
 _KERNELS = ("dense", "column", "deferred", "native")
 _LEDGERS = {  # the running state of deferred LTP an open chunk holds, per kernel
     "deferred": ("U", "rate", "fired", "clock"),  # functional.event's ledger (U is W.T less what it owes)
-    "native": ("U", "owed", "rates"),             # the native kernel's open span (kernels.native_pair.OpenLedger)
+    "native": ("U", "owed", "rates", "bases"),    # the native kernel's open period (kernels.native_pair.OpenLedger)
 }
+_LEDGER_OPTIONAL = {"bases"}  # (absent from a native ledger of one base, as earlier versions wrote it)
 _LEDGER_NAMES = tuple(dict.fromkeys(n for names in _LEDGERS.values() for n in names))  # every kernel's, once
 _RUN_NAMES = ("run.steps", "run.chunk_size", "run.kernel", "run.span") + tuple(f"run.{n}" for n in _LEDGER_NAMES)
 
@@ -557,15 +559,22 @@ def _read_run_arrays(arrays: dict, weight_shape: tuple):
     names = _LEDGERS.get(kernel, ())
     ledger = {n: arrays[f"run.{n}"] for n in _LEDGER_NAMES if f"run.{n}" in arrays}
     n_out, n_in = weight_shape[-2:] if len(weight_shape) >= 2 else (None, None)
-    shapes = {"U": (n_out, n_in) if kernel == "native" else (n_in, n_out), "rate": (n_in,), "fired": (n_out,),
-              "clock": (), "owed": (n_out,), "rates": (n_in,)}
     present = list(ledger)
-    if present and sorted(present) != sorted(names):
+    one_base = kernel == "native" and "bases" not in present  # (a native ledger as earlier versions wrote it)
+    shapes = {"U": (n_out, n_in) if kernel == "native" else (n_in, n_out), "rate": (n_in,), "fired": (n_out,),
+              "clock": (), "owed": (n_out,) if one_base else (LEDGER_BASES, n_out), "rates": (n_in,),
+              "bases": (n_in,)}
+    required = [n for n in names if not (one_base and n in _LEDGER_OPTIONAL)]
+    if present and sorted(present) != sorted(required):
         raise CheckpointError(f"checkpoint holds an incomplete ledger of deferred LTP: {present} "
                               f"(a {kernel} chunk holds all of {list(names)} or none)")
     for name in present:
         a = np.asarray(ledger[name])
-        if a.shape != shapes[name] or a.dtype != np.float32 or not np.isfinite(a).all():
+        if name == "bases":  # (indices of the bases a native ledger keeps)
+            if a.shape != shapes[name] or a.dtype != np.int32 or ((a < 0) | (a >= LEDGER_BASES)).any():
+                raise CheckpointError(f"checkpoint entry run.bases must be int32 of shape {shapes[name]} in "
+                                      f"[0, {LEDGER_BASES - 1}], got {a.dtype} {a.shape}")
+        elif a.shape != shapes[name] or a.dtype != np.float32 or not np.isfinite(a).all():
             raise CheckpointError(f"checkpoint entry run.{name} must be finite float32 of shape {shapes[name]}, "
                                   f"got {a.dtype} {a.shape}")
     return steps, OpenChunk(chunk, kernel, span, {n: ledger[n] for n in present})

@@ -10,7 +10,7 @@ import reference
 from canns_stdp import SpikingLayer, STDPTrainer
 from canns_stdp.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
 from canns_stdp.functional.layer_step import begin_span
-from canns_stdp.kernels.native_pair import native_available, native_chunk
+from canns_stdp.kernels.native_pair import LEDGER_BASES, native_available, native_chunk
 
 N_IN, N_OUT, T = 200, 40, 1500
 STATE = ("W", "v", "spike", "trace_pre", "trace_post")
@@ -124,9 +124,9 @@ def test_a_layer_changed_between_calls_starts_afresh(problem, monkeypatch, kerne
     np.testing.assert_allclose(trainer.model.v.value, v_ref, atol=2e-5)
 
 
-def native_trainer_for(W0, monkeypatch):
+def native_trainer_for(W0, monkeypatch, **kw):
     monkeypatch.setattr(pair_layer, "NATIVE_MIN_SYNAPSES", 0)  # small as this layer is
-    return trainer_for(W0, **KERNELS["native"])
+    return trainer_for(W0, **KERNELS["native"], **kw)
 
 
 @pytest.mark.parametrize("entry, value, message", [
@@ -151,20 +151,55 @@ def test_a_forged_open_chunk_is_refused(problem, tmp_path, entry, value, message
 @pytest.mark.skipif(not native_available(warn=False), reason="numba is not installed")
 def test_the_native_kernels_open_span_goes_into_a_checkpoint_and_out_again(problem, tmp_path, monkeypatch):
     xs, W0 = problem
-    trainer = native_trainer_for(W0, monkeypatch)
-    trainer.train(xs[:283])  # 283 = 4 spans of 64 and 27 steps: a span left open
+    trainer = native_trainer_for(W0, monkeypatch, chunk_size=512)
+    trainer.train(xs[:283])  # 283 = 4 spans of 64 and 27 steps: a settling period left open
     trainer.save(tmp_path / "mid.npz")
     _, arrays = read_checkpoint(tmp_path / "mid.npz")
     assert arrays["trainer/run.U"].shape == (N_OUT, N_IN)  # W less the LTP it is owed
-    assert arrays["trainer/run.owed"].shape == (N_OUT,) and np.abs(arrays["trainer/run.owed"]).max() > 0
+    owed, bases = arrays["trainer/run.owed"], arrays["trainer/run.bases"]
+    assert owed.shape == (LEDGER_BASES, N_OUT) and np.abs(owed[4]).max() > 0 and not owed[5:].any()  # (5 opened)
     assert arrays["trainer/run.rates"].shape == (N_IN,)
+    assert bases.dtype == np.int32 and bases.shape == (N_IN,) and bases.max() == 4
+    assert len(np.unique(bases)) > 1 and bases.min() >= 0  # (inputs last active in different spans)
     # the settled W a user reads between the calls is the reference's
     W_ref, *_ = reference.run(W0, xs[:283], threshold=THRESHOLD, lr=LR)
     np.testing.assert_allclose(trainer.model.W.value, W_ref, atol=2e-5)
     for name, value, message in [("run.owed", np.zeros(3, np.float32), r"run\.owed must be finite float32 of shape"),
+                                 ("run.bases", np.full(N_IN, LEDGER_BASES, np.int32),
+                                  r"run\.bases must be int32 of shape \(200,\) in \[0, 7\]"),
+                                 ("run.bases", np.zeros(N_IN, np.int64), r"run\.bases must be int32"),
                                  ("run.fired", np.zeros(N_OUT, np.float32), r"incomplete ledger")]:
         meta, forged = read_checkpoint(tmp_path / "mid.npz")
         forged[f"trainer/{name}"] = value
         write_checkpoint(tmp_path / "forged.npz", meta["objects"], forged, meta.get("extra"))
         with pytest.raises(CheckpointError, match=message):
             STDPTrainer.load(tmp_path / "forged.npz")
+
+
+@pytest.mark.skipif(not native_available(warn=False), reason="numba is not installed")
+def test_a_checkpoint_with_a_native_ledger_of_one_base_goes_on_from_it(problem, tmp_path, monkeypatch):
+    """Earlier versions left the native kernel's ledger open in one base, the span's own
+    (``owed`` of each neuron, no bases: ``U = W - rate_j * owed_i``, every rate ``tr_j
+    d^-c`` in that span). Such a checkpoint, its ledger owing LTP, loads and goes on to
+    the reference's weights."""
+    xs, W0 = problem
+    trainer = native_trainer_for(W0, monkeypatch, chunk_size=512)
+    trainer.train(xs[:283])  # (its ledger left open after step 27 of the chunk's fifth span of 64)
+    trainer.save(tmp_path / "mid.npz")
+    meta, arrays = read_checkpoint(tmp_path / "mid.npz")
+    W_mid = np.asarray(trainer.model.W.value)
+    _, _, trace_pre, *_ = reference.run(W0, xs[:283], threshold=THRESHOLD, lr=LR)
+    rates = (trace_pre * 0.95 ** -27.0).astype(np.float32)  # (a silent input's trace decays by d a step)
+    arrays.pop("trainer/run.bases")
+    owed = arrays["trainer/run.owed"][4]  # (what the span's own base owes)
+    assert np.abs(owed).max() > 0
+    arrays.update({"trainer/run.U": W_mid - rates[None, :] * owed[:, None], "trainer/run.owed": owed,
+                   "trainer/run.rates": rates})
+    write_checkpoint(tmp_path / "one_base.npz", meta["objects"], arrays, meta.get("extra"))
+    loaded = STDPTrainer.load(tmp_path / "one_base.npz")
+    np.testing.assert_allclose(loaded.model.W.value, W_mid, atol=1e-6)
+    ran = native_chunks_run(monkeypatch)
+    loaded.train(xs[283:])
+    assert ran
+    W_ref, *_ = reference.run(W0, xs, threshold=THRESHOLD, lr=LR)
+    np.testing.assert_allclose(loaded.model.W.value, W_ref, atol=2e-5)

@@ -30,10 +30,11 @@ def layout(W):
     return padded.reshape(-1, LANES, n_in).transpose(0, 2, 1)
 
 
-def settled_reference(U, owed, rates, hardbound):
-    """``clip(U + rate * owed)``: the product rounded to float32, then the sum; the bounds
-    as the kernel's selects (a NaN becomes the lower bound)."""
-    w = U + rates[None, :] * owed[:, None]
+def settled_reference(U, owed, rates, bases, hardbound):
+    """``clip(U + rate_j * owed[k_j, i])``, ``k_j = bases[j]``: the product rounded to
+    float32, then the sum; the bounds as the kernel's selects (a NaN becomes the lower
+    bound)."""
+    w = U + rates[None, :] * owed[bases, :].T
     if hardbound:
         w = np.where(w > np.float32(0.0), w, np.float32(0.0))
         w = np.where(w < np.float32(1.0), w, np.float32(1.0))
@@ -48,19 +49,36 @@ def test_weights_go_into_the_layout_and_back_bit_for_bit(rng, n_out, n_in):
     np.testing.assert_array_equal(native_pair.out_of_layout(blocked, n_out), W)
 
 
+@pytest.mark.parametrize("in_layout", [True, False])
 @pytest.mark.parametrize("hardbound", [True, False])
 @pytest.mark.parametrize("n_out, n_in", SHAPES)
-def test_weights_settled_out_of_the_layout_equal_the_formula_bit_for_bit(rng, n_out, n_in, hardbound):
+def test_weights_settled_out_of_the_layout_equal_the_formula_bit_for_bit(rng, n_out, n_in, hardbound, in_layout):
+    """Each input's owed LTP read in its own base (bases in every order, tile by tile);
+    ``U`` in the kernel's layout (by tiles) or as ``(n_out, n_in)``."""
     U = rng.uniform(-0.5, 1.5, (n_out, n_in)).astype(np.float32)
     U[rng.random(U.shape) < 0.05] = np.nan  # (bounded, a NaN becomes the lower bound)
     U[0, 0] = U[-1, -1] = np.nan
+    owed = rng.uniform(-0.1, 0.1, (native_pair.LEDGER_BASES, n_out)).astype(np.float32)
+    rates = rng.uniform(0.0, 3.0, n_in).astype(np.float32)
+    bases = rng.integers(0, native_pair.LEDGER_BASES, n_in).astype(np.int32)
+    layer = LayerState.zeros(n_in, n_out, W=native_pair.kernel_weights(U) if in_layout else U)
+    got = native_pair.settled(PARAMS, hardbound, native_pair.OpenLedger(layer, owed, rates, bases)).W
+    want = settled_reference(U, owed, rates, bases, hardbound)
+    np.testing.assert_array_equal(got, want)
+    assert all_finite(got) == bool(np.isfinite(want).all()) == hardbound
+
+
+def test_a_ledger_of_one_base_settles_as_it_did(rng):
+    """An open ledger as earlier versions handed it on (``owed`` of each neuron, no bases):
+    ``clip(U + rate_j * owed_i)``."""
+    n_out, n_in = 130, 33
+    U = rng.uniform(-0.5, 1.5, (n_out, n_in)).astype(np.float32)
     owed = rng.uniform(-0.1, 0.1, n_out).astype(np.float32)
     rates = rng.uniform(0.0, 3.0, n_in).astype(np.float32)
     layer = LayerState.zeros(n_in, n_out, W=native_pair.kernel_weights(U))
-    got = native_pair.settled(PARAMS, hardbound, native_pair.OpenLedger(layer, owed, rates)).W
-    want = settled_reference(U, owed, rates, hardbound)
+    got = native_pair.settled(PARAMS, True, native_pair.OpenLedger(layer, owed, rates)).W
+    want = settled_reference(U, owed[None, :], rates, np.zeros(n_in, np.intp), True)
     np.testing.assert_array_equal(got, want)
-    assert all_finite(got) == bool(np.isfinite(want).all()) == hardbound
 
 
 @pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])

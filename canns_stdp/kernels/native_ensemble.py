@@ -29,7 +29,7 @@ from .native_pair import (_room, blocked_lanes, host_view, kernel_flags, layer_n
 __all__ = ["Members", "chunks", "deferral_span", "ensemble_chunk", "members_plan"]
 
 if numba is not None:
-    from .native_pair import _layer_chunk, _pre_room, _pre_terms
+    from .native_pair import LEDGER_BASES, _layer_chunk, _period, _pre_room, _pre_terms
 
     # one member's chunk, as the single layer's kernel runs it (its own pre terms, or the
     # chunk's shared by every member: ``trace_pre`` is then the trace after the chunk)
@@ -60,10 +60,12 @@ if numba is not None:
         trace = pre_in[0].copy()
         if shared:
             start = np.int64(0)  # (literal zeros would compile the pre terms once more)
-            _pre_terms(start, n, start, nearest, strict, coef[0, 0], coef[0, 1], xs[:, 0], trace, pre, span)
+            _pre_terms(start, n, start, nearest, strict, coef[0, 0], coef[0, 1], xs[:, 0], trace, pre, span,
+                       _period(span))
         one_input = xs.shape[1] == 1
         # (a parallel loop takes arrays, not tuples of them: the terms are put together in it)
-        P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates_run), pairs = pre
+        P, offsets, active, values, ledger, pairs = pre
+        powers, owed_before, owed_after, owed_end, opening, rates_run, base_before, bases_end, bases_run = ledger
         for member in numba.prange(K):
             k = np.int64(member)  # typed as a signed index, like the constant 0 it meets below
             if shared:
@@ -72,11 +74,12 @@ if numba is not None:
                 trace_pre[k] = pre_in[k]
             member_posts = posts[:, k] if imposed else posts[:, np.int64(0)]
             member_xs = xs[:, np.int64(0)] if one_input else xs[:, k]
-            owed, rates = np.zeros(W_out.shape[1], np.float32), np.zeros(n_in, np.float32)  # (none left open)
+            none_open = (np.zeros((LEDGER_BASES, W_out.shape[1]), np.float32), np.zeros(n_in, np.float32),
+                         np.zeros(n_in, np.int32))  # (each call closes its chunk: no ledger is left open)
             _member(flags, coef[k], lif[k], member_xs, member_posts, W_in[k], blocked[k], v_in[k], s_in[k], post_in[k],
                     W_out[k], v[k], s[k], trace_pre[k], trace_post[k], spikes[:, k],
-                    (P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates_run),
-                     pairs), (owed, rates, owed, rates))
+                    (P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates_run,
+                                                  base_before, bases_end, bases_run), pairs), (none_open, none_open))
 
 
 def ensemble_chunk(config, coef, lif_rows, state, xs, posts, n_steps, plastic: bool = True, span: int = 0):

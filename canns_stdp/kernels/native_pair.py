@@ -17,16 +17,19 @@ one thread's result bit for bit.
 
 The LTP of a neuron that fires reaches every input, also the silent ones. Where the rule
 is additive (its LTP does not depend on ``W``), the kernel defers it: a silent input's
-pre trace only decays, so what a row of synapses is owed over a span of steps is its
-input's rate ``tr_j d^-c`` (as of its last active step) times each neuron's ``sum lr A+
-s d^c``. A block's rows hold ``U = W - rate * owed``; an active input's row is brought
-up to date (``clip(U + rate * owed)``, one vector operation), updated and stored back;
-every row is settled as a span ends (spans of 16 steps up to a stretch, the longest
-over which the ledger rounds no more than the dense step:
-``functional.event.deferred_span``). A step then costs what its active inputs cost,
-however many neurons fire. A call that ends inside a span hands the open ledger to the
-next (:class:`OpenLedger`, ``U`` kept in the kernel's layout: :class:`BlockedWeights`),
-so calls split anywhere give the one call's result. Otherwise a neuron that fired gets
+pre trace only decays, so what a row of synapses is owed is its input's rate ``tr_j
+d^-c`` (as of its last active step, ``c`` its clock in its span) times each neuron's
+``sum lr A+ s d^c`` since that span opened. Spans last 16 steps up to a stretch, the
+longest over which the ledger rounds no more than the dense step
+(``functional.event.deferred_span``); each span of a settling period of
+``LEDGER_BASES`` spans opens a base, each neuron's owed LTP is kept in every base opened
+so far and each input's rate in the base of its last active step. A block's rows hold
+``U = W - rate * owed[base]``; an active input's row is brought up to date (``clip(U +
+rate * owed[base])``, one vector operation), updated and stored back; every row is
+settled as the period ends. A step then costs what its active inputs cost, however many
+neurons fire. A call that ends inside a period hands the open ledger to the next
+(:class:`OpenLedger`, ``U`` kept in the kernel's layout: :class:`BlockedWeights`), so
+calls split anywhere give the one call's result. Otherwise a neuron that fired gets
 its LTP at the silent inputs synapse by synapse; when more than a few neurons of the
 block fired, the whole block is updated, a vector operation per input.
 
@@ -77,10 +80,10 @@ try:  # numba, and brainevent's mechanism to call it from a compiled function
 except ImportError:  # the XLA kernels run instead
     numba = None
 
-__all__ = ["BlockedWeights", "HostChunk", "OpenLedger", "blocked_lanes", "host_chunk", "host_outputs", "host_result",
-           "host_view", "in_kernel_layout", "kernel_flags", "kernel_weights", "layer_numbers", "layer_weights",
-           "native_available", "native_chunk", "native_compatible", "on_host", "out_of_layout", "settled",
-           "stretch_for"]
+__all__ = ["BlockedWeights", "HostChunk", "LEDGER_BASES", "OpenLedger", "blocked_lanes", "host_chunk", "host_outputs",
+           "host_result", "host_view", "in_kernel_layout", "kernel_flags", "kernel_weights", "layer_numbers",
+           "layer_weights", "ledger_arrays", "native_available", "native_chunk", "native_compatible", "on_host",
+           "out_of_layout", "settled", "settling_period", "stretch_for"]
 
 # the kernel's codes of the static choices (its branches test these numbers)
 _PAIRINGS = ("symmetric", "causal", "strict")
@@ -89,6 +92,11 @@ _COEF = ("d_pre", "a_pre", "d_post", "a_post", "lr", "A_plus", "A_minus", "w_min
 _SYNC_REGIONS = 1  # (a chunk's sync[0]: a thread failed; then the regions' stretches, then the groups' stretches run)
 _LANES = 64  # neurons per block of the kernel's layout (a contiguous run the compiler vectorises)
 _FEW_FIRED = 5  # up to this many lanes of a block firing, their LTP runs synapse by synapse
+# deferred LTP keeps a base for each span of a settling period (at most this many spans), each
+# neuron's owed LTP in every base, each input's rate in the base of its last active step: rows
+# are settled once a period instead of once a span (at 4096x4096 and almost no input the
+# settling of every span was half of a step)
+LEDGER_BASES = 8
 NATIVE_STRETCH = 64  # steps per stretch: its pre terms stay in the L2 cache while every block of neurons runs it
 # ... but each stretch brings every block's weights from memory again: where they are far
 # larger than the last-level cache, longer stretches run (4096x4096, kernel alone, calls of
@@ -111,6 +119,12 @@ _LONG_STRETCH_MIN_OUT = 1024  # ... in layers of at least this many neurons: a s
 # and lost at 784x100)
 MEDIUM_STRETCH = 128
 _MEDIUM_STRETCH_MAX_INPUTS = 1024
+
+
+def settling_period(span: int) -> int:
+    """Steps between settlings of deferred LTP over spans of ``span`` steps: ``LEDGER_BASES``
+    spans (whatever the stretches: they only group the steps)."""
+    return span * LEDGER_BASES
 
 
 def stretch_for(n_out: int, n_in: int) -> int:
@@ -204,8 +218,13 @@ if numba is not None:
         for j in range(target.shape[0]):
             target[j] = source[j]
 
+    @numba.njit(inline="always")
+    def _period(span):
+        """:func:`settling_period` inside the kernel."""
+        return span * LEDGER_BASES
+
     @numba.njit(cache=True, nogil=True, _nrt=False)
-    def _pre_terms(first, stop, at, nearest, strict, d_pre, a_pre, xs, trace, terms, span):
+    def _pre_terms(first, stop, at, nearest, strict, d_pre, a_pre, xs, trace, terms, span, period):
         """The pre trace over steps ``first..stop-1`` (``trace`` in place) and ``terms`` (see
         :func:`_pre_arrays`): each step's pairing term ``P`` and its active inputs, ascending:
         ``active[offsets[t]:offsets[t+1]]`` with their values and pairing terms beside them
@@ -213,24 +232,30 @@ if numba is not None:
         line each; ``t`` counted from ``first``).
 
         With deferred LTP (``span`` > 0; step ``first`` is step ``at`` of its chunk, whose
-        spans it follows): each active input's ledger rate before and after its step
-        (``owed_before``, ``owed_after``: ``tr_j d^-c`` as of its last active step in the
-        span, ``c`` the step's clock in it, 1 to ``span``), every input's rate at the end
-        of each span or of these steps (``owed_end``, a row a span, from the span of
-        ``at``), the running rates (``rates``: every rate is the trace as a span opens)
+        spans and settling periods of ``period`` steps it follows): each active input's
+        ledger rate before and after its step (``owed_before``, ``owed_after``: ``tr_j
+        d^-c`` as of its last active step, ``c`` the step's clock in its span, 1 to
+        ``span``) and the base of the rate before (``base_before``: the span of the period
+        it was active in last; the rate after is in the step's own), every input's rate
+        and base at the end of each period or of these steps (``owed_end``, ``bases_end``,
+        a row a period, from the period of ``at``), the running rates and bases (``rates``,
+        ``bases``: every rate is the trace, in the first span's base, as a period opens)
         and, at a call's first step, the rates it opens with (``opening``). Only a call's
         first step then reads its row of ``P`` (where a weight is out of bounds, that step
         updates every synapse): the other steps' rows are written into ``P``'s last row,
         used again (4096 inputs: 16 KiB a step that stays in the L1 cache instead of going
         to memory, half of the trace's time)."""
-        P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates), pairs = terms
+        P, offsets, active, values, ledger, pairs = terms
+        powers, owed_before, owed_after, owed_end, opening, rates, base_before, bases_end, bases = ledger
         count = 0
         for t in range(stop - first):
             offsets[t] = count
             g = at + t
             c = g % span + 1 if span > 0 else 0
-            if c == 1:
+            within = g % period if span > 0 else 0
+            if span > 0 and within == 0:
                 _copy(trace, rates)
+                bases[:] = 0
             if first + t == 0 and span > 0:
                 _copy(rates, opening)
             x = xs[first + t]
@@ -243,29 +268,36 @@ if numba is not None:
                 for k in range(offsets[t], count):  # the active inputs' rates restart from their new trace
                     j = active[k]
                     owed_before[k] = rates[j]
+                    base_before[k] = bases[j]
                     rates[j] = trace[j] * powers[1, c]
+                    bases[j] = within // span
                     owed_after[k] = rates[j]
-                if c == span or t == stop - first - 1:
-                    _copy(rates, owed_end[g // span - at // span])
+                if within == period - 1 or t == stop - first - 1:
+                    _copy(rates, owed_end[g // period - at // period])
+                    _copy(bases, bases_end[g // period - at // period])
         offsets[stop - first] = count
 
     @numba.njit(inline="always")
     def _pre_arrays(steps, n_in, span, d_pre, regions):
         """Room for the pre terms of ``steps`` steps: ``(P, offsets, active, values, ledger,
         pairs)``, ``P`` with a row more (see :func:`_pre_terms`), the ledger of deferred
-        LTP ``(powers, owed_before, owed_after, owed_end, opening, rates)`` (empty but
-        ``powers`` without it: ``span`` 0), ``powers[0 or 1, c] = d_pre**(+-c)``. Made for
-        ``regions`` stretches of ``steps`` steps at a time (:func:`_region`), each array but
-        the ledger's running ones (``powers``, ``opening``, ``rates``) that many times over."""
+        LTP ``(powers, owed_before, owed_after, owed_end, opening, rates, base_before,
+        bases_end, bases)`` (empty but ``powers`` without it: ``span`` 0), ``powers[0,
+        c] = d_pre**c`` up to a settling period's longest, ``powers[1, c] = d_pre**-c`` up
+        to a span. Made for ``regions`` stretches of ``steps`` steps at a time
+        (:func:`_region`), each array but the ledger's running ones (``powers``,
+        ``opening``, ``rates``, ``bases``) that many times over."""
         events = steps * n_in if span > 0 else 0
-        powers = np.ones((2, span + 1), np.float32)
-        for c in range(1, span + 1):
+        powers = np.ones((2, span * LEDGER_BASES + 1), np.float32)
+        for c in range(1, span * LEDGER_BASES + 1):
             powers[0, c] = np.float32(np.float64(d_pre) ** c)
-            powers[1, c] = np.float32(np.float64(d_pre) ** -c)
-        spans = (steps + span - 1) // span + 1 if span > 0 else 0
+            powers[1, c] = np.float32(np.float64(d_pre) ** -c) if c <= span else np.float32(1.0)
+        ends = (steps + span - 1) // span + 1 if span > 0 else 0  # (rows enough for periods of a span or more)
+        inputs = n_in if span > 0 else 0
         ledger = (powers, np.empty(regions * events, np.float32), np.empty(regions * events, np.float32),
-                  np.empty((regions * spans, n_in), np.float32), np.empty(n_in if span > 0 else 0, np.float32),
-                  np.zeros(n_in if span > 0 else 0, np.float32))
+                  np.empty((regions * ends, n_in), np.float32), np.empty(inputs, np.float32),
+                  np.zeros(inputs, np.float32), np.empty(regions * events, np.int32),
+                  np.empty((regions * ends, n_in), np.int32), np.zeros(inputs, np.int32))
         return (np.empty((regions * (steps + 1), n_in), np.float32), np.empty(regions * (steps + 1), np.int64),
                 np.empty(regions * steps * n_in, np.int32), np.empty(regions * steps * n_in, np.float32), ledger,
                 np.empty(regions * steps * n_in, np.float32))
@@ -275,13 +307,15 @@ if numba is not None:
         """Region ``r`` of pre terms made for ``regions`` stretches (:func:`_pre_arrays`): the
         terms of one stretch, views of the same types (the functions that take them are
         compiled once), the ledger's running arrays in common."""
-        P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates), pairs = terms
-        rows, events, spans = offsets.shape[0] // regions, active.shape[0] // regions, owed_end.shape[0] // regions
+        P, offsets, active, values, ledger, pairs = terms
+        powers, owed_before, owed_after, owed_end, opening, rates, base_before, bases_end, bases = ledger
+        rows, events, ends = offsets.shape[0] // regions, active.shape[0] // regions, owed_end.shape[0] // regions
         owing = owed_before.shape[0] // regions
-        e_lo, e_hi, o_lo, o_hi = r * events, (r + 1) * events, r * owing, (r + 1) * owing
+        e_lo, e_hi, o_lo, o_hi, n_lo, n_hi = r * events, (r + 1) * events, r * owing, (r + 1) * owing, r * ends, (
+            r + 1) * ends
         return (P[r * rows:(r + 1) * rows], offsets[r * rows:(r + 1) * rows], active[e_lo:e_hi], values[e_lo:e_hi],
-                (powers, owed_before[o_lo:o_hi], owed_after[o_lo:o_hi], owed_end[r * spans:(r + 1) * spans], opening,
-                 rates), pairs[e_lo:e_hi])
+                (powers, owed_before[o_lo:o_hi], owed_after[o_lo:o_hi], owed_end[n_lo:n_hi], opening, rates,
+                 base_before[o_lo:o_hi], bases_end[n_lo:n_hi], bases), pairs[e_lo:e_hi])
 
     @numba.njit(inline="always")
     def _room_steps(terms):
@@ -359,8 +393,10 @@ if numba is not None:
                                 mu, hardbound)
 
     # rows of a block's lane scratch: the current, the neuron's state and numbers, this
-    # step's amplitudes; one array, so that its loops need no aliasing checks to vectorise
-    _CURRENT, _V, _S, _TRACE, _LEAK, _THRESHOLD, _RESET, _LTP, _LTD, _OWED, _ROWS = range(11)
+    # step's amplitudes, the LTP owed in each base of deferred LTP; one array, so that its
+    # loops need no aliasing checks to vectorise
+    _CURRENT, _V, _S, _TRACE, _LEAK, _THRESHOLD, _RESET, _LTP, _LTD, _OWED = range(10)
+    _ROWS = _OWED + LEDGER_BASES
 
     @numba.njit(inline="always")
     def _row(lanes, row):
@@ -387,37 +423,55 @@ if numba is not None:
             ltp[lane] = A_plus * si
             ltd[lane] = A_minus * (new if pairing == 0 else decayed)
 
-    # deferred LTP: a block's rows hold ``U = W - rate_j * owed``, ``rate_j`` the input's
-    # ledger rate (``tr_j d^-c`` as of its last active step in the span) and ``owed`` the
-    # lane's ``sum lr A+ s d^c`` over the span so far; a row is brought up to date when its
-    # input is active, every row when the span ends
+    # deferred LTP: a block's rows hold ``U = W - rate_j * owed[k_j]``, ``rate_j`` the
+    # input's ledger rate (``tr_j d^-c`` as of its last active step, in the base of that
+    # step's span ``k_j``) and ``owed[k]`` the lane's ``sum lr A+ s d^(c + m span)`` over its
+    # steps since base ``k`` opened (``m`` spans after it); a row is brought up to date when
+    # its input is active, every row when the settling period ends
     @numba.njit(inline="always")
     def _up_to_date(u, rate, owed, w_min, w_max, hardbound):
         """A synapse's weight from its ledger entry ``U``: ``clip(U + rate * owed)``."""
         return _within(u + rate * owed, w_min, w_max, hardbound)
 
     @numba.njit(inline="always")
-    def _owed_rows(block, inputs, rates, owed, w_min, w_max, hardbound):
-        """Rows ``inputs`` of a block up to date (:func:`_up_to_date`), lanes in vectors."""
+    def _owed_in(scratch, base):
+        """The lanes' LTP owed in ``base`` (a row of a block's lane scratch)."""
+        return _row(scratch, _OWED + base)
+
+    @numba.njit(inline="always")
+    def _owed_rows(block, inputs, rates, bases, scratch, w_min, w_max, hardbound):
+        """Rows ``inputs`` of a block up to date (:func:`_up_to_date`, each from its rate in
+        its base), lanes in vectors."""
         for k in range(inputs.shape[0]):
             j = inputs[k]
-            lanes, rate = block[j * _LANES:(j + 1) * _LANES], rates[k]
+            lanes, rate, owed = block[j * _LANES:(j + 1) * _LANES], rates[k], _owed_in(scratch, bases[k])
             for lane in range(_LANES):
                 lanes[lane] = _up_to_date(lanes[lane], rate, owed[lane], w_min, w_max, hardbound)
 
     @numba.njit(inline="always")
-    def _any_owed(owed):
-        """Whether any lane of a block is owed LTP (no early exit: the loop vectorises).
-        Where none is, every row already holds its weights (``U = W - rate * 0``), and
-        settling them would only rewrite them: at 4096x4096 and almost no input, half of
-        a step."""
+    def _any_owed(scratch):
+        """Whether any lane of a block is owed LTP in any base (no early exit: the loop
+        vectorises). Where none is, every row already holds its weights (``U = W - rate *
+        0``), and settling them would only rewrite them: at 4096x4096 and almost no input,
+        half of a step."""
+        owed = scratch[_OWED * _LANES:_ROWS * _LANES]
         owing = False
-        for lane in range(owed.shape[0]):
-            owing |= owed[lane] != 0
+        for k in range(owed.shape[0]):
+            owing |= owed[k] != 0
         return owing
 
     @numba.njit(inline="always")
-    def _owed_current(block, inputs, values, rates, owed, current, w_min, w_max, hardbound, owing):
+    def _owe(scratch, ltp_amp, lr, powers, c, span, current_base):
+        """A step's LTP (``ltp_amp = A+ s``, the step ``c`` of span ``current_base``) owed
+        in every base opened so far: ``lr A+ s d^(c + m span)`` in the base ``m`` spans
+        before."""
+        for k in range(current_base + 1):
+            owed, power = _owed_in(scratch, k), powers[0, c + (current_base - k) * span]
+            for lane in range(_LANES):
+                owed[lane] += lr * ltp_amp[lane] * power
+
+    @numba.njit(inline="always")
+    def _owed_current(block, inputs, values, rates, bases, scratch, current, w_min, w_max, hardbound, owing):
         """The current of the active ``inputs`` (ascending, with their ``values``), their
         rows of a block first brought up to date where anything is ``owing`` (as
         :func:`_owed_rows`): one pass over each row."""
@@ -427,7 +481,7 @@ if numba is not None:
             j = inputs[k]
             lanes, x = block[j * _LANES:(j + 1) * _LANES], values[k]
             if owing:
-                rate = rates[k]
+                rate, owed = rates[k], _owed_in(scratch, bases[k])
                 for lane in range(_LANES):
                     w = _up_to_date(lanes[lane], rate, owed[lane], w_min, w_max, hardbound)
                     lanes[lane] = w
@@ -474,10 +528,12 @@ if numba is not None:
                     block[j, lane] = row[j]
 
     @numba.njit(inline="always")
-    def _out_of_blocks(blocked, W, settle, owed, rates, w_min, w_max, hardbound, b_lo, b_hi):
+    def _out_of_blocks(blocked, W, settle, owed, rates, bases, w_min, w_max, hardbound, b_lo, b_hi):
         """The rows of ``W`` ``(n_out, n_in)`` of blocks ``b_lo..b_hi-1`` from the kernel's
         layout ``blocked``, each weight brought up to date on the way (:func:`_up_to_date`,
-        from ``U``) where ``settle``; whether every weight written is finite (where
+        from ``U``, each input's rate and its base ``bases[j]``, ``owed`` flat, a base's
+        ``n_out`` neurons after another's) where ``settle``; whether every weight written
+        is finite (where
         ``settle``; else true). Tiles as :func:`_into_blocks_of` makes them (4096x4096,
         one thread: 12.7 ms by a loop of scalar loads and stores, 3.9 ms so; settled,
         14.6 ms and 3.9 ms)."""
@@ -491,14 +547,15 @@ if numba is not None:
                 for j in range(0, whole_in, TILE):
                     if settle:
                         finite &= settled_tile(lanes, j * _LANES + lo, _LANES, rows, (b * _LANES + lo) * n_in + j,
-                                               n_in, rates, j, owed, b * _LANES + lo, w_min, w_max, hardbound)
+                                               n_in, rates, j, owed, b * _LANES + lo, bases, n_out, w_min, w_max,
+                                               hardbound)
                     else:
                         transposed_tile(lanes, j * _LANES + lo, _LANES, rows, (b * _LANES + lo) * n_in + j, n_in)
             for lane in range(width):
                 row = W[b * _LANES + lane]
-                own = owed[b * _LANES + lane] if settle else np.float32(0.0)
                 for j in range(whole_in if lane < whole_lanes else 0, n_in):
                     if settle:
+                        own = owed[bases[j] * n_out + b * _LANES + lane]
                         w = _up_to_date(block[j, lane], rates[j], own, w_min, w_max, hardbound)
                         finite &= w - w == 0
                         row[j] = w
@@ -549,16 +606,19 @@ if numba is not None:
         step ``at`` of its chunk), given their pre terms: step ``first + t``'s pairing
         term ``P[base + t]`` and active inputs ``active[offsets[base + t]:offsets[base + t
         + 1]]`` with their ``values``, and with deferred LTP their ledger (see
-        :func:`_pre_terms`; its row ``base`` is step ``terms_at`` of the chunk). A span's
-        ledger is settled as it ends, and as the call ends where the call closes its
-        chunk. ``W`` holds each block's weights as one row, ``(n_blocks, n_in * _LANES)``:
-        as views of a row of an argument, the compiler can tell them apart from the other
-        arrays (a reshaped view it could not). ``copy_in``: each block's weights are first
-        copied from ``source`` (of ``W``'s shape), as the block starts."""
+        :func:`_pre_terms`; its row ``base`` is step ``terms_at`` of the chunk). The
+        ledger is settled as a settling period ends (:func:`settling_period`), and as the
+        call ends where the call closes its chunk. ``W`` holds each block's weights as one
+        row, ``(n_blocks, n_in * _LANES)``: as views of a row of an argument, the compiler
+        can tell them apart from the other arrays (a reshaped view it could not).
+        ``copy_in``: each block's weights are first copied from ``source`` (of ``W``'s
+        shape), as the block starts."""
         plastic, nearest, dependence, pairing, hardbound, imposed = (
             flags[1], flags[2], flags[3], flags[4], flags[5], flags[6])
         span, n, closes = flags[7] if plastic else 0, flags[0], flags[9]
-        P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, _), pairs = terms
+        period = _period(span)
+        P, offsets, active, values, ledger, pairs = terms
+        powers, owed_before, owed_after, owed_end, opening, _, base_before, bases_end, _ = ledger
         deferred = span > 0
         d_post, a_post, lr, A_plus, A_minus, w_min, w_max, mu = (
             coef[2], coef[3], coef[4], coef[5], coef[6], coef[7], coef[8], coef[9])
@@ -571,7 +631,7 @@ if numba is not None:
             lanes = scratch[b]
             current, s_b, ltp_amp, ltd_amp = _row(lanes, _CURRENT), _row(lanes, _S), _row(lanes, _LTP), _row(
                 lanes, _LTD)
-            owed = _row(lanes, _OWED)
+            owed = _owed_in(lanes, 0)  # (what the step's base owes, with deferred LTP)
             whole = False  # a first step over every synapse, where some are out of bounds
             if check_bounds and plastic and hardbound:
                 for k in range(n_in * _LANES):  # no early exit: the loop vectorises
@@ -579,25 +639,29 @@ if numba is not None:
             for t in range(stop - first):
                 lo, hi = offsets[base + t], offsets[base + t + 1]
                 c = (at + t) % span + 1 if deferred else 0  # the step's clock in its span
-                # nothing is owed as a span opens, nor as a call opens a ledger (told by the clock:
+                within = (at + t) % period if deferred else 0  # ... and in its settling period
+                current_base = within // span if deferred else 0
+                # nothing is owed as a period opens, nor as a call opens a ledger (told by the clock:
                 # testing the owed lanes themselves cost 15% of a step at 784x400)
-                owing = c > 1 and not (check_bounds and first + t == 0)
+                owing = within > 0 and not (check_bounds and first + t == 0)
                 summed = stack_lanes(_LANES)  # (its own memory: summed in registers, row after row)
                 summed[:] = zero
                 # the active inputs' synapses, in ascending order, up to date
-                _owed_current(block, active[lo:hi], values[lo:hi], owed_before[lo:hi], owed, summed, w_min, w_max,
-                              hardbound, owing)
+                _owed_current(block, active[lo:hi], values[lo:hi], owed_before[lo:hi], base_before[lo:hi], lanes,
+                              summed, w_min, w_max, hardbound, owing)
                 _copy(summed, current)
                 _advance_lanes(lanes, posts[first + t, b] if imposed else no_posts, imposed, nearest, pairing,
                                d_post, a_post, A_plus, A_minus)
+                bits = nonzero_mask(s_b, 0)
                 if not imposed:  # (imposed spikes are the step's spikes: see _spikes_out)
-                    fired_bits[(b - b_lo) * (stop - first) + t] = nonzero_mask(s_b, 0)
+                    fired_bits[(b - b_lo) * (stop - first) + t] = bits
                 if not plastic:
                     continue
                 P_t, x_t = P[base + t], xs[first + t]
                 if deferred:
-                    for lane in range(_LANES):
-                        owed[lane] += lr * ltp_amp[lane] * powers[0, c]
+                    if bits:  # (else nothing is owed: the step adds zeros)
+                        _owe(lanes, ltp_amp, lr, powers, c, span, current_base)
+                    owed = _owed_in(lanes, current_base)
                     if whole:
                         _update_synapses(block, every, x_t, P_t, ltp_amp, ltd_amp, dependence, lr, w_min, w_max, mu,
                                          hardbound, opening, owed, False)
@@ -606,11 +670,11 @@ if numba is not None:
                     else:
                         _update_synapses(block, active[lo:hi], values[lo:hi], pairs[lo:hi], ltp_amp, ltd_amp,
                                          dependence, lr, w_min, w_max, mu, hardbound, owed_after[lo:hi], owed, True)
-                    if c == span or closes and first + t == n - 1:  # every row settled ...
-                        if _any_owed(owed):  # ... where a lane is owed anything (else U is W)
-                            _owed_rows(block, every, owed_end[(at + t) // span - terms_at // span], owed, w_min,
-                                       w_max, hardbound)
-                        owed[:] = zero
+                    if within == period - 1 or closes and first + t == n - 1:  # every row settled ...
+                        if _any_owed(lanes):  # ... where a lane is owed anything (else U is W)
+                            end = (at + t) // period - terms_at // period
+                            _owed_rows(block, every, owed_end[end], bases_end[end], lanes, w_min, w_max, hardbound)
+                        lanes[_OWED * _LANES:_ROWS * _LANES] = zero
                     continue
                 n_fired = 0
                 for lane in range(_LANES):
@@ -648,35 +712,45 @@ if numba is not None:
                 ones_at_mask(fired_bits[(b - b_lo) * steps + t], row, b * _LANES)  # (a last block's real lanes)
 
     @numba.njit(inline="always")
-    def _opened(flags, coef, lif, v_in, s_in, post_in, trace_pre, terms, owed_in, rates_in, owner):
+    def _opened(flags, coef, lif, v_in, s_in, post_in, trace_pre, terms, ledger_in, owner):
         """A layer's chunk opened: ``(scratch, resumed)``, its neurons in the lane scratch,
-        the ledger of deferred LTP started (``terms``' running rates, written by their
-        ``owner`` only: threads that share them leave them to one) or taken from the
-        previous call (``resumed``: a span it left open, see :func:`_blocked_chunk`)."""
+        the ledger of deferred LTP started (``terms``' running rates and bases, written by
+        their ``owner`` only: threads that share them leave them to one) or taken from the
+        previous call (``resumed``: a settling period it left open, ``ledger_in = (owed
+        (LEDGER_BASES, n_out), rates, bases)``, see :func:`_blocked_chunk`)."""
         phase, resumed = flags[8], flags[10]
         span = flags[7] if flags[1] else 0
+        period = _period(span)
         n_in = trace_pre.shape[0]
         scratch = np.zeros((lif.shape[1], _ROWS * _LANES), np.float32)
         _load(lif, v_in, s_in, post_in, scratch)
-        powers, rates = terms[4][0], terms[4][5]
-        inside = span > 0 and phase % span != 0  # the call starts inside a span
+        powers, rates, bases = terms[4][0], terms[4][5], terms[4][8]
+        owed_in, rates_in, bases_in = ledger_in
+        inside = span > 0 and phase % period != 0  # the call starts inside a settling period
         if inside and resumed:  # the ledger the previous call left open
             if owner:
                 _copy(rates_in, rates)
-            _lanes_of(scratch, _OWED, owed_in, True, 0, scratch.shape[0])
+                _copy(bases_in, bases)
+            for k in range(LEDGER_BASES):
+                _lanes_of(scratch, _OWED + k, owed_in[k], True, 0, scratch.shape[0])
         elif inside and owner:  # a ledger opened here: nothing owed yet, the rates of the trace as it is
             for j in range(n_in):
                 rates[j] = trace_pre[j] * powers[1, phase % span]
+                bases[j] = phase % period // span
         return scratch, inside and resumed != 0
 
     @numba.njit(inline="always")
-    def _closed(flags, scratch, v, s, trace_post, rates, owed_out, rates_out, b_lo, b_hi):
+    def _closed(flags, scratch, v, s, trace_post, terms, ledger_out, b_lo, b_hi):
         """The neurons of a layer's chunk's blocks ``b_lo..b_hi-1`` stored back, with the
-        ledger it hands on."""
+        ledger it hands on (``ledger_out = (owed, rates, bases)``, as :func:`_opened` takes
+        it)."""
         _store(scratch, v, s, trace_post, b_lo, b_hi)
         if flags[1] and flags[7] > 0:
-            _copy(rates, rates_out)
-            _lanes_of(scratch, _OWED, owed_out, False, b_lo, b_hi)
+            owed_out, rates_out, bases_out = ledger_out
+            _copy(terms[4][5], rates_out)
+            _copy(terms[4][8], bases_out)
+            for k in range(LEDGER_BASES):
+                _lanes_of(scratch, _OWED + k, owed_out[k], False, b_lo, b_hi)
 
     @numba.njit(inline="always")
     def _owns_terms(group, groups):
@@ -711,10 +785,11 @@ if numba is not None:
         each region holds..., the stretches each group has run...]``; a thread that finds
         ``failed`` set returns at once.
 
-        With deferred LTP, ``ledger = (owed_in, rates_in, owed_out, rates_out)``: a span
-        the previous call left open (``flags[10]``; ``W`` then holds ``U``) goes on from
-        its per-neuron ``owed`` and per-input ``rates``; a span this call leaves open
-        (it ends inside one and does not close its chunk) is handed on the same way.
+        With deferred LTP, ``ledger = ((owed_in, rates_in, bases_in), (owed_out, rates_out,
+        bases_out))``: a settling period the previous call left open (``flags[10]``; ``W``
+        then holds ``U``) goes on from its per-neuron ``owed`` in each base ``(LEDGER_BASES,
+        n_out)`` and per-input ``rates`` and ``bases``; a period this call leaves open (it
+        ends inside one and does not close its chunk) is handed on the same way.
 
         ``source``: weights of ``W``'s shape that ``W`` is to start from, each block copied
         as its first stretch starts (on the threads that run the blocks, each block then
@@ -727,13 +802,13 @@ if numba is not None:
         they share no terms)."""
         n, nearest, pairing, phase = flags[0], flags[2], flags[4], flags[8]
         span = flags[7] if flags[1] else 0
-        owed_in, rates_in, owed_out, rates_out = ledger
+        period = _period(span)
         n_blocks, n_in = W.shape[0], W.shape[1]
         stretch, strict = flags[11], pairing == 2
         handing = groups > 1
         if not (shared or handing) and _room_steps(terms) < stretch:
             terms = _pre_arrays(stretch, n_in, span, coef[0], 1)
-        scratch, resumed = _opened(flags, coef, lif, v_in, s_in, post_in, trace_pre, terms, owed_in, rates_in,
+        scratch, resumed = _opened(flags, coef, lif, v_in, s_in, post_in, trace_pre, terms, ledger[0],
                                    _owns_terms(group, groups))
         rows = W.reshape(n_blocks, n_in * _LANES)  # a block's weights as one row (see _run_stretch)
         copied = source.reshape(source.shape[0], n_in * _LANES)
@@ -745,7 +820,7 @@ if numba is not None:
         first = np.int64(0)  # (a literal 0 would compile the stretch a second time, for its first call)
         if handing and group == 0 and n > 0:  # the first stretch's terms
             _pre_terms(first, _stretch_stop(first, n, phase, stretch), phase + first, nearest, strict, coef[0], coef[1],
-                       xs, trace_pre, _region(terms, 0, regions), span)
+                       xs, trace_pre, _region(terms, 0, regions), span, period)
             publish(sync, _SYNC_REGIONS, 0)
         k = 0  # the stretch
         while first < n:
@@ -759,12 +834,12 @@ if numba is not None:
                     if not ready:
                         return
                     _pre_terms(stop, _stretch_stop(stop, n, phase, stretch), phase + stop, nearest, strict, coef[0],
-                               coef[1], xs, trace_pre, _region(terms, (k + 1) % regions, regions), span)
+                               coef[1], xs, trace_pre, _region(terms, (k + 1) % regions, regions), span, period)
                     publish(sync, _SYNC_REGIONS + (k + 1) % regions, k + 1)
                 if not wait_for(sync, _SYNC_REGIONS + k % regions, k, 0):
                     return
             elif not shared:
-                _pre_terms(first, stop, at, nearest, strict, coef[0], coef[1], xs, trace_pre, terms, span)
+                _pre_terms(first, stop, at, nearest, strict, coef[0], coef[1], xs, trace_pre, terms, span, period)
             base = first if shared else np.int64(0)  # (an int64 however the caller gives shared: one compilation)
             these = _region(terms, k % regions, regions) if handing else terms
             _run_stretch(flags, coef, first, stop, at, these, base, phase if shared else at, xs, posts, rows, copied,
@@ -777,7 +852,7 @@ if numba is not None:
         if n == 0:  # (no step to copy the weights in)
             for b in range(b_lo, b_hi if copied.shape[0] > 0 else b_lo):
                 _copy(copied[b], rows[b])
-        _closed(flags, scratch, v, s, trace_post, terms[4][5], owed_out, rates_out, b_lo, b_hi)
+        _closed(flags, scratch, v, s, trace_post, terms, ledger[1], b_lo, b_hi)
 
     @numba.njit(inline="always")
     def _layer_chunk(flags, coef, lif, xs, posts, W_in, W, v_in, s_in, post_in, W_out, v, s, trace_pre, trace_post,
@@ -789,23 +864,27 @@ if numba is not None:
         _into_blocks_of(W_in, W, b_lo, b_hi)
         _blocked_chunk(flags, coef, lif, xs, posts, W, W[:0], v_in, s_in, post_in, v, s, trace_pre, trace_post, spikes,
                        terms, _room_steps(terms) > 0, ledger, np.zeros(0, np.int64), 0, 1, 1, b_lo, b_hi)
-        _out_of_blocks(W, W_out, False, ledger[0], ledger[1], coef[0], coef[0], False, b_lo, b_hi)  # (nothing settled)
+        none = ledger[0][1][:0]
+        _out_of_blocks(W, W_out, False, none, none, ledger[0][2], coef[0], coef[0], False, b_lo, b_hi)  # (no settling)
 
     @numba.njit(cache=True, nogil=True)
-    def _settle(U, owed, rates, w_min, w_max, hardbound, W):
-        """``W = clip(U + rate_j * owed_i)`` (:func:`_up_to_date`) for ``U`` ``(n_out, n_in)``."""
-        for i in range(U.shape[0]):
+    def _settle(U, owed, rates, bases, w_min, w_max, hardbound, W):
+        """``W = clip(U + rate_j * owed[k_j, i])`` (:func:`_up_to_date`, ``k_j = bases[j]``,
+        ``owed`` flat) for ``U`` ``(n_out, n_in)``."""
+        n_out = U.shape[0]
+        for i in range(n_out):
             for j in range(U.shape[1]):
-                W[i, j] = _up_to_date(U[i, j], rates[j], owed[i], w_min, w_max, hardbound)
+                W[i, j] = _up_to_date(U[i, j], rates[j], owed[bases[j] * n_out + i], w_min, w_max, hardbound)
 
     @numba.njit(cache=True, nogil=True)
-    def _chunk(flags, coef, lif, xs, posts, W, source, v_in, s_in, pre_in, post_in, owed_in, rates_in, v, s, trace_pre,
-               trace_post, owed_out, rates_out, spikes, room, sync, group, groups, regions, b_lo, b_hi):
+    def _chunk(flags, coef, lif, xs, posts, W, source, v_in, s_in, pre_in, post_in, owed_in, rates_in, bases_in, v, s,
+               trace_pre, trace_post, owed_out, rates_out, bases_out, spikes, room, sync, group, groups, regions, b_lo,
+               b_hi):
         if _owns_terms(group, groups):  # (threads that share the terms share the trace: the first group's)
             _copy(pre_in, trace_pre)
         _blocked_chunk(flags, coef, lif, xs, posts, W, source, v_in, s_in, post_in, v, s, trace_pre, trace_post, spikes,
-                       room, False, (owed_in, rates_in, owed_out, rates_out), sync, group, groups, regions, b_lo,
-                       b_hi)
+                       room, False, ((owed_in, rates_in, bases_in), (owed_out, rates_out, bases_out)), sync, group,
+                       groups, regions, b_lo, b_hi)
 
     @numba.njit(cache=True, nogil=True)
     def _pre_room(steps, n_in, span, d_pre, regions):
@@ -819,13 +898,14 @@ if numba is not None:
     @numba.njit(cache=True, nogil=True)
     def _from_blocks(blocked, W, b_lo, b_hi):
         none = np.zeros(0, np.float32)
-        _out_of_blocks(blocked, W, False, none, none, np.float32(0.0), np.float32(0.0), False, b_lo, b_hi)
+        _out_of_blocks(blocked, W, False, none, none, np.zeros(0, np.int32), np.float32(0.0), np.float32(0.0), False,
+                       b_lo, b_hi)
 
     @numba.njit(cache=True, nogil=True)
-    def _settle_from_blocks(blocked, owed, rates, w_min, w_max, hardbound, W, b_lo, b_hi):
+    def _settle_from_blocks(blocked, owed, rates, bases, w_min, w_max, hardbound, W, b_lo, b_hi):
         """:func:`_settle` of ``U`` in the kernel's layout, into ``W`` ``(n_out, n_in)``, so
         that a call's end reads and writes the weights once; whether every weight is finite."""
-        return _out_of_blocks(blocked, W, True, owed, rates, w_min, w_max, hardbound, b_lo, b_hi)
+        return _out_of_blocks(blocked, W, True, owed, rates, bases, w_min, w_max, hardbound, b_lo, b_hi)
 
     def registered(name: str, kernel, aliases: dict):
         """A native chunk ``kernel`` as a JAX operation (brainevent's :class:`XLACustomKernel`,
@@ -860,12 +940,27 @@ def blocked_lanes(a, n_blocks: int):
 
 
 class OpenLedger(NamedTuple):
-    """A layer state inside a span of the native kernel's deferred LTP: ``layer.W`` holds
-    ``U = W - owed[:, None] * rates[None, :]`` (:func:`settled` gives ``W``)."""
+    """A layer state inside a settling period of the native kernel's deferred LTP:
+    ``layer.W`` holds ``U = W - rates[j] * owed[bases[j], i]`` (:func:`settled` gives
+    ``W``). Without ``bases`` (a ledger of one base, as earlier versions handed on),
+    ``owed`` is ``(n_out,)``: the base of the span the ledger was left open in."""
 
     layer: Any
-    owed: Any   # (n_out,) each neuron's sum of lr A+ s d^c over the span so far
-    rates: Any  # (n_in,) each input's tr d^-c as of its last active step in the span
+    owed: Any   # (LEDGER_BASES, n_out) each neuron's sum of lr A+ s d^(c + m span) since each base opened
+    rates: Any  # (n_in,) each input's tr d^-c as of its last active step, in that step's base
+    bases: Any = None  # (n_in,) int32 the base of each input's rate: the span of the period it was active in last
+
+
+def ledger_arrays(ledger, n_out: int, base: int = 0):
+    """``(owed, rates, bases)`` of an :class:`OpenLedger` as the kernels take them: ``owed``
+    ``(LEDGER_BASES, n_out)`` float32, ``bases`` int32; a ledger of one base put in ``base``."""
+    owed, rates = on_host(ledger.owed), on_host(ledger.rates)
+    if ledger.bases is not None:
+        return owed, rates, np.require(np.asarray(ledger.bases), np.int32, ("C_CONTIGUOUS", "ALIGNED"))
+    bases = np.full(rates.shape, base, np.int32)
+    every = np.zeros((LEDGER_BASES, n_out), np.float32)
+    every[base] = owed
+    return every, rates, bases
 
 
 def in_kernel_layout(W) -> bool:
@@ -914,8 +1009,8 @@ def settled(params, hardbound: bool, state):
         return layer_weights(state)
     layer, bounds = state.layer, params.stdp.bounds
     U, W = host_view(layer.W), host_empty((layer.v.shape[-1], layer.W.shape[1]))
-    numbers = (on_host(state.owed), on_host(state.rates), np.float32(bounds.w_min), np.float32(bounds.w_max),
-               bool(hardbound), W)
+    owed, rates, bases = ledger_arrays(state, W.shape[0])
+    numbers = (owed.reshape(-1), rates, bases, np.float32(bounds.w_min), np.float32(bounds.w_max), bool(hardbound), W)
     if in_kernel_layout(U):
         if all(_in_groups(_settle_from_blocks, W.shape[0], W.shape[1], U, *numbers)):
             vouch_finite(W)  # (the trainer's check of the state before it commits it need not read W again)
@@ -979,8 +1074,9 @@ class HostChunk(NamedTuple):
     spike: np.ndarray
     trace_pre: np.ndarray
     trace_post: np.ndarray
-    owed: np.ndarray   # a ledger handed on (or zeros)
+    owed: np.ndarray   # a ledger handed on (or zeros): see ledger_arrays
     rates: np.ndarray
+    bases: np.ndarray
 
 
 def on_host(a):
@@ -1002,35 +1098,43 @@ def host_chunk(config, params, state, chunk, n_steps: int, plastic: bool, span: 
     layer = state.layer if ledger else state
     n_out, n_in = layer.v.shape[-1], layer.trace_pre.shape[-1]
     coef, lif = layer_numbers(params, n_out)
+    stretch = stretch_for(n_out, n_in)
     flags = kernel_flags(config, plastic, posts is not None, n_steps, [span, phase, closes, ledger is not None],
-                         stretch_for(n_out, n_in))
+                         stretch)
     posts = np.zeros((1, 1, 1), np.float32) if posts is None else blocked_lanes(posts[:n_steps], lif.shape[1])
-    owed = on_host(ledger.owed) if ledger else np.zeros(n_out, np.float32)
-    rates = on_host(ledger.rates) if ledger else np.zeros(n_in, np.float32)
+    if ledger:  # (a ledger of one base was left in the span the call starts in)
+        owed, rates, bases = ledger_arrays(ledger, n_out, phase % settling_period(span) // span if span else 0)
+    else:
+        owed, rates, bases = (np.zeros((LEDGER_BASES, n_out), np.float32), np.zeros(n_in, np.float32),
+                              np.zeros(n_in, np.int32))
     if isinstance(layer.W, BlockedWeights):  # (left open by a previous call: the kernel copies it in)
         W, source = host_empty(layer.W.blocks.shape), layer.W.blocks
     else:
         W = kernel_weights(layer.W)
         source = np.zeros((0,) + W.shape[1:], np.float32)
     return layer, HostChunk(flags, coef, lif, on_host(xs[:n_steps]), posts, W, source, on_host(layer.v),
-                            on_host(layer.spike), on_host(layer.trace_pre), on_host(layer.trace_post), owed, rates)
+                            on_host(layer.spike), on_host(layer.trace_pre), on_host(layer.trace_post), owed, rates,
+                            bases)
 
 
 def host_outputs(n_out: int, n_in: int):
-    """Room for a chunk's neurons and ledger: ``v, spike, trace_pre, trace_post, owed, rates``."""
+    """Room for a chunk's neurons and ledger: ``v, spike, trace_pre, trace_post, owed, rates,
+    bases``."""
     return (np.empty(n_out, np.float32), np.empty(n_out, np.float32), np.empty(n_in, np.float32),
-            np.empty(n_out, np.float32), np.empty(n_out, np.float32), np.empty(n_in, np.float32))
+            np.empty(n_out, np.float32), np.empty((LEDGER_BASES, n_out), np.float32), np.empty(n_in, np.float32),
+            np.empty(n_in, np.int32))
 
 
 def host_result(layer, W, outs, span: int, phase: int, n_steps: int, closes: bool):
     """The state after a chunk from its weights ``W`` (in the kernel's layout) and outputs
     (:func:`host_outputs`): the layer state with the new arrays (NumPy arrays: the next
-    chunk takes them as they are), or an :class:`OpenLedger` where the chunk leaves a span
-    open."""
-    v, spike, trace_pre, trace_post, owed, rates = outs
+    chunk takes them as they are), or an :class:`OpenLedger` where the chunk leaves a
+    settling period open."""
+    v, spike, trace_pre, trace_post, owed, rates, bases = outs
     layer = layer._replace(W=W, v=v, spike=spike, trace_pre=trace_pre, trace_post=trace_post)
-    if span and not closes and (phase + n_steps) % span:
-        return OpenLedger(layer, owed, rates)
+    period = settling_period(span)
+    if span and not closes and (phase + n_steps) % period:
+        return OpenLedger(layer, owed, rates, bases)
     return layer
 
 
@@ -1047,12 +1151,13 @@ def native_chunk(config, params, state, chunk, n_steps, plastic: bool = True, sp
     :class:`~canns_stdp.functional.layer_step.LayerConfig` (dense, unbatched);
     ``plastic=False`` runs the neurons and traces only.
 
-    ``span`` > 0 (16, 32 or 64, from :func:`~canns_stdp.functional.event.deferred_span`):
-    LTP of the additive rule deferred over spans of that many steps of the chunk (the
-    first step being step ``phase`` of its chunk), a ledger per block of neurons settled
-    as each span ends, so that a step costs what its active inputs cost, however many
-    neurons fire. A call that ends inside a span without closing its chunk (``closes``)
-    returns an :class:`OpenLedger`, which the next call of the chunk takes as ``state``.
+    ``span`` > 0 (from :func:`~canns_stdp.functional.event.deferred_span`): LTP of the
+    additive rule deferred over spans of that many steps of the chunk (the first step
+    being step ``phase`` of its chunk), a ledger per block of neurons settled as each
+    settling period ends (:func:`settling_period`), so that a step costs what its active
+    inputs cost, however many neurons fire. A call that ends inside a period without
+    closing its chunk (``closes``) returns an :class:`OpenLedger`, which the next call of
+    the chunk takes as ``state``.
 
     ``spikes``: where to write the spikes (C-contiguous float32 of their shape, e.g. a
     chunk's rows of one array for a whole call), else new."""
@@ -1063,7 +1168,7 @@ def native_chunk(config, params, state, chunk, n_steps, plastic: bool = True, sp
     if spikes is None:
         spikes = np.empty((chunk[0].shape[0], n_out), np.float32)
     arguments = (a.flags, a.coef, a.lif, a.xs, a.posts, a.W, a.source, a.v, a.spike, a.trace_pre, a.trace_post, a.owed,
-                 a.rates)
+                 a.rates, a.bases)
 
     groups = block_groups(n_out, n_in, n_steps)
     stretch = int(a.flags[11])
@@ -1076,10 +1181,11 @@ def native_chunk(config, params, state, chunk, n_steps, plastic: bool = True, sp
     sync[_SYNC_REGIONS:_SYNC_REGIONS + regions if handing else 1] = -1  # (no region holds a stretch's terms yet)
 
     def group(b_lo, b_hi, first):
-        # (the first group's pre trace and rates are the chunk's; the others write their rates
-        # into arrays of their own, and their trace too where they share no terms)
+        # (the first group's pre trace, rates and bases are the chunk's; the others write their
+        # rates and bases into arrays of their own, and their trace too where they share no terms)
         trace = outs[2] if first or handing else np.empty(n_in, np.float32)
-        own = (*outs[:2], trace, *outs[3:5], outs[5] if first else np.empty(n_in, np.float32))
+        own = (*outs[:2], trace, *outs[3:5], *(outs[5:] if first else (np.empty(n_in, np.float32),
+                                                                        np.empty(n_in, np.int32))))
         room = shared_room if handing else _room(stretch, n_in, span, a.coef[0])
         try:
             _chunk(*arguments, *own, spikes, room, sync, groups.index((b_lo, b_hi)), len(groups) if handing else 1,

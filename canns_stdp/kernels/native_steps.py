@@ -25,10 +25,10 @@ from .native_pair import _LANES, NATIVE_STRETCH, host_chunk, host_outputs, host_
 __all__ = ["native_steps_chunk", "python_loop_native"]
 
 if numba is not None:
-    from .native_pair import _closed, _copy, _opened, _pre_arrays, _pre_terms, _run_stretch
+    from .native_pair import _closed, _copy, _opened, _period, _pre_arrays, _pre_terms, _run_stretch
 
     @numba.njit(cache=True, nogil=True)
-    def _open(flags, coef, lif, W, v_in, s_in, pre_in, post_in, owed_in, rates_in, trace_pre):
+    def _open(flags, coef, lif, W, v_in, s_in, pre_in, post_in, owed_in, rates_in, bases_in, trace_pre):
         """A chunk opened for steps called one at a time on ``W`` in the kernel's layout: the
         kernel's working arrays (see :func:`~canns_stdp.kernels.native_pair._blocked_chunk`),
         the pre terms' arrays flattened."""
@@ -36,20 +36,24 @@ if numba is not None:
         n_in = W.shape[1]
         span = flags[7] if flags[1] else 0
         terms = _pre_arrays(NATIVE_STRETCH, n_in, span, coef[0], 1)
-        scratch, resumed = _opened(flags, coef, lif, v_in, s_in, post_in, trace_pre, terms, owed_in, rates_in, True)
-        P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates), pairs = terms
+        scratch, resumed = _opened(flags, coef, lif, v_in, s_in, post_in, trace_pre, terms,
+                                   (owed_in, rates_in, bases_in), True)
+        P, offsets, active, values, ledger, pairs = terms
         return (W.reshape(W.shape[0], n_in * _LANES), scratch, np.arange(n_in).astype(np.int32),
                 np.empty(_LANES, np.int64), np.empty(W.shape[0], np.uint64), np.zeros(_LANES, np.float32), P, offsets,
-                active, values, pairs, powers, owed_before, owed_after, owed_end, opening, rates, not resumed)
+                active, values, pairs, *ledger, not resumed)
 
     @numba.njit(cache=True, nogil=True)
     def _step(flags, coef, t, xs, posts, trace_pre, spikes, rows, scratch, every, fired, fired_bits, no_posts, P,
-              offsets, active, values, pairs, powers, owed_before, owed_after, owed_end, opening, rates, check_bounds):
+              offsets, active, values, pairs, powers, owed_before, owed_after, owed_end, opening, rates, base_before,
+              bases_end, bases, check_bounds):
         """Step ``t`` of the chunk: its pre terms, then every block of neurons."""
         at = flags[8] + t
         span = flags[7] if flags[1] else 0
-        terms = (P, offsets, active, values, (powers, owed_before, owed_after, owed_end, opening, rates), pairs)
-        _pre_terms(t, t + 1, at, flags[2], flags[4] == 2, coef[0], coef[1], xs, trace_pre, terms, span)
+        ledger = (powers, owed_before, owed_after, owed_end, opening, rates, base_before, bases_end, bases)
+        terms = (P, offsets, active, values, ledger, pairs)
+        _pre_terms(t, t + 1, at, flags[2], flags[4] == 2, coef[0], coef[1], xs, trace_pre, terms, span,
+                   _period(span))
         # (its terms' first row as an int64, as the compiled loop's chunk passes it, and no copy of the weights
         # told by a value computed, not a literal: a literal would compile the stretch a second time, several
         # seconds on a machine's first run)
@@ -58,8 +62,10 @@ if numba is not None:
                      np.int64(rows.shape[0]))
 
     @numba.njit(cache=True, nogil=True)
-    def _close(flags, scratch, rates, v, s, trace_post, owed_out, rates_out):
-        _closed(flags, scratch, v, s, trace_post, rates, owed_out, rates_out, np.int64(0), np.int64(scratch.shape[0]))
+    def _close(flags, scratch, rates, bases, v, s, trace_post, owed_out, rates_out, bases_out):
+        terms = (None, None, None, None, (None, None, None, None, None, rates, None, None, bases), None)
+        _closed(flags, scratch, v, s, trace_post, terms, (owed_out, rates_out, bases_out), np.int64(0),
+                np.int64(scratch.shape[0]))
 
 
 def native_steps_chunk(config, params, state, chunk, n_steps, plastic: bool = True, span: int = 0, phase: int = 0,
@@ -74,12 +80,12 @@ def native_steps_chunk(config, params, state, chunk, n_steps, plastic: bool = Tr
     outs = host_outputs(n_out, n_in)
     trace_pre = outs[2]
     *work, check_bounds = _open(a.flags, a.coef, a.lif, a.W, a.v, a.spike, a.trace_pre, a.trace_post, a.owed,
-                                a.rates, trace_pre)
+                                a.rates, a.bases, trace_pre)
     spikes = np.zeros((chunk[0].shape[0], n_out), np.float32)
     for t in range(n_steps):
         _step(a.flags, a.coef, t, a.xs, a.posts, trace_pre, spikes, *work, check_bounds)
-    v, spike, _, trace_post, owed, rates = outs
-    _close(a.flags, work[1], work[-1], v, spike, trace_post, owed, rates)
+    v, spike, _, trace_post, owed, rates, bases = outs
+    _close(a.flags, work[1], work[-4], work[-1], v, spike, trace_post, owed, rates, bases)
     return host_result(layer, a.W, outs, span, phase, n_steps, closes), spikes
 
 

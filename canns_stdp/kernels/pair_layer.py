@@ -424,6 +424,8 @@ class _KernelChooser:
                 U = state.layer.W  # kept in the kernel's layout; a run going on from it runs on a copy (see resume)
                 U = BlockedWeights(U, state.layer.v.shape[-1]) if in_kernel_layout(U) else U
                 arrays = {"U": U, "owed": state.owed, "rates": state.rates}
+                if state.bases is not None:
+                    arrays["bases"] = state.bases
         return OpenChunk(self.chunk, kernel, span, arrays)
 
     def resume(self, layer, open_chunk):

@@ -11,7 +11,8 @@ elsewhere) and stored as 16 vectors (4096x4096 settled out of the layout, one th
 input; 7.1 ms with the inputs outer).
 
 :func:`settled_tile` brings each weight up to date on the way, ``clip(u + rate * owed)``
-as the kernel settles a span (a multiply then an add, each rounded, and the bounds as
+(each input's owed LTP in its own base) as the kernel settles its ledger (a multiply
+then an add, each rounded, and the bounds as
 selects, so the result is the scalar loop's bit for bit), and tells whether every weight
 it stored is finite.
 """
@@ -32,9 +33,12 @@ if numba is not None:
     _INTERLEAVED = ([v for i in range(TILE // 2) for v in (i, i + TILE)],  # the first halves, interleaved
                     [v for i in range(TILE // 2, TILE) for v in (i, i + TILE)])  # the second halves
 
-    def _flat_float32(*arrays) -> bool:
-        return all(isinstance(a, types.Array) and a.ndim == 1 and a.dtype == types.float32 and a.layout == "C"
+    def _flat(dtype, *arrays) -> bool:
+        return all(isinstance(a, types.Array) and a.ndim == 1 and a.dtype == dtype and a.layout == "C"
                    for a in arrays)
+
+    def _flat_float32(*arrays) -> bool:
+        return _flat(types.float32, *arrays)
 
     _I = types.int64  # (offsets and strides: the arguments given are cast to it)
 
@@ -103,28 +107,32 @@ if numba is not None:
 
     @intrinsic
     def settled_tile(typingctx, src, s_offset, s_stride, dst, d_offset, d_stride, rates, r_offset, owed, o_offset,
-                     w_min, w_max, hardbound):
-        """:func:`transposed_tile` of ``clip(u + rates[r_offset + i] * owed[o_offset + k])``
-        (row ``i`` of the tile, entry ``k``; clipped to ``[w_min, w_max]`` where
-        ``hardbound``, as the kernel's ``_within``: a NaN becomes ``w_min``); whether every
-        weight stored is finite."""
-        if not (_flat_float32(src, dst, rates, owed) and _integers(s_offset, s_stride, d_offset, d_stride, r_offset,
-                                                                    o_offset)
+                     bases, o_stride, w_min, w_max, hardbound):
+        """:func:`transposed_tile` of ``clip(u + rates[r_offset + i] * owed[o_offset +
+        bases[r_offset + i] * o_stride + k])`` (row ``i`` of the tile, entry ``k``; its
+        input's owed LTP in the input's base, ``bases`` int32; clipped to ``[w_min,
+        w_max]`` where ``hardbound``, as the kernel's ``_within``: a NaN becomes
+        ``w_min``); whether every weight stored is finite."""
+        if not (_flat_float32(src, dst, rates, owed) and _flat(types.int32, bases)
+                and _integers(s_offset, s_stride, d_offset, d_stride, r_offset, o_offset, o_stride)
                 and w_min == w_max == types.float32 and isinstance(hardbound, types.Boolean)):
             return None
 
         def codegen(context, builder, signature, args):
             tile = _Tile(context, builder, signature, args)
-            b = builder
-            owed_lanes = b.load(b.bitcast(tile.at(8, tile.index(9)), tile.vector.as_pointer()), align=4)
-            low, high = tile.splat(args[10]), tile.splat(args[11])
+            b, i64 = builder, ir.IntType(64)
+            low, high = tile.splat(args[12]), tile.splat(args[13])
             rows, unordered = [], None
             for i, u in enumerate(tile.rows()):
-                rate = b.load(tile.at(6, b.add(tile.index(7), ir.Constant(ir.IntType(64), i))))
+                at = b.add(tile.index(7), ir.Constant(i64, i))
+                rate = b.load(tile.at(6, at))
+                base = b.sext(b.load(tile.at(10, at)), i64)
+                owed_at = b.add(tile.index(9), b.mul(base, tile.index(11)))
+                owed_lanes = b.load(b.bitcast(tile.at(8, owed_at), tile.vector.as_pointer()), align=4)
                 w = b.fadd(u, b.fmul(tile.splat(rate), owed_lanes))
                 clipped = b.select(b.fcmp_ordered(">", w, low), w, low)
                 clipped = b.select(b.fcmp_ordered("<", clipped, high), clipped, high)
-                w = b.select(args[12], clipped, w)
+                w = b.select(args[14], clipped, w)
                 rows.append(w)
                 difference = b.fsub(w, w)  # NaN where w is infinite or NaN
                 nan = b.fcmp_unordered("uno", difference, difference)
@@ -133,6 +141,7 @@ if numba is not None:
             any_unordered = b.icmp_unsigned("!=", b.bitcast(unordered, ir.IntType(TILE)), ir.Constant(ir.IntType(TILE),
                                                                                                         0))
             return b.not_(any_unordered)
-        return types.boolean(src, _I, _I, dst, _I, _I, rates, _I, owed, _I, w_min, w_max, types.boolean), codegen
+        return types.boolean(src, _I, _I, dst, _I, _I, rates, _I, owed, _I, bases, _I, w_min, w_max,
+                             types.boolean), codegen
 else:  # without numba, nothing calls them
     transposed_tile = settled_tile = None
