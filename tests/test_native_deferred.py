@@ -351,3 +351,24 @@ def test_spans_in_which_no_neuron_of_a_block_fires(rng, kernel):
     assert np.abs(ref[0] - W0)[:64].max() > 0.02
     for span in (16, 32):
         check(*run_native(W0, xs, span=span, kernel=kernel, threshold=threshold), ref)
+
+
+@pytest.mark.parametrize("long_stretches", [False, True])
+@pytest.mark.parametrize("kernel", list(KERNELS))
+def test_calls_that_cross_several_settling_periods(rng, monkeypatch, kernel, long_stretches):
+    """Spans of 16 steps are settled once every 8 of them (128 steps), each span's LTP owed
+    in every base opened before it: a call of 400 steps crosses three period ends, in
+    three blocks of neurons, against the reference (spans of 32: a period of 256). With
+    stretches of 1,024 steps, periods end inside a stretch."""
+    if long_stretches:
+        monkeypatch.setattr(native_pair, "stretch_for", lambda n_out, n_in: native_pair.LONG_STRETCH)
+    T, n_out = 400, 150
+    xs = (rng.random((T, N_IN)) < 0.1).astype(np.float32)
+    W0 = rng.uniform(0.0, 0.2, (n_out, N_IN)).astype(np.float32)
+    ref = reference.run(W0, xs, **{**BASE, "threshold": 1.5})
+    assert native_pair.settling_period(16) == 128 and native_pair.settling_period(32) == 256
+    spikes = ref[-1]
+    assert all(spikes[lo:lo + 16].sum() > 0 for lo in range(0, T, 16))  # (LTP owed in every span)
+    assert np.abs(ref[0] - W0).max() > 0.05
+    for span in (16, 32):
+        check(*run_native(W0, xs, span=span, kernel=kernel, threshold=1.5), ref)
