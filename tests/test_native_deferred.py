@@ -1,8 +1,9 @@
-"""The native CPU kernel with deferred LTP (a ledger per block of neurons, settled at the
-end of each span) computes the step of docs/step.md: against the NumPy reference, for the
-additive rule with every pairing and trace mode, saturating and signed LTP, imposed
-spikes, real-valued signed input, weights outside their bounds, layers wider than a block,
-chunks that end inside a span; through the trainer, however many neurons fire."""
+"""The native CPU kernel with deferred LTP (a ledger per block of neurons with a base for
+each span, settled at the end of each settling period) computes the step of
+docs/step.md: against the NumPy reference, for the additive rule with every pairing and
+trace mode, saturating and signed LTP, imposed spikes, real-valued signed input, weights
+outside their bounds, layers wider than a block, chunks that end inside a span, calls
+that cross several periods; through the trainer, however many neurons fire."""
 
 import numpy as np
 import pytest

@@ -92,7 +92,7 @@ _COEF = ("d_pre", "a_pre", "d_post", "a_post", "lr", "A_plus", "A_minus", "w_min
 _SYNC_REGIONS = 1  # (a chunk's sync[0]: a thread failed; then the regions' stretches, then the groups' stretches run)
 _LANES = 64  # neurons per block of the kernel's layout (a contiguous run the compiler vectorises)
 _FEW_FIRED = 5  # up to this many lanes of a block firing, their LTP runs synapse by synapse
-# deferred LTP keeps a base for each span of a settling period (at most this many spans), each
+# deferred LTP keeps a base for each span of a settling period (of this many spans), each
 # neuron's owed LTP in every base, each input's rate in the base of its last active step: rows
 # are settled once a period instead of once a span (at 4096x4096 and almost no input the
 # settling of every span was half of a step)
@@ -253,6 +253,7 @@ if numba is not None:
             g = at + t
             c = g % span + 1 if span > 0 else 0
             within = g % period if span > 0 else 0
+            current_base = within // span if span > 0 else 0
             if span > 0 and within == 0:
                 _copy(trace, rates)
                 bases[:] = 0
@@ -270,7 +271,7 @@ if numba is not None:
                     owed_before[k] = rates[j]
                     base_before[k] = bases[j]
                     rates[j] = trace[j] * powers[1, c]
-                    bases[j] = within // span
+                    bases[j] = current_base
                     owed_after[k] = rates[j]
                 if within == period - 1 or t == stop - first - 1:
                     _copy(rates, owed_end[g // period - at // period])
