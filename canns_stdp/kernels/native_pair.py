@@ -218,10 +218,7 @@ if numba is not None:
         for j in range(target.shape[0]):
             target[j] = source[j]
 
-    @numba.njit(inline="always")
-    def _period(span):
-        """:func:`settling_period` inside the kernel."""
-        return span * LEDGER_BASES
+    _period = numba.njit(inline="always")(settling_period)  # (the kernel's own call of it)
 
     @numba.njit(cache=True, nogil=True, _nrt=False)
     def _pre_terms(first, stop, at, nearest, strict, d_pre, a_pre, xs, trace, terms, span, period):
@@ -289,8 +286,8 @@ if numba is not None:
         (:func:`_region`), each array but the ledger's running ones (``powers``,
         ``opening``, ``rates``, ``bases``) that many times over."""
         events = steps * n_in if span > 0 else 0
-        powers = np.ones((2, span * LEDGER_BASES + 1), np.float32)
-        for c in range(1, span * LEDGER_BASES + 1):
+        powers = np.ones((2, _period(span) + 1), np.float32)
+        for c in range(1, _period(span) + 1):
             powers[0, c] = np.float32(np.float64(d_pre) ** c)
             powers[1, c] = np.float32(np.float64(d_pre) ** -c) if c <= span else np.float32(1.0)
         ends = (steps + span - 1) // span + 1 if span > 0 else 0  # (rows enough for periods of a span or more)
@@ -722,6 +719,12 @@ if numba is not None:
                 ones_at_mask(fired_bits[(b - b_lo) * steps + t], row, b * _LANES)  # (a last block's real lanes)
 
     @numba.njit(inline="always")
+    def _running(terms):
+        """The running arrays of pre terms' ledger (:func:`_pre_arrays`): ``(rates, bases)``."""
+        ledger = terms[4]
+        return ledger[5], ledger[8]
+
+    @numba.njit(inline="always")
     def _opened(flags, coef, lif, v_in, s_in, post_in, trace_pre, terms, ledger_in, owner):
         """A layer's chunk opened: ``(scratch, resumed)``, its neurons in the lane scratch,
         the ledger of deferred LTP started (``terms``' running rates and bases, written by
@@ -734,7 +737,7 @@ if numba is not None:
         n_in = trace_pre.shape[0]
         scratch = np.zeros((lif.shape[1], _ROWS * _LANES), np.float32)
         _load(lif, v_in, s_in, post_in, scratch)
-        powers, rates, bases = terms[4][0], terms[4][5], terms[4][8]
+        powers, (rates, bases) = terms[4][0], _running(terms)
         owed_in, rates_in, bases_in = ledger_in
         inside = span > 0 and phase % period != 0  # the call starts inside a settling period
         if inside and resumed:  # the ledger the previous call left open
@@ -750,15 +753,15 @@ if numba is not None:
         return scratch, inside and resumed != 0
 
     @numba.njit(inline="always")
-    def _closed(flags, scratch, v, s, trace_post, terms, ledger_out, b_lo, b_hi):
+    def _closed(flags, scratch, v, s, trace_post, running, ledger_out, b_lo, b_hi):
         """The neurons of a layer's chunk's blocks ``b_lo..b_hi-1`` stored back, with the
         ledger it hands on (``ledger_out = (owed, rates, bases)``, as :func:`_opened` takes
-        it)."""
+        it; ``running``: the pre terms' :func:`_running` arrays)."""
         _store(scratch, v, s, trace_post, b_lo, b_hi)
         if flags[1] and flags[7] > 0:
             owed_out, rates_out, bases_out = ledger_out
-            _copy(terms[4][5], rates_out)
-            _copy(terms[4][8], bases_out)
+            _copy(running[0], rates_out)
+            _copy(running[1], bases_out)
             for k in range(LEDGER_BASES):
                 _lanes_of(scratch, _OWED + k, owed_out[k], False, b_lo, b_hi)
 
@@ -862,7 +865,7 @@ if numba is not None:
         if n == 0:  # (no step to copy the weights in)
             for b in range(b_lo, b_hi if copied.shape[0] > 0 else b_lo):
                 _copy(copied[b], rows[b])
-        _closed(flags, scratch, v, s, trace_post, terms, ledger[1], b_lo, b_hi)
+        _closed(flags, scratch, v, s, trace_post, _running(terms), ledger[1], b_lo, b_hi)
 
     @numba.njit(inline="always")
     def _layer_chunk(flags, coef, lif, xs, posts, W_in, W, v_in, s_in, post_in, W_out, v, s, trace_pre, trace_post,

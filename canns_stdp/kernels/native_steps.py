@@ -63,8 +63,7 @@ if numba is not None:
 
     @numba.njit(cache=True, nogil=True)
     def _close(flags, scratch, rates, bases, v, s, trace_post, owed_out, rates_out, bases_out):
-        terms = (None, None, None, None, (None, None, None, None, None, rates, None, None, bases), None)
-        _closed(flags, scratch, v, s, trace_post, terms, (owed_out, rates_out, bases_out), np.int64(0),
+        _closed(flags, scratch, v, s, trace_post, (rates, bases), (owed_out, rates_out, bases_out), np.int64(0),
                 np.int64(scratch.shape[0]))
 
 
@@ -85,7 +84,8 @@ def native_steps_chunk(config, params, state, chunk, n_steps, plastic: bool = Tr
     for t in range(n_steps):
         _step(a.flags, a.coef, t, a.xs, a.posts, trace_pre, spikes, *work, check_bounds)
     v, spike, _, trace_post, owed, rates, bases = outs
-    _close(a.flags, work[1], work[-4], work[-1], v, spike, trace_post, owed, rates, bases)
+    *_, running_rates, base_before, bases_end, running_bases = work  # (the ledger's arrays end the work)
+    _close(a.flags, work[1], running_rates, running_bases, v, spike, trace_post, owed, rates, bases)
     return host_result(layer, a.W, outs, span, phase, n_steps, closes), spikes
 
 
