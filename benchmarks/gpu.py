@@ -1,154 +1,163 @@
-"""GPU speed table: the fused kernel, the plain XLA step and CANNs 1.5, side by side in one run.
+"""The GPU table: layers, the streaming kernel, ensembles and plastic networks, in one run.
 
-    python benchmarks/gpu.py                  # on a machine whose JAX sees a GPU
-    python benchmarks/gpu.py --sweep          # also time other tilings of the fused kernel
+    python benchmarks/gpu.py                           # on a machine whose JAX sees a GPU
+    python benchmarks/gpu.py --budget 420 --out DIR    # stop starting rows after 420 s
+    python benchmarks/gpu.py --cpu-rows FILE           # networks' ratio to a CPU run's rows
+    python benchmarks/gpu.py --sections networks       # (on a CPU: the CPU path's rows)
+    python benchmarks/gpu.py --smoke                   # every row, tiny, in seconds (any machine)
 
-The job is the benchmark job (``canns_stdp.bench.job``): Poisson inputs with p = 0.05, LIF
-neurons, STDP every step, initial weights uniform in [0, 0.05]. "saturated" is threshold
-1; "sparse" is threshold 10 * n_in / 784 (10 at 784 inputs, the CPU bench's sparse
-regime: the threshold scales with the mean input current). CANNs is timed when it is
-importable (``benchmarks/peers.py``); it is never a dependency. The roofline is the
-measured copy bandwidth over 8 bytes per synapse (read and write fp32 W once per step).
+The layers' job is the benchmark job (``canns_stdp.bench.job``): Poisson inputs with
+p = 0.05, LIF neurons, STDP every step, initial weights uniform in [0, 0.05]; "saturated"
+is threshold 1, "sparse" 10 * n_in / 784. CANNs 1.5 is timed where it is importable
+(``benchmarks/peers.py``); it is never a dependency. The roofline is the measured copy
+bandwidth over 8 bytes per synapse (fp32 W read and written once per step). Networks:
+Vogels et al. (2011) at 10^4 neurons and Izhikevich's (2006) network with a delay per
+synapse at 10^5 neurons (``gpu_rows.delayed_network``). Each row is checked against the
+host CPU's plain step where it says so ("agreement", the networks' columns).
+
+Rows run in the order of ``--sections``; each is appended to ``<out>/<stem>.jsonl`` as it
+is measured (a run stopped early keeps them), a row that fails records its error, and
+once ``--budget`` seconds have passed the rows left are skipped. The tables are printed
+and written to ``<out>/<stem>.md``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import pathlib
+import platform
+import re
 import sys
 import time
-import pathlib
-
-import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-SIZES = {"784x400": (784, 400), "4096x4096": (4096, 4096), "16384x16384": (16384, 16384)}
-STEPS = {"784x400": 10_000, "4096x4096": 4_000, "16384x16384": 1_000}
+import gpu_rows  # noqa: E402
+import gpu_table  # noqa: E402
+
+SECTIONS = ("layers", "agreement", "ensembles", "networks", "streaming", "sweep")
+DEFAULT = SECTIONS[:-1]
 
 
-def threshold_of(regime, n_in):
-    return 1.0 if regime == "saturated" else 10.0 * n_in / 784
+def plan(smoke: bool, bandwidth: float, canns: bool) -> dict:
+    """Per section, ``(label, thunk)`` for each row, at full size or (``smoke``) tiny."""
+    from canns_stdp.functional.fused import FusedTiling
+    from canns_stdp.tasks import vogels
+
+    if smoke:
+        layers, agree = [(16, 8, 20)], [(16, 8, 20)]
+        streaming = [(64, 10, FusedTiling(4, 32))]
+        ensembles = [(4, 16, 8, 20)]
+        networks = [("vogels", lambda: vogels.build(80, 20), 50, 20),
+                    ("delayed", lambda: gpu_rows.delayed_network(500, 20, 5), 20, 10)]
+    else:
+        layers = [(784, 400, 10_000), (4096, 4096, 4_000), (16384, 16384, 1_000)]
+        agree = [(784, 400, 500), (4096, 4096, 200)]
+        streaming = [(16384, 1_000, FusedTiling(16, 256, 4, 3)), (32768, 300, FusedTiling(16, 256, 4, 3))]
+        ensembles = [(64, 784, 100, 2_000), (8, 784, 100, 2_000)]
+        networks = [("vogels", lambda: vogels.build(), 2_000, 200),
+                    ("delayed", lambda: gpu_rows.delayed_network(), 1_000, 50)]
+    sweep = [FusedTiling(r, c, w, s) for r, c, w, s in ((8, 512, 4, 2), (16, 512, 8, 2), (16, 1024, 8, 3),
+                                                        (32, 256, 8, 2), (4, 2048, 8, 2), (1, None, 16, 2))]
+    if smoke:
+        sweep = [FusedTiling(2, 64), FusedTiling(8, 16)]
+    rows = {s: [] for s in SECTIONS}
+    for n_in, n_out, T in layers:
+        for regime in ("saturated", "sparse"):
+            rows["layers"].append((f"layer {n_in}x{n_out} {regime}",
+                                   lambda a=(n_in, n_out, regime, T): gpu_rows.layer_row(*a, bandwidth, canns)))
+    for n_in, n_out, T in agree:
+        for regime in ("saturated", "sparse"):
+            rows["agreement"].append((f"agreement {n_in}x{n_out} {regime}",
+                                      lambda a=(n_in, n_out, regime, T): gpu_rows.agreement_row(*a)))
+    for n, T, tiling in streaming:
+        rows["streaming"].append((f"streaming {n}x{n}",
+                                  lambda a=(n, T, bandwidth, tiling): gpu_rows.streaming_row(*a)))
+        # other tilings of the same layers (the section "sweep", run when asked for by name)
+        rows["sweep"] += [(f"sweep {n}x{n} {t}", lambda a=(n, T, bandwidth, t): gpu_rows.streaming_row(*a))
+                          for t in sweep if t != tiling]
+    for K, n_in, n_out, T in ensembles:
+        rows["ensembles"].append((f"ensemble {K} x {n_in}x{n_out}",
+                                  lambda a=(K, n_in, n_out, T): gpu_rows.ensemble_row(*a)))
+    for name, build, T, check in networks:
+        rows["networks"].append((f"network {name}", lambda a=(name, build, T, check): gpu_rows.network_row(*a)))
+    return rows
 
 
-def fused_tiling_rate(n_in, n_out, T, threshold, tiling):
-    """Steps/s of :func:`fused_train` alone with a given tiling (one chunk of T steps)."""
+def _processor() -> str:
+    """The processor's model name (Linux), else what ``platform`` knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def header(smoke: bool = False) -> dict:
     import jax
-    import jax.numpy as jnp
-    from canns_stdp.bench import job
-    from canns_stdp.functional.fused import fused_train
-    from canns_stdp.functional.layer_step import LayerConfig, LayerParams, LayerState
-    from canns_stdp.functional.neurons import LIFParams
 
-    xs, W0 = job(n_in, n_out, T, 0.05)
-    xs = jnp.asarray(xs)
-    params = LayerParams(lif=LIFParams(0.9, threshold, 0.0))
-    state = LayerState.zeros(n_in, n_out, W=W0)
-    run = lambda s: fused_train(LayerConfig(), params, s, xs, tiling=tiling)  # noqa: E731
-    state, _ = run(state)
-    jax.block_until_ready(state)
-    start = time.perf_counter()
-    state, _ = run(state)
-    jax.block_until_ready(state)
-    return T / (time.perf_counter() - start)
+    from canns_stdp.bench import copy_bandwidth
 
-
-def agreement(n_in, n_out, T, threshold):
-    """Largest |W difference| and fraction of differing spikes: fused vs plain XLA."""
-    from canns_stdp import SpikingLayer, STDPTrainer
-    from canns_stdp.bench import job
-
-    xs, W0 = job(n_in, n_out, T, 0.05, seed=1)
-    out = {}
-    for fused in (True, False):
-        layer = SpikingLayer(n_in, n_out, threshold=threshold, W_init=W0)
-        spikes = STDPTrainer(layer, fused=fused, event_driven=False).train(xs, return_spikes=True)
-        out[fused] = np.asarray(layer.W.value), spikes
-    return float(np.abs(out[True][0] - out[False][0]).max()), float(np.mean(out[True][1] != out[False][1]))
+    versions = {}
+    for module in ("brainpy", "numpy"):
+        try:
+            versions[module] = __import__(module).__version__
+        except ImportError:
+            versions[module] = None
+    device = jax.devices()[0]
+    host = f"{_processor()}, {os.cpu_count()} cores"
+    return dict(section="device", device=getattr(device, "device_kind", str(device)), host=host,
+                backend=jax.default_backend(),
+                jax=jax.__version__, **versions, copy_bandwidth=copy_bandwidth(1 << 24 if smoke else 1 << 30),
+                date=time.strftime("%Y-%m-%d"))
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default=",".join(SIZES))
-    parser.add_argument("--regimes", default="saturated,sparse")
+    parser.add_argument("--sections", default=",".join(DEFAULT), help=f"any of {', '.join(SECTIONS)}")
+    parser.add_argument("--budget", type=float, default=None, help="seconds after which no row is started")
+    parser.add_argument("--out", default=str(pathlib.Path(__file__).resolve().parent / "results"))
+    parser.add_argument("--stem", default=None, help="file name of the results (default gpu-<device>-<date>)")
+    parser.add_argument("--cpu-rows", default=None, help="a .jsonl of a CPU run's network rows, for the ratio")
     parser.add_argument("--no-canns", action="store_true")
-    parser.add_argument("--sweep", action="store_true", help="time other tilings of the fused kernel")
-    parser.add_argument("--json", help="write the rows to this file")
+    parser.add_argument("--smoke", action="store_true", help="every row at a tiny size")
     args = parser.parse_args(argv)
+    sections = args.sections.split(",")
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown sections {unknown}; choose from {', '.join(SECTIONS)}")
 
-    import jax
-
-    from canns_stdp.bench import copy_bandwidth, measure, write_rows
-
-    rows = []
-
-    bandwidth = copy_bandwidth()
-    print(f"device: {jax.devices()[0].device_kind}; jax {jax.__version__}; "
-          f"copy bandwidth {bandwidth / 1e12:.2f} TB/s (read + write)", flush=True)
-    rows.append(dict(device=jax.devices()[0].device_kind, jax=jax.__version__, copy_bandwidth=bandwidth))
-    for size in args.sizes.split(","):
-        n_in, n_out = SIZES[size]
-        roofline = bandwidth / (8 * n_in * n_out)
-        for regime in args.regimes.split(","):
-            thr = threshold_of(regime, n_in)
-            T = STEPS[size]
-            err, flips = agreement(n_in, n_out, min(T, 500), thr)
-            print(f"{size} {regime}: fused vs XLA after {min(T, 500)} steps: max|dW| {err:.2e}, "
-                  f"differing spikes {flips:.2e}", flush=True)
-            row = dict(layer=size, regime=regime, threshold=thr, roofline_steps_per_s=roofline,
-                       fused_vs_xla_max_dW=err, fused_vs_xla_spike_flips=flips)
-            for name, fused in (("fused", True), ("xla", False)):
-                rate, firing = measure(n_in, n_out, T, 0.05, thr, event_driven=False, fused=fused)
-                row[name] = rate
-                row["firing"] = firing
-            if n_in > 4096 and regime == args.regimes.split(",")[0]:
-                from canns_stdp.functional.fused import FusedTiling
-
-                row["fused_streaming"] = fused_tiling_rate(n_in, n_out, T, thr, FusedTiling(16, 256, 4, 3))
-            if not args.no_canns:
+    begun = time.perf_counter()
+    head = header(args.smoke)
+    stem = args.stem or f"gpu-{re.sub(r'[^a-z0-9]+', '-', head['device'].lower()).strip('-')}-{head['date']}"
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    raw = out / f"{stem}.jsonl"
+    raw.write_text(json.dumps(head) + "\n")
+    print(json.dumps(head), flush=True)
+    rows = [head]
+    planned = plan(args.smoke, head["copy_bandwidth"], not args.no_canns)
+    for section in sections:
+        for label, thunk in planned[section]:
+            spent = time.perf_counter() - begun
+            if args.budget is not None and spent > args.budget:
+                row = dict(section=section, label=label, skipped=f"budget of {args.budget:g} s spent")
+            else:
                 try:
-                    import peers
-                    row["canns"] = peers.canns(n_in, n_out, T, 0.05, thr, compiled=True)
-                except ImportError as err:
-                    print(f"CANNs not timed: {err}")
+                    row = dict(label=label, **thunk())
+                except Exception as err:  # one row's failure must not cost the others
+                    row = dict(section=section, label=label, error=f"{type(err).__name__}: {str(err)[:500]}")
+                row["seconds"] = time.perf_counter() - begun - spent
             print(json.dumps(row), flush=True)
+            with raw.open("a") as f:
+                f.write(json.dumps(row) + "\n")
             rows.append(row)
-            if args.sweep and regime == args.regimes.split(",")[0]:  # cost does not depend on activity
-                from canns_stdp.functional.fused import FusedTiling
-
-                if n_in <= 4096:
-                    tilings = [FusedTiling(r, None, w) for r in (1, 2, 4) for w in (2, 4, 8) if r * n_in <= 8192]
-                else:
-                    tilings = [FusedTiling(r, c, w, s) for r, c, w, s in
-                               ((8, 512, 4, 2), (16, 512, 8, 2), (16, 1024, 8, 3), (32, 256, 8, 2),
-                                (4, 2048, 8, 2), (16, 256, 4, 3), (1, None, 8, 2), (1, None, 16, 2),
-                               (1, None, 16, 3), (2, None, 16, 2))]
-                for tiling in tilings:
-                    try:
-                        rate = fused_tiling_rate(n_in, n_out, T, thr, tiling)
-                    except Exception as err:  # a tiling Triton cannot compile
-                        print(f"  {tiling}: failed: {str(err)[:200]}")
-                        continue
-                    print(f"  {tiling}: {rate:.0f} steps/s ({rate / roofline:.0%} of roofline)", flush=True)
-                    rows.append(dict(layer=size, regime=regime, tiling=str(tiling), steps_per_s=rate))
-
-    print()
-    print("| layer | regime | firing | fused steps/s | % of roofline | one-pass streaming kernel | plain XLA "
-          "| CANNs 1.5 | fused / CANNs |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        if "fused" not in r:
-            continue
-        canns = r.get("canns")
-        canns_rate = "-" if canns is None else f"{canns:,.0f}"
-        ratio = "-" if canns is None else f"{r['fused'] / canns:.1f}x"
-        roof = r["roofline_steps_per_s"]
-        streaming = r.get("fused_streaming")
-        streaming = "-" if streaming is None else f"{streaming:,.0f} ({streaming / roof:.0%})"
-        print(f"| {r['layer']} | {r['regime']} | {r['firing']:.1%} | {r['fused']:,.0f} | "
-              f"{r['fused'] / roof:.0%} | {streaming} | {r['xla']:,.0f} | {canns_rate} | {ratio} |")
-    if args.json:
-        write_rows(args.json, rows)
+    cpu_rows = gpu_table.read_rows(args.cpu_rows) if args.cpu_rows else []
+    text = gpu_table.tables(rows, cpu_rows)
+    print(text)
+    (out / f"{stem}.md").write_text(text)
     return rows
 
 
