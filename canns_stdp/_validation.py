@@ -6,6 +6,7 @@ Every error names the parameter and the value it got.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import numbers
 import operator
@@ -37,6 +38,7 @@ __all__ = [
     "check_binary",
     "checked_range",
     "all_finite",
+    "all_finite_together",
     "vouch_finite",
     "Settled",
 ]
@@ -138,7 +140,28 @@ def check_choice(name: str, value, choices) -> str:
     return value
 
 
-def _to_float_array(name: str, data) -> np.ndarray:
+def kept_on_device(data) -> bool:
+    """Whether an input stays where it is, a JAX array on an accelerator: it is checked
+    there (one reduction, two numbers fetched), where bringing it to the host and back
+    would cost two copies of it at every call. On a CPU a JAX array is read in place."""
+    return (isinstance(data, jax.Array) and _accelerated() and data.is_fully_addressable
+            and any(device.platform != "cpu" for device in data.devices()))
+
+
+@functools.lru_cache(maxsize=None)
+def _accelerated() -> bool:
+    """Whether JAX has an accelerator (its default backend is not the CPU): where it has
+    none, no array can be on one, and asking each array costs a call a microsecond."""
+    return jax.default_backend() != "cpu"
+
+
+def _to_float_array(name: str, data, keep_device: bool = False) -> np.ndarray:
+    if keep_device and kept_on_device(data):
+        if data.dtype == np.float32:
+            return data
+        if data.dtype.kind in "biuf":
+            return data.astype(np.float32)
+        raise TypeError(f"{name} must hold real numbers, got dtype {data.dtype}")
     if type(data) is np.ndarray:
         arr = data
     elif isinstance(data, jax.Array) and data.dtype == np.float32:
@@ -185,6 +208,7 @@ def check_finite(name: str, arr: np.ndarray) -> None:
         except TypeError:  # (an array type without weak references: nothing kept)
             _LAST_CHECKED = None
         return
+    arr = np.asarray(arr)  # (an array kept on its device: fetched to say where)
     bad = np.argwhere(~np.isfinite(arr))[0]
     raise ValueError(f"{name} must be finite, got {float(arr[tuple(bad)])} at index {tuple(int(i) for i in bad)}")
 
@@ -197,7 +221,9 @@ def all_finite(arr) -> bool:
     again: a mask as large as a weight matrix is new memory at every call, whose page
     faults cost several times the check (4096x4096: 21 ms a call in a training run, where
     the check itself takes 3). True at once for an array over the memory of one that
-    :func:`vouch_finite` was told of."""
+    :func:`vouch_finite` was told of. On an accelerator, one reduction on the device."""
+    if kept_on_device(arr):  # checked where it is: fetching it would copy all of it
+        return bool(_device_all_finite((arr,)))
     flat = np.asarray(arr).reshape(-1)
     if flat.size >= _FINITE_BLOCK and _vouched(flat):
         return True
@@ -209,6 +235,23 @@ def all_finite(arr) -> bool:
         if not np.isfinite(part, out=mask[:part.size]).all():
             return False
     return True
+
+
+@jax.jit
+def _device_all_finite(arrays):
+    return jax.numpy.all(jax.numpy.stack([jax.numpy.isfinite(a).all() for a in arrays]))
+
+
+def all_finite_together(arrays) -> bool:
+    """Whether every entry of every array is finite: those on an accelerator checked in one
+    reduction on the device (one number fetched for all of them), the others on the host
+    by :func:`all_finite`."""
+    on_device, on_host = [], []
+    for a in arrays:
+        (on_device if kept_on_device(a) else on_host).append(a)
+    if not all([all_finite(a) for a in on_host]):
+        return False
+    return not on_device or bool(_device_all_finite(tuple(on_device)))
 
 
 _VOUCHED: list = []  # the array vouch_finite was told of last, held (its memory is not used again while it is)
@@ -245,7 +288,15 @@ def checked_range(arr: np.ndarray) -> tuple:
     return _range(arr)
 
 
+@jax.jit
+def _device_range(arr):
+    return jax.numpy.min(arr), jax.numpy.max(arr)
+
+
 def _range(arr: np.ndarray) -> tuple:
+    if isinstance(arr, jax.Array):  # kept on its device (see kept_on_device)
+        lo, hi = jax.device_get(_device_range(arr))
+        return float(lo), float(hi)
     if arr.size >= _NATIVE_RANGE_MIN and arr.dtype == np.float32 and arr.flags.c_contiguous:
         from .kernels.native_range import native_range  # (one pass over the memory, where numba is installed)
         found = native_range(arr)
@@ -254,9 +305,10 @@ def _range(arr: np.ndarray) -> tuple:
     return float(np.min(arr)), float(np.max(arr))
 
 
-def as_time_series(name: str, data, width: int) -> np.ndarray:
-    """``data`` as a finite float32 array of shape ``(T, width)`` with ``T >= 1``."""
-    arr = _to_float_array(name, data)
+def as_time_series(name: str, data, width: int, keep_device: bool = False) -> np.ndarray:
+    """``data`` as a finite float32 array of shape ``(T, width)`` with ``T >= 1``
+    (``keep_device``: a JAX array on an accelerator stays there, see :func:`kept_on_device`)."""
+    arr = _to_float_array(name, data, keep_device)
     if arr.ndim == 0 or arr.shape[0] == 0:
         raise ValueError(f"{name} is empty: need at least one time step of shape ({width},)")
     if arr.ndim != 2 or arr.shape[1] != width:
@@ -266,16 +318,16 @@ def as_time_series(name: str, data, width: int) -> np.ndarray:
     return arr
 
 
-def as_sequence(name: str, data, shape) -> np.ndarray:
+def as_sequence(name: str, data, shape, keep_device: bool = False) -> np.ndarray:
     """``data`` as a finite float32 array ``(T,) + shape`` or ``(T, B) + shape``.
 
     For a 1-D ``shape`` anything but a 3-D array goes through :func:`as_time_series`
     (same checks, same messages as before batches existed).
     """
     shape = tuple(int(n) for n in shape)
-    arr = _to_float_array(name, data)
+    arr = _to_float_array(name, data, keep_device)
     if len(shape) == 1 and arr.ndim != 3:
-        return as_time_series(name, arr, shape[0])
+        return as_time_series(name, arr, shape[0], keep_device)
     dims = ", ".join(str(n) for n in shape)
     if arr.ndim == 0 or arr.shape[0] == 0:
         raise ValueError(f"{name} is empty: need at least one time step of shape ({dims})")
@@ -296,7 +348,16 @@ def as_vector(name: str, data, width: int) -> np.ndarray:
     return arr
 
 
+@jax.jit
+def _device_binary(arr):
+    return jax.numpy.all((arr == 0.0) | (arr == 1.0))
+
+
 def check_binary(name: str, arr: np.ndarray) -> np.ndarray:
+    if isinstance(arr, jax.Array):  # kept on its device (see kept_on_device)
+        if bool(_device_binary(arr)):
+            return arr
+        arr = np.asarray(arr)  # fetched to say which value
     if not np.isin(arr, (0.0, 1.0)).all():
         bad = arr[~np.isin(arr, (0.0, 1.0))][0]
         raise ValueError(f"{name} must hold spikes (0 or 1), got {float(bad)}")

@@ -172,6 +172,8 @@ def padded(chunk, length: int):
     """A per-step input padded with zeros to ``length`` steps (``None`` stays ``None``)."""
     if chunk is None or chunk.shape[0] == length:
         return chunk
+    if isinstance(chunk, jax.Array):  # (an input kept on its device: padded there)
+        return jnp.pad(chunk, [(0, length - chunk.shape[0])] + [(0, 0)] * (chunk.ndim - 1))
     pad = np.zeros((length - chunk.shape[0],) + chunk.shape[1:], chunk.dtype)
     return np.concatenate([chunk, pad])
 

@@ -213,12 +213,14 @@ class Trainer(TrainerBase):
         return tuple(xs.shape[1:xs.ndim - len(self._sample_shapes()[0])])
 
     def _sequence(self, train_data, post_spikes):
-        """Validated per-step inputs ``(xs, post_spikes or None)`` as float32 arrays."""
+        """Validated per-step inputs ``(xs, post_spikes or None)`` as float32 arrays (JAX arrays
+        on an accelerator stay there: see ``_validation.kept_on_device``)."""
         in_shape, out_shape = self._sample_shapes()
-        xs = v.as_sequence("patterns", train_data, in_shape)
+        xs = v.as_sequence("patterns", train_data, in_shape, keep_device=True)
         posts = None
         if post_spikes is not None:
-            posts = v.check_binary("post_spikes", v.as_sequence("post_spikes", post_spikes, out_shape))
+            posts = v.as_sequence("post_spikes", post_spikes, out_shape, keep_device=True)
+            posts = v.check_binary("post_spikes", posts)
             if posts.shape[0] != xs.shape[0]:
                 raise ValueError(f"post_spikes must have one row per pattern: got {posts.shape[0]} rows "
                                  f"for {xs.shape[0]} patterns")
@@ -262,7 +264,7 @@ class Trainer(TrainerBase):
     def _check_finite(self, state: StepState) -> None:
         # checked on the host: one small compilation per array shape would slow first calls
         arrays = (*state.layer, *jax.tree_util.tree_leaves(state.rule))
-        if all([v.all_finite(a) for a in arrays]):
+        if v.all_finite_together(arrays):
             return
         named = {**state.layer.arrays(), **self._rule_state.named(state.rule)}
         bad = [k for k, a in named.items() if not v.all_finite(a)]
@@ -440,7 +442,8 @@ class Trainer(TrainerBase):
             train_data: inputs ``(T,) + input shape`` (``(T, input_size)`` for a dense
                 layer, ``(T, C, H, W)`` for a conv layer), 0/1 spikes or real
                 currents; ``(T, B, ...)`` for a batch (one membrane and trace per
-                sample, the changes reduced by ``batch_reduction``).
+                sample, the changes reduced by ``batch_reduction``). A JAX array on a GPU
+                is checked and used where it is, with no copy to the host.
             post_spikes: optional 0/1 output spikes imposed at each step.
             reward: the reward of each step, for reward-modulated rules: ``T``
                 numbers (``(T, B)`` with a batch) or one number for every step.

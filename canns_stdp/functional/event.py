@@ -72,6 +72,7 @@ def input_events(xs: np.ndarray, max_width: int) -> Optional[np.ndarray]:
     few widths (and compilations) occur. Returns ``None`` when that exceeds ``max_width``.
     Computed on the host with NumPy, once per chunk.
     """
+    xs = np.asarray(xs)  # (an input kept on its device: fetched)
     T, n_in = xs.shape
     rows, cols = np.divmod(np.flatnonzero(xs != 0), n_in)  # each step's inputs in index order
     counts = np.bincount(rows, minlength=T)
