@@ -4,8 +4,10 @@ Every function takes its sizes and steps from the caller, so the same rows run a
 size on a GPU and tiny on a CPU (the table's smoke run). Each returns a dict that names
 its ``section``.
 
-* :func:`layer_row`: a layer trained end to end by the trainer on the fused kernel, the
-  fused kernel alone (no host work between calls), the plain XLA step and CANNs 1.5.
+* :func:`layer_row`: a layer trained end to end by the trainer on the fused kernel (its
+  input on the device, as CANNs 1.5 is given it, and from NumPy with its spikes
+  returned), the fused kernel alone (no host work between calls), the plain XLA step
+  and CANNs 1.5.
 * :func:`agreement_row`: the same job trained here and on the host CPU's plain step.
 * :func:`streaming_row`: the fused kernel with a streaming tiling, against the roofline.
 * :func:`ensemble_row`: K trainers in one ``Ensemble.train`` against one trainer alone.
@@ -61,9 +63,12 @@ def layer_row(n_in: int, n_out: int, regime: str, T: int, bandwidth: float, cann
     thr = threshold_of(regime, n_in)
     row = dict(section="layers", layer=f"{n_in}x{n_out}", regime=regime, threshold=thr, steps=T,
                roofline_steps_per_s=bandwidth / (8 * n_in * n_out))
-    row["trainer"], row["firing"] = measure(n_in, n_out, T, 0.05, thr, event_driven=False, fused=True)
+    # the input on the device and no spikes returned, as CANNs is timed; then from NumPy, spikes returned
+    row["trainer"], row["firing"] = measure(n_in, n_out, T, 0.05, thr, event_driven=False, fused=True,
+                                            on_device=True, record=False)
+    row["trainer_from_host"], _ = measure(n_in, n_out, T, 0.05, thr, event_driven=False, fused=True)
     row["kernel"] = fused_kernel_rate(n_in, n_out, T, thr)
-    row["xla"], _ = measure(n_in, n_out, T, 0.05, thr, event_driven=False, fused=False)
+    row["xla"], _ = measure(n_in, n_out, T, 0.05, thr, event_driven=False, fused=False, on_device=True, record=False)
     if canns:
         try:
             import peers

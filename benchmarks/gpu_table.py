@@ -42,11 +42,13 @@ def tables(rows, cpu_rows=()) -> str:
                    f"BrainPy {h['brainpy']}, {h['date']}; "
                    f"copy bandwidth {h['copy_bandwidth'] / 1e12:.2f} TB/s (read + write)")
     if "layers" in of:
-        out += ["", "Layers (steps/s; trainer: end to end through the trainer's calls, kernel: the fused kernel "
-                "alone):", ""]
-        out += _table(["layer", "regime", "firing", "trainer", "kernel", "% of roofline", "plain XLA", "CANNs 1.5",
-                       "trainer / CANNs"],
-                      [[r["layer"], r["regime"], f"{r['firing']:.1%}", _n(r["trainer"]), _n(r["kernel"]),
+        out += ["", "Layers (steps/s; trainer: end to end through the trainer's calls, the input on the device "
+                "as CANNs is given it; from NumPy: the input a NumPy array and the spikes returned; kernel: the fused "
+                "kernel alone):", ""]
+        out += _table(["layer", "regime", "firing", "trainer", "from NumPy", "kernel", "% of roofline", "plain XLA",
+                       "CANNs 1.5", "trainer / CANNs"],
+                      [[r["layer"], r["regime"], f"{r['firing']:.1%}", _n(r["trainer"]), _n(r.get("trainer_from_host")),
+                        _n(r["kernel"]),
                         f"{r['kernel'] / r['roofline_steps_per_s']:.0%}", _n(r["xla"]), _n(r.get("canns")),
                         _ratio(r["trainer"], r.get("canns"))] for r in of["layers"]])
     if "agreement" in of:

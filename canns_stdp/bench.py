@@ -34,14 +34,18 @@ def job(n_in: int, n_out: int, T: int, p: float, seed: int = 0):
 
 def measure(n_in, n_out, T, p, threshold, compiled=True, event_driven="auto", **trainer_kw):
     """Steady-state steps/s (the median of three timed calls after two untimed ones) and
-    the firing fraction of the last call; ``trainer_kw`` go to the trainer (e.g. ``fused``)."""
+    the firing fraction of the last call; ``trainer_kw`` go to the trainer (e.g. ``fused``)
+    or to :func:`measure_rates` (``on_device``, ``record``)."""
     return measure_rates(n_in, n_out, T, [p], threshold, compiled, event_driven, **trainer_kw)[0]
 
 
-def measure_rates(n_in, n_out, T, ps, threshold, compiled=True, event_driven="auto", **trainer_kw):
+def measure_rates(n_in, n_out, T, ps, threshold, compiled=True, event_driven="auto", on_device=False, record=True,
+                  **trainer_kw):
     """:func:`measure` at each input probability of ``ps``, their calls taking turns: the
     machine's drift from minute to minute then weighs on each alike, and their ratios
-    compare steps that shared the same minutes."""
+    compare steps that shared the same minutes. ``on_device``: the input is a JAX array
+    placed on the default device beforehand (as a GPU user keeps it); ``record=False``:
+    the timed calls return no spikes (the firing then comes from one more call)."""
     import jax
 
     from canns_stdp import SpikingLayer, STDPTrainer
@@ -49,18 +53,24 @@ def measure_rates(n_in, n_out, T, ps, threshold, compiled=True, event_driven="au
     runs = []
     for p in ps:
         xs, W0 = job(n_in, n_out, T, p)
+        if on_device:
+            xs = jax.device_put(xs)
         layer = SpikingLayer(n_in, n_out, threshold=threshold, W_init=W0)
         trainer = STDPTrainer(layer, compiled=compiled, event_driven=event_driven, **trainer_kw)
         for _ in range(2):  # compiles every kernel the run will use (the first chunk of a fresh
-            trainer.train(xs, return_spikes=True)  # layer runs dense: its activity is unknown)
+            trainer.train(xs, return_spikes=record)  # layer runs dense: its activity is unknown)
         runs.append(dict(trainer=trainer, layer=layer, xs=xs, seconds=[]))
     for _ in range(3):  # the first calls of a process can run slower: a median is steadier
         for run in runs:
             start = time.perf_counter()
-            spikes = run["trainer"].train(run["xs"], return_spikes=True)
+            spikes = run["trainer"].train(run["xs"], return_spikes=record)
             jax.block_until_ready(run["layer"].W.value)
             run["seconds"].append(time.perf_counter() - start)
-            run["firing"] = float(np.mean(spikes))
+            if record:
+                run["firing"] = float(np.mean(spikes))
+    for run in runs:
+        if not record:
+            run["firing"] = float(np.mean(run["trainer"].train(run["xs"], return_spikes=True)))
     return [(T / float(np.median(run["seconds"])), run["firing"]) for run in runs]
 
 

@@ -58,6 +58,7 @@ def test_the_tables_ratios_come_from_the_rows():
     head = dict(section="device", device="GPU X", backend="gpu", jax="0.1", brainpy="2.8", date="d",
                 copy_bandwidth=2.0e12)
     layer = dict(section="layers", layer="784x400", regime="sparse", firing=0.012, trainer=600_000.0,
+                 trainer_from_host=400_000.0,
                  kernel=1_000_000.0, roofline_steps_per_s=2.0e12 / (8 * 784 * 400), xla=30_000.0, canns=15_000.0)
     net = dict(section="networks", network="delayed", neurons=100_000, synapses=10_000_000, backend="gpu",
                steps_per_s=3_000.0, check_steps=50, spikes=1000, spikes_differing=2, max_dW=1e-6)
@@ -65,5 +66,5 @@ def test_the_tables_ratios_come_from_the_rows():
     text = table.tables([head, layer, net], cpu)
     assert "copy bandwidth 2.00 TB/s" in text
     # trainer / CANNs 600000 / 15000 = 40; the kernel at 1e6 of a roofline of 2e12 / 2508800 = 797194 steps/s
-    assert "| 784x400 | sparse | 1.2% | 600,000 | 1,000,000 | 125% | 30,000 | 15,000 | 40.0x |" in text
+    assert "| 784x400 | sparse | 1.2% | 600,000 | 400,000 | 1,000,000 | 125% | 30,000 | 15,000 | 40.0x |" in text
     assert "| delayed | 100,000 | 10,000,000 | gpu | 3,000 | 200 | 15.0x | 2 of 1000 spikes" in text
