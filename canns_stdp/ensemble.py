@@ -6,8 +6,10 @@ share what shapes the compiled program (layer shapes, synaptic map, rule kind an
 strings and functions, clipping, batch reduction, loop). The step is the plain step of
 :mod:`canns_stdp.step` under ``jax.vmap``, or, where every member trained alone would run
 the native CPU kernel, that kernel's chunks for every member in one call
-(:mod:`canns_stdp.kernels.native_ensemble`): member ``k`` ends where the same trainer
-trained alone ends, up to float rounding (spikes identical).
+(:mod:`canns_stdp.kernels.native_ensemble`), or, where each would run the fused kernel (on
+a GPU), that kernel batched over the members (:mod:`canns_stdp.kernels.fused_ensemble`):
+member ``k`` ends where the same trainer trained alone ends, up to float rounding (spikes
+identical).
 """
 
 from __future__ import annotations
@@ -226,6 +228,10 @@ class Ensemble:
             params = self._numbers.put(numbers, _stack_numbers(numbers), fixed=len(numbers))
         native = None if self.sharding is not None else self._native(plastic, plans, numbers, batch_shape)
         states = self._states(plans, batch_shape)
+        fused = None
+        if native is None and self.sharding is None and first.compiled:
+            from .kernels.fused_ensemble import fused_members
+            fused = fused_members(self.trainers, plastic, plans, batch_shape, states[0])
         state = _stack_on_host(states) if native is not None else _stack(states)
         layout = out_layout = None
         if self.sharding is not None:
@@ -238,6 +244,10 @@ class Ensemble:
         if native is not None and state.layer.W.dtype == np.float32:
             from .kernels.native_ensemble import chunks, deferral_span
             run_chunk = chunks(native, plastic, input_axes, deferral_span(native, plastic, seq, state.layer))
+        elif fused is not None:
+            from .kernels.fused_ensemble import fused_member_chunks
+            layer_config, member_numbers = fused
+            run_chunk = fused_member_chunks(layer_config, _stack_numbers(member_numbers), input_axes, chunk)
         else:
             step = _vmapped(plastic_step if plastic else forward_step, input_axes, layout, out_layout)
             run_chunk = (compiled_chunks(step, config, params, chunk) if first.compiled
