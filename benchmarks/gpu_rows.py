@@ -10,7 +10,8 @@ its ``section``.
   and CANNs 1.5.
 * :func:`agreement_row`: the same job trained here and on the host CPU's plain step.
 * :func:`streaming_row`: the fused kernel with a streaming tiling, against the roofline.
-* :func:`ensemble_row`: K trainers in one ``Ensemble.train`` against one trainer alone.
+* :func:`ensemble_row`: K trainers in one ``Ensemble.train`` against one trainer alone,
+  and how far the ensemble's member 0 ends from that trainer.
 * :func:`network_row`: a plastic network's steps/s, and how far a short run of it here
   is from the same run on the host CPU.
 """
@@ -128,8 +129,11 @@ def ensemble_row(K: int, n_in: int, n_out: int, T: int) -> dict:
     one = ensemble.members(1, n_in, n_out)[0]
     together = Ensemble(ensemble.members(K, n_in, n_out))
     one_s, together_s = ensemble.timed([lambda: one.train(X), lambda: together.train(X)], repeats=3)
+    # member 0 has the numbers of the trainer alone and was trained as many times on the same input
+    member_0 = float(np.abs(np.asarray(together.trainers[0].model.W.value) - np.asarray(one.model.W.value)).max())
     return dict(section="ensembles", layer=f"{n_in}x{n_out}", members=K, steps=T, one_trainer_steps_per_s=T / one_s,
-                ensemble_member_steps_per_s=K * T / together_s, ratio=K * one_s / together_s)
+                ensemble_member_steps_per_s=K * T / together_s, ratio=K * one_s / together_s,
+                member_0_max_dW=member_0)
 
 
 def _spikes_and_weights(build, steps, device=None):

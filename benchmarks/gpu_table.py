@@ -66,9 +66,11 @@ def tables(rows, cpu_rows=()) -> str:
                         f"{r['fraction_of_roofline']:.0%}"] for r in streaming])
     if "ensembles" in of:
         out += ["", "Ensembles (K trainers in one call against one trainer alone):", ""]
-        out += _table(["layer", "members", "one trainer steps/s", "ensemble member-steps/s", "ratio"],
+        out += _table(["layer", "members", "one trainer steps/s", "ensemble member-steps/s", "ratio",
+                       "member 0 against the trainer alone (max dW)"],
                       [[r["layer"], r["members"], _n(r["one_trainer_steps_per_s"]),
-                        _n(r["ensemble_member_steps_per_s"]), f"{r['ratio']:.1f}x"] for r in of["ensembles"]])
+                        _n(r["ensemble_member_steps_per_s"]), f"{r['ratio']:.1f}x", f"{r['member_0_max_dW']:.1e}"]
+                       for r in of["ensembles"]])
     if "networks" in of:
         cpu = {r["network"]: r for r in cpu_rows if r.get("section") == "networks" and "steps_per_s" in r}
         out += ["", "Plastic networks (steps/s; the CPU path from a CPU run's rows where given):", ""]

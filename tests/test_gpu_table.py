@@ -33,6 +33,8 @@ def test_every_section_of_the_smoke_run_measures_its_rows(gpu, tmp_path):
     table = (tmp_path / "run.md").read_text()
     for title in ("Layers", "host CPU", "streaming W", "Ensembles", "Plastic networks"):
         assert title in table
+    members = next(r for r in rows if r["section"] == "ensembles")
+    assert members["member_0_max_dW"] < 1e-6  # the same numbers and inputs as the trainer alone
     net = next(r for r in rows if r.get("network") == "delayed")
     assert (net["neurons"], net["backend"]) == (500, "cpu")
     assert 0.5 * 500 * 20 < net["synapses"] < 1.5 * 500 * 20 + 500  # ~20 outgoing per neuron, thalamus 500
@@ -49,8 +51,9 @@ def test_a_failing_row_is_recorded_and_the_budget_skips_the_rest(gpu, tmp_path, 
     rows = gpu.main(["--smoke", "--out", str(tmp_path), "--stem", "late", "--budget", "0",
                      "--sections", "layers,networks"])
     assert [r.get("skipped") for r in rows[1:]] == ["budget of 0 s spent"] * 4
-    with pytest.raises(SystemExit):
-        gpu.main(["--smoke", "--out", str(tmp_path), "--sections", "layers,kernels"])
+    for wrong in (["--sections", "layers,kernels"], ["--layers", "784x400,100x100"]):
+        with pytest.raises(SystemExit):
+            gpu.main(["--smoke", "--out", str(tmp_path)] + wrong)
 
 
 def test_the_tables_ratios_come_from_the_rows():
