@@ -143,3 +143,50 @@ def test_training_into_non_finite_weights_on_the_device_changes_nothing(kept):
         trainer.train(jnp.asarray(xs))
     for a, b in zip(before, _held(layer, trainer)):
         np.testing.assert_array_equal(a, b)
+
+
+def _both(run):
+    """``run(to_input)`` once from NumPy and once from inputs kept on the device."""
+    return run(lambda a: a), run(jnp.asarray)
+
+
+def _same(a, b):
+    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_predicting_batches_convolutions_checkpoints_and_monitors_read_it_as_from_numpy(kept, tmp_path):
+    from canns_stdp import ConvSpikingLayer, Ensemble, PeriodicCheckpoint, Trainer, rules
+    from canns_stdp.monitors import SpikeMonitor, StateMonitor
+
+    xs, W0 = data(5, 100)
+    rng = np.random.default_rng(6)
+    batch = (rng.random((60, 3, N_IN)) < 0.3).astype(np.float32)
+    images = (rng.random((30, 1, 8, 8)) < 0.3).astype(np.float32)
+
+    def run(to_input):
+        out = {}
+        layer = SpikingLayer(N_IN, N_OUT, W_init=W0)
+        trainer = STDPTrainer(layer, **FAST, fused=False, chunk_size=32)
+        folder = tmp_path / str(len(list(tmp_path.iterdir())))
+        spikes, v_mon = SpikeMonitor(), StateMonitor("v", indices=[2, 5], every=25)
+        trainer.train(to_input(xs), checkpoint=PeriodicCheckpoint(folder, every=32), monitors=[spikes, v_mon])
+        out["trained"] = (layer.W.value, spikes.steps, spikes.neurons, v_mon.values)
+        out["checkpoint"] = SpikingLayer.load(PeriodicCheckpoint(folder, every=32).latest()).W.value
+        out["predicted"] = trainer.predict_batch(to_input(xs[:20]))
+        batched = SpikingLayer(N_IN, N_OUT, W_init=W0)
+        out["batch"] = (STDPTrainer(batched, **FAST, fused=False).train(to_input(batch), return_spikes=True),
+                        batched.W.value)
+        conv = ConvSpikingLayer(1, 2, 3, input_shape=(8, 8), seed=0, threshold=0.5)
+        out["conv"] = (Trainer(conv, rules.pair(), learning_rate=0.5).train(to_input(images), return_spikes=True),
+                       conv.W.value)
+        members = [STDPTrainer(SpikingLayer(N_IN, N_OUT, W_init=W0 * (1 + k / 4)), **FAST, fused=False)
+                   for k in range(3)]
+        out["ensemble"] = Ensemble(members).train(to_input(xs), return_spikes=True)
+        return out
+
+    from_numpy, from_device = _both(run)
+    assert set(kept) == {"patterns"}
+    for key in from_numpy:
+        _same(from_numpy[key], from_device[key])
+    assert np.asarray(from_numpy["trained"][1]).size and np.asarray(from_numpy["conv"][0]).any()
