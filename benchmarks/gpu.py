@@ -39,7 +39,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import gpu_rows  # noqa: E402
 import gpu_table  # noqa: E402
 
-SECTIONS = ("layers", "ensembles", "networks", "streaming", "agreement", "sweep")
+SECTIONS = ("layers", "ensembles", "networks", "streaming", "event", "agreement", "sweep")
 DEFAULT = SECTIONS[:-1]
 LAYERS = {"784x400": (784, 400, 10_000), "4096x4096": (4096, 4096, 4_000), "16384x16384": (16384, 16384, 1_000)}
 
@@ -50,7 +50,7 @@ def plan(smoke: bool, bandwidth: float, canns: bool, layer_sizes=tuple(LAYERS)) 
     from canns_stdp.tasks import vogels
 
     if smoke:
-        layers, agree = [(16, 8, 20)], [(16, 8, 20)]
+        layers, agree, event = [(16, 8, 20)], [(16, 8, 20)], [(16, 8, 20)]
         streaming = [(64, 10, FusedTiling(4, 32))]
         ensembles = [(4, 16, 8, 20)]
         networks = [("vogels", lambda: vogels.build(80, 20), 50, 20),
@@ -58,6 +58,7 @@ def plan(smoke: bool, bandwidth: float, canns: bool, layer_sizes=tuple(LAYERS)) 
     else:
         layers = [LAYERS[size] for size in layer_sizes]
         agree = [(784, 400, 500), (4096, 4096, 200)]
+        event = [(784, 400, 10_000), (16384, 16384, 500)]
         streaming = [(16384, 1_000, FusedTiling(16, 256, 4, 3)), (32768, 300, FusedTiling(16, 256, 4, 3))]
         ensembles = [(64, 784, 100, 2_000), (8, 784, 100, 2_000)]
         networks = [("vogels", lambda: vogels.build(), 2_000, 200),
@@ -75,6 +76,9 @@ def plan(smoke: bool, bandwidth: float, canns: bool, layer_sizes=tuple(LAYERS)) 
         for regime in ("saturated", "sparse"):
             rows["agreement"].append((f"agreement {n_in}x{n_out} {regime}",
                                       lambda a=(n_in, n_out, regime, T): gpu_rows.agreement_row(*a)))
+    for n_in, n_out, T in event:  # (the sparse regime: the event kernels' case)
+        rows["event"].append((f"event {n_in}x{n_out} sparse",
+                              lambda a=(n_in, n_out, "sparse", T): gpu_rows.event_row(*a)))
     for n, T, tiling in streaming:
         rows["streaming"].append((f"streaming {n}x{n}",
                                   lambda a=(n, T, bandwidth, tiling): gpu_rows.streaming_row(*a)))

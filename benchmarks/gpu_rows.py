@@ -8,6 +8,7 @@ its ``section``.
   input on the device, as CANNs 1.5 is given it, and from NumPy with its spikes
   returned), the fused kernel alone (no host work between calls), the plain XLA step
   and CANNs 1.5.
+* :func:`event_row`: the trainer on the event-driven XLA kernels.
 * :func:`agreement_row`: the same job trained here and on the host CPU's plain step.
 * :func:`streaming_row`: the fused kernel with a streaming tiling, against the roofline.
 * :func:`ensemble_row`: K trainers in one ``Ensemble.train`` against one trainer alone,
@@ -77,6 +78,17 @@ def layer_row(n_in: int, n_out: int, regime: str, T: int, bandwidth: float, cann
         except ImportError as err:
             row["canns_missing"] = str(err)
     return row
+
+
+def event_row(n_in: int, n_out: int, regime: str, T: int) -> dict:
+    """The trainer on the event-driven XLA kernels (the CPU's event kernels, which touch
+    the columns of the active inputs and the rows of the neurons that fired), its input on
+    the device."""
+    from canns_stdp.bench import measure
+
+    thr = threshold_of(regime, n_in)
+    rate, firing = measure(n_in, n_out, T, 0.05, thr, event_driven=True, fused=False, on_device=True, record=False)
+    return dict(section="event", layer=f"{n_in}x{n_out}", regime=regime, steps=T, firing=firing, steps_per_s=rate)
 
 
 def _trained(n_in, n_out, T, threshold, fused, device=None):

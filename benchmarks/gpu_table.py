@@ -51,6 +51,10 @@ def tables(rows, cpu_rows=()) -> str:
                         _n(r["kernel"]),
                         f"{r['kernel'] / r['roofline_steps_per_s']:.0%}", _n(r["xla"]), _n(r.get("canns")),
                         _ratio(r["trainer"], r.get("canns"))] for r in of["layers"]])
+    if "event" in of:
+        out += ["", "The event-driven XLA kernels (sparse regime, the input on the device):", ""]
+        out += _table(["layer", "firing", "steps/s"],
+                      [[r["layer"], f"{r['firing']:.1%}", _n(r["steps_per_s"])] for r in of["event"]])
     if "agreement" in of:
         out += ["", "Against the plain step on the host CPU (largest |W difference|, fraction of spikes that differ):",
                 ""]

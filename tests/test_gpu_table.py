@@ -20,7 +20,8 @@ def test_every_section_of_the_smoke_run_measures_its_rows(gpu, tmp_path):
     assert [r for r in rows if "error" in r or "skipped" in r] == []
     labels = [r.get("label") for r in rows[1:]]
     assert labels[:2] == ["layer 16x8 saturated", "layer 16x8 sparse"]
-    assert {r["section"] for r in rows} == {"device", "layers", "agreement", "ensembles", "networks", "streaming"}
+    assert {r["section"] for r in rows} == {"device", "layers", "agreement", "ensembles", "networks", "streaming",
+                                            "event"}
     assert sum(label.startswith("sweep") for label in labels) == 2
     written = [json.loads(line) for line in (tmp_path / "run.jsonl").read_text().splitlines()]
     assert written == json.loads(json.dumps(rows))
@@ -31,7 +32,7 @@ def test_every_section_of_the_smoke_run_measures_its_rows(gpu, tmp_path):
         rate = r.get("trainer") or r.get("steps_per_s") or r.get("ensemble_member_steps_per_s")
         assert rate > 0, r
     table = (tmp_path / "run.md").read_text()
-    for title in ("Layers", "host CPU", "streaming W", "Ensembles", "Plastic networks"):
+    for title in ("Layers", "host CPU", "streaming W", "Ensembles", "Plastic networks", "event-driven XLA"):
         assert title in table
     members = next(r for r in rows if r["section"] == "ensembles")
     assert members["member_0_max_dW"] < 1e-6  # the same numbers and inputs as the trainer alone
