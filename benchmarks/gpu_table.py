@@ -76,11 +76,12 @@ def tables(rows, cpu_rows=()) -> str:
                         _n(r["ensemble_member_steps_per_s"]), f"{r['ratio']:.1f}x", f"{r['member_0_max_dW']:.1e}"]
                        for r in of["ensembles"]])
     if "networks" in of:
-        cpu = {r["network"]: r for r in cpu_rows if r.get("section") == "networks" and "steps_per_s" in r}
+        cpu = {(r["network"], r["neurons"], r["synapses"]): r for r in cpu_rows
+               if r.get("section") == "networks" and "steps_per_s" in r}  # the same network, drawn alike
         out += ["", "Plastic networks (steps/s; the CPU path from a CPU run's rows where given):", ""]
         lines = []
         for r in of["networks"]:
-            c = cpu.get(r["network"], {})
+            c = cpu.get((r["network"], r["neurons"], r["synapses"]), {})
             check = "-"
             if "check_steps" in r:
                 check = (f"{r['spikes_differing']} of {r['spikes']} spikes, max dW {r['max_dW']:.1e} "

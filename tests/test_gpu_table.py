@@ -66,7 +66,8 @@ def test_the_tables_ratios_come_from_the_rows():
                  kernel=1_000_000.0, roofline_steps_per_s=2.0e12 / (8 * 784 * 400), xla=30_000.0, canns=15_000.0)
     net = dict(section="networks", network="delayed", neurons=100_000, synapses=10_000_000, backend="gpu",
                steps_per_s=3_000.0, check_steps=50, spikes=1000, spikes_differing=2, max_dW=1e-6)
-    cpu = [dict(section="networks", network="delayed", steps_per_s=200.0)]
+    cpu = [dict(section="networks", network="delayed", neurons=100_000, synapses=10_000_000, steps_per_s=200.0),
+           dict(section="networks", network="delayed", neurons=500, synapses=10_509, steps_per_s=1.0)]
     text = table.tables([head, layer, net], cpu)
     assert "copy bandwidth 2.00 TB/s" in text
     # trainer / CANNs 600000 / 15000 = 40; the kernel at 1e6 of a roofline of 2e12 / 2508800 = 797194 steps/s
