@@ -262,7 +262,8 @@ class Trainer(TrainerBase):
         self._write(state, last_x)
 
     def _check_finite(self, state: StepState) -> None:
-        # checked on the host: one small compilation per array shape would slow first calls
+        # on a CPU checked on the host (one small compilation per array shape would slow first
+        # calls); on an accelerator in one reduction there (fetching the state would copy it)
         arrays = (*state.layer, *jax.tree_util.tree_leaves(state.rule))
         if v.all_finite_together(arrays):
             return
