@@ -84,7 +84,9 @@ def stacked_inputs(seqs):
             seq.append(a)
             axes.append(None)
         else:
-            seq.append(np.stack([s[i] for s in seqs], axis=1))
+            parts = [s[i] for s in seqs]
+            on_device = all(isinstance(part, jax.Array) for part in parts)  # (kept on an accelerator: stacked there)
+            seq.append(jnp.stack(parts, axis=1) if on_device else np.stack(parts, axis=1))
             axes.append(0)
     return tuple(seq), tuple(axes)
 

@@ -183,6 +183,7 @@ def test_predicting_batches_convolutions_checkpoints_and_monitors_read_it_as_fro
         members = [STDPTrainer(SpikingLayer(N_IN, N_OUT, W_init=W0 * (1 + k / 4)), **FAST, fused=False)
                    for k in range(3)]
         out["ensemble"] = Ensemble(members).train(to_input(xs), return_spikes=True)
+        out["own inputs"] = Ensemble(members).train([to_input(xs[k::2][:40]) for k in range(3)], return_spikes=True)
         return out
 
     from_numpy, from_device = _both(run)
