@@ -91,17 +91,23 @@ def event_row(n_in: int, n_out: int, regime: str, T: int) -> dict:
     return dict(section="event", layer=f"{n_in}x{n_out}", regime=regime, steps=T, firing=firing, steps_per_s=rate)
 
 
-def _trained(n_in, n_out, T, threshold, fused, device=None):
-    """The job's final weights and spikes, trained with or without the fused kernel,
-    on ``device`` (default: JAX's default device)."""
+def _on(device):
+    """A context in which JAX computes on ``device`` (``None``: its default device)."""
     import contextlib
 
     import jax
+
+    return contextlib.nullcontext() if device is None else jax.default_device(device)
+
+
+def _trained(n_in, n_out, T, threshold, fused, device=None):
+    """The job's final weights and spikes, trained with or without the fused kernel,
+    on ``device`` (default: JAX's default device)."""
     from canns_stdp import SpikingLayer, STDPTrainer
     from canns_stdp.bench import job
 
     xs, W0 = job(n_in, n_out, T, 0.05, seed=1)
-    with jax.default_device(device) if device is not None else contextlib.nullcontext():
+    with _on(device):
         layer = SpikingLayer(n_in, n_out, threshold=threshold, W_init=W0)
         spikes = STDPTrainer(layer, fused=fused, event_driven=False).train(xs, return_spikes=True)
         return np.asarray(layer.W.value), np.asarray(spikes)
@@ -151,12 +157,9 @@ def ensemble_row(K: int, n_in: int, n_out: int, T: int) -> dict:
 def _spikes_and_weights(build, steps, device=None):
     """Every spike (population, step, neuron) and the plastic projections' weights after
     ``steps`` steps of a network from ``build()``, on ``device``."""
-    import contextlib
-
-    import jax
     from canns_stdp.network import SpikeMonitor
 
-    with jax.default_device(device) if device is not None else contextlib.nullcontext():
+    with _on(device):
         net = build()
         names = [name for name, pop in net.populations.items() if not pop.is_input]
         monitors = [SpikeMonitor(name) for name in names]

@@ -233,7 +233,7 @@ class Ensemble:
         fused = None
         if native is None and self.sharding is None and first.compiled:
             from .kernels.fused_ensemble import fused_members
-            fused = fused_members(self.trainers, plastic, plans, batch_shape, states[0])
+            fused = fused_members(self.trainers, plastic, plans, states[0], xs)
         state = _stack_on_host(states) if native is not None else _stack(states)
         layout = out_layout = None
         if self.sharding is not None:

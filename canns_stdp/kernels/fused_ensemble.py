@@ -17,25 +17,22 @@ from typing import Optional
 import jax
 
 from ..functional.fused import fused_train
-from ..functional.synapses import Dense
 from ..loops import padded
-from ..rules.pair import Pair
-from .pair_layer import fused_chosen, layer_step
+from .pair_layer import fused_chosen, layer_step, refractory_state, supports
 
 __all__ = ["fused_members", "fused_member_chunks"]
 
 
-def fused_members(trainers, plastic: bool, plans, batch_shape: tuple, template) -> Optional[tuple]:
+def fused_members(trainers, plastic: bool, plans, template, xs) -> Optional[tuple]:
     """``(layer_config, per-member layer numbers)`` where every member trained alone would
-    run the fused kernel (a plastic call of a dense, unbatched layer without a refractory
-    period, the pair rule), else ``None``. ``template``: member 0's stepping state."""
+    run the fused kernel (:func:`~canns_stdp.kernels.pair_layer.supports` its call, and
+    :func:`~canns_stdp.kernels.pair_layer.fused_chosen` it), else ``None``. ``template``:
+    member 0's stepping state; ``xs``: member 0's inputs."""
     _, config, params = plans[0]
-    if not plastic or batch_shape or type(config.synapse) is not Dense or config.extras:
+    if not plastic or not supports(plastic, config, params, template, (xs,)):
         return None
-    if type(params.rule) is not Pair or jax.tree_util.tree_leaves(template.rule):
-        return None
-    resting = getattr(template.layer, "refractory_left", None) is not None
     layer_config = layer_step(config, params, True)[0]
+    resting = refractory_state(template.layer)
     if not all(fused_chosen(t, True, layer_config, resting) for t in trainers):
         return None
     return layer_config, [layer_step(c, p, True)[1] for _, c, p in plans]

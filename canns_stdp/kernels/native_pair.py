@@ -309,8 +309,8 @@ if numba is not None:
         powers, owed_before, owed_after, owed_end, opening, rates, base_before, bases_end, bases = ledger
         rows, events, ends = offsets.shape[0] // regions, active.shape[0] // regions, owed_end.shape[0] // regions
         owing = owed_before.shape[0] // regions
-        e_lo, e_hi, o_lo, o_hi, n_lo, n_hi = r * events, (r + 1) * events, r * owing, (r + 1) * owing, r * ends, (
-            r + 1) * ends
+        e_lo, e_hi, o_lo, o_hi = r * events, (r + 1) * events, r * owing, (r + 1) * owing
+        n_lo, n_hi = r * ends, (r + 1) * ends
         return (P[r * rows:(r + 1) * rows], offsets[r * rows:(r + 1) * rows], active[e_lo:e_hi], values[e_lo:e_hi],
                 (powers, owed_before[o_lo:o_hi], owed_after[o_lo:o_hi], owed_end[n_lo:n_hi], opening, rates,
                  base_before[o_lo:o_hi], bases_end[n_lo:n_hi], bases), pairs[e_lo:e_hi])

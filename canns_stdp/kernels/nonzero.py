@@ -10,9 +10,9 @@ compared with zero and the 64 results taken as the bits of an integer (LLVM's ``
 a vector, bitcast to ``i64``: compares into mask registers, 16 entries each, on AVX-512,
 and moves of the compares' sign bits elsewhere). Both of the native kernels' listings of
 active entries (a layer's inputs, a network's spikes) use :func:`nonzero_mask`. The
-inverse, :func:`ones_at_mask` (:func:`ones_at_bits`), writes 64 floats (1 where a bit is set) from such an
-integer in one vector store: a block of the layer kernel keeps its spikes as these bits
-until its stretch of steps ends.
+inverse, :func:`ones_at_mask` (:func:`ones_at_bits` where it can), writes 64 floats (1
+where a bit is set) from such an integer in one vector store: a block of the layer
+kernel keeps its spikes as these bits until its stretch of steps ends.
 """
 
 from __future__ import annotations

@@ -80,6 +80,12 @@ def layer_step(config, params, plastic: bool = True):
     return layer_config, LayerParams(params.lif, params.traces, stdp)
 
 
+def refractory_state(layer) -> bool:
+    """Whether a layer state carries a refractory counter (the fused and native kernels have
+    no refractory period)."""
+    return getattr(layer, "refractory_left", None) is not None
+
+
 def fused_chosen(trainer, plastic: bool, layer_config, resting: bool) -> bool:
     """Whether a call trains with the fused kernel (on a GPU, or when asked for)."""
     return plastic and trainer.fused is not False and not resting and fused_compatible(layer_config) and (
@@ -101,7 +107,7 @@ def native_applies(trainer, plastic: bool, layer_config, layer_params, n_synapse
 def plan(trainer, plastic: bool, config, params, state, seq):
     """The execution for this call, or ``None`` when these kernels do not apply."""
     supported = supports(plastic, config, params, state, seq)
-    resting = getattr(state.layer, "refractory_left", None) is not None  # the fused kernels have no refractory period
+    resting = refractory_state(state.layer)  # (the fused and native kernels have no refractory period)
     if trainer.fused is True and plastic:
         fits = supported and fused_compatible(layer_step(config, params, True)[0]) and not resting
         if not fits:
