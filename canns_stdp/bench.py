@@ -68,8 +68,8 @@ def measure_rates(n_in, n_out, T, ps, threshold, compiled=True, event_driven="au
             run["seconds"].append(time.perf_counter() - start)
             if record:
                 run["firing"] = float(np.mean(spikes))
-    for run in runs:
-        if not record:
+    if not record:  # (one more call, untimed, for the firing)
+        for run in runs:
             run["firing"] = float(np.mean(run["trainer"].train(run["xs"], return_spikes=True)))
     return [(T / float(np.median(run["seconds"])), run["firing"]) for run in runs]
 
